@@ -1,0 +1,65 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { readFile } from "node:fs/promises";
+import { prepareInstallation, runEmbeddedServer } from "../../src/embedded/installation.js";
+import type { Installation } from "../../src/embedded/installation.js";
+
+export type TestServer = {
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly installation: Installation;
+  /** A connection with the admin (full BUS) credentials. */
+  connectAdmin: (opts?: { name?: string }) => Promise<NatsConnection>;
+  connectWith: (creds: string, opts?: { inboxPrefix?: string; name?: string; maxReconnectAttempts?: number }) => Promise<NatsConnection>;
+  /** Stops the server, keeping its data dir (for restart tests). */
+  kill: () => Promise<void>;
+  /** Starts the server again on the same port and data dir. */
+  restart: () => Promise<void>;
+  stop: () => Promise<void>;
+};
+
+/**
+ * A real nats-server per test file, in operator mode with the project's own generated config
+ * (the same one `ganglion up` runs): a temp data dir, the port chosen by the server.
+ */
+export const startTestServer = async (opts: { dataDir?: string } = {}): Promise<TestServer> => {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "ganglion-test-")));
+  let installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0 });
+  let server = await runEmbeddedServer(installation, { host: "127.0.0.1", port: 0, env: process.env });
+  const port = server.port;
+  const url = server.url;
+  const connectWith: TestServer["connectWith"] = async (creds, o = {}) =>
+    connect({
+      servers: url,
+      authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+      ...(o.inboxPrefix ? { inboxPrefix: o.inboxPrefix } : {}),
+      name: o.name ?? "test",
+      maxReconnectAttempts: o.maxReconnectAttempts ?? -1,
+      reconnectTimeWait: 100,
+    });
+  return {
+    url,
+    port,
+    dataDir,
+    get installation() {
+      return installation;
+    },
+    connectAdmin: async (o = {}) => connectWith(await readFile(installation.adminCreds, "utf8"), o),
+    connectWith,
+    kill: async () => {
+      await server.stop();
+    },
+    restart: async () => {
+      installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port });
+      server = await runEmbeddedServer(installation, { host: "127.0.0.1", port, env: process.env });
+    },
+    stop: async () => {
+      await server.stop();
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+};
