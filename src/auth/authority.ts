@@ -155,7 +155,7 @@ export type MintedUser = { readonly publicKey: string; readonly jwt: string; rea
 export const mintBusUser = async (
   a: Authority,
   name: string,
-  permissions: Permissions & { resp?: { max: number; ttl: number } },
+  permissions: Permissions,
   opts: { expiresInSec?: number; tags?: string[] } = {},
 ): Promise<MintedUser> => {
   const ukp = createUser();

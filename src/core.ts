@@ -1,0 +1,48 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { Authority } from "./auth/authority.js";
+import { applyDefinitions, loadDefinitions } from "./store/streamDefinitions.js";
+
+/** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
+export type CoreDeps = {
+  readonly nc: NatsConnection;
+  readonly log: Logger;
+  /** Key material; absent when the core runs without the right to mint credentials. */
+  readonly authority?: Authority;
+  /** Credentials of a SYS-account user, used to push BUS account JWTs (revocations). */
+  readonly sysCreds?: string;
+  /** Stream replicas (1 on a single node, 3 on a cluster). */
+  readonly replicas?: number;
+  /** Development mode: self-registering plugins are approved automatically. */
+  readonly dev?: boolean;
+};
+
+export type Core = {
+  /** Stops every component, newest first. Idempotent. */
+  readonly stop: () => Promise<void>;
+};
+
+/**
+ * The composition of the core: applies `streams/`, then starts each component. Components are
+ * stopped in reverse order of start.
+ */
+export const startCore = async (deps: CoreDeps): Promise<Core> => {
+  const stops: (() => Promise<void>)[] = [];
+  const jsm = await jetstreamManager(deps.nc);
+  const report = await applyDefinitions(deps.nc, jsm, await loadDefinitions(), deps.replicas ? { replicas: deps.replicas } : {});
+  deps.log.info(report, "streams applied");
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const s of stops.reverse()) {
+          try {
+            await s();
+          } catch (err) {
+            deps.log.warn({ err }, "component stop failed");
+          }
+        }
+      })()),
+  };
+};
