@@ -58,6 +58,21 @@ export const taskConsumer = (pluginId: string) => `tasks-${pluginId}`;
 
 export const resultSubject = (pluginId: string, taskId: string) => `res.${pluginId}.${taskId}`;
 export const pluginResults = (pluginId: string) => `res.${pluginId}.>`;
+export const RESULTS_ALL = "res.>";
+/** The core's durable consumer on RESULTS (shared by core replicas). */
+export const RESULTS_CONSUMER = "core-results";
+
+// ---- dead letters: dlq.<plugin>.<taskId> ----------------------------------------------------
+
+export const deadLetterSubject = (pluginId: string, taskId: string) => `dlq.${pluginId}.${taskId}`;
+
+// ---- task control: _INBOX.<plugin>.ctl (core NATS, core → every instance of a plugin) --------
+
+/**
+ * Cancellations reach workers here. It lives under the plugin's inbox prefix on purpose: the
+ * minimum permission set (`sub: _INBOX.<plugin>.>`) already covers it.
+ */
+export const controlSubject = (pluginId: string) => `_INBOX.${pluginId}.ctl`;
 
 // ---- topics: top.<topic...> -----------------------------------------------------------------
 
@@ -87,6 +102,21 @@ export const jsConsumerInfo = (stream: string, consumer: string) => `$JS.API.CON
 export const jsConsumerNext = (stream: string, consumer: string) => `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`;
 export const jsAck = (stream: string, consumer: string) => `$JS.ACK.${stream}.${consumer}.>`;
 export const kvSubject = (bucket: string, key: string) => `$KV.${bucket}.${key}`;
+
+// ---- capability subjects (catalog/capabilities.json says which capability opens which) --------
+
+/** Request: submit a task of `taskType` (a plugin granted `task.submit:<taskType>`); reply = task id. */
+export const submitSubject = (taskType: string) => `submit.${taskType}`;
+/** Request: the value of secret `name`, answered only to plugins granted `secret.read:<name>`. */
+export const secretSubject = (name: string) => `secret.${name}`;
+/** Request: the core's model provider of `kind` (`chat`, `embedding`). */
+export const providerSubject = (kind: string) => `prov.${kind}`;
+/** Requests from the core to a plugin granted `mcp.server` (tool calls). */
+export const mcpSubjects = (pluginId: string) => `mcp.${pluginId}.>`;
+/** The micro service endpoint a worker holding the dev bootstrap credentials may call. */
+export const PLUGIN_REGISTER_ENDPOINT = "plugin.register";
+/** Inbox prefix of the dev bootstrap credentials (`_` cannot start a plugin id: no clash). */
+export const DEV_BOOTSTRAP_INBOX = "_INBOX._bootstrap";
 
 // ---- system ---------------------------------------------------------------------------------
 
