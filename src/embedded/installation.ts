@@ -32,6 +32,10 @@ export type Installation = {
 };
 
 export const natsDir = (dataDir: string) => join(dataDir, "nats");
+/** Written by `ganglion up` once the bus is ready (the client URL, one line); removed on stop. */
+export const urlFilePath = (dataDir: string) => join(natsDir(dataDir), "url");
+/** Where nats-server writes `nats-server_<pid>.ports` (the pid is the real server's). */
+export const portsDirPath = (dataDir: string) => join(natsDir(dataDir), "ports");
 
 const ensureWritable = async (dir: string) => {
   try {
@@ -112,7 +116,7 @@ export const currentBusJwt = async (a: Authority): Promise<string> => {
 /** Finds, checks and starts the nats-server for a prepared installation. */
 export const runEmbeddedServer = async (
   inst: Installation,
-  opts: { host: string; port: number; env: { NATS_SERVER_BIN?: string | undefined; PATH?: string | undefined } },
+  opts: { host: string; port: number; env: { NATS_SERVER_BIN?: string | undefined; PATH?: string | undefined }; detached?: boolean },
 ): Promise<RunningServer> => {
   const bin = await findNatsServer(opts.env);
   const version = await natsServerVersion(bin);
@@ -123,9 +127,10 @@ export const runEmbeddedServer = async (
   return startNatsServer({
     bin,
     configFile: inst.configFile,
-    portsDir: join(nd, "ports"),
+    portsDir: portsDirPath(inst.dataDir),
     host: opts.host,
     port: opts.port,
     logFile: join(nd, "nats.log"),
+    ...(opts.detached ? { detached: true } : {}),
   });
 };

@@ -76,7 +76,8 @@ export type RunningServer = {
   stop: (graceMs?: number) => Promise<void>;
 };
 
-const portFree = (host: string, port: number): Promise<boolean> =>
+/** True when nothing accepts connections on host:port. */
+export const portFree = (host: string, port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const s = createConnection({ host, port });
     s.once("connect", () => {
@@ -101,6 +102,11 @@ export const startNatsServer = async (opts: {
   logFile?: string;
   timeoutMs?: number;
   extraArgs?: string[];
+  /**
+   * Own process group: a Ctrl-C in the terminal then reaches only us, and we stop the server
+   * after the core (the watchdog's pipe still ends it if we die).
+   */
+  detached?: boolean;
 }): Promise<RunningServer> => {
   if (opts.port > 0 && !(await portFree(opts.host, opts.port))) {
     throw new NatsServerError(
@@ -111,7 +117,7 @@ export const startNatsServer = async (opts: {
   for (const f of await readdir(opts.portsDir)) if (f.endsWith(".ports")) await rm(join(opts.portsDir, f), { force: true });
   const args = ["-c", opts.configFile, "--ports_file_dir", opts.portsDir, ...(opts.logFile ? ["-l", opts.logFile] : []), ...(opts.extraArgs ?? [])];
   // The watchdog holds our end of a pipe: if this process dies, even by SIGKILL, it stops the server.
-  const child = spawn(process.execPath, [WATCHDOG, opts.bin, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [WATCHDOG, opts.bin, ...args], { stdio: ["pipe", "pipe", "pipe"], detached: opts.detached ?? false });
   let output = "";
   const collect = (b: Buffer) => {
     output = (output + b.toString()).slice(-8192);

@@ -1,0 +1,41 @@
+import type { Command } from "commander";
+import { loadExistingAuthority, runUntilSignal, startServedBus } from "../../main.js";
+import { sysCredsPath } from "../../auth/authority.js";
+import { readCreds } from "../connection.js";
+import type { CliContext } from "../context.js";
+import { CliError, ExitCode } from "../errors.js";
+import { parsePositiveInt } from "../options.js";
+import { access } from "node:fs/promises";
+import { resolve } from "node:path";
+
+export const register = (program: Command, ctx: CliContext) => {
+  program
+    .command("serve")
+    .description(
+      "Run the core against an existing nats-server or cluster (the production path): --nats URL --creds FILE, " +
+        "or GANGLION_NATS_URL / GANGLION_CREDS. Keys in --data-dir are used when present (needed to mint plugin credentials). " +
+        "Prints `ganglion ready URL` once the core is ready; SIGTERM stops it.",
+    )
+    .option("--replicas <n>", "stream replicas (3 on a JetStream cluster)", parsePositiveInt)
+    .option("--sys-creds <file>", "credentials of a SYS account user, to push account JWTs (default: <data-dir>/creds/sys.creds when present)")
+    .option("--dev", "development mode: self-registering plugins are approved automatically", false)
+    .action(async (opts: { replicas?: number; sysCreds?: string; dev: boolean }, cmd: Command) => {
+      const g = ctx.globals(cmd);
+      const log = ctx.logger(cmd);
+      const url = g.nats ?? ctx.config.natsUrl;
+      if (!url) throw new CliError("serve needs the bus URL: pass --nats URL (or set GANGLION_NATS_URL).", ExitCode.Usage);
+      const credsPath = g.creds ?? ctx.config.creds;
+      const creds = credsPath ? await readCreds(resolve(credsPath), g.creds ? "--creds" : "GANGLION_CREDS") : undefined;
+      const explicitDataDir = cmd.getOptionValueSourceWithGlobals("dataDir") !== "default";
+      const authority = await loadExistingAuthority(g.dataDir, explicitDataDir);
+      let sysCreds: string | undefined;
+      if (opts.sysCreds) sysCreds = await readCreds(resolve(opts.sysCreds), "--sys-creds");
+      else if (authority && (await access(sysCredsPath(authority.dataDir)).then(() => true, () => false))) {
+        sysCreds = await readCreds(sysCredsPath(authority.dataDir), "the data dir");
+      }
+      if (!authority) log.warn(`no keys in ${resolve(g.dataDir)}: the core runs without the right to mint credentials`);
+      const bus = await startServedBus({ url, creds, authority, sysCreds, replicas: opts.replicas, dev: opts.dev, log });
+      ctx.io.stdout(`ganglion ready ${url}\n`);
+      process.exitCode = await runUntilSignal(bus, log);
+    });
+};

@@ -1,0 +1,92 @@
+import { readFileSync, realpathSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { loadConfig } from "../config.js";
+import type { Config } from "../config.js";
+import { commandGroups } from "./commands/index.js";
+import { createContext } from "./context.js";
+import type { CliContext } from "./context.js";
+import { describeError, ExitCode } from "./errors.js";
+import { processIo } from "./output.js";
+import type { CliIo } from "./output.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  the command failed, or the bus rejected it
+  2  usage error (unknown command or option, bad argument)
+  3  cannot reach the bus (no server at the URL, bad credentials, no \`ganglion up\` running)
+  4  local set-up problem (nats-server missing or too old, port taken, data dir not writable, corrupt keys)
+
+Environment: GANGLION_DATA_DIR, GANGLION_NATS_URL, GANGLION_CREDS, GANGLION_LOG_LEVEL, NATS_SERVER_BIN.`;
+
+/** Builds the `ganglion` program with every command group registered. */
+export const buildProgram = (ctx: CliContext): Command => {
+  const program = new Command("ganglion")
+    .description("Ganglion: an event-sourced plugin bus over NATS JetStream.")
+    .version(pkg.version, "-V, --version")
+    .option("--data-dir <dir>", "data dir of the embedded bus: keys, credentials, JetStream store (env GANGLION_DATA_DIR)", ctx.config.dataDir)
+    .option("--nats <url>", "URL of a bus to reach instead of the data dir's (env GANGLION_NATS_URL)")
+    .option("--creds <file>", "credentials file for --nats (env GANGLION_CREDS)")
+    .option("--json", "print results as JSON for scripts")
+    .addOption(
+      new Option("--log-level <level>", "log level on stderr (env GANGLION_LOG_LEVEL)")
+        .choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"])
+        .default(ctx.config.logLevel),
+    )
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureOutput({ writeOut: ctx.io.stdout, writeErr: ctx.io.stderr })
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride()
+    .addHelpText("after", EXIT_CODES_HELP);
+  for (const g of commandGroups) g.register(program, ctx);
+  return program;
+};
+
+/**
+ * Runs the CLI and resolves with the exit code; prints errors on `io.stderr` (a stack trace only
+ * for unexpected errors). Never calls `process.exit`.
+ */
+export const run = async (argv: readonly string[], io: CliIo = processIo, config?: Config): Promise<number> => {
+  let ctx: CliContext;
+  try {
+    ctx = createContext(config ?? loadConfig(), io);
+  } catch (err) {
+    const d = describeError(err);
+    io.stderr(`ganglion: ${d.message}\n`);
+    return d.exitCode;
+  }
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message (or the help / version).
+      return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    const d = describeError(err);
+    io.stderr(`ganglion: ${d.message}\n`);
+    return d.exitCode;
+  }
+};
+
+/** The process entry: runs `process.argv`, sets the exit code, and makes sure the process ends. */
+export const main = async (): Promise<void> => {
+  const code = await run(process.argv.slice(2));
+  process.exitCode = code;
+  // A command that leaves a handle open must not keep the shell waiting.
+  setTimeout(() => process.exit(code), 2000).unref();
+};
+
+const invokedDirectly = (() => {
+  try {
+    return process.argv[1] !== undefined && realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) await main();

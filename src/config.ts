@@ -1,0 +1,69 @@
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import { failure } from "io-ts/lib/PathReporter.js";
+
+/** Log levels pino understands, from the most to the least verbose. */
+export const LogLevel = t.keyof({ trace: null, debug: null, info: null, warn: null, error: null, fatal: null, silent: null });
+export type LogLevel = t.TypeOf<typeof LogLevel>;
+
+/** A set, non-empty environment variable. Empty strings count as unset. */
+const Setting = t.union([t.string, t.undefined]);
+
+/**
+ * The environment Ganglion reads, decoded once. This module is the only reader of `process.env`:
+ * everything else receives a `Config`.
+ */
+export const Env = t.partial({
+  /** URL of the bus for CLI commands and `ganglion serve` (like `--nats`). */
+  GANGLION_NATS_URL: Setting,
+  /** Credentials file for CLI commands and `ganglion serve` (like `--creds`). */
+  GANGLION_CREDS: Setting,
+  /** Data dir of an embedded installation (like `--data-dir`; default `./.ganglion`). */
+  GANGLION_DATA_DIR: Setting,
+  /** pino level for logs on stderr (default `info`). */
+  GANGLION_LOG_LEVEL: t.union([LogLevel, t.undefined]),
+  /** An explicit nats-server binary; otherwise PATH is searched. */
+  NATS_SERVER_BIN: Setting,
+  PATH: Setting,
+});
+export type Env = t.TypeOf<typeof Env>;
+
+export type Config = {
+  readonly natsUrl: string | undefined;
+  readonly creds: string | undefined;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  readonly natsServerBin: string | undefined;
+  readonly path: string | undefined;
+};
+
+export const DEFAULT_DATA_DIR = "./.ganglion";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const nonEmpty = (s: string | undefined) => (s === undefined || s.trim() === "" ? undefined : s);
+
+/** Decodes an environment; throws a `ConfigError` naming each bad variable. */
+export const decodeConfig = (env: Record<string, string | undefined>): Config => {
+  const cleaned = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, nonEmpty(v)]));
+  const e = pipe(
+    Env.decode(cleaned),
+    E.getOrElseW((errs) => {
+      throw new ConfigError(`invalid environment: ${failure(errs).join("; ")}`);
+    }),
+  );
+  return {
+    natsUrl: e.GANGLION_NATS_URL,
+    creds: e.GANGLION_CREDS,
+    dataDir: e.GANGLION_DATA_DIR ?? DEFAULT_DATA_DIR,
+    logLevel: e.GANGLION_LOG_LEVEL ?? "info",
+    natsServerBin: e.NATS_SERVER_BIN,
+    path: e.PATH,
+  };
+};
+
+/** The process's configuration. */
+export const loadConfig = (): Config => decodeConfig(process.env);
