@@ -38,6 +38,8 @@ export const Buckets = {
   Tasks: "tasks",
   Totals: "totals",
   Checkpoints: "ganglion-checkpoints",
+  /** Key `<view>` → the view's live bucket and version (moves when a new version caught up). */
+  Projections: "ganglion-projections",
 } as const;
 
 // ---- the event log: ev.<category>.<id> ------------------------------------------------------
