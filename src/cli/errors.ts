@@ -4,6 +4,7 @@ import { AuthorityError } from "../auth/authority.js";
 import { ConfigError } from "../config.js";
 import { NatsServerError } from "../embedded/natsServer.js";
 import { DefinitionError } from "../store/streamDefinitions.js";
+import { CoreStartError } from "../main.js";
 
 /**
  * Exit codes of every `ganglion` command. Scripts may rely on them; add new ones at the end.
@@ -57,7 +58,7 @@ export const describeError = (err: unknown): { message: string; exitCode: ExitCo
   if (err instanceof AuthorityError || err instanceof NatsServerError || err instanceof ConfigError) {
     return { message: err.message, exitCode: ExitCode.Setup, expected: true };
   }
-  if (err instanceof DefinitionError) return { message: err.message, exitCode: ExitCode.Failure, expected: true };
+  if (err instanceof DefinitionError || err instanceof CoreStartError) return { message: err.message, exitCode: ExitCode.Failure, expected: true };
   if (isUnreachable(err)) {
     return { message: `cannot reach the bus: ${(err as Error).message}`, exitCode: ExitCode.Unreachable, expected: true };
   }
