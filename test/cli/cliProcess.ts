@@ -11,7 +11,7 @@ const cliMain = join(repoRoot, "src/cli/main.ts");
 
 /** The environment children get: ours minus anything that would point them at another bus. */
 export const baseEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
-  const env = { ...process.env, GANGLION_LOG_LEVEL: "warn", ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, GANGLION_LOG_LEVEL: "warn", ...extra };
   for (const k of ["GANGLION_NATS_URL", "GANGLION_CREDS", "GANGLION_DATA_DIR"]) if (!(k in extra)) delete env[k];
   if (!("NATS_SERVER_BIN" in extra)) delete env.NATS_SERVER_BIN;
   return env;
