@@ -1,0 +1,790 @@
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { failure } from "io-ts/lib/PathReporter.js";
+import { Ajv } from "ajv";
+import type { ValidateFunction } from "ajv";
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { ConsumerConfig, JsMsg } from "@nats-io/jetstream";
+import { headers, nuid } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { PluginEvent } from "../events/plugin.js";
+import { TaskEvent, taskStreamName } from "../events/task.js";
+import type { TaskError } from "../events/task.js";
+import { WorkerEvent, workerStreamName } from "../events/worker.js";
+import { natsEventStore } from "../store/eventStore.js";
+import {
+  controlSubject,
+  deadLetterSubject,
+  DOTTED,
+  HEARTBEATS_ALL,
+  pluginTasks,
+  RESULTS_ALL,
+  RESULTS_CONSUMER,
+  Streams,
+  taskConsumer,
+  taskSubject,
+  topicConsumer,
+  topicSubject,
+} from "../store/subjects.js";
+import { WrongExpectedVersionError } from "../store/types.js";
+import type { EventStore, RecordedEvent } from "../store/types.js";
+import type { ServiceError } from "../service/endpoint.js";
+import { decide, dueTimer, evolve, initialState, isEnded, timerCommand } from "./decider.js";
+import type { Task, TaskCommand, TaskRejection, TaskState } from "./decider.js";
+import { healthy, record, verdict } from "./health.js";
+import type { HealthState } from "./health.js";
+import { take } from "./limits.js";
+import type { Bucket, Rate } from "./limits.js";
+import { evolveProviders, route, subscribedTopics } from "./providers.js";
+import type { Provider, Providers } from "./providers.js";
+import { Control, Heartbeat, msgIdOf, Report, TaskHeaders } from "./wire.js";
+import type { DeadLetter } from "./wire.js";
+import { decideWorker, evolveWorkers, initialWorkers } from "./workers.js";
+import type { WorkerCommand, Workers } from "./workers.js";
+
+/** Everything the tasks context reads from and appends to the log. */
+export const TasksStoreEvent = t.union([TaskEvent, WorkerEvent, PluginEvent]);
+export type TasksStoreEvent = t.TypeOf<typeof TasksStoreEvent>;
+
+export type TasksOptions = {
+  /** JetStream ack wait of task consumers: how soon a crashed worker's attempt is redelivered (default 30 s). */
+  readonly ackWaitMs?: number;
+  /** Largest params payload accepted on submission, in bytes of JSON (default 1 MiB). */
+  readonly maxPayloadBytes?: number;
+  /** At most one `task.progress` event per task per this many ms; others only keep the attempt alive (default 1 s). */
+  readonly progressThrottleMs?: number;
+  /** An instance is offline after this long without a heartbeat (default 15 s). */
+  readonly heartbeatTimeoutMs?: number;
+  /** Deliveries of one attempt's message before JetStream gives up on it (default 20). */
+  readonly maxDeliver?: number;
+  /** Operator overrides of manifest limits, per plugin. */
+  readonly limitOverrides?: Readonly<Record<string, { readonly concurrency?: number; readonly rate?: Rate }>>;
+};
+
+export type TasksDeps = {
+  readonly nc: NatsConnection;
+  readonly log: Logger;
+  /** The event store; by default one over EVENTS with the tasks codecs. */
+  readonly store?: EventStore<TasksStoreEvent>;
+  /**
+   * Disables a plugin on the health monitor's verdict (and revokes its credentials). The default
+   * appends `plugin.disabled { automatic: true }` only: the composition root passes the plugins
+   * context's command, which also revokes.
+   */
+  readonly disablePlugin?: (pluginId: string, reason: string) => Promise<void>;
+  readonly options?: TasksOptions;
+  readonly clock?: () => Date;
+};
+
+export type SubmitRequest = { readonly taskType: string; readonly params: unknown; readonly pluginId?: string };
+
+/** A task as the service shows it. */
+export type TaskView = {
+  readonly taskId: string;
+  readonly pluginId: string;
+  readonly taskType: string;
+  readonly status: Task["status"];
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly params: unknown;
+  readonly submittedAt: string;
+  readonly instance?: string;
+  readonly progress?: Task["progress"];
+  readonly result?: unknown;
+  readonly failures: Task["failures"];
+  readonly retryAt?: string;
+  readonly deadlineAt?: string;
+  readonly endedAt?: string;
+  readonly cancelReason?: string;
+};
+
+export type TaskRuntime = {
+  readonly submit: (req: SubmitRequest, meta: { actor: string; correlationId?: string }) => Promise<E.Either<ServiceError, { taskId: string; pluginId: string }>>;
+  /** The task; with `waitMs`, waits up to that long for it to end. */
+  readonly get: (taskId: string, waitMs?: number) => Promise<E.Either<ServiceError, TaskView>>;
+  readonly cancel: (taskId: string, reason: string, actor: string) => Promise<E.Either<ServiceError, TaskView>>;
+  /** Sends a dead-lettered task again, with a fresh attempt budget. */
+  readonly retry: (taskId: string, actor: string) => Promise<E.Either<ServiceError, TaskView>>;
+  readonly stop: () => Promise<void>;
+};
+
+const MIB = 1024 * 1024;
+const nanos = (ms: number) => ms * 1_000_000;
+
+export const toView = (s: Task): TaskView => ({
+  taskId: s.taskId,
+  pluginId: s.pluginId,
+  taskType: s.taskType,
+  status: s.status,
+  attempt: s.attempt,
+  maxAttempts: s.maxAttempt,
+  params: s.params,
+  submittedAt: s.submittedAt,
+  failures: s.failures,
+  ...(s.instance ? { instance: s.instance } : {}),
+  ...(s.progress ? { progress: s.progress } : {}),
+  ...(s.status === "completed" ? { result: s.result } : {}),
+  ...(s.retryAt ? { retryAt: s.retryAt } : {}),
+  ...(s.deadlineAt ? { deadlineAt: s.deadlineAt } : {}),
+  ...(s.endedAt ? { endedAt: s.endedAt } : {}),
+  ...(s.cancelReason ? { cancelReason: s.cancelReason } : {}),
+});
+
+const rejectionToError = (r: TaskRejection, taskId: string): ServiceError => {
+  switch (r._tag) {
+    case "NotFound":
+      return { code: "NotFound", message: `no task ${taskId}` };
+    case "AlreadyEnded":
+      return { code: "AlreadyEnded", message: r.message, details: { status: r.status } };
+    default:
+      return { code: r._tag, message: r.message };
+  }
+};
+
+const isTaskEvent = (e: RecordedEvent<TasksStoreEvent>): e is RecordedEvent<TaskEvent> => e.type.startsWith("task.");
+
+/**
+ * The tasks context of the core: routing and submission (params validated, rate limited), the
+ * per-plugin TASKS consumers and TOPICS consumers, the RESULTS consumer that validates worker
+ * reports and appends task events, timers (timeouts, retry delays), cancellation, dead letters,
+ * worker liveness from heartbeats and automatic disabling of unhealthy plugins.
+ *
+ * State is folded from the log (subscriptions on the `plugin`, `task` and `worker` categories);
+ * every decision re-reads the task's stream and appends with its revision, so replicas of the
+ * core may run side by side and a task still completes exactly once.
+ */
+export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
+  const { nc } = deps;
+  const log = deps.log.child({ component: "tasks" });
+  const opts = deps.options ?? {};
+  const ackWaitMs = opts.ackWaitMs ?? 30_000;
+  const maxPayloadBytes = opts.maxPayloadBytes ?? MIB;
+  const progressThrottleMs = opts.progressThrottleMs ?? 1000;
+  const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 15_000;
+  const maxDeliver = opts.maxDeliver ?? 20;
+  const clock = deps.clock ?? (() => new Date());
+  const nowIso = () => clock().toISOString();
+  const store =
+    deps.store ??
+    natsEventStore(nc, {
+      codec: TasksStoreEvent,
+      defaultActor: "system:tasks",
+      clock,
+      onSkipped: (s) => log.warn({ skipped: s }, "undecodable event skipped"),
+    });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const validators = new Map<string, ValidateFunction>();
+
+  let stopped = false;
+  let providers: Providers = new Map();
+  const tasks = new Map<string, Task>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  /** TASKS message of the current attempt: deleted when the attempt is withdrawn. */
+  const queued = new Map<string, { attempt: number; seq: number }>();
+  /** Keep-alives that were not appended (throttled progress): they still extend start-to-close. */
+  const lastActive = new Map<string, number>();
+  const lastProgressEvent = new Map<string, number>();
+  const waiters = new Map<string, Set<() => void>>();
+  const buckets = new Map<string, Bucket>();
+  const healthByPlugin = new Map<string, HealthState>();
+  const disabling = new Set<string>();
+  const workers = new Map<string, Workers>();
+  const seen = new Map<string, { at: number; pluginId: string; instance: string }>();
+  const startedAt = Date.now();
+  const background: Promise<unknown>[] = [];
+
+  const limitsOf = (p: Provider) => ({
+    concurrency: opts.limitOverrides?.[p.pluginId]?.concurrency ?? p.manifest.limits.concurrency,
+    rate: opts.limitOverrides?.[p.pluginId]?.rate ?? p.manifest.limits.rate,
+  });
+
+  const validator = (p: Provider, taskType: string, which: "params" | "result"): ValidateFunction | undefined => {
+    const spec = p.manifest.provides.find((s) => s.type === taskType);
+    if (!spec) return undefined;
+    const key = `${p.pluginId}@${p.version}/${taskType}/${which}`;
+    let v = validators.get(key);
+    if (!v) validators.set(key, (v = ajv.compile(spec[which])));
+    return v;
+  };
+  const schemaErrors = (v: ValidateFunction, root: string) =>
+    (v.errors ?? []).map((e) => `${root}${e.instancePath || ""}: ${e.message ?? "invalid"}${e.params && "additionalProperty" in e.params ? ` (${String(e.params.additionalProperty)})` : ""}`);
+
+  // ---- the task stream: load, decide, append ------------------------------------------------
+
+  const load = async (taskId: string): Promise<{ state: TaskState; revision: bigint | "no_stream" }> => {
+    let state = initialState();
+    let revision: bigint | "no_stream" = "no_stream";
+    for await (const e of store.readStream(taskStreamName(taskId))) {
+      revision = e.revision;
+      if (isTaskEvent(e)) state = evolve(state, e);
+    }
+    return { state, revision };
+  };
+
+  /** Decides `cmd` on the task's current state and appends the outcome; retries on a concurrent append. */
+  const execute = async (taskId: string, cmd: TaskCommand, actor: string, correlationId?: string): Promise<E.Either<TaskRejection, { events: TaskEvent[]; state: TaskState; before: TaskState }>> => {
+    for (let i = 0; ; i++) {
+      const { state, revision } = await load(taskId);
+      const d = decide(cmd, state);
+      if (E.isLeft(d)) return d;
+      const after = d.right.reduce(evolve, state);
+      if (d.right.length === 0) return E.right({ events: [], state: after, before: state });
+      try {
+        await store.appendToStream(
+          taskStreamName(taskId),
+          d.right.map((e) => ({ ...e, metadata: { actor, time: nowIso(), ...(correlationId ? { correlationId } : {}) } })),
+          { streamState: revision },
+        );
+      } catch (err) {
+        if (err instanceof WrongExpectedVersionError && i < 10) continue;
+        throw err;
+      }
+      await effects(state, d.right, after);
+      return E.right({ events: d.right, state: after, before: state });
+    }
+  };
+
+  // ---- side effects of appended events -------------------------------------------------------
+
+  const publishTask = async (s: Task) => {
+    const h = headers();
+    h.set(TaskHeaders.TaskId, s.taskId);
+    h.set(TaskHeaders.TaskType, s.taskType);
+    h.set(TaskHeaders.Attempt, String(s.attempt));
+    h.set(TaskHeaders.StartToCloseMs, String(s.timeouts.startToCloseMs));
+    if (s.deadlineAt) h.set(TaskHeaders.Deadline, s.deadlineAt);
+    const ack = await js.publish(taskSubject(s.pluginId, s.taskType), JSON.stringify(s.params ?? null), { msgID: msgIdOf(s.taskId, s.attempt), headers: h });
+    queued.set(s.taskId, { attempt: s.attempt, seq: ack.seq });
+  };
+
+  /** Takes an attempt back: its queued message is deleted and its holder told to abort. */
+  const withdraw = async (s: Task, reason: string) => {
+    const q = queued.get(s.taskId);
+    if (q && q.attempt === s.attempt) {
+      queued.delete(s.taskId);
+      await jsm.streams.deleteMessage(Streams.Tasks, q.seq, false).catch(() => undefined);
+    }
+    sendCancel(s.pluginId, s.taskId, s.attempt, reason);
+  };
+
+  const sendCancel = (pluginId: string, taskId: string, attempt: number, reason: string) => {
+    nc.publish(controlSubject(pluginId), JSON.stringify({ type: "cancel", taskId, attempt, reason } satisfies Control));
+  };
+
+  const effects = async (before: TaskState, events: TaskEvent[], after: TaskState) => {
+    let withdrawn = false;
+    for (const e of events) {
+      switch (e.type) {
+        case "task.submitted":
+        case "task.dispatched":
+        case "task.resubmitted":
+          await publishTask(after as Task).catch((err) => log.error({ err, taskId: e.data.taskId }, "publishing a task message failed; the task's timeouts will end it"));
+          break;
+        case "task.cancelled":
+        case "task.timed_out":
+          if (!withdrawn && before.status !== "absent") {
+            withdrawn = true;
+            await withdraw(before, e.type === "task.cancelled" ? `cancelled${e.data.reason ? `: ${e.data.reason}` : ""}` : `timed out (${e.data.kind})`);
+          }
+          break;
+        case "task.dead_lettered": {
+          const s = after as Task;
+          const letter: DeadLetter = { taskId: s.taskId, pluginId: s.pluginId, taskType: s.taskType, params: s.params, attempts: e.data.attempts, failures: e.data.failures, at: e.data.at };
+          await js
+            .publish(deadLetterSubject(s.pluginId, s.taskId), JSON.stringify(letter), { msgID: `${s.taskId}.dlq.${e.data.attempts}` })
+            .catch((err) => log.error({ err, taskId: s.taskId }, "publishing a dead letter failed (the event is in the log)"));
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  };
+
+  // ---- timers ----------------------------------------------------------------------------------
+
+  const arm = (s: Task) => {
+    clearTimeout(timers.get(s.taskId));
+    timers.delete(s.taskId);
+    const d = dueTimer(s);
+    if (!d || stopped) return;
+    let due = Date.parse(d.at);
+    if (d.kind === "start_to_close") {
+      const la = lastActive.get(s.taskId);
+      if (la !== undefined) due = Math.max(due, la + s.timeouts.startToCloseMs);
+    }
+    const delay = Math.max(0, due - clock().getTime()) + 5;
+    timers.set(
+      s.taskId,
+      setTimeout(() => {
+        timers.delete(s.taskId);
+        void fire(s.taskId);
+      }, Math.min(delay, 2 ** 31 - 1)),
+    );
+  };
+
+  const fire = async (taskId: string) => {
+    const s = tasks.get(taskId);
+    if (!s || stopped) return;
+    const d = dueTimer(s);
+    if (!d) return;
+    const la = lastActive.get(taskId);
+    if (d.kind === "start_to_close" && la !== undefined && la + s.timeouts.startToCloseMs > clock().getTime()) return arm(s);
+    try {
+      const r = await execute(taskId, timerCommand(s, d, nowIso()), "system:tasks");
+      if (E.isLeft(r)) log.debug({ taskId, rejection: r.left }, "timer no longer applies");
+    } catch (err) {
+      log.warn({ err, taskId }, "timer action failed; retrying shortly");
+      if (!stopped) setTimeout(() => void fire(taskId), 1000).unref();
+    }
+  };
+
+  // ---- folding the log -------------------------------------------------------------------------
+
+  const onTaskEvent = (e: RecordedEvent<TaskEvent>, live: boolean) => {
+    const id = e.data.taskId;
+    const prev: TaskState = tasks.get(id) ?? initialState();
+    const s = evolve(prev, e);
+    if (s.status === "absent") return;
+    if (e.type === "task.started" || e.type === "task.dispatched" || e.type === "task.resubmitted" || e.type === "task.retry_scheduled") {
+      lastActive.delete(id);
+    }
+    if (live) observeHealth(s, e);
+    if (isEnded(s)) {
+      tasks.delete(id);
+      clearTimeout(timers.get(id));
+      timers.delete(id);
+      lastActive.delete(id);
+      lastProgressEvent.delete(id);
+      queued.delete(id);
+      for (const w of waiters.get(id) ?? []) w();
+      waiters.delete(id);
+      return;
+    }
+    tasks.set(id, s);
+    arm(s);
+  };
+
+  const observeHealth = (s: Task, e: TaskEvent) => {
+    const ok = e.type === "task.completed";
+    const bad = (e.type === "task.failed" && e.data.error.kind !== "lost") || (e.type === "task.timed_out" && e.data.kind === "start_to_close");
+    if (!ok && !bad) return;
+    const p = providers.get(s.pluginId);
+    if (!p || p.status !== "active") return;
+    const policy = p.manifest.health;
+    const now = clock().getTime();
+    const h = record(healthByPlugin.get(s.pluginId) ?? healthy(), ok, now, policy);
+    healthByPlugin.set(s.pluginId, h);
+    const reason = verdict(h, policy, now);
+    if (reason && !disabling.has(s.pluginId)) {
+      disabling.add(s.pluginId);
+      background.push(
+        disable(s.pluginId, `automatic: ${reason}`)
+          .then(() => log.warn({ pluginId: s.pluginId, reason }, "plugin disabled automatically"))
+          .catch((err) => log.error({ err, pluginId: s.pluginId }, "automatic disable failed"))
+          .finally(() => disabling.delete(s.pluginId)),
+      );
+    }
+  };
+
+  const disable =
+    deps.disablePlugin ??
+    (async (pluginId: string, reason: string) => {
+      const rev = await store.streamRevision(`plugin-${pluginId}`);
+      await store.appendToStream(
+        `plugin-${pluginId}`,
+        [{ type: "plugin.disabled", data: { pluginId, reason, automatic: true }, metadata: { actor: "system:health", time: nowIso() } }],
+        { streamState: rev },
+      );
+    });
+
+  const onPluginEvent = async (e: RecordedEvent<PluginEvent>, live: boolean) => {
+    providers = evolveProviders(providers, e);
+    if (e.type === "plugin.enabled" || e.type === "plugin.disabled") healthByPlugin.delete(e.data.pluginId);
+    const p = providers.get(e.data.pluginId);
+    if (live && p) await ensureConsumers(p).catch((err) => log.error({ err, pluginId: p.pluginId }, "creating the plugin's consumers failed"));
+  };
+
+  // ---- consumers -------------------------------------------------------------------------------
+
+  const ensureConsumer = async (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) => {
+    try {
+      const have = (await jsm.consumers.info(stream, cfg.durable_name)).config;
+      const differs = (["ack_wait", "max_ack_pending", "max_deliver"] as const).some((k) => cfg[k] !== undefined && have[k] !== cfg[k]);
+      if (differs) await jsm.consumers.update(stream, cfg.durable_name, { ack_wait: cfg.ack_wait, max_ack_pending: cfg.max_ack_pending, max_deliver: cfg.max_deliver });
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+      await jsm.consumers.add(stream, cfg);
+    }
+  };
+
+  const ensureConsumers = async (p: Provider) => {
+    if (p.status === "pending") return;
+    if (p.manifest.provides.length > 0) {
+      await ensureConsumer(Streams.Tasks, {
+        durable_name: taskConsumer(p.pluginId),
+        filter_subject: pluginTasks(p.pluginId),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(ackWaitMs),
+        max_ack_pending: limitsOf(p).concurrency,
+        max_deliver: maxDeliver,
+      });
+    }
+    for (const topic of subscribedTopics(p)) {
+      if (!DOTTED.test(topic)) continue;
+      await ensureConsumer(Streams.Topics, {
+        durable_name: topicConsumer(p.pluginId, topic),
+        filter_subject: topicSubject(topic),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        ack_wait: nanos(ackWaitMs),
+        max_deliver: maxDeliver,
+      });
+    }
+  };
+
+  // ---- worker reports (RESULTS) ----------------------------------------------------------------
+
+  const refuse = async (pluginId: string, r: Report, reason: string) => {
+    log.warn({ pluginId, report: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: r.status }, reason }, "worker report refused");
+    if (r.status === "started" || r.status === "progress") sendCancel(pluginId, r.taskId, r.attempt, `refused: ${reason}`);
+    const stream = taskStreamName(r.taskId);
+    await store
+      .appendToStream(
+        stream,
+        [
+          {
+            type: "task.report_refused",
+            data: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, pluginId, status: r.status, reason, at: nowIso() },
+            metadata: { actor: `plugin:${pluginId}`, time: nowIso() },
+          },
+        ],
+        { streamState: "stream_exists" },
+      )
+      .catch((err) => log.warn({ err, taskId: r.taskId }, "could not audit a refused report"));
+  };
+
+  const handleReport = async (m: JsMsg) => {
+    const [, pluginId = "", subjectTaskId = ""] = m.subject.split(".");
+    let raw: unknown;
+    try {
+      raw = m.json();
+    } catch {
+      log.warn({ subject: m.subject }, "a worker report is not JSON; dropped");
+      return;
+    }
+    const d = Report.decode(raw);
+    if (E.isLeft(d)) {
+      log.warn({ subject: m.subject, errors: failure(d.left) }, "a worker report does not match the protocol; dropped");
+      return;
+    }
+    const r = d.right;
+    if (r.taskId !== subjectTaskId || !/^[A-Za-z0-9_-]+$/.test(r.taskId)) {
+      log.warn({ subject: m.subject, taskId: r.taskId }, "a worker report names another task than its subject; dropped");
+      return;
+    }
+    let s: TaskState = tasks.get(r.taskId) ?? (await load(r.taskId)).state;
+    if (s.status === "absent") {
+      log.warn({ pluginId, taskId: r.taskId }, "a worker reported on an unknown task; dropped");
+      return;
+    }
+    if (s.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${s.pluginId}`);
+    const actor = `plugin:${pluginId}`;
+    const at = nowIso();
+    const taskType = s.taskType;
+    // A worker may skip `started` (a minimal Go or C worker): its first report starts the attempt.
+    if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) {
+      const st = await execute(r.taskId, { type: "start", attempt: r.attempt, instance: r.instance, delivery: r.delivery ?? 1, at }, actor);
+      if (E.isRight(st)) s = st.right.state;
+    }
+    let cmd: TaskCommand;
+    switch (r.status) {
+      case "started":
+        cmd = { type: "start", attempt: r.attempt, instance: r.instance, delivery: r.delivery ?? 1, at };
+        break;
+      case "progress": {
+        const held = s.status === "running" && s.attempt === r.attempt && s.instance === r.instance;
+        const last = lastProgressEvent.get(r.taskId) ?? 0;
+        if (held && Date.now() - last < progressThrottleMs) {
+          lastActive.set(r.taskId, clock().getTime());
+          return;
+        }
+        lastProgressEvent.set(r.taskId, Date.now());
+        cmd = { type: "progress", attempt: r.attempt, instance: r.instance, done: r.progress?.done ?? 0, total: r.progress?.total ?? 0, at, ...(r.progress?.message !== undefined ? { message: r.progress.message } : {}) };
+        break;
+      }
+      case "completed": {
+        const p = providers.get(pluginId);
+        const v = p && validator(p, taskType, "result");
+        if (!v) {
+          cmd = { type: "fail", attempt: r.attempt, instance: r.instance, at, error: { message: `plugin ${pluginId} no longer provides ${taskType}: the result cannot be validated`, kind: "invalid_result", retryable: false } };
+        } else if (!v(r.result)) {
+          const paths = schemaErrors(v, "result");
+          cmd = { type: "fail", attempt: r.attempt, instance: r.instance, at, error: { message: `the result does not match the result schema of ${taskType}: ${paths.join("; ")}`, kind: "invalid_result", paths } };
+        } else {
+          cmd = { type: "complete", attempt: r.attempt, instance: r.instance, result: r.result, at };
+        }
+        break;
+      }
+      case "failed": {
+        const error: TaskError = { message: r.error?.message ?? "failed without a message", kind: "handler", ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}) };
+        cmd = { type: "fail", attempt: r.attempt, instance: r.instance, at, error };
+        break;
+      }
+    }
+    const res = await execute(r.taskId, cmd, actor);
+    if (E.isLeft(res)) {
+      if (res.left._tag === "NotHeld" || res.left._tag === "NotApplicable") return refuse(pluginId, r, res.left.message);
+      // AlreadyEnded: a duplicate after redelivery or a late report; the log already tells the end.
+      log.debug({ taskId: r.taskId, rejection: res.left }, "report on an ended task ignored");
+    }
+  };
+
+  // ---- heartbeats and liveness -----------------------------------------------------------------
+
+  const executeWorker = async (cmd: WorkerCommand) => {
+    const stream = workerStreamName(cmd.pluginId);
+    for (let i = 0; i < 10; i++) {
+      let state = initialWorkers();
+      let rev: bigint | "no_stream" = "no_stream";
+      for await (const e of store.readStream(stream)) {
+        rev = e.revision;
+        if (e.type === "worker.online" || e.type === "worker.offline") state = evolveWorkers(state, e);
+      }
+      const d = decideWorker(cmd, state);
+      if (E.isLeft(d)) return false;
+      try {
+        await store.appendToStream(stream, d.right.map((e) => ({ ...e, metadata: { actor: "system:health", time: nowIso() } })), { streamState: rev });
+        return true;
+      } catch (err) {
+        if (err instanceof WrongExpectedVersionError) continue;
+        throw err;
+      }
+    }
+    return false;
+  };
+
+  const pendingOnline = new Set<string>();
+  const onHeartbeat = (subject: string, data: unknown) => {
+    const [, pluginId = "", instance = ""] = subject.split(".");
+    const d = Heartbeat.decode(data);
+    if (E.isLeft(d) || d.right.instance !== instance) {
+      log.warn({ subject }, "malformed heartbeat dropped");
+      return;
+    }
+    const key = `${pluginId}.${instance}`;
+    seen.set(key, { at: Date.now(), pluginId, instance });
+    const online = workers.get(pluginId)?.online.has(instance) ?? false;
+    if (d.right.state === "stopping") {
+      if (online) background.push(goOffline(pluginId, instance, "stopped"));
+      return;
+    }
+    if (online || pendingOnline.has(key)) return;
+    pendingOnline.add(key);
+    background.push(
+      executeWorker({ type: "heartbeat", pluginId, instance, version: d.right.version, at: nowIso() })
+        .catch((err) => log.warn({ err, pluginId, instance }, "recording a worker online failed"))
+        .finally(() => pendingOnline.delete(key)),
+    );
+  };
+
+  /** Offline: its running attempts are lost (retried per policy, not counted against health). */
+  const goOffline = async (pluginId: string, instance: string, reason: "silent" | "stopped") => {
+    try {
+      const changed = await executeWorker({ type: "lost", pluginId, instance, reason, at: nowIso() });
+      if (!changed || reason === "stopped") return;
+      for (const s of [...tasks.values()]) {
+        if (s.pluginId === pluginId && s.status === "running" && s.instance === instance) {
+          await execute(s.taskId, { type: "fail", attempt: s.attempt, instance, at: nowIso(), error: { message: `worker instance ${instance} went silent`, kind: "lost" } }, "system:health");
+        }
+      }
+    } catch (err) {
+      log.warn({ err, pluginId, instance }, "recording a worker offline failed");
+    }
+  };
+
+  const sweep = () => {
+    const now = Date.now();
+    for (const [pluginId, w] of workers) {
+      for (const instance of w.online.keys()) {
+        const last = seen.get(`${pluginId}.${instance}`)?.at ?? startedAt;
+        if (now - last > heartbeatTimeoutMs) {
+          seen.set(`${pluginId}.${instance}`, { at: now, pluginId, instance });
+          background.push(goOffline(pluginId, instance, "silent"));
+        }
+      }
+    }
+  };
+
+  // ---- start -----------------------------------------------------------------------------------
+
+  const pluginSub = store.subscribeToAll({ filter: { categories: ["plugin"] } });
+  const taskSub = store.subscribeToAll({ filter: { categories: ["task"] } });
+  const workerSub = store.subscribeToAll({ filter: { categories: ["worker"] } });
+  let pluginsLive = false;
+  let tasksLive = false;
+  const loops = [
+    (async () => {
+      for await (const e of pluginSub) if (e.type.startsWith("plugin.")) await onPluginEvent(e as RecordedEvent<PluginEvent>, pluginsLive);
+    })(),
+    (async () => {
+      for await (const e of taskSub) if (isTaskEvent(e)) onTaskEvent(e, tasksLive);
+    })(),
+    (async () => {
+      for await (const e of workerSub) {
+        if (e.type !== "worker.online" && e.type !== "worker.offline") continue;
+        workers.set(e.data.pluginId, evolveWorkers(workers.get(e.data.pluginId) ?? initialWorkers(), e as RecordedEvent<WorkerEvent>));
+      }
+    })(),
+  ].map((p) => p.catch((err) => (stopped ? undefined : log.error({ err }, "a tasks subscription ended"))));
+
+  await pluginSub.caughtUp;
+  for (const p of providers.values()) await ensureConsumers(p).catch((err) => log.error({ err, pluginId: p.pluginId }, "creating the plugin's consumers failed"));
+  pluginsLive = true;
+  await Promise.all([taskSub.caughtUp, workerSub.caughtUp]);
+  tasksLive = true;
+
+  await ensureConsumer(Streams.Results, {
+    durable_name: RESULTS_CONSUMER,
+    filter_subject: RESULTS_ALL,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(30_000),
+    max_ack_pending: 1000,
+  });
+  const results = await (await js.consumers.get(Streams.Results, RESULTS_CONSUMER)).consume({ max_messages: 256 });
+  loops.push(
+    (async () => {
+      for await (const m of results) {
+        try {
+          await handleReport(m);
+          m.ack();
+        } catch (err) {
+          log.warn({ err, subject: m.subject }, "handling a worker report failed; redelivering");
+          m.nak(500);
+        }
+      }
+    })().catch((err) => (stopped ? undefined : log.error({ err }, "the results consumer ended"))),
+  );
+
+  const hbSub: NatsSubscription = nc.subscribe(HEARTBEATS_ALL, {
+    callback: (err, m) => {
+      if (err) return;
+      try {
+        onHeartbeat(m.subject, m.json());
+      } catch {
+        log.warn({ subject: m.subject }, "heartbeat is not JSON; dropped");
+      }
+    },
+  });
+  const sweeper = setInterval(sweep, Math.max(100, Math.floor(heartbeatTimeoutMs / 3)));
+  sweeper.unref();
+  log.info({ plugins: providers.size, openTasks: tasks.size }, "tasks runtime started");
+
+  // ---- the API ---------------------------------------------------------------------------------
+
+  const viewOf = async (taskId: string): Promise<E.Either<ServiceError, TaskView>> => {
+    const { state } = await load(taskId);
+    return state.status === "absent" ? E.left({ code: "NotFound", message: `no task ${taskId}` }) : E.right(toView(state));
+  };
+
+  const validTaskId = (id: string) => /^[A-Za-z0-9_-]{1,64}$/.test(id);
+
+  return {
+    submit: async (req, meta) => {
+      if (!DOTTED.test(req.taskType)) {
+        return E.left({ code: "InvalidRequest", message: `task type ${JSON.stringify(req.taskType)} is not valid: lower-case tokens joined by '.'`, paths: ["taskType"] });
+      }
+      const size = Buffer.byteLength(JSON.stringify(req.params ?? null));
+      if (size > maxPayloadBytes) {
+        return E.left({ code: "PayloadTooLarge", message: `params are ${size} bytes; the limit is ${maxPayloadBytes}`, paths: ["params"] });
+      }
+      const r = route(providers, req.taskType, req.pluginId);
+      if (!r.ok) return E.left({ code: r.error._tag, message: r.error.message, ...("candidates" in r.error ? { details: { candidates: r.error.candidates } } : {}) });
+      const { provider, spec } = r;
+      const v = validator(provider, req.taskType, "params")!;
+      if (!v(req.params)) {
+        const paths = schemaErrors(v, "params");
+        return E.left({ code: "InvalidParams", message: `params do not match the params schema of ${req.taskType}: ${paths.join("; ")}`, paths });
+      }
+      const now = clock().getTime();
+      const lim = take(buckets.get(provider.pluginId), limitsOf(provider).rate, now);
+      buckets.set(provider.pluginId, lim.bucket);
+      if (!lim.ok) {
+        return E.left({ code: "RateLimited", message: `plugin ${provider.pluginId} accepts ${limitsOf(provider).rate.count} tasks per ${limitsOf(provider).rate.perMs} ms; retry in ${lim.retryAfterMs} ms`, retryAfterMs: lim.retryAfterMs });
+      }
+      const taskId = nuid.next();
+      const res = await execute(
+        taskId,
+        {
+          type: "submit",
+          taskId,
+          pluginId: provider.pluginId,
+          pluginVersion: provider.version,
+          taskType: req.taskType,
+          params: req.params,
+          retry: { maxAttempts: spec.retry.maxAttempts, backoffMs: spec.retry.backoff },
+          timeouts: {
+            startToCloseMs: spec.timeout,
+            ...(spec.scheduleToStart !== undefined ? { scheduleToStartMs: spec.scheduleToStart } : {}),
+            ...(spec.deadline !== undefined ? { deadlineMs: spec.deadline } : {}),
+          },
+          at: new Date(now).toISOString(),
+          ...(meta.correlationId ? { correlationId: meta.correlationId } : {}),
+        },
+        meta.actor,
+        meta.correlationId,
+      );
+      if (E.isLeft(res)) return E.left(rejectionToError(res.left, taskId));
+      return E.right({ taskId, pluginId: provider.pluginId });
+    },
+    get: async (taskId, waitMs) => {
+      if (!validTaskId(taskId)) return E.left({ code: "InvalidRequest", message: `${JSON.stringify(taskId)} is not a task id`, paths: ["taskId"] });
+      if (!waitMs || waitMs <= 0) return viewOf(taskId);
+      let wake!: () => void;
+      const ended = new Promise<void>((r) => (wake = r));
+      const set = waiters.get(taskId) ?? new Set();
+      set.add(wake);
+      waiters.set(taskId, set);
+      try {
+        const first = await viewOf(taskId);
+        if (E.isLeft(first) || ["completed", "cancelled", "dead_lettered"].includes(first.right.status)) return first;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([ended, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+        clearTimeout(timer);
+        return viewOf(taskId);
+      } finally {
+        set.delete(wake);
+        if (set.size === 0) waiters.delete(taskId);
+      }
+    },
+    cancel: async (taskId, reason, actor) => {
+      if (!validTaskId(taskId)) return E.left({ code: "InvalidRequest", message: `${JSON.stringify(taskId)} is not a task id`, paths: ["taskId"] });
+      const r = await execute(taskId, { type: "cancel", reason, at: nowIso() }, actor);
+      if (E.isLeft(r)) return E.left(rejectionToError(r.left, taskId));
+      return E.right(toView(r.right.state as Task));
+    },
+    retry: async (taskId, actor) => {
+      if (!validTaskId(taskId)) return E.left({ code: "InvalidRequest", message: `${JSON.stringify(taskId)} is not a task id`, paths: ["taskId"] });
+      const r = await execute(taskId, { type: "resubmit", at: nowIso() }, actor);
+      if (E.isLeft(r)) return E.left(r.left._tag === "NotApplicable" ? { code: "NotDeadLettered", message: r.left.message } : rejectionToError(r.left, taskId));
+      return E.right(toView(r.right.state as Task));
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(sweeper);
+      for (const t of timers.values()) clearTimeout(t);
+      timers.clear();
+      hbSub.unsubscribe();
+      results.stop();
+      await Promise.all([pluginSub.unsubscribe(), taskSub.unsubscribe(), workerSub.unsubscribe()]);
+      await Promise.allSettled(background);
+      await Promise.allSettled(loops);
+    },
+  };
+};
