@@ -1,0 +1,76 @@
+import { decodeFor, indexKey } from "./view.js";
+import type { AnyView, ViewEvent } from "./view.js";
+
+/**
+ * A row as the runner stores it: the view's row plus where the last event applied to it sits in
+ * the log (`lastPosition`, and `lastIndex` within that commit).
+ */
+export type StoredRow<Row = unknown> = Row & { readonly lastPosition: number; readonly lastIndex: number };
+
+/** Was event `e` already applied to a row stored at `r`? */
+export const applied = (r: { lastPosition: number; lastIndex: number }, e: { position: number; index: number }) =>
+  r.lastPosition > e.position || (r.lastPosition === e.position && r.lastIndex >= e.index);
+
+/** Rows of one view, by key, as the log says they are. */
+export type Rows = Map<string, StoredRow<Record<string, unknown>>>;
+
+/**
+ * Folds one event into in-memory rows, with the runner's rules: an event at or below a row's
+ * `lastPosition` changes nothing (redelivery), `null` from evolve deletes the row. Returns the
+ * decode errors of an event the view should fold but cannot read (the caller logs them).
+ */
+export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent): string[] | undefined => {
+  const d = decodeFor(view, raw);
+  if (d._tag === "Invalid") return d.errors;
+  if (d._tag === "Ignored") return undefined;
+  const e = d.event;
+  const ik = view.index?.key(e);
+  const irow = ik === undefined ? undefined : rows.get(indexKey(ik));
+  const indexed = irow && typeof irow["value"] === "string" ? irow["value"] : undefined;
+  for (const key of view.keys(e, indexed)) {
+    const cur = rows.get(key);
+    if (cur && applied(cur, e)) continue;
+    const next = view.evolve(key, cur ? stripPosition(cur) : null, e, indexed);
+    if (next === null) rows.delete(key);
+    else rows.set(key, { ...next, lastPosition: e.position, lastIndex: e.index });
+  }
+  if (ik !== undefined && !(irow && applied(irow, e))) {
+    const value = view.index!.next(e, indexed);
+    if (value !== undefined && value !== indexed) rows.set(indexKey(ik), { value, lastPosition: e.position, lastIndex: e.index });
+  }
+  return undefined;
+};
+
+/** Folds a whole log from nothing: what `projections verify` compares the buckets with. */
+export const foldAll = (view: AnyView, events: Iterable<ViewEvent>): Rows => {
+  const rows: Rows = new Map();
+  for (const e of events) applyEvent(view, rows, e);
+  return rows;
+};
+
+export const stripPosition = <R extends { lastPosition?: number; lastIndex?: number }>(r: R): Omit<R, "lastPosition" | "lastIndex"> => {
+  const { lastPosition: _p, lastIndex: _i, ...rest } = r;
+  return rest;
+};
+
+/** Canonical JSON (sorted keys): two rows are equal when their canonical forms are. */
+export const canonical = (v: unknown): string =>
+  JSON.stringify(v, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+
+export type RowDiff =
+  | { readonly kind: "missing"; readonly key: string; readonly expected: unknown }
+  | { readonly kind: "unexpected"; readonly key: string; readonly actual: unknown }
+  | { readonly kind: "different"; readonly key: string; readonly expected: unknown; readonly actual: unknown };
+
+/** Differences between the rows the log gives (`expected`) and the rows a bucket holds. */
+export const diffRows = (expected: ReadonlyMap<string, unknown>, actual: ReadonlyMap<string, unknown>): RowDiff[] => {
+  const out: RowDiff[] = [];
+  for (const [key, e] of expected) {
+    if (!actual.has(key)) out.push({ kind: "missing", key, expected: e });
+    else if (canonical(e) !== canonical(actual.get(key))) out.push({ kind: "different", key, expected: e, actual: actual.get(key) });
+  }
+  for (const [key, a] of actual) if (!expected.has(key)) out.push({ kind: "unexpected", key, actual: a });
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+};

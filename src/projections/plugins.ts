@@ -1,0 +1,118 @@
+import * as t from "io-ts";
+import {
+  PluginCapabilitiesGranted,
+  PluginCapabilityRevoked,
+  PluginCredentialsIssued,
+  PluginCredentialsRevoked,
+  PluginDisabled,
+  PluginEnabled,
+  PluginRegistered,
+  PluginRemoved,
+  PluginUpgraded,
+} from "../events/plugin.js";
+import type { PluginEvent } from "../events/plugin.js";
+import { codecsByType, kvKey, sortedSet } from "./view.js";
+import type { View } from "./view.js";
+
+export const PluginViewStatus = t.keyof({ pending: null, active: null, disabled: null, removed: null });
+
+/**
+ * Row `<pluginId>` of the `plugins` bucket. `pending` lists the capabilities the manifest asks
+ * for that are not granted (yet); `credentials` the public keys of user JWTs minted and not
+ * revoked. Times are the events' `metadata.time`.
+ */
+export const PluginRow = t.type({
+  pluginId: t.string,
+  status: PluginViewStatus,
+  version: t.string,
+  description: t.string,
+  selfRegistered: t.boolean,
+  taskTypes: t.array(t.string),
+  /** What the manifest asks for. */
+  requested: t.array(t.string),
+  granted: t.array(t.string),
+  pending: t.array(t.string),
+  credentials: t.array(t.string),
+  disabledReason: t.union([t.string, t.null]),
+  registeredAt: t.string,
+  updatedAt: t.string,
+});
+export type PluginRow = t.TypeOf<typeof PluginRow>;
+
+export const pluginKey = (pluginId: string) => kvKey(pluginId);
+
+const asked = (m: { capabilities: string[] }) => m.capabilities;
+
+export const pluginsView: View<PluginRow, PluginEvent> = {
+  name: "plugins",
+  row: PluginRow,
+  events: codecsByType([
+    PluginRegistered,
+    PluginCapabilitiesGranted,
+    PluginCapabilityRevoked,
+    PluginDisabled,
+    PluginEnabled,
+    PluginUpgraded,
+    PluginRemoved,
+    PluginCredentialsIssued,
+    PluginCredentialsRevoked,
+  ]),
+  keys: (e) => [pluginKey(e.data.pluginId)],
+  evolve: (_key, row, e) => {
+    const at = e.metadata.time;
+    if (e.type === "plugin.registered") {
+      const m = e.data.manifest;
+      return {
+        pluginId: e.data.pluginId,
+        status: "pending",
+        version: e.data.version,
+        description: m.description,
+        selfRegistered: e.data.selfRegistered,
+        taskTypes: sortedSet(m.provides.map((p) => p.type)),
+        requested: sortedSet(asked(m)),
+        granted: [],
+        pending: sortedSet(asked(m)),
+        credentials: [],
+        disabledReason: null,
+        registeredAt: at,
+        updatedAt: at,
+      };
+    }
+    if (!row) return null;
+    const r = { ...row, updatedAt: at };
+    switch (e.type) {
+      case "plugin.capabilities.granted": {
+        const granted = sortedSet([...row.granted, ...e.data.capabilities]);
+        return { ...r, granted, pending: row.pending.filter((c) => !granted.includes(c)), status: row.status === "pending" ? "active" : row.status };
+      }
+      case "plugin.capability.revoked": {
+        const granted = row.granted.filter((c) => !e.data.capabilities.includes(c));
+        return { ...r, granted, pending: row.requested.filter((c) => !granted.includes(c)) };
+      }
+      case "plugin.disabled":
+        return { ...r, status: "disabled", disabledReason: e.data.reason };
+      case "plugin.enabled":
+        return { ...r, status: "active", disabledReason: null };
+      case "plugin.upgraded": {
+        const granted = sortedSet(e.data.carriedOver);
+        return {
+          ...r,
+          version: e.data.version,
+          description: e.data.manifest.description,
+          taskTypes: sortedSet(e.data.manifest.provides.map((p) => p.type)),
+          requested: sortedSet(asked(e.data.manifest)),
+          granted,
+          pending: sortedSet(asked(e.data.manifest).filter((c) => !granted.includes(c))),
+        };
+      }
+      case "plugin.removed":
+        return { ...r, status: "removed", granted: [], pending: [], credentials: [] };
+      case "plugin.credentials.issued":
+        return { ...r, credentials: sortedSet([...row.credentials, e.data.publicKey]) };
+      case "plugin.credentials.revoked":
+        return { ...r, credentials: row.credentials.filter((k) => !e.data.publicKeys.includes(k)) };
+      default:
+        return row;
+    }
+  },
+};

@@ -1,0 +1,161 @@
+import * as t from "io-ts";
+import {
+  TaskCancelled,
+  TaskCompleted,
+  TaskDeadLettered,
+  TaskDispatched,
+  TaskError,
+  TaskFailed,
+  TaskProgressed,
+  TaskReportRefused,
+  TaskResubmitted,
+  TaskRetryScheduled,
+  TaskStarted,
+  TaskSubmitted,
+  TaskTimedOut,
+} from "../events/task.js";
+import type { TaskEvent } from "../events/task.js";
+import { codecsByType, kvKey } from "./view.js";
+import type { View } from "./view.js";
+
+export const TaskViewStatus = t.keyof({
+  scheduled: null,
+  running: null,
+  retry_wait: null,
+  completed: null,
+  cancelled: null,
+  dead_lettered: null,
+});
+export type TaskViewStatus = t.TypeOf<typeof TaskViewStatus>;
+export const TERMINAL_STATUSES: readonly TaskViewStatus[] = ["completed", "cancelled", "dead_lettered"];
+
+const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
+
+/** One failed or timed-out attempt, newest last (the row keeps the last 10). */
+export const AttemptFailureRow = t.type({ attempt: t.number, at: t.string, error: TaskError, instance: Nullable(t.string) });
+
+/**
+ * Row `<taskId>` of the `tasks` bucket. Times are ISO strings from the events; `durationMs` is
+ * submission → terminal event. `result` is set once completed, `error` holds the last failure.
+ */
+export const TaskRow = t.type({
+  taskId: t.string,
+  pluginId: t.string,
+  pluginVersion: t.string,
+  taskType: t.string,
+  status: TaskViewStatus,
+  attempt: t.number,
+  maxAttempts: t.number,
+  instance: Nullable(t.string),
+  submittedAt: t.string,
+  dispatchedAt: t.string,
+  startedAt: Nullable(t.string),
+  finishedAt: Nullable(t.string),
+  retryAt: Nullable(t.string),
+  durationMs: Nullable(t.number),
+  progress: Nullable(t.intersection([t.type({ done: t.number, total: t.number }), t.partial({ message: t.string })])),
+  result: t.unknown,
+  error: Nullable(TaskError),
+  failures: t.array(AttemptFailureRow),
+  correlationId: Nullable(t.string),
+  updatedAt: t.string,
+});
+export type TaskRow = t.TypeOf<typeof TaskRow>;
+
+export const taskKey = (taskId: string) => kvKey(taskId);
+
+const MAX_FAILURES = 10;
+const since = (from: string, to: string) => Math.max(0, Date.parse(to) - Date.parse(from));
+
+/** Folds the lifecycle events of each task (`task-<id>` streams) into one row per task. */
+export const tasksView: View<TaskRow, TaskEvent> = {
+  name: "tasks",
+  row: TaskRow,
+  events: codecsByType([
+    TaskSubmitted,
+    TaskDispatched,
+    TaskStarted,
+    TaskProgressed,
+    TaskCompleted,
+    TaskFailed,
+    TaskTimedOut,
+    TaskRetryScheduled,
+    TaskCancelled,
+    TaskDeadLettered,
+    TaskResubmitted,
+    TaskReportRefused,
+  ]),
+  keys: (e) => (e.type === "task.report_refused" ? [] : [taskKey(e.data.taskId)]),
+  evolve: (_key, row, e) => {
+    if (e.type === "task.submitted") {
+      const d = e.data;
+      return {
+        taskId: d.taskId,
+        pluginId: d.pluginId,
+        pluginVersion: d.pluginVersion,
+        taskType: d.taskType,
+        status: "scheduled",
+        attempt: 1,
+        maxAttempts: d.retry.maxAttempts,
+        instance: null,
+        submittedAt: d.at,
+        dispatchedAt: d.at,
+        startedAt: null,
+        finishedAt: null,
+        retryAt: null,
+        durationMs: null,
+        progress: null,
+        result: null,
+        error: null,
+        failures: [],
+        correlationId: d.correlationId ?? null,
+        updatedAt: d.at,
+      };
+    }
+    if (!row) return null;
+    const at = e.data.at;
+    const r = { ...row, updatedAt: at };
+    const fail = (attempt: number, error: TaskError, instance: string | undefined): TaskRow => ({
+      ...r,
+      error,
+      failures: [...row.failures, { attempt, at, error, instance: instance ?? null }].slice(-MAX_FAILURES),
+    });
+    const finish = (status: TaskViewStatus): TaskRow => ({ ...r, status, finishedAt: at, durationMs: since(row.submittedAt, at), retryAt: null });
+    switch (e.type) {
+      case "task.dispatched":
+        return { ...r, status: "scheduled", attempt: e.data.attempt, dispatchedAt: at, instance: null, startedAt: null, progress: null, retryAt: null };
+      case "task.started":
+        return { ...r, status: "running", attempt: e.data.attempt, instance: e.data.instance, startedAt: at };
+      case "task.progress":
+        return { ...r, progress: e.data.message === undefined ? { done: e.data.done, total: e.data.total } : { done: e.data.done, total: e.data.total, message: e.data.message } };
+      case "task.completed":
+        return { ...finish("completed"), result: e.data.result, instance: e.data.instance };
+      case "task.failed":
+        return fail(e.data.attempt, e.data.error, e.data.instance);
+      case "task.timed_out":
+        return fail(e.data.attempt, { message: `${e.data.kind} timeout`, kind: "timeout" }, e.data.instance);
+      case "task.retry_scheduled":
+        return { ...r, status: "retry_wait", retryAt: e.data.retryAt };
+      case "task.cancelled":
+        return finish("cancelled");
+      case "task.dead_lettered":
+        return finish("dead_lettered");
+      case "task.resubmitted":
+        return {
+          ...r,
+          status: "scheduled",
+          attempt: e.data.attempt,
+          // The decider's budget: attempts so far plus a fresh policy's worth.
+          maxAttempts: e.data.attempt - 1 + Math.max(1, e.data.maxAttempts),
+          dispatchedAt: at,
+          finishedAt: null,
+          durationMs: null,
+          instance: null,
+          startedAt: null,
+          progress: null,
+        };
+      default:
+        return row;
+    }
+  },
+};

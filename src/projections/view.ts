@@ -1,0 +1,118 @@
+import * as t from "io-ts";
+import { failure } from "io-ts/lib/PathReporter.js";
+import type { EventMetadata } from "../events/envelope.js";
+
+/**
+ * What a view sees of one recorded event. The runner hands views this shape whatever the
+ * event store's own record looks like, so views stay pure and testable without a server.
+ */
+export type ViewEvent = {
+  readonly type: string;
+  readonly data: unknown;
+  /** `<category>-<id>` (e.g. `plugin-echo`, `task-01J…`). */
+  readonly streamName: string;
+  /** Position of the commit in the EVENTS stream: the checkpoint unit. */
+  readonly position: number;
+  /** Index of the event within its commit (events of one commit share a position). */
+  readonly index: number;
+  readonly metadata: EventMetadata;
+  /** Time the server stored the commit (ISO-8601). */
+  readonly created: string;
+};
+
+/** A decoded event of type `Ev` (`{ type, data }` of a family codec) with its place in the log. */
+export type Decoded<Ev extends { type: string; data: unknown }> = Ev & Omit<ViewEvent, "type" | "data">;
+
+/** Codecs of the events a view folds, by event type: any other type is not the view's business. */
+export type EventCodecs = Readonly<Record<string, t.Mixed>>;
+
+/** The `type` literal of an event codec declared as `t.type({ type: t.literal(...), data })`. */
+export const codecsByType = (codecs: readonly t.Mixed[]): EventCodecs => {
+  const out: Record<string, t.Mixed> = {};
+  for (const c of codecs) {
+    const lit = literalTypeOf(c);
+    if (lit === undefined) throw new Error(`codec ${c.name} has no literal \`type\` field`);
+    out[lit] = c;
+  }
+  return out;
+};
+
+const literalTypeOf = (c: t.Mixed): string | undefined => {
+  const anyC = c as unknown as { props?: Record<string, unknown>; types?: t.Mixed[]; type?: t.Mixed };
+  const lit = anyC.props?.["type"] as { value?: unknown } | undefined;
+  if (lit && typeof lit.value === "string") return lit.value;
+  for (const sub of anyC.types ?? []) {
+    const v = literalTypeOf(sub);
+    if (v !== undefined) return v;
+  }
+  return anyC.type ? literalTypeOf(anyC.type) : undefined;
+};
+
+/**
+ * A view is pure: given the current row an event touches, it returns the new row.
+ *
+ * - `events` lists the codecs of the events the view folds; the runner decodes each event with
+ *   the codec of its type (an event that fails is logged and skipped, other types are ignored).
+ * - `keys(e)` names the rows an event touches. Keys are KV keys (see `kvKey`).
+ * - `evolve(key, row, e)` folds the event into one row; `null` in means "no row yet", `null`
+ *   out means "delete the row". It must be deterministic: replaying the log gives the same rows,
+ *   so times come from the event (`metadata.time`), never from a clock.
+ * - `row` is the codec of a stored row (without the runner's `lastPosition` field).
+ */
+export type View<Row, Ev extends { type: string; data: unknown } = { type: string; data: unknown }> = {
+  readonly name: string;
+  readonly row: t.Type<Row, unknown, unknown>;
+  readonly events: EventCodecs;
+  readonly keys: (e: Decoded<Ev>, indexed: string | undefined) => readonly string[];
+  readonly evolve: (key: string, row: Row | null, e: Decoded<Ev>, indexed: string | undefined) => Row | null;
+  /**
+   * For views that need a fact later events do not carry: the workers view keys by plugin, but
+   * `task.started` names only the task; the totals view needs a task's previous status. `key(e)`
+   * names the index entry an event reads (its value, or undefined, is passed to `keys` and
+   * `evolve` as `indexed`), `next(e, indexed)` its value after the event (undefined: unchanged).
+   * Index entries are rows of the view's bucket under `_idx.<key>`, written after the event's
+   * rows: they are part of the fold, so replay and verify cover them too.
+   */
+  readonly index?: {
+    readonly key: (e: Decoded<Ev>) => string | undefined;
+    readonly next: (e: Decoded<Ev>, indexed: string | undefined) => string | undefined;
+  };
+};
+
+/** Bucket key of an index entry (see `View.index`). */
+export const indexKey = (key: string) => `_idx.${kvKey(key)}`;
+export const isIndexKey = (key: string) => key.startsWith("_idx.");
+
+// Views are heterogeneous: the runner only moves rows and events between them and KV.
+export type AnyView = View<any, any>;
+
+export type DecodeOutcome =
+  | { readonly _tag: "Ignored" }
+  | { readonly _tag: "Invalid"; readonly errors: string[] }
+  | { readonly _tag: "Decoded"; readonly event: Decoded<{ type: string; data: unknown }> };
+
+/** Decodes a log event for a view with the codec of its type. */
+export const decodeFor = (view: AnyView, e: ViewEvent): DecodeOutcome => {
+  const codec = view.events[e.type];
+  if (!codec) return { _tag: "Ignored" };
+  const d = codec.decode({ type: e.type, data: e.data });
+  if (d._tag === "Left") return { _tag: "Invalid", errors: failure(d.left) };
+  return { _tag: "Decoded", event: { ...e, ...(d.right as { type: string; data: unknown }) } };
+};
+
+/** KV keys accept `[-/_=.a-zA-Z0-9]+`; anything else in an id is escaped so a key is always valid. */
+export const kvKey = (...parts: string[]): string =>
+  parts.map((p) => p.replace(/[^-/_=a-zA-Z0-9]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, "0")}`)).join(".");
+
+/** The id part of a stream name `<category>-<id>`. */
+export const streamId = (streamName: string): string => {
+  const i = streamName.indexOf("-");
+  return i < 0 ? streamName : streamName.slice(i + 1);
+};
+export const streamCategory = (streamName: string): string => {
+  const i = streamName.indexOf("-");
+  return i < 0 ? streamName : streamName.slice(0, i);
+};
+
+/** Sorted, de-duplicated: rows must be deterministic for `projections verify`. */
+export const sortedSet = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();

@@ -1,0 +1,133 @@
+import * as t from "io-ts";
+import {
+  TaskCancelled,
+  TaskCompleted,
+  TaskDeadLettered,
+  TaskFailed,
+  TaskStarted,
+  TaskSubmitted,
+  TaskTimedOut,
+} from "../events/task.js";
+import { WorkerOffline, WorkerOnline } from "../events/worker.js";
+import { codecsByType, kvKey } from "./view.js";
+import type { View } from "./view.js";
+
+export const InstanceRow = t.type({
+  version: t.string,
+  onlineSince: t.string,
+  /** Last sign of life in the log: its `worker.online`, or its latest task start or completion. */
+  lastSeenAt: t.string,
+});
+
+export const InFlightRow = t.type({ attempt: t.number, instance: t.string, startedAt: t.string });
+
+export const WorkerFailureRow = t.type({ taskId: t.string, attempt: t.number, at: t.string, message: t.string, kind: t.string });
+
+/**
+ * Row `<pluginId>` of the `workers` bucket: instances online, tasks in flight (started, not
+ * finished), the last 20 failures, and counters. The health monitor appends `worker.online` /
+ * `worker.offline` on transitions only, so `lastSeenAt` is as fresh as the log, not the wire.
+ */
+export const WorkerRow = t.type({
+  pluginId: t.string,
+  instances: t.record(t.string, InstanceRow),
+  online: t.number,
+  inFlight: t.record(t.string, InFlightRow),
+  inFlightCount: t.number,
+  recentFailures: t.array(WorkerFailureRow),
+  completed: t.number,
+  failed: t.number,
+  lastOfflineAt: t.union([t.string, t.null]),
+  updatedAt: t.string,
+});
+export type WorkerRow = t.TypeOf<typeof WorkerRow>;
+
+type Ev = WorkerOnline | WorkerOffline | TaskSubmitted | TaskStarted | TaskCompleted | TaskFailed | TaskTimedOut | TaskCancelled | TaskDeadLettered;
+
+const MAX_FAILURES = 20;
+
+const empty = (pluginId: string, at: string): WorkerRow => ({
+  pluginId,
+  instances: {},
+  online: 0,
+  inFlight: {},
+  inFlightCount: 0,
+  recentFailures: [],
+  completed: 0,
+  failed: 0,
+  lastOfflineAt: null,
+  updatedAt: at,
+});
+
+const without = <V>(r: Record<string, V>, k: string): Record<string, V> => {
+  const { [k]: _, ...rest } = r;
+  return rest;
+};
+
+const sorted = <V>(r: Record<string, V>): Record<string, V> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+const seen = (row: WorkerRow, instance: string, at: string): WorkerRow["instances"] => {
+  const i = row.instances[instance];
+  return i ? { ...row.instances, [instance]: { ...i, lastSeenAt: at } } : row.instances;
+};
+
+/**
+ * Per-plugin liveness and load. Task events after `task.submitted` name only the task, so the
+ * view indexes taskId ↦ pluginId from the submission (`View.index`).
+ */
+export const workersView: View<WorkerRow, Ev> = {
+  name: "workers",
+  row: WorkerRow,
+  events: codecsByType([WorkerOnline, WorkerOffline, TaskSubmitted, TaskStarted, TaskCompleted, TaskFailed, TaskTimedOut, TaskCancelled, TaskDeadLettered]),
+  index: {
+    key: (e) => (e.type.startsWith("task.") ? (e as TaskSubmitted).data.taskId : undefined),
+    next: (e) => (e.type === "task.submitted" ? e.data.pluginId : undefined),
+  },
+  keys: (e, plugin) => {
+    if (e.type === "worker.online" || e.type === "worker.offline") return [kvKey(e.data.pluginId)];
+    if (e.type === "task.submitted") return [];
+    return plugin ? [kvKey(plugin)] : [];
+  },
+  evolve: (key, prev, e) => {
+    const at = e.data.at;
+    if (e.type === "worker.online" || e.type === "worker.offline") {
+      const row = { ...(prev ?? empty(e.data.pluginId, at)), updatedAt: at };
+      const instances =
+        e.type === "worker.online"
+          ? sorted({ ...row.instances, [e.data.instance]: { version: e.data.version, onlineSince: at, lastSeenAt: at } })
+          : without(row.instances, e.data.instance);
+      return { ...row, instances, online: Object.keys(instances).length, ...(e.type === "worker.offline" ? { lastOfflineAt: at } : {}) };
+    }
+    if (e.type === "task.submitted") return prev;
+    // Keys of this view are plugin ids (valid KV keys as they are).
+    const row = { ...(prev ?? empty(key, at)), updatedAt: at };
+    const id = e.data.taskId;
+    const done = (r: WorkerRow): WorkerRow => {
+      const inFlight = without(r.inFlight, id);
+      return { ...r, inFlight, inFlightCount: Object.keys(inFlight).length };
+    };
+    switch (e.type) {
+      case "task.started": {
+        const inFlight = sorted({ ...row.inFlight, [id]: { attempt: e.data.attempt, instance: e.data.instance, startedAt: at } });
+        return { ...row, inFlight, inFlightCount: Object.keys(inFlight).length, instances: seen(row, e.data.instance, at) };
+      }
+      case "task.completed":
+        return { ...done(row), completed: row.completed + 1, instances: seen(row, e.data.instance, at) };
+      case "task.failed":
+      case "task.timed_out": {
+        const message = e.type === "task.failed" ? e.data.error.message : `${e.data.kind} timeout`;
+        const kind = e.type === "task.failed" ? (e.data.error.kind ?? "handler") : "timeout";
+        return {
+          ...done(row),
+          failed: row.failed + 1,
+          recentFailures: [...row.recentFailures, { taskId: id, attempt: e.data.attempt, at, message, kind }].slice(-MAX_FAILURES),
+        };
+      }
+      case "task.cancelled":
+      case "task.dead_lettered":
+        return done(row);
+      default:
+        return row;
+    }
+  },
+};
