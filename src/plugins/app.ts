@@ -1,0 +1,184 @@
+import * as E from "fp-ts/lib/Either.js";
+import type { Authority } from "../auth/authority.js";
+import type { Revoker } from "../auth/revocation.js";
+import { PLUGIN_CATEGORY, pluginStreamName } from "../events/plugin.js";
+import type { PluginEvent } from "../events/plugin.js";
+import { WrongExpectedVersionError } from "../store/types.js";
+import type { EventStore } from "../store/types.js";
+import { describeCapability } from "./catalog.js";
+import type { Catalog } from "./catalog.js";
+import { mintPluginCredentials } from "./credentials.js";
+import { decide, evolve, initialState, pendingCapabilities } from "./decider.js";
+import type { Plugin, PluginCommand, PluginRejected, Present } from "./decider.js";
+import type { Manifest } from "./manifest.js";
+
+/** Who, when and in which conversation: recorded as each event's metadata. */
+export type CommandMeta = { readonly actor: string; readonly time: Date; readonly correlationId?: string };
+
+/** A rejection from the decider, or the core cannot do it right now. */
+export type PluginAppError = PluginRejected | { readonly _tag: "Unavailable"; readonly message: string };
+
+/** What `list` and `show` answer: the state of one plugin in plain data. */
+export type PluginView = {
+  readonly pluginId: string;
+  readonly version: string;
+  readonly description: string;
+  readonly status: Present["status"];
+  readonly granted: readonly string[];
+  readonly pending: readonly string[];
+  readonly selfRegistered: boolean;
+  readonly disabledReason?: string;
+  /** Minted credentials not revoked (public keys only). */
+  readonly liveCredentials: readonly { publicKey: string; expiresAt: string | null }[];
+  readonly provides: readonly string[];
+  readonly revision: string;
+};
+
+export const viewOf = (s: Present, revision: bigint): PluginView => ({
+  pluginId: s.pluginId,
+  version: s.manifest.version,
+  description: s.manifest.description,
+  status: s.status,
+  granted: s.granted,
+  pending: pendingCapabilities(s),
+  selfRegistered: s.selfRegistered,
+  ...(s.disabledReason !== undefined ? { disabledReason: s.disabledReason } : {}),
+  liveCredentials: s.liveKeys,
+  provides: s.manifest.provides.map((p) => p.type),
+  revision: revision.toString(),
+});
+
+/** A capability and what it allows, in plain words (the install prompt, `show`). */
+export const explainCapabilities = (catalog: Catalog, caps: readonly string[]) => caps.map((c) => ({ capability: c, meaning: describeCapability(catalog, c) }));
+
+export type PluginAppDeps = {
+  readonly store: EventStore<PluginEvent>;
+  readonly catalog: Catalog;
+  /** Without it, credentials cannot be minted. */
+  readonly authority?: Authority;
+  /** Without it, nothing that revokes live credentials can be decided. */
+  readonly revoker?: Revoker;
+};
+
+const MAX_ATTEMPTS = 5;
+
+/**
+ * The plugin commands over the event store: read the plugin's stream, decide, revoke what must be
+ * revoked, append with the expected revision; retried on a concurrent append (another core
+ * replica, another operator). Live credentials are revoked *before* the events saying so are
+ * appended, so the log never claims a revocation the server has not seen.
+ */
+export const pluginApp = (deps: PluginAppDeps) => {
+  const load = async (pluginId: string): Promise<{ state: Plugin; revision: bigint | "no_stream" }> => {
+    let state = initialState();
+    let revision: bigint | "no_stream" = "no_stream";
+    for await (const e of deps.store.readStream(pluginStreamName(pluginId))) {
+      state = evolve(state, e);
+      revision = e.revision;
+    }
+    return { state, revision };
+  };
+
+  const append = (pluginId: string, events: PluginEvent[], revision: bigint | "no_stream", meta: CommandMeta) =>
+    deps.store.appendToStream(
+      pluginStreamName(pluginId),
+      events.map((e) => ({
+        ...e,
+        metadata: { actor: meta.actor, time: meta.time.toISOString(), ...(meta.correlationId ? { correlationId: meta.correlationId } : {}) },
+      })),
+      { streamState: revision },
+    );
+
+  const revokedKeys = (events: readonly PluginEvent[]) =>
+    events.flatMap((e) => (e.type === "plugin.credentials.revoked" ? e.data.publicKeys : []));
+
+  /** Decides and records one command; `events` is empty when it changed nothing (idempotent). */
+  const execute = async (
+    pluginId: string,
+    cmd: PluginCommand,
+    meta: CommandMeta,
+  ): Promise<E.Either<PluginAppError, { events: PluginEvent[]; state: Present; revision: bigint }>> => {
+    for (let attempt = 1; ; attempt++) {
+      const { state, revision } = await load(pluginId);
+      const decided = decide(cmd, state);
+      if (E.isLeft(decided)) return decided;
+      const events = decided.right;
+      if (events.length === 0) {
+        return E.right({ events, state: state as Present, revision: revision === "no_stream" ? -1n : revision });
+      }
+      const keys = revokedKeys(events);
+      if (keys.length > 0) {
+        if (!deps.revoker) {
+          return E.left({
+            _tag: "Unavailable",
+            message: `plugin ${pluginId} holds live credentials and this core cannot revoke them (it runs without SYS credentials or keys); run the command against a core started with its data dir`,
+          });
+        }
+        await deps.revoker.revoke(keys);
+      }
+      try {
+        const r = await append(pluginId, events, revision, meta);
+        return E.right({ events, state: events.reduce(evolve, state) as Present, revision: r.nextExpectedRevision });
+      } catch (err) {
+        if (err instanceof WrongExpectedVersionError && attempt < MAX_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  };
+
+  /**
+   * Mints credentials for an approved, enabled plugin and records their public key. The `.creds`
+   * text is only returned, never stored.
+   */
+  const issueCredentials = async (
+    pluginId: string,
+    opts: { ttlMs?: number },
+    meta: CommandMeta,
+  ): Promise<E.Either<PluginAppError, { creds: string; publicKey: string; expiresAt: string | null; capabilities: readonly string[] }>> => {
+    const authority = deps.authority;
+    if (!authority) {
+      return E.left({ _tag: "Unavailable", message: "this core has no key material (started without a data dir), so it cannot mint credentials" });
+    }
+    for (let attempt = 1; ; attempt++) {
+      const { state, revision } = await load(pluginId);
+      const granted = state.status === "absent" ? [] : state.granted;
+      const minted = await mintPluginCredentials(authority, deps.catalog, pluginId, granted, opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {});
+      const decided = decide(
+        { type: "issueCredentials", pluginId, publicKey: minted.publicKey, expiresAt: minted.expiresAt, at: meta.time.toISOString() },
+        state,
+      );
+      if (E.isLeft(decided)) return decided;
+      try {
+        await append(pluginId, decided.right, revision, meta);
+        return E.right({ creds: minted.creds, publicKey: minted.publicKey, expiresAt: minted.expiresAt, capabilities: granted });
+      } catch (err) {
+        if (err instanceof WrongExpectedVersionError && attempt < MAX_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  };
+
+  /** Every plugin ever installed and not removed (`all`: removed ones too), folded from the log. */
+  const list = async (opts: { all?: boolean } = {}): Promise<PluginView[]> => {
+    const states = new Map<string, { state: Plugin; revision: bigint }>();
+    for await (const e of deps.store.readAll({ filter: { categories: [PLUGIN_CATEGORY] } })) {
+      const cur = states.get(e.streamName) ?? { state: initialState(), revision: -1n };
+      states.set(e.streamName, { state: evolve(cur.state, e), revision: e.revision });
+    }
+    return [...states.values()]
+      .filter((x): x is { state: Present; revision: bigint } => x.state.status !== "absent" && (opts.all || x.state.status !== "removed"))
+      .map((x) => viewOf(x.state, x.revision))
+      .sort((a, b) => (a.pluginId < b.pluginId ? -1 : 1));
+  };
+
+  const show = async (pluginId: string): Promise<E.Either<PluginAppError, { view: PluginView; manifest: Manifest }>> => {
+    const { state, revision } = await load(pluginId);
+    if (state.status === "absent" || revision === "no_stream") {
+      return E.left({ _tag: "NotFound", pluginId, message: `no plugin ${pluginId} is installed (see \`ganglion plugin list\`)` });
+    }
+    return E.right({ view: viewOf(state, revision), manifest: state.manifest });
+  };
+
+  return { load, execute, issueCredentials, list, show };
+};
+export type PluginApp = ReturnType<typeof pluginApp>;
