@@ -109,6 +109,8 @@ export const kvSubject = (bucket: string, key: string) => `$KV.${bucket}.${key}`
 
 /** Request: submit a task of `taskType` (a plugin granted `task.submit:<taskType>`); reply = task id. */
 export const submitSubject = (taskType: string) => `submit.${taskType}`;
+/** The core serves every plugin submission here (queue group `ganglion-core`). */
+export const SUBMIT_ALL = "submit.>";
 /** Request: the value of secret `name`, answered only to plugins granted `secret.read:<name>`. */
 export const secretSubject = (name: string) => `secret.${name}`;
 /** Request: the core's model provider of `kind` (`chat`, `embedding`). */

@@ -8,7 +8,11 @@ import type { ConsumerConfig, JsMsg } from "@nats-io/jetstream";
 import { headers, nuid } from "@nats-io/transport-node";
 import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import type { Authority } from "../auth/authority.js";
+import { busRevoker } from "../auth/revocation.js";
 import { PluginEvent } from "../events/plugin.js";
+import { pluginApp } from "../plugins/app.js";
+import { defaultCatalog } from "../plugins/catalog.js";
 import { TaskEvent, taskStreamName } from "../events/task.js";
 import type { TaskError } from "../events/task.js";
 import { WorkerEvent, workerStreamName } from "../events/worker.js";
@@ -22,6 +26,7 @@ import {
   RESULTS_ALL,
   RESULTS_CONSUMER,
   Streams,
+  SUBMIT_ALL,
   taskConsumer,
   taskSubject,
   topicConsumer,
@@ -73,6 +78,10 @@ export type TasksDeps = {
    * context's command, which also revokes.
    */
   readonly disablePlugin?: (pluginId: string, reason: string) => Promise<void>;
+  /** With both, the default `disablePlugin` is the plugins context's `disable` (which revokes). */
+  readonly authority?: Authority;
+  /** Content of a SYS-account `.creds` file. */
+  readonly sysCreds?: string;
   readonly options?: TasksOptions;
   readonly clock?: () => Date;
 };
@@ -390,8 +399,24 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     }
   };
 
+  const revokingDisable =
+    deps.authority && deps.sysCreds
+      ? (() => {
+          const app = pluginApp({
+            store: natsEventStore(nc, { codec: PluginEvent, defaultActor: "system:health" }),
+            catalog: defaultCatalog(),
+            authority: deps.authority,
+            revoker: busRevoker({ authority: deps.authority, sysCreds: deps.sysCreds, servers: nc.getServer() }),
+          });
+          return async (pluginId: string, reason: string) => {
+            const r = await app.execute(pluginId, { type: "disable", pluginId, reason, automatic: true }, { actor: "system:health", time: clock() });
+            if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
+          };
+        })()
+      : undefined;
   const disable =
     deps.disablePlugin ??
+    revokingDisable ??
     (async (pluginId: string, reason: string) => {
       const rev = await store.streamRevision(`plugin-${pluginId}`);
       await store.appendToStream(
@@ -694,7 +719,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
 
   const validTaskId = (id: string) => /^[A-Za-z0-9_-]{1,64}$/.test(id);
 
-  return {
+  const api: TaskRuntime = {
     submit: async (req, meta) => {
       if (!DOTTED.test(req.taskType)) {
         return E.left({ code: "InvalidRequest", message: `task type ${JSON.stringify(req.taskType)} is not valid: lower-case tokens joined by '.'`, paths: ["taskType"] });
@@ -781,10 +806,46 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
       hbSub.unsubscribe();
+      submitSub.unsubscribe();
       results.stop();
       await Promise.all([pluginSub.unsubscribe(), taskSub.unsubscribe(), workerSub.unsubscribe()]);
       await Promise.allSettled(background);
       await Promise.allSettled(loops);
     },
   };
+
+  // Plugins granted `task.submit:<type>` request on `submit.<type>`; the NATS permissions enforce
+  // the grant, the reply inbox (`_INBOX.<plugin>.…`) names the plugin for the log.
+  const submitSub: NatsSubscription = nc.subscribe(SUBMIT_ALL, {
+    queue: "ganglion-core",
+    callback: (err, m) => {
+      if (err) return;
+      void (async () => {
+        const reply = (r: E.Either<ServiceError, unknown>) =>
+          m.respond(JSON.stringify(E.isLeft(r) ? { ok: false, error: r.left } : { ok: true, result: r.right }));
+        let raw: unknown;
+        try {
+          raw = m.json();
+        } catch {
+          return reply(E.left({ code: "InvalidRequest", message: "the request is not JSON" }));
+        }
+        const d = PluginSubmit.decode(raw);
+        if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: failure(d.left).join("; "), paths: failure(d.left) }));
+        const plugin = /^_INBOX\.([a-z][a-z0-9-]*)\./.exec(m.reply ?? "")?.[1] ?? "unknown";
+        const taskType = m.subject.slice("submit.".length);
+        try {
+          const r = await api.submit({ taskType, params: d.right.params, ...(d.right.pluginId ? { pluginId: d.right.pluginId } : {}) }, { actor: `plugin:${plugin}` });
+          if (E.isLeft(r) || !d.right.waitMs) return reply(r);
+          return reply(await api.get(r.right.taskId, d.right.waitMs));
+        } catch (err) {
+          log.error({ err }, "plugin submission failed");
+          return reply(E.left({ code: "Internal", message: (err as Error).message }));
+        }
+      })();
+    },
+  });
+  return api;
 };
+
+/** A plugin's submission on `submit.<taskType>`; with `waitMs` the reply is the task once ended (or then). */
+export const PluginSubmit = t.intersection([t.type({ params: t.unknown }), t.partial({ pluginId: t.string, waitMs: t.number })]);
