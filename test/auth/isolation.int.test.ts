@@ -135,7 +135,7 @@ t.test("A may not publish into the log, B's subjects, KV, JetStream administrati
     a.nc.publish(subject, "x");
     await a.nc.flush();
     // A guard, not a timing assertion: without a denial the test fails instead of hanging.
-    const s = await Promise.race([a.waitFor(isPermission("publish", subject)), new Promise<undefined>((r) => setTimeout(r, 10_000).unref())]);
+    const s = await Promise.race([a.waitFor(isPermission("publish", subject)), new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000).unref())]);
     t.ok(s, `publish ${subject} is denied by the server`);
   }
 });
