@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Authority } from "./auth/authority.js";
 import { applyDefinitions, loadDefinitions } from "./store/streamDefinitions.js";
+import { startProjections } from "./projections/runner.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -32,6 +33,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const jsm = await jetstreamManager(deps.nc);
   const report = await applyDefinitions(deps.nc, jsm, await loadDefinitions(), deps.replicas ? { replicas: deps.replicas } : {});
   deps.log.info(report, "streams applied");
+  stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }) })).stop);
   let stopping: Promise<void> | undefined;
   return {
     stop: () =>

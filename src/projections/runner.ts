@@ -98,10 +98,20 @@ const readJson = <A>(codec: t.Type<A, unknown, unknown>, value: Uint8Array): E.E
   return E.mapLeft(failure)(codec.decode(raw));
 };
 
+/** A bucket's entry, or undefined when the key or the whole bucket does not exist (no bucket is created). */
+export const getEntry = async (nc: NatsConnection, bucket: string, key: string) => {
+  try {
+    const e = await (await new Kvm(nc).open(bucket)).get(key);
+    return e && e.operation === "PUT" ? e : undefined;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw err;
+  }
+};
+
 export const readPointer = async (nc: NatsConnection, view: string): Promise<ViewPointer | undefined> => {
-  const kv = await openBucket(nc, Buckets.Projections);
-  const e = await kv.get(view);
-  if (!e || e.operation !== "PUT") return undefined;
+  const e = await getEntry(nc, Buckets.Projections, view);
+  if (!e) return undefined;
   const d = readJson(ViewPointer, e.value);
   return E.isRight(d) ? d.right : undefined;
 };
@@ -110,9 +120,8 @@ export const readPointer = async (nc: NatsConnection, view: string): Promise<Vie
 export const liveBucket = async (nc: NatsConnection, m: ViewManifest): Promise<string> => (await readPointer(nc, m.name))?.bucket ?? m.bucket;
 
 export const readCheckpoint = async (nc: NatsConnection, bucket: string): Promise<number | undefined> => {
-  const kv = await openBucket(nc, Buckets.Checkpoints);
-  const e = await kv.get(bucket);
-  if (!e || e.operation !== "PUT") return undefined;
+  const e = await getEntry(nc, Buckets.Checkpoints, bucket);
+  if (!e) return undefined;
   const d = readJson(Checkpoint, e.value);
   return E.isRight(d) ? d.right.position : undefined;
 };

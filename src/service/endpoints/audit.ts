@@ -1,0 +1,48 @@
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { audit, AuditFilter, AuditFilterError } from "../../projections/audit.js";
+import { readerStore } from "../../projections/runner.js";
+import { defineEndpoint } from "../endpoint.js";
+import type { Endpoint } from "../endpoint.js";
+
+export type AuditDeps = { readonly nc: NatsConnection; readonly log: Logger };
+
+export const AUDIT_ENDPOINT = "audit.query";
+
+const Limit = t.refinement(t.number, (n) => Number.isInteger(n) && n > 0 && n <= 100_000, "an integer in 1..100000");
+
+/**
+ * `audit.query`: the event log filtered by plugin, task, type prefix and time, oldest first.
+ * Request `{pluginId?, taskId?, type?, since?, until?, limit? (default 1000)}`; the reply says
+ * whether the limit cut the list (`truncated`).
+ */
+export const auditEndpoints = (deps: AuditDeps): Endpoint[] => {
+  const store = readerStore(deps.nc, deps.log);
+  return [
+    defineEndpoint({
+      name: AUDIT_ENDPOINT,
+      description: "The event log, filtered: {pluginId?, taskId?, type? (prefix), since?, until? (ISO or 15m/2h/7d back), limit?}.",
+      request: t.intersection([AuditFilter, t.partial({ limit: Limit })]),
+      handle: async (req, ctx) => {
+        const limit = req.limit ?? 1000;
+        const events = [];
+        let truncated = false;
+        try {
+          for await (const e of audit(store, req, ctx.now)) {
+            if (events.length >= limit) {
+              truncated = true;
+              break;
+            }
+            events.push(e);
+          }
+        } catch (err) {
+          if (err instanceof AuditFilterError) return E.left({ code: "InvalidRequest", message: err.message, paths: [err.path] });
+          throw err;
+        }
+        return E.right({ events, truncated });
+      },
+    }),
+  ];
+};
