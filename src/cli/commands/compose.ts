@@ -3,9 +3,10 @@ import { writeComposeFiles } from "../../main.js";
 import type { CliContext } from "../context.js";
 
 export const register = (program: Command, ctx: CliContext) => {
-  const compose = program.command("compose").description("Files for docker-compose.yml (the official nats image and the core in containers).");
+  const compose = program.command("compose").summary("files for docker-compose.yml").description("Files for docker-compose.yml (the official nats image and the core in containers).");
   compose
     .command("init")
+    .summary("write the keys, credentials and nats-server config docker-compose.yml mounts")
     .description(
       "Write what docker-compose.yml mounts into DIR: keys and credentials (created once, then reused) and compose/nats-server.conf, " +
         "the same operator-mode config `ganglion up` runs, with container paths. Then: docker compose up -d",

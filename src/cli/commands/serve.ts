@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 export const register = (program: Command, ctx: CliContext) => {
   program
     .command("serve")
+    .summary("run the core against an existing NATS server or cluster")
     .description(
       "Run the core against an existing nats-server or cluster (the production path): --nats URL --creds FILE, " +
         "or GANGLION_NATS_URL / GANGLION_CREDS. Keys in --data-dir are used when present (needed to mint plugin credentials). " +

@@ -5,6 +5,7 @@ import type { CliContext } from "../context.js";
 export const register = (program: Command, ctx: CliContext) => {
   program
     .command("status")
+    .summary("show the bus this CLI reaches and its streams")
     .description("Show the bus this CLI reaches: URL, server, and the JetStream streams of the account with their message counts.")
     .action(async (_opts: unknown, cmd: Command) => {
       const target = await ctx.target(cmd);

@@ -6,6 +6,7 @@ import { parsePort } from "../options.js";
 export const register = (program: Command, ctx: CliContext) => {
   program
     .command("up")
+    .summary("run the bus here: embedded nats-server and the core")
     .description(
       "Run the bus on this machine: an embedded nats-server (operator mode, JetStream) in the data dir, and the core. " +
         "Prints `ganglion ready nats://HOST:PORT` and the admin credentials path once both are ready; Ctrl-C or SIGTERM stops both.",
