@@ -1,0 +1,544 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import * as t from "io-ts";
+import * as E from "fp-ts/lib/Either.js";
+import { failure } from "io-ts/lib/PathReporter.js";
+import { pino } from "pino";
+import type { Logger } from "pino";
+import { jetstream } from "@nats-io/jetstream";
+import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { connect, credsAuthenticator, nuid } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  assertDotted,
+  assertPluginId,
+  controlSubject,
+  heartbeatSubject,
+  pluginInboxPrefix,
+  resultSubject,
+  Streams,
+  submitSubject,
+  taskConsumer,
+  topicConsumer,
+  topicSubject,
+} from "../store/subjects.js";
+import { Control, TaskHeaders } from "../tasks/wire.js";
+import type { Heartbeat, Report } from "../tasks/wire.js";
+
+export type WorkerOptions = {
+  /** The plugin id (the manifest's `id`). */
+  readonly plugin: string;
+  /** A `.creds` file path, or the credentials text itself. */
+  readonly creds?: string;
+  /** Default `nats://127.0.0.1:4222`. */
+  readonly servers?: string | string[];
+  /** This process's instance id (a subject token); default `<host>-<pid>-<random>`. */
+  readonly instance?: string;
+  /** Reported in heartbeats; default `0.0.0`. */
+  readonly version?: string;
+  readonly logger?: Logger;
+  /** Heartbeat period (default 5 s). */
+  readonly heartbeatMs?: number;
+  /** At most one progress report per task per this many ms (default 1 s). */
+  readonly progressThrottleMs?: number;
+  /** Tasks this instance runs at once (default: the plugin's concurrency, the consumer's `max_ack_pending`). */
+  readonly concurrency?: number;
+};
+
+/** What a handler knows about the task it runs. */
+export type TaskInfo = {
+  readonly id: string;
+  readonly type: string;
+  readonly attempt: number;
+  /** JetStream delivery count (> 1: redelivered after a crash or a stall). */
+  readonly delivery: number;
+  readonly deadline?: Date;
+  readonly plugin: string;
+  readonly instance: string;
+};
+
+/** Counters and observations of one worker; `worker.metrics()` reads them. */
+export type Metrics = {
+  readonly increment: (name: string, by?: number) => void;
+  readonly observe: (name: string, value: number) => void;
+};
+export type MetricsSnapshot = { counters: Record<string, number>; observations: Record<string, { count: number; sum: number; max: number }> };
+
+export type TaskContext = {
+  readonly task: TaskInfo;
+  /** A child of the worker's logger bound to the task. */
+  readonly log: Logger;
+  /** Aborted when the task is cancelled or timed out by the core, or the worker stops hard. */
+  readonly signal: AbortSignal;
+  /** Reports progress (throttled) and keeps the attempt alive (start-to-close restarts). */
+  readonly progress: (done: number, total: number, message?: string) => void;
+  /** Keeps the attempt alive without reporting progress. */
+  readonly working: () => void;
+  readonly metrics: Metrics;
+};
+
+export type TopicContext = {
+  readonly topic: string;
+  /** TOPICS stream sequence: a stable id of the message. */
+  readonly seq: number;
+  readonly delivery: number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+};
+
+export type TaskHandler<P, R> = (params: P, ctx: TaskContext) => Promise<R> | R;
+export type TopicHandler<M> = (message: M, ctx: TopicContext) => Promise<void> | void;
+
+/**
+ * Throw it from a handler to fail the attempt; `retryable: false` skips the remaining attempts
+ * (any other error is retryable, per the task type's policy).
+ */
+export class TaskFailure extends Error {
+  override name = "TaskFailure";
+  readonly retryable: boolean;
+  constructor(message: string, opts: { retryable?: boolean } = {}) {
+    super(message);
+    this.retryable = opts.retryable ?? true;
+  }
+}
+
+/** A submission from this plugin was refused by the core (`code` as the service names it). */
+export class SubmitError extends Error {
+  override name = "SubmitError";
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+type Registered = {
+  readonly handler: TaskHandler<unknown, unknown>;
+  readonly params?: t.Type<unknown, unknown, unknown>;
+  readonly result?: t.Type<unknown, unknown, unknown>;
+};
+
+type Running = { readonly attempt: number; readonly abort: AbortController; readonly msg: JsMsg };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const token = (s: string) => s.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z0-9]+/, "") || "w";
+
+const readCreds = (creds: string) => (creds.includes("-----BEGIN") ? creds : readFileSync(creds, "utf8"));
+
+/**
+ * A Ganglion worker: connects with the plugin's own credentials, pulls its tasks from its durable
+ * consumer, runs the handlers, reports progress and results, sends heartbeats, reads its topics.
+ *
+ * ```ts
+ * const worker = new Worker({ plugin: "embedder", creds: "./embedder.creds", servers: "nats://127.0.0.1:4222" });
+ * worker.onTask("embedding.create", async (params, ctx) => { ctx.progress(1, 2, "encode"); return { vector } });
+ * await worker.run();   // resolves once pulling; `stop()` drains in-flight work
+ * ```
+ *
+ * It is a class (the one exception to our factory-function style) because the issue's public API
+ * is `new Worker(...)`, which plugin authors copy from the README.
+ */
+export class Worker {
+  readonly plugin: string;
+  readonly instance: string;
+  readonly version: string;
+  readonly log: Logger;
+  private readonly opts: WorkerOptions;
+  private readonly tasks = new Map<string, Registered>();
+  private readonly topics = new Map<string, { handler: TopicHandler<unknown>; codec?: t.Type<unknown, unknown, unknown> }>();
+  private readonly capabilities = new Set<string>();
+  private readonly running = new Map<string, Running>();
+  private readonly counters: Record<string, number> = {};
+  private readonly observations: Record<string, { count: number; sum: number; max: number }> = {};
+  private nc?: NatsConnection;
+  private js?: JetStreamClient;
+  private stopping = false;
+  private stopped?: Promise<void>;
+  private loops: Promise<void>[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private ctlSub?: Subscription;
+  private slotFreed: (() => void) | undefined;
+  private resolveClosed!: () => void;
+  /** Resolves once the worker stopped. */
+  readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
+
+  constructor(opts: WorkerOptions) {
+    this.opts = opts;
+    this.plugin = assertPluginId(opts.plugin);
+    this.instance = token(opts.instance ?? `${hostname()}-${process.pid}-${nuid.next().slice(-6)}`);
+    this.version = opts.version ?? "0.0.0";
+    this.log = (opts.logger ?? pino({ level: "info" }, pino.destination({ fd: 2, sync: false }))).child({ plugin: this.plugin, instance: this.instance });
+  }
+
+  /**
+   * Declares a capability this worker uses (it must be in the manifest and granted). Capabilities
+   * the server cannot enforce (like `filesystem.read.scoped`) are the worker's to honour; this
+   * list is what `hasCapability` answers from.
+   */
+  capability(name: string): this {
+    this.capabilities.add(name);
+    return this;
+  }
+
+  hasCapability(name: string): boolean {
+    return this.capabilities.has(name);
+  }
+
+  /**
+   * Handles tasks of `type`. With `params`, params are decoded first (a mismatch fails the attempt,
+   * not retried); with `result`, the result is checked and encoded before it is sent.
+   */
+  onTask<P = unknown, R = unknown>(type: string, handler: TaskHandler<P, R>, codecs: { params?: t.Type<P, unknown, unknown>; result?: t.Type<R, unknown, unknown> } = {}): this {
+    assertDotted("task type", type);
+    this.tasks.set(type, { handler: handler as TaskHandler<unknown, unknown>, ...(codecs.params ? { params: codecs.params as t.Type<unknown, unknown, unknown> } : {}), ...(codecs.result ? { result: codecs.result as t.Type<unknown, unknown, unknown> } : {}) });
+    return this;
+  }
+
+  /** Reads `topic` (the plugin must be granted `topic.subscribe:<topic>`), at least once: ack after the handler returns. */
+  onTopic<M = unknown>(topic: string, handler: TopicHandler<M>, opts: { codec?: t.Type<M, unknown, unknown> } = {}): this {
+    assertDotted("topic", topic);
+    this.topics.set(topic, { handler: handler as TopicHandler<unknown>, ...(opts.codec ? { codec: opts.codec as t.Type<unknown, unknown, unknown> } : {}) });
+    return this;
+  }
+
+  /** Publishes on a topic (the plugin must be granted `topic.publish:<topic>`); resolves once stored. */
+  async publish(topic: string, message: unknown): Promise<void> {
+    assertDotted("topic", topic);
+    await this.jsc().publish(topicSubject(topic), JSON.stringify(message), { timeout: 5000 });
+  }
+
+  /**
+   * Submits a task to whichever plugin provides `taskType` (the plugin must be granted
+   * `task.submit:<taskType>`). Without `waitMs` resolves to `{ taskId }`; with it, to the task as
+   * the core shows it once ended (or when the wait ran out).
+   */
+  async submit(taskType: string, params: unknown, opts: { pluginId?: string; waitMs?: number } = {}): Promise<Record<string, unknown>> {
+    assertDotted("task type", taskType);
+    const nc = this.conn();
+    const m = await nc.request(submitSubject(taskType), JSON.stringify({ params, ...opts }), { timeout: (opts.waitMs ?? 0) + 10_000 });
+    const reply = m.json() as { ok: boolean; result?: Record<string, unknown>; error?: { code: string; message: string; retryAfterMs?: number } };
+    if (!reply.ok) throw new SubmitError(reply.error?.code ?? "Internal", reply.error?.message ?? "refused", reply.error?.retryAfterMs);
+    return reply.result ?? {};
+  }
+
+  /** Counters and observations so far (handlers add theirs through `ctx.metrics`). */
+  metrics(): MetricsSnapshot {
+    return { counters: { ...this.counters }, observations: structuredClone(this.observations) };
+  }
+
+  /** Tasks running in this instance now. */
+  inFlight(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Connects and starts pulling tasks and topic messages; resolves once running. Reconnects by
+   * itself after a lost connection or a server restart. `closed` resolves after `stop()`.
+   */
+  async run(): Promise<void> {
+    if (this.nc) throw new Error("this worker already runs");
+    if (this.tasks.size === 0 && this.topics.size === 0) throw new Error("register at least one onTask or onTopic handler before run()");
+    const creds = this.opts.creds;
+    this.nc = await connect({
+      servers: this.opts.servers ?? "nats://127.0.0.1:4222",
+      ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(readCreds(creds))) } : {}),
+      inboxPrefix: pluginInboxPrefix(this.plugin),
+      name: `${this.plugin}:${this.instance}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    this.js = jetstream(this.nc);
+    void (async () => {
+      for await (const s of this.nc!.status()) {
+        if (s.type === "disconnect" || s.type === "reconnect") this.log.info({ status: s.type }, "connection");
+        else if (s.type === "error") this.log.warn({ status: s.type, error: String((s as { error?: unknown }).error ?? "") }, "connection error");
+      }
+    })();
+    this.ctlSub = this.nc.subscribe(controlSubject(this.plugin), {
+      callback: (err, m) => {
+        if (err) return;
+        let raw: unknown;
+        try {
+          raw = m.json();
+        } catch {
+          return;
+        }
+        const c = Control.decode(raw);
+        if (E.isLeft(c)) return;
+        const r = this.running.get(c.right.taskId);
+        if (r && r.attempt === c.right.attempt) {
+          this.log.info({ taskId: c.right.taskId, reason: c.right.reason }, "task aborted by the core");
+          r.abort.abort(new Error(c.right.reason));
+        }
+      },
+    });
+    const hb = () => this.heartbeat("running");
+    hb();
+    const timer = setInterval(hb, this.opts.heartbeatMs ?? 5000);
+    this.timers.push(timer);
+    if (this.tasks.size > 0) this.loops.push(this.taskLoop());
+    for (const [topic, h] of this.topics) this.loops.push(this.topicLoop(topic, h));
+    this.log.info({ tasks: [...this.tasks.keys()], topics: [...this.topics.keys()] }, "worker running");
+  }
+
+  /**
+   * Stops pulling, lets running handlers finish (`graceMs`, default 30 s; then they are aborted),
+   * says goodbye in a last heartbeat and drains the connection.
+   */
+  stop(opts: { graceMs?: number } = {}): Promise<void> {
+    return (this.stopped ??= (async () => {
+      this.stopping = true;
+      this.slotFreed?.();
+      const deadline = Date.now() + (opts.graceMs ?? 30_000);
+      while (this.running.size > 0 && Date.now() < deadline) await sleep(50);
+      for (const r of this.running.values()) r.abort.abort(new Error("worker stopping"));
+      while (this.running.size > 0) await sleep(20);
+      await Promise.allSettled(this.loops);
+      for (const t of this.timers) clearInterval(t);
+      if (this.nc && !this.nc.isClosed()) {
+        this.heartbeat("stopping");
+        this.ctlSub?.unsubscribe();
+        await this.nc.drain().catch(() => undefined);
+      }
+      this.log.info("worker stopped");
+      this.resolveClosed();
+    })());
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private conn(): NatsConnection {
+    if (!this.nc) throw new Error("call run() first");
+    return this.nc;
+  }
+
+  private jsc(): JetStreamClient {
+    if (!this.js) throw new Error("call run() first");
+    return this.js;
+  }
+
+  private readonly metricsApi: Metrics = {
+    increment: (name, by = 1) => {
+      this.counters[name] = (this.counters[name] ?? 0) + by;
+    },
+    observe: (name, value) => {
+      const o = (this.observations[name] ??= { count: 0, sum: 0, max: Number.NEGATIVE_INFINITY });
+      o.count++;
+      o.sum += value;
+      o.max = Math.max(o.max, value);
+    },
+  };
+
+  private heartbeat(state: "running" | "stopping") {
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    const hb: Heartbeat = { instance: this.instance, version: this.version, inFlight: this.running.size, state };
+    nc.publish(heartbeatSubject(this.plugin, this.instance), JSON.stringify(hb));
+  }
+
+  /** The durable consumer appears once the plugin is approved: wait for it instead of failing. */
+  private async consumerOf(stream: string, name: string): Promise<Consumer | undefined> {
+    let warned = false;
+    while (!this.stopping) {
+      try {
+        return await this.jsc().consumers.get(stream, name);
+      } catch (err) {
+        if (!warned) this.log.warn({ stream, consumer: name, err: (err as Error).message }, "consumer not available yet (is the plugin approved and enabled?); retrying");
+        warned = true;
+        await sleep(500);
+      }
+    }
+    return undefined;
+  }
+
+  private async taskLoop(): Promise<void> {
+    const consumer = await this.consumerOf(Streams.Tasks, taskConsumer(this.plugin));
+    if (!consumer) return;
+    const info = await consumer.info(true).catch(() => undefined);
+    const ackWaitMs = info?.config.ack_wait ? info.config.ack_wait / 1e6 : 30_000;
+    const limit = this.opts.concurrency ?? (info?.config.max_ack_pending && info.config.max_ack_pending > 0 ? info.config.max_ack_pending : 4);
+    while (!this.stopping) {
+      const free = limit - this.running.size;
+      if (free <= 0) {
+        await new Promise<void>((r) => (this.slotFreed = r));
+        continue;
+      }
+      try {
+        const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
+        for await (const m of batch) {
+          if (this.stopping) {
+            m.nak();
+            continue;
+          }
+          this.startTask(m, ackWaitMs);
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        this.log.debug({ err: (err as Error).message }, "fetching tasks failed; retrying");
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Publishes a report to RESULTS and waits for the stream's ack; retried while connected. */
+  private async report(r: Report): Promise<boolean> {
+    for (let i = 0; i < 20; i++) {
+      try {
+        await this.jsc().publish(resultSubject(this.plugin, r.taskId), JSON.stringify(r), { timeout: 5000 });
+        return true;
+      } catch (err) {
+        this.log.warn({ taskId: r.taskId, status: r.status, err: (err as Error).message }, "report not stored yet; retrying");
+        await sleep(250 * Math.min(i + 1, 8));
+      }
+    }
+    return false;
+  }
+
+  private startTask(m: JsMsg, ackWaitMs: number) {
+    const taskId = m.headers?.get(TaskHeaders.TaskId) ?? "";
+    const attempt = Number(m.headers?.get(TaskHeaders.Attempt) ?? "");
+    const type = m.headers?.get(TaskHeaders.TaskType) || m.subject.split(".").slice(2).join(".");
+    const deadlineHdr = m.headers?.get(TaskHeaders.Deadline);
+    if (!taskId || !Number.isInteger(attempt) || attempt < 1) {
+      this.log.warn({ subject: m.subject }, "a task message without task id or attempt; terminated");
+      m.term();
+      return;
+    }
+    const deadline = deadlineHdr ? new Date(deadlineHdr) : undefined;
+    if (deadline && deadline.getTime() < Date.now()) {
+      m.term();
+      return;
+    }
+    const abort = new AbortController();
+    this.running.set(taskId, { attempt, abort, msg: m });
+    void this.runTask(m, { taskId, attempt, type, deadline, abort, ackWaitMs }).finally(() => {
+      this.running.delete(taskId);
+      const s = this.slotFreed;
+      this.slotFreed = undefined;
+      s?.();
+    });
+  }
+
+  private async runTask(
+    m: JsMsg,
+    a: { taskId: string; attempt: number; type: string; deadline: Date | undefined; abort: AbortController; ackWaitMs: number },
+  ): Promise<void> {
+    const { taskId, attempt, type, abort } = a;
+    const base = { taskId, attempt, instance: this.instance };
+    const log = this.log.child({ taskId, taskType: type, attempt });
+    const started = Date.now();
+    const reg = this.tasks.get(type);
+    if (!reg) {
+      await this.report({ ...base, status: "failed", error: { message: `instance ${this.instance} has no handler for ${type}`, retryable: true } });
+      m.ack();
+      return;
+    }
+    await this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
+    let lastWorking = Date.now();
+    const working = () => {
+      if (Date.now() - lastWorking < 100) return;
+      lastWorking = Date.now();
+      m.working();
+    };
+    const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
+    let lastProgress = 0;
+    const throttle = this.opts.progressThrottleMs ?? 1000;
+    const ctx: TaskContext = {
+      task: { id: taskId, type, attempt, delivery: m.info.deliveryCount, plugin: this.plugin, instance: this.instance, ...(a.deadline ? { deadline: a.deadline } : {}) },
+      log,
+      signal: abort.signal,
+      working,
+      metrics: this.metricsApi,
+      progress: (done, total, message) => {
+        working();
+        if (Date.now() - lastProgress < throttle && done < total) return;
+        lastProgress = Date.now();
+        void this.report({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message } : {}) } });
+      },
+    };
+    this.metricsApi.increment("tasks.started");
+    try {
+      let params: unknown;
+      try {
+        params = m.json();
+      } catch {
+        throw new TaskFailure("the task's params are not JSON", { retryable: false });
+      }
+      if (reg.params) {
+        const d = reg.params.decode(params);
+        if (E.isLeft(d)) throw new TaskFailure(`params do not match this worker's codec: ${failure(d.left).join("; ")}`, { retryable: false });
+        params = d.right;
+      }
+      const aborted = new Promise<never>((_, rej) => abort.signal.addEventListener("abort", () => rej(abort.signal.reason), { once: true }));
+      aborted.catch(() => undefined);
+      let result = await Promise.race([Promise.resolve(reg.handler(params, ctx)), aborted]);
+      if (reg.result) {
+        if (!reg.result.is(result)) {
+          const v = reg.result.decode(result);
+          throw new TaskFailure(`the handler's result does not match its codec: ${E.isLeft(v) ? failure(v.left).join("; ") : "not an instance"}`, { retryable: false });
+        }
+        result = reg.result.encode(result);
+      }
+      if (abort.signal.aborted) throw abort.signal.reason;
+      if (await this.report({ ...base, status: "completed", result: result === undefined ? null : result })) m.ack();
+      this.metricsApi.increment("tasks.completed");
+    } catch (err) {
+      if (abort.signal.aborted) {
+        // The core withdrew the attempt (cancelled, timed out, or another instance holds it).
+        m.term();
+        this.metricsApi.increment("tasks.aborted");
+        log.info("task aborted");
+        return;
+      }
+      const e = err as Error;
+      const retryable = err instanceof TaskFailure ? err.retryable : true;
+      log.warn({ err: e.message, retryable }, "task failed");
+      if (await this.report({ ...base, status: "failed", error: { message: e.message || String(err), retryable } })) m.ack();
+      this.metricsApi.increment("tasks.failed");
+    } finally {
+      clearInterval(keepAlive);
+      this.metricsApi.observe("tasks.duration_ms", Date.now() - started);
+    }
+  }
+
+  private async topicLoop(topic: string, h: { handler: TopicHandler<unknown>; codec?: t.Type<unknown, unknown, unknown> }): Promise<void> {
+    const consumer = await this.consumerOf(Streams.Topics, topicConsumer(this.plugin, topic));
+    if (!consumer) return;
+    const log = this.log.child({ topic });
+    while (!this.stopping) {
+      try {
+        const batch = await consumer.fetch({ max_messages: 16, expires: 1000 });
+        for await (const m of batch) {
+          if (this.stopping) {
+            m.nak();
+            continue;
+          }
+          try {
+            let msg: unknown = m.json();
+            if (h.codec) {
+              const d = h.codec.decode(msg);
+              if (E.isLeft(d)) {
+                log.warn({ seq: m.seq, errors: failure(d.left) }, "topic message does not match the codec; terminated");
+                m.term();
+                continue;
+              }
+              msg = d.right;
+            }
+            await h.handler(msg, { topic, seq: m.seq, delivery: m.info.deliveryCount, log, metrics: this.metricsApi });
+            m.ack();
+            this.metricsApi.increment("topics.handled");
+          } catch (err) {
+            log.warn({ seq: m.seq, err: (err as Error).message }, "topic handler failed; redelivering");
+            m.nak(1000);
+          }
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        log.debug({ err: (err as Error).message }, "fetching topic messages failed; retrying");
+        await sleep(500);
+      }
+    }
+  }
+}
