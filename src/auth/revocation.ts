@@ -33,6 +33,8 @@ const ClaimsUpdateReply = t.union([
   t.type({ error: t.intersection([t.type({ code: t.number }), t.partial({ description: t.string, account: t.string })]) }),
 ]);
 
+const chains = new Map<string, Promise<unknown>>();
+
 /** The revocations of an account JWT. */
 export const revocationsOf = (accountJwt: string): Record<string, number> => {
   const claims = decode<Account>(accountJwt) as ClaimsData<Account>;
@@ -55,11 +57,12 @@ export const busRevoker = (opts: {
   timeoutMs?: number;
 }): Revoker => {
   const clock = opts.clock ?? (() => new Date());
-  let chain: Promise<unknown> = Promise.resolve();
-  // One push at a time: each reads the list the previous one wrote.
+  // One push at a time per data dir, across every revoker of this process (the plugin endpoints
+  // and the health monitor each hold one): each reads the list the previous one wrote.
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
-    const p = chain.then(f, f);
-    chain = p.catch(() => undefined);
+    const key = opts.authority.dataDir;
+    const p = (chains.get(key) ?? Promise.resolve()).then(f, f);
+    chains.set(key, p.catch(() => undefined));
     return p;
   };
 
