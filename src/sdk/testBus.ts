@@ -1,0 +1,139 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as E from "fp-ts/lib/Either.js";
+import { pino } from "pino";
+import type { Logger } from "pino";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { loadConfig } from "../config.js";
+import { prepareInstallation, runEmbeddedServer } from "../embedded/installation.js";
+import type { Installation } from "../embedded/installation.js";
+import { PluginEvent } from "../events/plugin.js";
+import { pluginApp } from "../plugins/app.js";
+import { defaultCatalog } from "../plugins/catalog.js";
+import { decodeManifest, decodeManifestValue } from "../plugins/manifest.js";
+import { busRevoker } from "../auth/revocation.js";
+import { natsEventStore } from "../store/eventStore.js";
+import { applyDefinitions, loadDefinitions } from "../store/streamDefinitions.js";
+import { callService } from "../service/client.js";
+import type { ServiceError } from "../service/endpoint.js";
+import { startService } from "../service/service.js";
+import { pluginEndpoints } from "../service/endpoints/plugins.js";
+import { taskEndpoints } from "../service/endpoints/tasks.js";
+import { startTasks } from "../tasks/runtime.js";
+import type { TaskRuntime, TaskView, TasksOptions } from "../tasks/runtime.js";
+
+export type TestBusOptions = {
+  /** Tasks runtime options; the defaults here are short so tests stay fast (ack wait 2 s, offline after 3 s). */
+  readonly tasks?: TasksOptions;
+  readonly logger?: Logger;
+};
+
+export type TestBus = {
+  /** The server URL for `new Worker({ servers })`. */
+  readonly url: string;
+  readonly dataDir: string;
+  readonly installation: Installation;
+  /** An admin (full BUS) connection. */
+  readonly nc: NatsConnection;
+  readonly tasks: TaskRuntime;
+  /**
+   * Installs a plugin from its manifest (YAML/JSON text or an object), grants what it asks for
+   * (or `grant`), and answers fresh credentials (`.creds` text) for its workers.
+   */
+  readonly install: (manifest: string | Record<string, unknown>, opts?: { grant?: readonly string[] | "all" }) => Promise<{ pluginId: string; creds: string }>;
+  /** Submits a task as an operator would; with `waitMs`, waits for its end. Throws on a refusal. */
+  readonly submit: (taskType: string, params: unknown, opts?: { pluginId?: string; waitMs?: number }) => Promise<TaskView>;
+  /** Calls an endpoint of the core's service (`plugin.disable`, `task.cancel`, ...). */
+  readonly call: <R = unknown>(endpoint: string, request: unknown) => Promise<E.Either<ServiceError, R>>;
+  /** A connection with some credentials (for checks of what a plugin may do). */
+  readonly connectWith: (creds: string, inboxPrefix?: string) => Promise<NatsConnection>;
+  readonly stop: () => Promise<void>;
+};
+
+/**
+ * A whole bus for a plugin's own tests: an embedded nats-server (operator mode, a temp data dir,
+ * a free port) and a core (streams, plugin and task endpoints, the tasks runtime).
+ *
+ * ```ts
+ * const bus = await createTestBus();
+ * const { creds } = await bus.install(manifestYaml);
+ * const worker = new Worker({ plugin: "wordcount", creds, servers: bus.url });
+ * worker.onTask("text.wordcount", async ({ text }) => ({ words: text.split(/\s+/).length }));
+ * await worker.run();
+ * const task = await bus.submit("text.wordcount", { text: "a b c" }, { waitMs: 5000 });
+ * await worker.stop(); await bus.stop();
+ * ```
+ */
+export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus> => {
+  const log = opts.logger ?? pino({ level: "warn" }, pino.destination({ fd: 2, sync: true }));
+  const dataDir = await mkdtemp(join(tmpdir(), "ganglion-testbus-"));
+  const installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0 });
+  const config = loadConfig();
+  const server = await runEmbeddedServer(installation, { host: "127.0.0.1", port: 0, env: { NATS_SERVER_BIN: config.natsServerBin, PATH: config.path } });
+  const connectWith = (creds: string, inboxPrefix?: string) =>
+    connect({
+      servers: server.url,
+      authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+      ...(inboxPrefix ? { inboxPrefix } : {}),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
+  const nc = await connectWith(await readFile(installation.adminCreds, "utf8"));
+  const sysCreds = await readFile(installation.sysCreds, "utf8");
+  await applyDefinitions(nc, await jetstreamManager(nc), await loadDefinitions());
+  const tasks = await startTasks({
+    nc,
+    log,
+    authority: installation.authority,
+    sysCreds,
+    options: { ackWaitMs: 2000, heartbeatTimeoutMs: 3000, progressThrottleMs: 200, ...opts.tasks },
+  });
+  const service = await startService({ nc, log }, [
+    ...pluginEndpoints({ nc, log, authority: installation.authority, sysCreds }),
+    ...taskEndpoints({ tasks }),
+  ]);
+  const catalog = defaultCatalog();
+  const app = pluginApp({
+    store: natsEventStore(nc, { codec: PluginEvent, defaultActor: "operator:test" }),
+    catalog,
+    authority: installation.authority,
+    revoker: busRevoker({ authority: installation.authority, sysCreds, servers: server.url }),
+  });
+  const meta = () => ({ actor: "operator:test", time: new Date() });
+
+  return {
+    url: server.url,
+    dataDir,
+    installation,
+    nc,
+    tasks,
+    install: async (manifest, o = {}) => {
+      const m = typeof manifest === "string" ? decodeManifest(manifest) : decodeManifestValue(manifest);
+      if (E.isLeft(m)) throw new Error(`invalid manifest:\n  ${m.left.join("\n  ")}`);
+      const r = await app.execute(m.right.id, { type: "install", manifest: m.right, grant: o.grant ?? "all" }, meta());
+      if (E.isLeft(r)) throw new Error(`install refused: ${r.left.message}`);
+      const c = await app.issueCredentials(m.right.id, {}, meta());
+      if (E.isLeft(c)) throw new Error(`credentials refused: ${c.left.message}`);
+      return { pluginId: m.right.id, creds: c.right.creds };
+    },
+    submit: async (taskType, params, o = {}) => {
+      const r = await tasks.submit({ taskType, params, ...(o.pluginId ? { pluginId: o.pluginId } : {}) }, { actor: "operator:test" });
+      if (E.isLeft(r)) throw Object.assign(new Error(`${r.left.code}: ${r.left.message}`), { code: r.left.code, error: r.left });
+      const v = await tasks.get(r.right.taskId, o.waitMs ?? 0);
+      if (E.isLeft(v)) throw new Error(v.left.message);
+      return v.right;
+    },
+    call: (endpoint, request) => callService(nc, endpoint, request),
+    connectWith,
+    stop: async () => {
+      await service.stop().catch(() => undefined);
+      await tasks.stop().catch(() => undefined);
+      await nc.drain().catch(() => undefined);
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+};
