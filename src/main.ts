@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -14,7 +14,7 @@ import {
 } from "./auth/authority.js";
 import type { Authority } from "./auth/authority.js";
 import { renderServerConfig } from "./embedded/config.js";
-import { currentBusJwt, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
+import { currentBusJwt, natsDir, portsDirPath, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
 import {
   findNatsServer,
   MIN_SERVER_VERSION,
@@ -75,6 +75,37 @@ const connectWithCreds = (url: string, creds: string, name: string, opts: { maxR
     reconnectTimeWait: 250,
   });
 
+/**
+ * The pid of a nats-server already running on this data dir (its ports file names a live process
+ * whose command line mentions the data dir), if any. Two servers on one JetStream store would
+ * corrupt it.
+ */
+const serverRunningOn = async (dataDir: string): Promise<number | undefined> => {
+  let files: string[];
+  try {
+    files = await readdir(portsDirPath(dataDir));
+  } catch {
+    return undefined;
+  }
+  for (const f of files) {
+    const m = /^nats-server_(\d+)\.ports$/.exec(f);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    try {
+      process.kill(pid, 0);
+    } catch {
+      continue;
+    }
+    try {
+      if (!(await readFile(`/proc/${pid}/cmdline`, "utf8")).includes(natsDir(dataDir))) continue;
+    } catch {
+      /* no /proc here: a live pid is enough */
+    }
+    return pid;
+  }
+  return undefined;
+};
+
 /** Starts the core on `nc`; on failure runs `cleanup` and throws a `CoreStartError`. */
 const startCoreOrCleanup = async (
   deps: Parameters<typeof startCore>[0],
@@ -110,6 +141,12 @@ export const startEmbeddedBus = async (opts: {
   if (!versionAtLeast(version, MIN_SERVER_VERSION)) {
     throw new NatsServerError(
       `${bin} is nats-server ${version}; Ganglion needs ${MIN_SERVER_VERSION} or newer. Upgrade it (\`sudo apt-get install nats-server\` on Debian bookworm or newer, or a release from github.com/nats-io/nats-server), or point NATS_SERVER_BIN at a newer binary.`,
+    );
+  }
+  const running = await serverRunningOn(dataDir);
+  if (running !== undefined) {
+    throw new NatsServerError(
+      `a nats-server (pid ${running}) already runs on the data dir ${dataDir}: is another \`ganglion up\` running? Stop it first, or use another --data-dir.`,
     );
   }
   if (opts.port > 0 && !(await portFree(opts.host, opts.port))) {

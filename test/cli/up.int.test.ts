@@ -39,6 +39,11 @@ t.test("up prints its ready line, serves the CLI, and keeps data and keys across
   t.equal(s.url, first.url);
   t.ok(s.streams.find((x) => x.name === "EVENTS" && x.messages >= 1), "status sees the event");
 
+  const twice = await runCli(["up", "--port", "0", "--data-dir", dataDir]);
+  t.equal(twice.code, 4, "a second up on the same data dir is refused");
+  t.match(twice.stderr, /already runs on the data dir/);
+  t.equal((await readFile(join(dataDir, "nats", "url"), "utf8")).trim(), first.url, "and leaves the running one alone");
+
   const serverPid = await natsServerPid(dataDir);
   t.same(await first.stop(), { code: 0, signal: null }, "SIGTERM is a clean exit");
   t.notOk(alive(serverPid), "nats-server stopped with it");
