@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import * as compose from "./compose.js";
+import * as plugin from "./plugin.js";
 import * as serve from "./serve.js";
 import * as status from "./status.js";
 import * as up from "./up.js";
@@ -9,4 +10,4 @@ import * as up from "./up.js";
 export type CommandGroup = { readonly register: (program: Command, ctx: CliContext) => void };
 
 /** Every command group, in the order `ganglion --help` lists them. Add yours here. */
-export const commandGroups: readonly CommandGroup[] = [up, serve, status, compose];
+export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, compose];

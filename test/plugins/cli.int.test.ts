@@ -1,0 +1,99 @@
+import t from "tap";
+import { mkdtemp, rm, stat, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
+import { startService } from "../../src/service/service.js";
+import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
+import { pluginInboxPrefix, Streams, taskConsumer, taskSubject } from "../../src/store/subjects.js";
+import { repoRoot, runCli } from "../cli/cliProcess.js";
+import { startTestServer } from "../support/natsServer.js";
+
+/**
+ * The operator's flow from the real CLI (child processes) against a real server, with the
+ * plugin endpoints served in this process: install → approve → creds → connect → disable.
+ */
+const server = await startTestServer();
+t.teardown(server.stop);
+const log = pino({ level: "silent" });
+const core = await server.connectAdmin({ name: "core" });
+t.teardown(() => core.close());
+const jsm = await jetstreamManager(core);
+await applyDefinitions(core, jsm, await loadDefinitions());
+await jsm.consumers.add(Streams.Tasks, { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
+const svc = await startService(
+  { nc: core, log },
+  pluginEndpoints({ nc: core, log, authority: server.installation.authority, sysCreds: await readFile(server.installation.sysCreds, "utf8") }),
+);
+t.teardown(() => svc.stop());
+
+const work = await mkdtemp(join(tmpdir(), "ganglion-cli-plugin-"));
+t.teardown(() => rm(work, { recursive: true, force: true }));
+const bus = ["--nats", server.url, "--creds", server.installation.adminCreds];
+const ganglion = (...args: string[]) => runCli([...args, ...bus]);
+const manifest = join(repoRoot, "examples/ts-worker/manifest.yaml");
+
+t.test("a bad manifest is refused before anything is sent, with each path", async (t) => {
+  const bad = join(work, "bad.yaml");
+  await writeFile(bad, (await readFile(manifest, "utf8")).replace("timeout: 30s", "timeout: thirty"));
+  const r = await ganglion("plugin", "install", bad, "--yes");
+  t.equal(r.code, 1);
+  t.match(r.stderr, /provides\[0\]\.timeout: expected a duration like "30s"/);
+});
+
+t.test("install without a terminal and without --yes/--grant stays pending and says how to approve", async (t) => {
+  const r = await ganglion("plugin", "install", manifest);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /topic\.publish:text\.counted: Publish messages on the topic text\.counted/);
+  t.match(r.stdout, /pending approval/);
+  t.match(r.stdout, /ganglion plugin approve wordcount topic\.publish:text\.counted/);
+  const creds = await ganglion("plugin", "creds", "wordcount");
+  t.equal(creds.code, 1);
+  t.match(creds.stderr, /pending approval/);
+});
+
+t.test("approve → creds -o (0600) → the worker connects and pulls its task → disable cuts it off", async (t) => {
+  const a = await ganglion("plugin", "approve", "wordcount", "topic.publish:text.counted");
+  t.equal(a.code, 0, a.stderr);
+  const file = join(work, "wordcount.creds");
+  const c = await ganglion("plugin", "creds", "wordcount", "-o", file, "--ttl", "24h");
+  t.equal(c.code, 0, c.stderr);
+  t.equal((await stat(file)).mode & 0o777, 0o600);
+  t.match(c.stdout, /Connect with inbox prefix _INBOX\.wordcount/);
+
+  const nc = await server.connectWith(await readFile(file, "utf8"), { inboxPrefix: pluginInboxPrefix("wordcount"), name: "worker" });
+  t.teardown(() => nc.close());
+  await jetstream(core).publish(taskSubject("wordcount", "text.wordcount"), JSON.stringify({ text: "x y z" }));
+  const m = await (await jetstream(nc).consumers.get(Streams.Tasks, taskConsumer("wordcount"))).next({ expires: 5000 });
+  t.equal(m?.json<{ text: string }>().text, "x y z");
+  await m?.ackAck();
+
+  const list = await ganglion("plugin", "list", "--json");
+  t.equal(list.code, 0, list.stderr);
+  const rows = JSON.parse(list.stdout) as { pluginId: string; status: string; granted: string[] }[];
+  t.match(rows, [{ pluginId: "wordcount", status: "active", granted: ["topic.publish:text.counted"] }]);
+
+  const show = await ganglion("plugin", "show", "wordcount");
+  t.match(show.stdout, /live credentials:\s+1/);
+
+  const disconnected = (async () => {
+    for await (const s of nc.status()) if (s.type === "disconnect") return true;
+    return false;
+  })();
+  const d = await ganglion("plugin", "disable", "wordcount", "--reason", "maintenance");
+  t.equal(d.code, 0, d.stderr);
+  t.ok(await disconnected, "the worker's connection was closed by the server");
+  const again = await ganglion("plugin", "creds", "wordcount");
+  t.equal(again.code, 1);
+  t.match(again.stderr, /disabled \(maintenance\)/);
+});
+
+t.test("usage errors", async (t) => {
+  const r = await ganglion("plugin", "install", manifest, "--yes", "--grant", "provider.chat");
+  t.equal(r.code, 2);
+  const missing = await ganglion("plugin", "install", join(work, "nope.yaml"));
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /cannot read the manifest/);
+});
