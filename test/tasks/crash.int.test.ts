@@ -1,0 +1,39 @@
+import t from "tap";
+import * as E from "fp-ts/lib/Either.js";
+import { createTestBus } from "../../src/sdk/testBus.js";
+import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
+
+const bus = await createTestBus();
+t.teardown(bus.stop);
+
+t.test("tasks spread over two worker processes; one is SIGKILLed mid-task; every task completes exactly once", async (t) => {
+  const { creds } = await bus.install(fixtureManifest("crashy", { retry: { maxAttempts: 3, backoff: ["100ms"] }, limits: { concurrency: 4, rate: "100/s" } }));
+  const a = await spawnWorker(bus, { plugin: "crashy", creds, instance: "wa", concurrency: 2 });
+  const b = await spawnWorker(bus, { plugin: "crashy", creds, instance: "wb", concurrency: 2 });
+  t.teardown(() => Promise.all([a.kill(), b.kill()]));
+
+  const ids: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const r = await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1000 } }, { actor: "operator:test" });
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    ids.push(r.right.taskId);
+  }
+  const killed = await a.waitFor((l) => l.event === "started", "a task start");
+  await b.waitFor((l) => l.event === "started", "a task start");
+  t.equal(await a.kill("SIGKILL"), null, "wa died by a signal, mid-task");
+
+  for (const id of ids) {
+    const v = await bus.tasks.get(id, 60_000);
+    t.ok(E.isRight(v) && v.right.status === "completed", `task ${id} completed`);
+  }
+  const starters = new Set<string>();
+  for (const id of ids) {
+    const events = await taskEventsOf(bus, id);
+    t.equal(events.filter((e) => e.type === "task.completed").length, 1, `task ${id} has exactly one completion`);
+    for (const e of events) if (e.type === "task.started") starters.add(e.data.instance);
+  }
+  t.same([...starters].sort(), ["wa", "wb"], "both instances took tasks");
+  const interrupted = await taskEventsOf(bus, String(killed.taskId));
+  const done = interrupted.find((e) => e.type === "task.completed");
+  t.equal(done?.type === "task.completed" && done.data.instance, "wb", "the task wa was running when killed was finished by wb");
+});
