@@ -1,5 +1,6 @@
 import { decode } from "@nats-io/jwt";
-import { mintBusUser } from "../auth/authority.js";
+import { join } from "node:path";
+import { credsDir, mintBusUser, writeSecret } from "../auth/authority.js";
 import type { Authority, MintedUser } from "../auth/authority.js";
 import { devBootstrapPermissions, pluginPermissions } from "../auth/permissions.js";
 import type { Catalog } from "./catalog.js";
@@ -37,3 +38,16 @@ export const mintDevBootstrapCredentials = (authority: Authority, opts: { ttlMs?
     ...(opts.ttlMs ? { expiresInSec: Math.ceil(opts.ttlMs / 1000) } : {}),
     tags: ["dev-bootstrap"],
   });
+
+/** Where `ganglion up --dev` keeps the dev bootstrap credentials: `<dataDir>/creds/dev-bootstrap.creds`. */
+export const devBootstrapCredsPath = (dataDir: string) => join(credsDir(dataDir), "dev-bootstrap.creds");
+
+/**
+ * Mints fresh dev bootstrap credentials into `<dataDir>/creds/dev-bootstrap.creds` (mode 0600)
+ * and answers the path, for `ganglion up --dev` to print.
+ */
+export const writeDevBootstrapCredentials = async (authority: Authority): Promise<string> => {
+  const path = devBootstrapCredsPath(authority.dataDir);
+  await writeSecret(path, (await mintDevBootstrapCredentials(authority)).creds);
+  return path;
+};

@@ -1,12 +1,12 @@
 import t from "tap";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import { pino } from "pino";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, errors } from "@nats-io/transport-node";
 import type { NatsConnection, Status } from "@nats-io/transport-node";
 import { PluginEvent } from "../../src/events/plugin.js";
-import { mintDevBootstrapCredentials } from "../../src/plugins/credentials.js";
+import { writeDevBootstrapCredentials } from "../../src/plugins/credentials.js";
 import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { callService } from "../../src/service/client.js";
 import { handleRequest, startService } from "../../src/service/service.js";
@@ -193,8 +193,9 @@ t.test("install --yes grants everything at once; a bad plugin id in a request na
 });
 
 t.test("self-registration with the dev bootstrap credentials stays pending without dev mode", async (t) => {
-  const boot = await mintDevBootstrapCredentials(server.installation.authority);
-  const nc = await server.connectWith(boot.creds, { inboxPrefix: DEV_BOOTSTRAP_INBOX, name: "bootstrap" });
+  const bootFile = await writeDevBootstrapCredentials(server.installation.authority);
+  t.equal((await stat(bootFile)).mode & 0o777, 0o600);
+  const nc = await server.connectWith(await readFile(bootFile, "utf8"), { inboxPrefix: DEV_BOOTSTRAP_INBOX, name: "bootstrap" });
   t.teardown(() => nc.close());
   const text = manifestText.replace("id: wordcount", "id: selfreg");
   const r = await callService<{ approved: boolean; creds?: string; plugin: { status: string } }>(nc, "plugin.register", { manifestText: text });
