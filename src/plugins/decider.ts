@@ -1,7 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { Automatic, PluginEvent } from "../events/plugin.js";
-import { sameManifest } from "./manifest.js";
-import type { Manifest } from "./manifest.js";
+import { sameManifest } from "./manifestShape.js";
+import type { Manifest } from "./manifestShape.js";
 
 /**
  * The plugin aggregate: what the log says about one plugin id.

@@ -1,233 +1,63 @@
-import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
-import { DOTTED, PLUGIN_ID } from "../store/subjects.js";
-import { defaultCatalog, parseCapability } from "./catalog.js";
+import { defaultCatalog } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
-import { closed, reportErrors, withDefault } from "./decodeErrors.js";
+import { reportErrors } from "./decodeErrors.js";
+import { crossCheck, manifestCodec } from "./manifestShape.js";
+import type { Manifest as ManifestType } from "./manifestShape.js";
 
-// ---- scalars ---------------------------------------------------------------------------------
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/;
-
-/** Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, `"1d"` to milliseconds; undefined when malformed. */
-export const parseDuration = (s: string): number | undefined => {
-  let rest = s.trim();
-  if (rest === "") return undefined;
-  let ms = 0;
-  while (rest !== "") {
-    const m = DURATION.exec(rest);
-    if (!m) return undefined;
-    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return Math.round(ms);
-};
-
-/**
- * Where a manifest comes from: `input` (a file or request, written by people: durations must be
- * strings like `"30s"`, rates like `"100/s"`) or `stored` (a decoded manifest kept in an event:
- * durations are milliseconds, rates `{ count, perMs }`), so a decoded manifest decodes again.
- */
-export type ManifestSource = "input" | "stored";
-
-const durationCodec = (source: ManifestSource, positive: boolean) =>
-  new t.Type<number, number, unknown>(
-    positive ? "PositiveDuration" : "Duration",
-    (u): u is number => typeof u === "number" && Number.isInteger(u) && (positive ? u > 0 : u >= 0),
-    (u, c) => {
-      const ms =
-        typeof u === "string" ? parseDuration(u) : source === "stored" && typeof u === "number" && Number.isInteger(u) && u >= 0 ? u : undefined;
-      if (ms === undefined) return t.failure(u, c, `expected a duration like "30s", "5m" or "500ms", got ${JSON.stringify(u)}`);
-      return positive && ms === 0 ? t.failure(u, c, "must be longer than 0") : t.success(ms);
-    },
-    (a) => a,
-  );
-
-/** A duration string like `"30s"`, decoded to milliseconds. */
-export const Duration = durationCodec("input", false);
-
-const PER_MS: Record<string, number> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
-
-const rateCodec = (source: ManifestSource) => new t.Type<{ count: number; perMs: number }, { count: number; perMs: number }, unknown>(
-  "Rate",
-  (u): u is { count: number; perMs: number } =>
-    typeof u === "object" && u !== null && typeof (u as { count?: unknown }).count === "number" && typeof (u as { perMs?: unknown }).perMs === "number",
-  (u, c) => {
-    if (source === "stored" && typeof u === "object" && u !== null) {
-      const { count, perMs } = u as { count?: unknown; perMs?: unknown };
-      if (typeof count === "number" && count > 0 && Number.isInteger(count) && typeof perMs === "number" && perMs > 0) return t.success({ count, perMs });
-    }
-    if (typeof u === "string") {
-      const m = /^\s*(\d+)\s*\/\s*(s|sec|m|min|h)\s*$/.exec(u);
-      if (m && Number(m[1]) > 0) return t.success({ count: Number(m[1]), perMs: PER_MS[m[2]!]! });
-    }
-    return t.failure(u, c, `expected a rate like "100/s", "10/m" or "500/h", got ${JSON.stringify(u)}`);
-  },
-  (a) => a,
-);
-
-/** A rate limit: `"100/s"` in manifests, decoded to `{ count, perMs }`. */
-export const Rate = rateCodec("input");
-
-const matching = (name: string, re: RegExp, hint: string) =>
-  new t.Type<string, string, unknown>(
-    name,
-    (u): u is string => typeof u === "string" && re.test(u),
-    (u, c) => (typeof u === "string" && re.test(u) ? t.success(u) : t.failure(u, c, `expected ${hint}, got ${JSON.stringify(u)}`)),
-    (a) => a,
-  );
-
-export const PluginId = matching("PluginId", PLUGIN_ID, "a plugin id: lower-case letters, digits and '-', starting with a letter, at most 64");
-export const Semver = matching(
-  "Semver",
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
-  'a semantic version like "1.2.0"',
-);
-export const TaskType = matching("TaskType", DOTTED, 'a dotted task type like "text.wordcount" (lower-case tokens of letters, digits, \'-\' or \'_\')');
-
-const positiveInt = (name: string) =>
-  new t.Type<number, number, unknown>(
-    name,
-    (u): u is number => typeof u === "number" && Number.isInteger(u) && u > 0,
-    (u, c) => (typeof u === "number" && Number.isInteger(u) && u > 0 ? t.success(u) : t.failure(u, c, `expected a whole number above 0, got ${JSON.stringify(u)}`)),
-    (a) => a,
-  );
-
-const ratio = new t.Type<number, number, unknown>(
-  "Ratio",
-  (u): u is number => typeof u === "number" && u > 0 && u <= 1,
-  (u, c) => (typeof u === "number" && u > 0 && u <= 1 ? t.success(u) : t.failure(u, c, `expected a ratio above 0 and at most 1, got ${JSON.stringify(u)}`)),
-  (a) => a,
-);
+export {
+  DEFAULT_HEALTH,
+  DEFAULT_LIMITS,
+  DEFAULT_RETRY,
+  Duration,
+  jsonSchemaCodec,
+  manifestCodec,
+  parseDuration,
+  PluginId,
+  Rate,
+  sameManifest,
+  Semver,
+  StoredManifest,
+  TaskType,
+} from "./manifestShape.js";
+export type { Health, Limits, ManifestSource, RetryPolicy, SchemaCheck, TaskSpec } from "./manifestShape.js";
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 
-/** A JSON Schema (an object) that ajv compiles; checked when the manifest is decoded. */
-export const JsonSchema = new t.Type<Record<string, unknown>, Record<string, unknown>, unknown>(
-  "JsonSchema",
-  (u): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u),
-  (u, c) => {
-    if (typeof u !== "object" || u === null || Array.isArray(u)) return t.failure(u, c, `expected a JSON Schema object, got ${JSON.stringify(u)}`);
-    try {
-      ajv.compile(u);
-      return t.success(u as Record<string, unknown>);
-    } catch (err) {
-      return t.failure(u, c, `not a valid JSON Schema: ${(err as Error).message}`);
-    }
-  },
-  (a) => a,
-);
-
-/** A capability string checked against a catalog; without one, any string (stored manifests). */
-const capability = (catalog: Catalog | undefined) =>
-  new t.Type<string, string, unknown>(
-    "Capability",
-    (u): u is string => typeof u === "string",
-    (u, c) => {
-      if (typeof u !== "string") return t.failure(u, c, `expected a capability string, got ${JSON.stringify(u)}`);
-      if (!catalog) return t.success(u);
-      return E.fold(
-        (reason: string) => t.failure<string>(u, c, reason),
-        () => t.success(u),
-      )(parseCapability(catalog, u));
-    },
-    (a) => a,
-  );
-
-// ---- the manifest ------------------------------------------------------------------------------
-
-export type RetryPolicy = { maxAttempts: number; backoff: number[] };
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 1, backoff: [] };
-export type Limits = { concurrency: number; rate: { count: number; perMs: number } };
-export const DEFAULT_LIMITS: Limits = { concurrency: 4, rate: { count: 100, perMs: 1000 } };
-export type Health = { maxConsecutiveFailures: number; failureRatio: number; window: number };
-export const DEFAULT_HEALTH: Health = { maxConsecutiveFailures: 5, failureRatio: 0.5, window: 60_000 };
-
-/** The manifest codec for a source, over a catalog (`undefined`: capabilities are not checked). */
-export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSource = "input") => {
-  const PositiveDuration = durationCodec(source, true);
-  const RetryPolicy = closed("retry", { maxAttempts: positiveInt("MaxAttempts"), backoff: withDefault(t.array(PositiveDuration), []) }, {});
-  const Limits = closed("limits", { concurrency: withDefault(positiveInt("Concurrency"), 4), rate: withDefault(rateCodec(source), DEFAULT_LIMITS.rate) }, {});
-  const Health = closed(
-    "health",
-    {
-      maxConsecutiveFailures: withDefault(positiveInt("MaxConsecutiveFailures"), 5),
-      failureRatio: withDefault(ratio, 0.5),
-      window: withDefault(PositiveDuration, 60_000),
-    },
-    {},
-  );
-  const TaskSpec = closed(
-    "provides[]",
-    {
-      type: TaskType,
-      description: t.string,
-      params: JsonSchema,
-      result: JsonSchema,
-      timeout: PositiveDuration,
-      retry: withDefault(RetryPolicy, DEFAULT_RETRY),
-    },
-    { scheduleToStart: PositiveDuration, deadline: PositiveDuration },
-  );
-  return closed(
-    "manifest",
-    {
-      id: PluginId,
-      version: Semver,
-      description: t.string,
-      provides: withDefault(t.array(TaskSpec), []),
-      capabilities: withDefault(t.array(capability(catalog)), []),
-      limits: withDefault(Limits, DEFAULT_LIMITS),
-      health: withDefault(Health, DEFAULT_HEALTH),
-    },
-    {},
-  );
+/** A schema is valid when ajv compiles it (the tasks runtime validates params and results with ajv too). */
+export const ajvSchemaCheck = (schema: Record<string, unknown>): string | undefined => {
+  try {
+    ajv.compile(schema);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 };
 
 /**
- * A plugin manifest, decoded: durations in milliseconds, rates as `{ count, perMs }`, defaults
- * filled in (`retry` 1 attempt, `limits` 4 concurrent / 100 per second, `health` 5 failures in a
- * row or half of a 1-minute window). Capabilities are checked against the shipped catalog.
+ * The manifest codec for manifests written by people: capabilities checked against the shipped
+ * catalog, JSON Schemas compiled with ajv, durations as strings like `"30s"`.
  */
-export const Manifest = manifestCodec(defaultCatalog());
-export type Manifest = t.TypeOf<typeof Manifest>;
+export const Manifest = manifestCodec(defaultCatalog(), "input", ajvSchemaCheck);
+export type Manifest = ManifestType;
 
-/** A manifest as stored in events: the same shape, capabilities not re-checked against today's catalog. */
-export const StoredManifest = manifestCodec(undefined, "stored");
+const codecFor = (catalog: Catalog) => (catalog === defaultCatalog() ? Manifest : manifestCodec(catalog, "input", ajvSchemaCheck));
 
-/**
- * One task type a plugin serves: `timeout` is start-to-close (kept alive by progress reports),
- * `deadline` is overall across attempts; all durations in milliseconds.
- */
-export type TaskSpec = Manifest["provides"][number];
-
-/** Cross-field rules io-ts cannot express field by field. */
-const crossCheck = (m: Manifest): string[] => {
-  const errs: string[] = [];
-  const seen = new Map<string, number>();
-  m.provides.forEach((p, i) => {
-    const j = seen.get(p.type);
-    if (j !== undefined) errs.push(`provides[${i}].type: task type ${p.type} is already provided by provides[${j}]`);
-    else seen.set(p.type, i);
-    if (p.retry.backoff.length >= p.retry.maxAttempts && p.retry.backoff.length > 0) {
-      errs.push(`provides[${i}].retry.backoff: ${p.retry.backoff.length} backoff steps need maxAttempts above ${p.retry.backoff.length} (one step between two attempts)`);
-    }
-    if (p.deadline !== undefined && p.deadline < p.timeout) errs.push(`provides[${i}].deadline: shorter than its timeout`);
-  });
-  m.capabilities.forEach((c, i) => {
-    if (m.capabilities.indexOf(c) !== i) errs.push(`capabilities[${i}]: ${c} is listed twice`);
-  });
-  return errs;
+/** Decodes a manifest value that was already parsed (a service request). */
+export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
+  const d = codecFor(catalog).decode(raw);
+  if (E.isLeft(d)) return E.left(reportErrors(d.left));
+  const cross = crossCheck(d.right);
+  return cross.length > 0 ? E.left(cross) : E.right(d.right);
 };
 
 /**
  * Decodes a manifest from YAML or JSON text (`format` defaults to YAML, which also reads JSON).
  * The left side lists every error as `path: reason`; nothing partial is ever returned.
  */
-export const decodeManifest = (text: string, format: "yaml" | "json" = "yaml", catalog: Catalog = defaultCatalog()): E.Either<string[], Manifest> => {
+export const decodeManifest = (text: string, format: "yaml" | "json" = "yaml", catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
   let raw: unknown;
   try {
     raw = format === "json" ? JSON.parse(text) : parseYaml(text);
@@ -236,22 +66,3 @@ export const decodeManifest = (text: string, format: "yaml" | "json" = "yaml", c
   }
   return decodeManifestValue(raw, catalog);
 };
-
-/** Decodes a manifest value that was already parsed (a service request, an event). */
-export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCatalog()): E.Either<string[], Manifest> => {
-  const codec = catalog === defaultCatalog() ? Manifest : manifestCodec(catalog);
-  const d = codec.decode(raw);
-  if (E.isLeft(d)) return E.left(reportErrors(d.left));
-  const cross = crossCheck(d.right);
-  return cross.length > 0 ? E.left(cross) : E.right(d.right);
-};
-
-/** Same manifest? Compared on the decoded form, so key order and `30s` vs `30000` do not matter. */
-export const sameManifest = (a: Manifest, b: Manifest): boolean => canonical(a) === canonical(b);
-
-const canonical = (v: unknown): string =>
-  JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );

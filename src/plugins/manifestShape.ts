@@ -1,0 +1,237 @@
+import * as t from "io-ts";
+/*
+ * The manifest's shape, without I/O: what events and pure code import. `manifest.ts` adds the
+ * shipped catalog, JSON Schema compilation (ajv) and YAML/JSON parsing.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { DOTTED, PLUGIN_ID } from "../store/subjects.js";
+import { parseCapability } from "./catalog.js";
+import type { Catalog } from "./catalog.js";
+import { closed, reportErrors, withDefault } from "./decodeErrors.js";
+
+// ---- scalars ---------------------------------------------------------------------------------
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/;
+
+/** Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, `"1d"` to milliseconds; undefined when malformed. */
+export const parseDuration = (s: string): number | undefined => {
+  let rest = s.trim();
+  if (rest === "") return undefined;
+  let ms = 0;
+  while (rest !== "") {
+    const m = DURATION.exec(rest);
+    if (!m) return undefined;
+    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return Math.round(ms);
+};
+
+/**
+ * Where a manifest comes from: `input` (a file or request, written by people: durations must be
+ * strings like `"30s"`, rates like `"100/s"`) or `stored` (a decoded manifest kept in an event:
+ * durations are milliseconds, rates `{ count, perMs }`), so a decoded manifest decodes again.
+ */
+export type ManifestSource = "input" | "stored";
+
+const durationCodec = (source: ManifestSource, positive: boolean) =>
+  new t.Type<number, number, unknown>(
+    positive ? "PositiveDuration" : "Duration",
+    (u): u is number => typeof u === "number" && Number.isInteger(u) && (positive ? u > 0 : u >= 0),
+    (u, c) => {
+      const ms =
+        typeof u === "string" ? parseDuration(u) : source === "stored" && typeof u === "number" && Number.isInteger(u) && u >= 0 ? u : undefined;
+      if (ms === undefined) return t.failure(u, c, `expected a duration like "30s", "5m" or "500ms", got ${JSON.stringify(u)}`);
+      return positive && ms === 0 ? t.failure(u, c, "must be longer than 0") : t.success(ms);
+    },
+    (a) => a,
+  );
+
+/** A duration string like `"30s"`, decoded to milliseconds. */
+export const Duration = durationCodec("input", false);
+
+const PER_MS: Record<string, number> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+const rateCodec = (source: ManifestSource) => new t.Type<{ count: number; perMs: number }, { count: number; perMs: number }, unknown>(
+  "Rate",
+  (u): u is { count: number; perMs: number } =>
+    typeof u === "object" && u !== null && typeof (u as { count?: unknown }).count === "number" && typeof (u as { perMs?: unknown }).perMs === "number",
+  (u, c) => {
+    if (source === "stored" && typeof u === "object" && u !== null) {
+      const { count, perMs } = u as { count?: unknown; perMs?: unknown };
+      if (typeof count === "number" && count > 0 && Number.isInteger(count) && typeof perMs === "number" && perMs > 0) return t.success({ count, perMs });
+    }
+    if (typeof u === "string") {
+      const m = /^\s*(\d+)\s*\/\s*(s|sec|m|min|h)\s*$/.exec(u);
+      if (m && Number(m[1]) > 0) return t.success({ count: Number(m[1]), perMs: PER_MS[m[2]!]! });
+    }
+    return t.failure(u, c, `expected a rate like "100/s", "10/m" or "500/h", got ${JSON.stringify(u)}`);
+  },
+  (a) => a,
+);
+
+/** A rate limit: `"100/s"` in manifests, decoded to `{ count, perMs }`. */
+export const Rate = rateCodec("input");
+
+const matching = (name: string, re: RegExp, hint: string) =>
+  new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === "string" && re.test(u),
+    (u, c) => (typeof u === "string" && re.test(u) ? t.success(u) : t.failure(u, c, `expected ${hint}, got ${JSON.stringify(u)}`)),
+    (a) => a,
+  );
+
+export const PluginId = matching("PluginId", PLUGIN_ID, "a plugin id: lower-case letters, digits and '-', starting with a letter, at most 64");
+export const Semver = matching(
+  "Semver",
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
+  'a semantic version like "1.2.0"',
+);
+export const TaskType = matching("TaskType", DOTTED, 'a dotted task type like "text.wordcount" (lower-case tokens of letters, digits, \'-\' or \'_\')');
+
+const positiveInt = (name: string) =>
+  new t.Type<number, number, unknown>(
+    name,
+    (u): u is number => typeof u === "number" && Number.isInteger(u) && u > 0,
+    (u, c) => (typeof u === "number" && Number.isInteger(u) && u > 0 ? t.success(u) : t.failure(u, c, `expected a whole number above 0, got ${JSON.stringify(u)}`)),
+    (a) => a,
+  );
+
+const ratio = new t.Type<number, number, unknown>(
+  "Ratio",
+  (u): u is number => typeof u === "number" && u > 0 && u <= 1,
+  (u, c) => (typeof u === "number" && u > 0 && u <= 1 ? t.success(u) : t.failure(u, c, `expected a ratio above 0 and at most 1, got ${JSON.stringify(u)}`)),
+  (a) => a,
+);
+
+/** Checks a JSON Schema; answers why it is invalid, or undefined. */
+export type SchemaCheck = (schema: Record<string, unknown>) => string | undefined;
+
+/** A JSON Schema: an object, and (with a `check`) one the validator compiles. */
+export const jsonSchemaCodec = (check?: SchemaCheck) =>
+  new t.Type<Record<string, unknown>, Record<string, unknown>, unknown>(
+    "JsonSchema",
+    (u): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u),
+    (u, c) => {
+      if (typeof u !== "object" || u === null || Array.isArray(u)) return t.failure(u, c, `expected a JSON Schema object, got ${JSON.stringify(u)}`);
+      const why = check?.(u as Record<string, unknown>);
+      return why === undefined ? t.success(u as Record<string, unknown>) : t.failure(u, c, `not a valid JSON Schema: ${why}`);
+    },
+    (a) => a,
+  );
+
+/** A capability string checked against a catalog; without one, any string (stored manifests). */
+const capability = (catalog: Catalog | undefined) =>
+  new t.Type<string, string, unknown>(
+    "Capability",
+    (u): u is string => typeof u === "string",
+    (u, c) => {
+      if (typeof u !== "string") return t.failure(u, c, `expected a capability string, got ${JSON.stringify(u)}`);
+      if (!catalog) return t.success(u);
+      return E.fold(
+        (reason: string) => t.failure<string>(u, c, reason),
+        () => t.success(u),
+      )(parseCapability(catalog, u));
+    },
+    (a) => a,
+  );
+
+// ---- the manifest ------------------------------------------------------------------------------
+
+export type RetryPolicy = { maxAttempts: number; backoff: number[] };
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 1, backoff: [] };
+export type Limits = { concurrency: number; rate: { count: number; perMs: number } };
+export const DEFAULT_LIMITS: Limits = { concurrency: 4, rate: { count: 100, perMs: 1000 } };
+export type Health = { maxConsecutiveFailures: number; failureRatio: number; window: number };
+export const DEFAULT_HEALTH: Health = { maxConsecutiveFailures: 5, failureRatio: 0.5, window: 60_000 };
+
+/**
+ * The manifest codec for a source, over a catalog (`undefined`: capabilities are not checked),
+ * with a JSON Schema check (`undefined`: schemas only need to be objects).
+ */
+export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSource = "input", checkSchema?: SchemaCheck) => {
+  const JsonSchema = jsonSchemaCodec(checkSchema);
+  const PositiveDuration = durationCodec(source, true);
+  const RetryPolicy = closed("retry", { maxAttempts: positiveInt("MaxAttempts"), backoff: withDefault(t.array(PositiveDuration), []) }, {});
+  const Limits = closed("limits", { concurrency: withDefault(positiveInt("Concurrency"), 4), rate: withDefault(rateCodec(source), DEFAULT_LIMITS.rate) }, {});
+  const Health = closed(
+    "health",
+    {
+      maxConsecutiveFailures: withDefault(positiveInt("MaxConsecutiveFailures"), 5),
+      failureRatio: withDefault(ratio, 0.5),
+      window: withDefault(PositiveDuration, 60_000),
+    },
+    {},
+  );
+  const TaskSpec = closed(
+    "provides[]",
+    {
+      type: TaskType,
+      description: t.string,
+      params: JsonSchema,
+      result: JsonSchema,
+      timeout: PositiveDuration,
+      retry: withDefault(RetryPolicy, DEFAULT_RETRY),
+    },
+    { scheduleToStart: PositiveDuration, deadline: PositiveDuration },
+  );
+  return closed(
+    "manifest",
+    {
+      id: PluginId,
+      version: Semver,
+      description: t.string,
+      provides: withDefault(t.array(TaskSpec), []),
+      capabilities: withDefault(t.array(capability(catalog)), []),
+      limits: withDefault(Limits, DEFAULT_LIMITS),
+      health: withDefault(Health, DEFAULT_HEALTH),
+    },
+    {},
+  );
+};
+
+/**
+ * A plugin manifest, decoded: durations in milliseconds, rates as `{ count, perMs }`, defaults
+ * filled in (`retry` 1 attempt, `limits` 4 concurrent / 100 per second, `health` 5 failures in a
+ * row or half of a 1-minute window).
+ */
+export type Manifest = t.TypeOf<ReturnType<typeof manifestCodec>>;
+
+/** A manifest as stored in events: the same shape, not re-checked against today's catalog. */
+export const StoredManifest = manifestCodec(undefined, "stored");
+
+/**
+ * One task type a plugin serves: `timeout` is start-to-close (kept alive by progress reports),
+ * `deadline` is overall across attempts; all durations in milliseconds.
+ */
+export type TaskSpec = Manifest["provides"][number];
+
+/** Cross-field rules io-ts cannot express field by field. */
+export const crossCheck = (m: Manifest): string[] => {
+  const errs: string[] = [];
+  const seen = new Map<string, number>();
+  m.provides.forEach((p, i) => {
+    const j = seen.get(p.type);
+    if (j !== undefined) errs.push(`provides[${i}].type: task type ${p.type} is already provided by provides[${j}]`);
+    else seen.set(p.type, i);
+    if (p.retry.backoff.length >= p.retry.maxAttempts && p.retry.backoff.length > 0) {
+      errs.push(`provides[${i}].retry.backoff: ${p.retry.backoff.length} backoff steps need maxAttempts above ${p.retry.backoff.length} (one step between two attempts)`);
+    }
+    if (p.deadline !== undefined && p.deadline < p.timeout) errs.push(`provides[${i}].deadline: shorter than its timeout`);
+  });
+  m.capabilities.forEach((c, i) => {
+    if (m.capabilities.indexOf(c) !== i) errs.push(`capabilities[${i}]: ${c} is listed twice`);
+  });
+  return errs;
+};
+
+/** Same manifest? Compared on the decoded form, so key order and `30s` vs `30000` do not matter. */
+export const sameManifest = (a: Manifest, b: Manifest): boolean => canonical(a) === canonical(b);
+
+const canonical = (v: unknown): string =>
+  JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === "object" && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : val,
+  );
