@@ -8,7 +8,8 @@ import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { startService } from "../../src/service/service.js";
 import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
 import { pluginInboxPrefix, Streams, taskConsumer, taskSubject } from "../../src/store/subjects.js";
-import { repoRoot, runCli } from "../cli/cliProcess.js";
+import { spawn } from "node:child_process";
+import { baseEnv, repoRoot, runCli } from "../cli/cliProcess.js";
 import { startTestServer } from "../support/natsServer.js";
 
 /**
@@ -96,4 +97,47 @@ t.test("usage errors", async (t) => {
   const missing = await ganglion("plugin", "install", join(work, "nope.yaml"));
   t.equal(missing.code, 2);
   t.match(missing.stderr, /cannot read the manifest/);
+});
+
+/**
+ * Runs `ganglion` under a pseudo-terminal (util-linux `script`) so stdin is a TTY, answering each
+ * prompt when it appears.
+ */
+const interactive = (args: string[], answers: [RegExp, string][]) =>
+  new Promise<{ code: number | null; out: string }>((resolvePromise, reject) => {
+    const cmd = [process.execPath, "--import", "tsx", join(repoRoot, "src/cli/main.ts"), ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    const child = spawn("script", ["-qec", cmd, "/dev/null"], { cwd: repoRoot, env: baseEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let next = 0;
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      while (next < answers.length && answers[next]![0].test(out)) {
+        child.stdin!.write(answers[next]![1] + "\n");
+        out = out.replace(answers[next]![0], "<answered>");
+        next++;
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("error", reject);
+    child.once("close", (code) => resolvePromise({ code, out }));
+  });
+
+t.test("in a terminal, install asks in plain words and grants what the operator picks", async (t) => {
+  const file = join(work, "prompted.yaml");
+  await writeFile(
+    file,
+    (await readFile(manifest, "utf8")).replace("id: wordcount", "id: prompted").replace("  - topic.publish:text.counted", "  - topic.publish:text.counted\n  - provider.chat"),
+  );
+  const r = await interactive(["plugin", "install", file, ...bus], [
+    [/\[a\/s\/N\]/, "s"],
+    [/topic\.publish:text\.counted: Publish messages on the topic text\.counted[^]*?Grant it\? \[y\/N\]/, "y"],
+    [/provider\.chat: Send prompts to the chat model provider[^]*?Grant it\? \[y\/N\]/, "n"],
+  ]);
+  t.equal(r.code, 0, r.out);
+  const shown = await ganglion("plugin", "show", "prompted", "--json");
+  const s = JSON.parse(shown.stdout) as { plugin: { status: string; granted: string[]; pending: string[] } };
+  t.same(s.plugin.status, "active");
+  t.same(s.plugin.granted, ["topic.publish:text.counted"]);
+  t.same(s.plugin.pending, ["provider.chat"]);
 });
