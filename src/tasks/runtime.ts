@@ -353,10 +353,11 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
 
   // ---- folding the log -------------------------------------------------------------------------
 
-  const onTaskEvent = (e: RecordedEvent<TaskEvent>, live: boolean) => {
+  const onTaskEvent = async (e: RecordedEvent<TaskEvent>, live: boolean) => {
     const id = e.data.taskId;
-    const prev: TaskState = tasks.get(id) ?? initialState();
-    const s = evolve(prev, e);
+    const known = tasks.get(id);
+    // An ended task is dropped from memory; if it comes back (a manual retry), the log has it.
+    const s = known ? evolve(known, e) : e.type === "task.submitted" ? evolve(initialState(), e) : e.type === "task.report_refused" ? initialState() : (await load(id)).state;
     if (s.status === "absent") return;
     if (e.type === "task.started" || e.type === "task.dispatched" || e.type === "task.resubmitted" || e.type === "task.retry_scheduled") {
       lastActive.delete(id);
@@ -564,8 +565,11 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     const res = await execute(r.taskId, cmd, actor);
     if (E.isLeft(res)) {
       if (res.left._tag === "NotHeld" || res.left._tag === "NotApplicable") return refuse(pluginId, r, res.left.message);
-      // AlreadyEnded: a duplicate after redelivery or a late report; the log already tells the end.
-      log.debug({ taskId: r.taskId, rejection: res.left }, "report on an ended task ignored");
+      // AlreadyEnded: the holder's own duplicate (a redelivered report) is ignored; anyone else's
+      // report on an ended task is refused and audited.
+      const own = s.status !== "absent" && s.attempt === r.attempt && s.instance === r.instance;
+      if (own) log.debug({ taskId: r.taskId, rejection: res.left }, "duplicate report on an ended task ignored");
+      else return refuse(pluginId, r, res.left.message);
     }
   };
 
@@ -657,7 +661,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       for await (const e of pluginSub) if (e.type.startsWith("plugin.")) await onPluginEvent(e as RecordedEvent<PluginEvent>, pluginsLive);
     })(),
     (async () => {
-      for await (const e of taskSub) if (isTaskEvent(e)) onTaskEvent(e, tasksLive);
+      for await (const e of taskSub) if (isTaskEvent(e)) await onTaskEvent(e, tasksLive);
     })(),
     (async () => {
       for await (const e of workerSub) {

@@ -1,0 +1,125 @@
+import t from "tap";
+import * as E from "fp-ts/lib/Either.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { createTestBus } from "../../src/sdk/testBus.js";
+import { deadLetterSubject, Streams } from "../../src/store/subjects.js";
+import { DeadLetter } from "../../src/tasks/wire.js";
+import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
+import type { WorkerProcess } from "./support.js";
+
+const bus = await createTestBus();
+t.teardown(bus.stop);
+
+const submit = async (taskType: string, params: unknown, pluginId: string) => {
+  const r = await bus.tasks.submit({ taskType, params, pluginId }, { actor: "operator:test" });
+  if (E.isLeft(r)) throw new Error(`${r.left.code}: ${r.left.message}`);
+  return r.right.taskId;
+};
+const view = async (id: string, waitMs: number) => {
+  const v = await bus.tasks.get(id, waitMs);
+  if (E.isLeft(v)) throw new Error(v.left.message);
+  return v.right;
+};
+const types = async (id: string) => (await taskEventsOf(bus, id)).map((e) => e.type);
+
+const { creds } = await bus.install(fixtureManifest("lifecycle", { retry: { maxAttempts: 3, backoff: ["50ms", "100ms"] }, timeout: "1500ms", health: { maxConsecutiveFailures: 100 } }));
+const w: WorkerProcess = await spawnWorker(bus, { plugin: "lifecycle", creds, instance: "life-1" });
+t.teardown(() => w.kill());
+
+t.test("a failing task is retried per its policy, then dead-lettered with its failure chain; `retry` sends it again", async (t) => {
+  const id = await submit("work.fail", {}, "lifecycle");
+  const v = await view(id, 20_000);
+  t.equal(v.status, "dead_lettered");
+  t.same(v.failures.map((f) => f.error.message), ["failing attempt 1", "failing attempt 2", "failing attempt 3"]);
+  t.same(await types(id), [
+    "task.submitted", "task.started", "task.failed", "task.retry_scheduled",
+    "task.dispatched", "task.started", "task.failed", "task.retry_scheduled",
+    "task.dispatched", "task.started", "task.failed", "task.dead_lettered",
+  ]);
+  const jsm = await jetstreamManager(bus.nc);
+  const letter = await jsm.streams.getMessage(Streams.DeadLetters, { last_by_subj: deadLetterSubject("lifecycle", id) });
+  const d = DeadLetter.decode(letter?.json());
+  t.ok(E.isRight(d) && d.right.failures.length === 3 && d.right.attempts === 3, "the dead letter holds the failure chain");
+
+  const again = await bus.call<{ status: string; attempt: number }>("task.retry", { taskId: id });
+  t.match(again, E.right({ status: "scheduled", attempt: 4 }));
+  const v2 = await view(id, 20_000);
+  t.equal(v2.status, "dead_lettered");
+  t.equal(v2.failures.length, 6, "a fresh budget of three attempts ran");
+  t.match(await bus.call("task.retry", { taskId: "unknown1" }), E.left({ code: "NotFound" }));
+});
+
+t.test("a non-retryable failure is dead-lettered after one attempt", async (t) => {
+  const id = await submit("work.fail", { retryable: false }, "lifecycle");
+  const v = await view(id, 20_000);
+  t.equal(v.status, "dead_lettered");
+  t.equal(v.failures.length, 1);
+});
+
+t.test("cancellation reaches the running handler as an abort signal", async (t) => {
+  const id = await submit("work.wait", {}, "lifecycle");
+  await w.waitFor((l) => l.event === "started" && l.taskId === id, "the start");
+  const c = await bus.call<{ status: string }>("task.cancel", { taskId: id, reason: "changed my mind" });
+  t.match(c, E.right({ status: "cancelled" }));
+  const aborted = await w.waitFor((l) => l.event === "aborted" && l.taskId === id, "the abort");
+  t.match(aborted.reason, /changed my mind/);
+  t.match(await bus.call("task.cancel", { taskId: id }), E.left({ code: "AlreadyEnded" }));
+  const ty = await types(id);
+  t.equal(ty.at(-1), "task.cancelled");
+  t.notOk(ty.includes("task.completed"));
+});
+
+t.test("start-to-close: a silent attempt times out, is aborted and retried, then dead-lettered", async (t) => {
+  const id = await submit("work.wait", {}, "lifecycle");
+  const v = await view(id, 30_000);
+  t.equal(v.status, "dead_lettered");
+  const events = await taskEventsOf(bus, id);
+  const timeouts = events.filter((e) => e.type === "task.timed_out");
+  t.equal(timeouts.length, 3);
+  t.ok(timeouts.every((e) => e.type === "task.timed_out" && e.data.kind === "start_to_close"));
+  await w.waitFor((l) => l.event === "aborted" && l.taskId === id && l.attempt === 3, "the abort of the last attempt");
+});
+
+t.test("schedule-to-start: nobody takes the task in time", async (t) => {
+  await bus.install(fixtureManifest("idle", { scheduleToStart: "300ms" }));
+  const id = await submit("work.sleep", { ms: 10 }, "idle");
+  const v = await view(id, 20_000);
+  t.equal(v.status, "dead_lettered");
+  const events = await taskEventsOf(bus, id);
+  t.match(events.find((e) => e.type === "task.timed_out"), { data: { kind: "schedule_to_start" } });
+  const jsm = await jetstreamManager(bus.nc);
+  const ci = await jsm.consumers.info(Streams.Tasks, "tasks-idle");
+  t.equal(ci.num_pending, 0, "the withdrawn message is no longer queued");
+});
+
+t.test("deadline: the whole task must end in time, across attempts", async (t) => {
+  // Progress every 400 ms keeps a 1 s start-to-close alive; the 2 s deadline ends it.
+  const { creds: c2 } = await bus.install(fixtureManifest("late", { timeout: "1s", deadline: "2s", retry: { maxAttempts: 5, backoff: ["100ms"] } }));
+  const w2 = await spawnWorker(bus, { plugin: "late", creds: c2, instance: "late-1" });
+  t.teardown(() => w2.kill());
+  const id = await submit("work.sleep", { ms: 4000 }, "late");
+  const v = await view(id, 20_000);
+  t.equal(v.status, "dead_lettered");
+  const events = await taskEventsOf(bus, id);
+  t.same(events.filter((e) => e.type === "task.timed_out").map((e) => e.type === "task.timed_out" && e.data.kind), ["deadline"], "progress kept start-to-close alive");
+  t.ok(events.some((e) => e.type === "task.progress"), "progress is in the log");
+  await w2.waitFor((l) => l.event === "aborted" && l.taskId === id, "the abort");
+});
+
+t.test("a report for an attempt the worker does not hold is refused and audited", async (t) => {
+  const id = await submit("work.sleep", { ms: 100 }, "lifecycle");
+  await view(id, 20_000);
+  const worker = await bus.connectWith(creds, "_INBOX.lifecycle");
+  t.teardown(() => worker.close());
+  const { jetstream } = await import("@nats-io/jetstream");
+  await jetstream(worker).publish(`res.lifecycle.${id}`, JSON.stringify({ taskId: id, attempt: 1, instance: "intruder", status: "completed", result: {} }));
+  const deadline = Date.now() + 10_000;
+  let ty: string[] = [];
+  while (Date.now() < deadline) {
+    ty = await types(id);
+    if (ty.includes("task.report_refused")) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(ty.includes("task.report_refused"), "the refusal is in the log");
+  t.equal(ty.filter((x) => x === "task.completed").length, 1, "still one completion");
+});
