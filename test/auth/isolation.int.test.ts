@@ -7,6 +7,11 @@ import { busRevoker, revocationsOf } from "../../src/auth/revocation.js";
 import { currentBusJwt } from "../../src/embedded/installation.js";
 import { defaultCatalog } from "../../src/plugins/catalog.js";
 import { mintPluginCredentials } from "../../src/plugins/credentials.js";
+import { pluginApp } from "../../src/plugins/app.js";
+import { decodeManifest } from "../../src/plugins/manifest.js";
+import { PluginEvent } from "../../src/events/plugin.js";
+import { natsEventStore } from "../../src/store/eventStore.js";
+import * as E from "fp-ts/lib/Either.js";
 import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
 import {
   eventSubject,
@@ -239,4 +244,32 @@ t.test("a revoked plugin is disconnected at once and refused on reconnect; new c
   const again = await refused(credsA.creds);
   t.ok(again instanceof errors.AuthorizationError, `still refused after a server restart (${again?.message})`);
   t.equal(await refused(fresh.creds), undefined, "the new credentials still connect after the restart");
+});
+
+t.test("a disabled plugin is disconnected and refused, through the plugin commands", async (t) => {
+  const sysCreds = await readFile(server.installation.sysCreds, "utf8");
+  const app = pluginApp({
+    store: natsEventStore(admin, { codec: PluginEvent }),
+    catalog,
+    authority: server.installation.authority,
+    revoker: busRevoker({ authority: server.installation.authority, sysCreds, servers: server.url }),
+  });
+  const meta = { actor: "operator:test", time: new Date() };
+  const m = decodeManifest("id: gamma\nversion: 1.0.0\ndescription: g\ncapabilities: [topic.publish:news]\n");
+  if (E.isLeft(m)) return t.fail(m.left.join("; "));
+  t.ok(E.isRight(await app.execute("gamma", { type: "install", manifest: m.right, grant: "all" }, meta)));
+  const c = await app.issueCredentials("gamma", {}, meta);
+  if (E.isLeft(c)) return t.fail(c.left.message);
+  const g = await connectPlugin(c.right.creds, "gamma");
+  t.teardown(() => g.nc.close());
+  g.nc.publish(topicSubject("news"), "granted");
+  await g.nc.flush();
+
+  const d = await app.execute("gamma", { type: "disable", pluginId: "gamma", reason: "isolation test" }, meta);
+  t.same(E.isRight(d) && d.right.events.map((e) => e.type), ["plugin.credentials.revoked", "plugin.disabled"]);
+  await g.waitFor((s) => s.type === "disconnect");
+  const err = await refused(c.right.creds);
+  t.ok(err instanceof errors.AuthorizationError, `the disabled plugin's credentials are refused (${err?.message})`);
+  const again = await app.issueCredentials("gamma", {}, meta);
+  t.equal(E.isLeft(again) && again.left._tag, "Disabled", "and no new ones are minted while it is disabled");
 });
