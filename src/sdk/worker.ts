@@ -239,7 +239,6 @@ export class Worker {
    */
   async run(): Promise<void> {
     if (this.nc) throw new Error("this worker already runs");
-    if (this.tasks.size === 0 && this.topics.size === 0) throw new Error("register at least one onTask or onTopic handler before run()");
     const creds = this.opts.creds;
     this.nc = await connect({
       servers: this.opts.servers ?? "nats://127.0.0.1:4222",
