@@ -5,6 +5,7 @@ import type { Authority } from "./auth/authority.js";
 import { applyDefinitions, loadDefinitions } from "./store/streamDefinitions.js";
 import { startProjections } from "./projections/runner.js";
 import { startTasks } from "./tasks/runtime.js";
+import { startPlugins } from "./plugins/runtime.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -35,6 +36,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const report = await applyDefinitions(deps.nc, jsm, await loadDefinitions(), deps.replicas ? { replicas: deps.replicas } : {});
   deps.log.info(report, "streams applied");
   stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }) })).stop);
+  stops.push((await startPlugins(deps)).stop);
   stops.push((await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}) })).stop);
   let stopping: Promise<void> | undefined;
   return {
