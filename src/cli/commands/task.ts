@@ -1,0 +1,133 @@
+import { userInfo } from "node:os";
+import type { Command } from "commander";
+import type { NatsConnection } from "@nats-io/transport-node";
+import * as E from "fp-ts/lib/Either.js";
+import { parseDuration } from "../../plugins/manifest.js";
+import { callService } from "../../service/client.js";
+import type { TaskView } from "../../tasks/runtime.js";
+import type { CliContext } from "../context.js";
+import { CliError, ExitCode } from "../errors.js";
+
+const actor = () => {
+  try {
+    return `operator:${userInfo().username}`;
+  } catch {
+    return "operator";
+  }
+};
+
+const call = async <R>(nc: NatsConnection, endpoint: string, req: Record<string, unknown>, timeoutMs?: number): Promise<R> => {
+  const r = await callService<R>(nc, endpoint, { ...req, actor: actor() }, timeoutMs ? { timeoutMs } : {});
+  if (E.isLeft(r)) {
+    const code = r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure;
+    const retry = r.left.retryAfterMs !== undefined ? ` Retry in ${r.left.retryAfterMs} ms.` : "";
+    throw new CliError(`${r.left.message} (${r.left.code})${retry}`, code);
+  }
+  return r.right;
+};
+
+const parseData = (v: string): unknown => {
+  try {
+    return JSON.parse(v);
+  } catch (err) {
+    throw new CliError(`--data is not JSON: ${(err as Error).message}`, ExitCode.Usage);
+  }
+};
+
+const parseTimeout = (v: string): number => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) throw new CliError(`--timeout ${JSON.stringify(v)} is not a duration like "30s" or "2m"`, ExitCode.Usage);
+  return ms;
+};
+
+const ENDED = ["completed", "cancelled", "dead_lettered"];
+
+/** Prints a task; an ended-without-result task makes the command fail (exit 1). */
+const printTask = (ctx: CliContext, cmd: Command, v: TaskView, opts: { failOnError: boolean }) => {
+  const out = ctx.output(cmd);
+  if (out.json) out.record(v as unknown as Record<string, unknown>);
+  else if (v.status === "completed") ctx.io.stdout(`${JSON.stringify(v.result, null, 2)}\n`);
+  else {
+    const last = v.failures.at(-1);
+    out.record({
+      task: v.taskId,
+      type: v.taskType,
+      plugin: v.pluginId,
+      status: v.status,
+      attempt: `${v.attempt} of ${v.maxAttempts}`,
+      ...(v.progress ? { progress: `${v.progress.done}/${v.progress.total}${v.progress.message ? ` ${v.progress.message}` : ""}` } : {}),
+      ...(last ? { "last failure": `attempt ${last.attempt}: ${last.error.message}` } : {}),
+      ...(v.cancelReason ? { cancelled: v.cancelReason } : {}),
+    });
+  }
+  if (opts.failOnError && ENDED.includes(v.status) && v.status !== "completed") {
+    throw new CliError(`task ${v.taskId} ended ${v.status.replace("_", "-")}`, ExitCode.Failure);
+  }
+};
+
+export const register = (program: Command, ctx: CliContext) => {
+  const task = program
+    .command("task")
+    .summary("submit, inspect, cancel and retry tasks")
+    .description("Tasks: submit one to the plugin that provides its type, follow it, cancel it, or send a dead-lettered one again.");
+
+  task
+    .command("submit")
+    .argument("<taskType>", "the task type, such as text.wordcount")
+    .option("--data <json>", "params as JSON (checked against the provider's params schema)", "{}")
+    .option("--plugin <id>", "the plugin to send it to (needed when several provide the type)")
+    .option("--wait", "wait for the end and print the result (or the failure)", false)
+    .option("--timeout <duration>", "how long --wait waits", "60s")
+    .summary("submit a task; prints its id, or with --wait its result")
+    .action(async (taskType: string, opts: { data: string; plugin?: string; wait: boolean; timeout: string }, cmd: Command) => {
+      const params = parseData(opts.data);
+      const waitMs = opts.wait ? parseTimeout(opts.timeout) : 0;
+      const out = ctx.output(cmd);
+      await ctx.withBus(cmd, async (nc) => {
+        const r = await call<{ taskId: string; pluginId: string }>(nc, "task.submit", { taskType, params, ...(opts.plugin ? { pluginId: opts.plugin } : {}) });
+        if (!opts.wait) {
+          if (out.json) out.record(r);
+          else ctx.io.stdout(`${r.taskId}\n`);
+          return;
+        }
+        if (!out.json) ctx.io.stderr(`task ${r.taskId} submitted to ${r.pluginId}; waiting\n`);
+        const v = await call<TaskView>(nc, "task.get", { taskId: r.taskId, waitMs }, waitMs + 10_000);
+        if (!ENDED.includes(v.status)) {
+          printTask(ctx, cmd, v, { failOnError: false });
+          throw new CliError(`task ${r.taskId} did not end within ${opts.timeout} (it is ${v.status}); follow it with: ganglion task get ${r.taskId}`, ExitCode.Failure);
+        }
+        printTask(ctx, cmd, v, { failOnError: true });
+      });
+    });
+
+  task
+    .command("get")
+    .argument("<id>", "task id")
+    .option("--wait", "wait for the end", false)
+    .option("--timeout <duration>", "how long --wait waits", "60s")
+    .summary("show a task: status, attempts, progress, result or failures")
+    .action(async (id: string, opts: { wait: boolean; timeout: string }, cmd: Command) => {
+      const waitMs = opts.wait ? parseTimeout(opts.timeout) : 0;
+      const v = await ctx.withBus(cmd, (nc) => call<TaskView>(nc, "task.get", { taskId: id, waitMs }, waitMs + 10_000));
+      printTask(ctx, cmd, v, { failOnError: false });
+    });
+
+  task
+    .command("cancel")
+    .argument("<id>", "task id")
+    .option("--reason <text>", "recorded in the log and given to the handler")
+    .summary("cancel an open task (its handler gets an abort signal)")
+    .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
+      const v = await ctx.withBus(cmd, (nc) => call<TaskView>(nc, "task.cancel", { taskId: id, ...(opts.reason ? { reason: opts.reason } : {}) }));
+      ctx.output(cmd).message(`task ${v.taskId} cancelled`, v);
+    });
+
+  task
+    .command("retry")
+    .argument("<id>", "task id of a dead-lettered task")
+    .summary("send a dead-lettered task again, with a fresh attempt budget")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const v = await ctx.withBus(cmd, (nc) => call<TaskView>(nc, "task.retry", { taskId: id }));
+      ctx.output(cmd).message(`task ${v.taskId} sent again (attempt ${v.attempt} of ${v.maxAttempts})`, v);
+    });
+};
