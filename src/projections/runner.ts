@@ -285,6 +285,9 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
       const st = { position: (await readCheckpoint(deps.nc, m.bucket)) ?? 0, saved: 0, caughtUp: false };
       st.saved = st.position;
       let sub: ReturnType<EventStore<AnyEvent>["subscribeToAll"]> | undefined;
+      // While the loop waits for the next event, every commit the subscription has read (even
+      // those this view filters out) is done: the checkpoint may move up to it.
+      let busy = false;
       let markCaughtUp!: () => void;
       const caughtUp = new Promise<void>((r) => (markCaughtUp = r));
 
@@ -326,6 +329,7 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
             const toView = indexer();
             for await (const r of s) {
               if (stopped) break;
+              busy = true;
               const e = toView(r);
               // A commit is done when the next one starts: only then may the checkpoint pass it.
               if (e.position !== inCommit) st.position = Math.max(st.position, inCommit);
@@ -334,9 +338,11 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
               if (d._tag === "Invalid") log.warn({ position: e.position, type: e.type, stream: e.streamName, errors: d.errors }, "undecodable event skipped");
               else if (d._tag === "Decoded") await writer.apply(d.event);
               if (++n % every === 0) await save();
+              busy = false;
             }
             if (!stopped) throw new Error("the event subscription ended");
           } catch (err) {
+            busy = false;
             if (stopped) break;
             log.warn({ err, position: st.position }, "projection fold interrupted; resuming from the last applied position");
             writer.clear();
@@ -344,7 +350,10 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
           }
         }
       };
-      const timer = setInterval(() => void save().catch((err) => log.warn({ err }, "checkpoint write failed")), 1000);
+      const timer = setInterval(() => {
+        if (!busy && sub) st.position = Math.max(st.position, Number(sub.lastPosition()));
+        void save().catch((err) => log.warn({ err }, "checkpoint write failed"));
+      }, 1000);
       const done = loop();
       return {
         m,

@@ -1,0 +1,147 @@
+import t from "tap";
+import * as io from "io-ts";
+import { Kvm } from "@nats-io/kv";
+import pino from "pino";
+import { PluginEvent } from "../../src/events/plugin.js";
+import { TaskEvent } from "../../src/events/task.js";
+import { WorkerEvent } from "../../src/events/worker.js";
+import { loadManifests } from "../../src/projections/manifest.js";
+import type { ViewManifest } from "../../src/projections/manifest.js";
+import { readBucket, readCheckpoint, readPointer, rebuildProjections, startProjections, verifyProjections } from "../../src/projections/runner.js";
+import { natsEventStore } from "../../src/store/eventStore.js";
+import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { startTestServer } from "../support/natsServer.js";
+import { scenario } from "./fixtures.js";
+import type { Commit } from "./fixtures.js";
+
+const log = pino({ level: "silent" });
+const server = await startTestServer();
+t.teardown(() => server.stop());
+const nc = await server.connectAdmin();
+t.teardown(() => nc.close());
+await applyDefinitions(nc, await jetstreamManager(nc), (await loadDefinitions()).filter((d) => d.kind === "stream" && d.config.name === "EVENTS"));
+const store = natsEventStore(nc, { codec: io.union([PluginEvent, TaskEvent, WorkerEvent]) });
+const manifests = await loadManifests();
+
+/** Appends commits in order per stream, streams in parallel (as many core requests would). */
+const appendAll = async (commits: Commit[]) => {
+  const byStream = new Map<string, Commit[]>();
+  for (const c of commits) byStream.set(c.streamName, [...(byStream.get(c.streamName) ?? []), c]);
+  const chains = [...byStream.values()];
+  // Plugins and workers first so that tasks follow their plugin's registration, as in a real run.
+  const first = chains.filter((c) => !c[0]!.streamName.startsWith("task-"));
+  const rest = chains.filter((c) => c[0]!.streamName.startsWith("task-"));
+  for (const chain of first) for (const c of chain) await store.appendToStream(c.streamName, c.events as never);
+  for (let i = 0; i < rest.length; i += 64) {
+    await Promise.all(rest.slice(i, i + 64).map(async (chain) => {
+      for (const c of chain) await store.appendToStream(c.streamName, c.events as never);
+    }));
+  }
+};
+
+const renamed = (suffix: string): ViewManifest[] => manifests.map((m) => ({ ...m, bucket: `${m.bucket}-${suffix}` }));
+
+const bucketRows = async (bucket: string) => readBucket(await new Kvm(nc).open(bucket));
+
+t.test("live fold during a run, replay into empty buckets gives the same views, verify is clean", async (t) => {
+  const live = await startProjections({ nc, log, manifests, checkpointEvery: 200 });
+  // Half of the run before the runner catches up, half while it folds live.
+  const commits = scenario({ plugins: 6, tasks: 1000, seed: 11 });
+  const half = Math.floor(commits.length / 2);
+  let t0 = Date.now();
+  await appendAll(commits.slice(0, half));
+  await live.caughtUp;
+  await appendAll(commits.slice(half));
+  t.comment(`appended ${commits.length} commits in ${Date.now() - t0} ms`);
+  t0 = Date.now();
+  const head = Number(await store.headPosition());
+  t.ok(head >= 3000, `a run of thousands of events (${head} commits)`);
+
+  // Wait for the live runner to reach the head, then stop it (final checkpoint).
+  while (live.status().some((s) => s.position < head)) await new Promise((r) => setTimeout(r, 100));
+  await live.stop();
+  t.comment(`live views at the head ${Date.now() - t0} ms later`);
+  for (const m of manifests) t.equal(await readCheckpoint(nc, m.bucket), head, `${m.name}: checkpoint at the head`);
+
+  const replay = await startProjections({ nc, log, manifests: renamed("replay") });
+  await replay.caughtUp;
+  await replay.stop();
+  for (const m of manifests) {
+    const a = await bucketRows(m.bucket);
+    const b = await bucketRows(`${m.bucket}-replay`);
+    t.ok(a.size > 0, `${m.name}: the live bucket has rows (${a.size})`);
+    t.same(Object.fromEntries([...b].sort()), Object.fromEntries([...a].sort()), `${m.name}: replay equals the live view`);
+  }
+  const tasks = await bucketRows("tasks");
+  t.equal([...tasks.keys()].length, 1000);
+  const totals = (await bucketRows("totals")).get("tasks") as { total: number };
+  t.equal(totals.total, 1000, "totals count every task once");
+
+  const reports = await verifyProjections(nc, { log, manifests });
+  for (const r of reports) t.same(r.differences, [], `${r.view}: verify finds no drift`);
+});
+
+t.test("verify reports drift; rebuild repairs it; a redelivered event changes nothing", async (t) => {
+  const kv = await new Kvm(nc).open("plugins");
+  const p0 = await kv.get("p0");
+  await kv.put("p0", JSON.stringify({ ...JSON.parse(p0!.string()), status: "disabled" }));
+  await kv.delete("p1");
+  await kv.put("bogus", JSON.stringify({ x: 1 }));
+  const [bad] = await verifyProjections(nc, { log, manifests, only: ["plugins"] });
+  t.same(
+    bad!.differences.map((d) => [d.kind, d.key]),
+    [["unexpected", "bogus"], ["different", "p0"], ["missing", "p1"]],
+    "each drifted row is named with what differs",
+  );
+  const [rebuilt] = await rebuildProjections(nc, { log, manifests, only: ["plugins"] });
+  t.equal(rebuilt!.changed, 3);
+  const [clean] = await verifyProjections(nc, { log, manifests, only: ["plugins"] });
+  t.same(clean!.differences, []);
+
+  // Restart the runner from an old checkpoint: every event is redelivered, and skipped per row.
+  const cp = await new Kvm(nc).open("ganglion-checkpoints");
+  await cp.put("plugins", JSON.stringify({ position: 0, updatedAt: new Date().toISOString() }));
+  const before = await bucketRows("plugins");
+  const revs = new Map<string, number>();
+  for (const k of before.keys()) revs.set(k, (await kv.get(k))!.revision);
+  const again = await startProjections({ nc, log, manifests: manifests.filter((m) => m.name === "plugins") });
+  await again.caughtUp;
+  await again.stop();
+  for (const k of before.keys()) t.equal((await kv.get(k))!.revision, revs.get(k), `${k}: not rewritten on redelivery`);
+});
+
+t.test("an undecodable event is logged and skipped; the fold goes on", async (t) => {
+  const lines: string[] = [];
+  const capture = pino({ level: "warn" }, { write: (s: string) => void lines.push(s) });
+  // A store without the plugin codec lets a malformed plugin event into the log.
+  const loose = natsEventStore(nc, { codec: io.type({ type: io.string, data: io.unknown }) });
+  await loose.appendToStream("plugin-broken", { type: "plugin.registered", data: { pluginId: 7 } });
+  await store.appendToStream("plugin-after", { type: "plugin.enabled", data: { pluginId: "after" } });
+  await store.appendToStream("worker-zz", { type: "worker.online", data: { pluginId: "zz", instance: "zz-1", version: "1.0.0", at: new Date().toISOString() } });
+  const r = await startProjections({ nc, log: capture, manifests: manifests.filter((m) => m.name === "plugins" || m.name === "workers") });
+  await r.caughtUp;
+  await r.stop();
+  t.ok(lines.some((l) => l.includes("undecodable event skipped") && l.includes("pluginId")), "the skip is logged with the failing path");
+  t.ok((await bucketRows("workers")).has("zz"), "later events are folded");
+  t.notOk((await bucketRows("plugins")).has("broken"));
+});
+
+t.test("a new view version is built into a fresh bucket and switched to once caught up", async (t) => {
+  const v1 = manifests.find((m) => m.name === "plugins")!;
+  t.same((await readPointer(nc, "plugins"))?.bucket, "plugins", "v1 is live");
+  const v2: ViewManifest = { ...v1, version: 2, bucket: "plugins-v2" };
+  const r = await startProjections({ nc, log, manifests: [v2] });
+  await r.caughtUp;
+  const p = await readPointer(nc, "plugins");
+  t.match(p, { view: "plugins", version: 2, bucket: "plugins-v2", previousBucket: "plugins" });
+  const a = await bucketRows("plugins");
+  const b = await bucketRows("plugins-v2");
+  t.same(Object.fromEntries([...b].sort()), Object.fromEntries([...a].sort()), "v2 holds the same rows (same evolve here)");
+  // An older replica still running v1 never moves the pointer back.
+  const old = await startProjections({ nc, log, manifests: [v1] });
+  await old.caughtUp;
+  await old.stop();
+  t.equal((await readPointer(nc, "plugins"))?.bucket, "plugins-v2");
+  await r.stop();
+});
