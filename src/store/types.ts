@@ -69,7 +69,10 @@ export type SubscribeOptions = {
 export type Skipped = { readonly position: bigint; readonly subject: string; readonly errors: string[] };
 
 export type Subscription<E extends { type: string; data: unknown }> = AsyncIterable<RecordedEvent<E>> & {
-  /** Resolves once every event stored when the subscription started has been delivered. */
+  /**
+   * Resolves as the last event stored when the subscription started is handed out (so a handler
+   * may await it), or at once when there is nothing to replay. It resolves while iterating.
+   */
   readonly caughtUp: Promise<bigint>;
   /** Position of the last event handed out (0n before the first). */
   readonly lastPosition: () => bigint;

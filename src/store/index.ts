@@ -1,0 +1,19 @@
+export { natsEventStore, streamNameToSubject, subjectToStreamName, REVISION_HEADER, COUNT_HEADER, TYPE_HEADER } from "./eventStore.js";
+export { InvalidEventError, InvalidStreamNameError, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
+export { applyDefinitions, loadDefinitions } from "./streamDefinitions.js";
+
+export type { NatsEventStoreOptions } from "./eventStore.js";
+export type {
+  AppendResult,
+  Direction,
+  EventData,
+  EventFilter,
+  EventStore,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  Skipped,
+  StreamState,
+  SubscribeOptions,
+  Subscription,
+} from "./types.js";
