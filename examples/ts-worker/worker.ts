@@ -1,0 +1,46 @@
+/**
+ * The wordcount plugin's worker (manifest: ./manifest.yaml), built on the Ganglion SDK.
+ *
+ *   node --import tsx examples/ts-worker/worker.ts
+ *
+ * Env: WORDCOUNT_CREDS (default ./wordcount.creds), NATS_URL (default nats://127.0.0.1:4222),
+ * WORKER_INSTANCE (default host-pid-random).
+ *
+ * In a plugin project of your own, import from the package instead: `from "ganglion/sdk"`.
+ */
+import * as t from "io-ts";
+import { Worker } from "../../src/sdk/index.js";
+
+const Text = t.type({ text: t.string });
+const Count = t.type({ words: t.number });
+
+const worker = new Worker({
+  plugin: "wordcount",
+  creds: process.env.WORDCOUNT_CREDS ?? "./wordcount.creds",
+  servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+  version: "1.0.0",
+  ...(process.env.WORKER_INSTANCE ? { instance: process.env.WORKER_INSTANCE } : {}),
+});
+worker.capability("topic.publish:text.counted");
+
+worker.onTask(
+  "text.wordcount",
+  async ({ text }, ctx) => {
+    ctx.progress(0, 1, "counting");
+    const words = text.split(/\s+/).filter(Boolean).length;
+    ctx.metrics.increment("words", words);
+    ctx.log.info({ words }, "counted");
+    // Tell whoever listens (granted topic.subscribe:text.counted); the task does not fail if nobody does.
+    await worker.publish("text.counted", { taskId: ctx.task.id, words }).catch((err) => ctx.log.warn({ err: err.message }, "publish failed"));
+    return { words };
+  },
+  { params: Text, result: Count },
+);
+
+worker.onTask("text.echo", async ({ text }) => ({ text }), { params: Text, result: Text });
+
+await worker.run();
+process.stdout.write(`wordcount worker ${worker.instance} running\n`);
+const stop = () => void worker.stop().then(() => process.exit(0));
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
