@@ -6,6 +6,11 @@ import { applyDefinitions, loadDefinitions } from "./store/streamDefinitions.js"
 import { startProjections } from "./projections/runner.js";
 import { startTasks } from "./tasks/runtime.js";
 import { startPlugins } from "./plugins/runtime.js";
+import { startService } from "./service/service.js";
+import { pluginEndpoints } from "./service/endpoints/plugins.js";
+import { taskEndpoints } from "./service/endpoints/tasks.js";
+import { queryEndpoints } from "./service/endpoints/queries.js";
+import { auditEndpoints } from "./service/endpoints/audit.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -37,7 +42,16 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   deps.log.info(report, "streams applied");
   stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }) })).stop);
   stops.push((await startPlugins(deps)).stop);
-  stops.push((await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}) })).stop);
+  const tasks = await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}) });
+  stops.push(tasks.stop);
+  // The service starts last: a command is answered only once everything it needs is running.
+  const service = await startService({ nc: deps.nc, log: deps.log.child({ component: "service" }) }, [
+    ...pluginEndpoints(deps),
+    ...taskEndpoints({ tasks }),
+    ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
+    ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
+  ]);
+  stops.push(service.stop);
   let stopping: Promise<void> | undefined;
   return {
     stop: () =>
