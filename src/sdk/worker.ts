@@ -214,10 +214,11 @@ export class Worker {
    * `task.submit:<taskType>`). Without `waitMs` resolves to `{ taskId }`; with it, to the task as
    * the core shows it once ended (or when the wait ran out).
    */
-  async submit(taskType: string, params: unknown, opts: { pluginId?: string; waitMs?: number } = {}): Promise<Record<string, unknown>> {
+  async submit(taskType: string, params: unknown, opts: { pluginId?: string; waitMs?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
     assertDotted("task type", taskType);
     const nc = this.conn();
-    const m = await nc.request(submitSubject(taskType), JSON.stringify({ params, ...opts }), { timeout: (opts.waitMs ?? 0) + 10_000 });
+    const { timeoutMs, ...rest } = opts;
+    const m = await nc.request(submitSubject(taskType), JSON.stringify({ params, ...rest }), { timeout: (opts.waitMs ?? 0) + (timeoutMs ?? 10_000) });
     const reply = m.json() as { ok: boolean; result?: Record<string, unknown>; error?: { code: string; message: string; retryAfterMs?: number } };
     if (!reply.ok) throw new SubmitError(reply.error?.code ?? "Internal", reply.error?.message ?? "refused", reply.error?.retryAfterMs);
     return reply.result ?? {};

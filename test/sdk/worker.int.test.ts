@@ -101,3 +101,19 @@ t.test("the service endpoints answer the same", async (t) => {
   const nf = await bus.call("task.get", { taskId: "nope" });
   t.match(nf, E.left({ code: "NotFound" }));
 });
+
+t.test("a plugin granted task.submit:<type> submits through the SDK; other types are denied", async (t) => {
+  const caller = await bus.install({ id: "caller", version: "1.0.0", description: "submits", provides: [], capabilities: ["task.submit:text.wordcount"] });
+  const w = new Worker({ plugin: "caller", creds: caller.creds, servers: bus.url, instance: "c1" });
+  await w.run();
+  t.teardown(() => w.stop({ graceMs: 0 }));
+  const done = await w.submit("text.wordcount", { text: "one two" }, { waitMs: 10_000 });
+  t.match(done, { status: "completed", result: { words: 2 } });
+  await t.rejects(w.submit("text.wordcount", { text: 1 }), { name: "SubmitError", code: "InvalidParams" });
+  await t.rejects(w.submit("text.broken", {}, { timeoutMs: 1000 }), "no grant for text.broken: the server refuses the request");
+  const store = natsEventStore(bus.nc, { codec: TaskEvent });
+  const id = String(done.taskId);
+  for await (const e of store.readStream(`task-${id}`)) {
+    if (e.type === "task.submitted") t.equal(e.metadata.actor, "plugin:caller", "the log names the submitting plugin");
+  }
+});
