@@ -14,31 +14,31 @@ export const READ_ONLY_INBOX = "_INBOX._ops";
  * call the read-only endpoints. Nothing else: no `$KV.` or `ev.` publish, no stream or bucket
  * management, no command endpoint.
  *
- * NATS wildcards match whole tokens only (`KV_*` is not a pattern), so each bucket is listed by
- * name: mint the credentials again after a view moves to a new bucket.
+ * Consumers may be created on the view buckets and EVENTS only, so each bucket is listed by name
+ * (NATS wildcards match whole tokens: `KV_*` is not a pattern): mint the credentials again after
+ * a view moves to a new bucket. The user JWT travels in the CONNECT line, which nats-server caps
+ * at 4 KiB by default (`max_control_line`): the list is kept short for that reason.
  */
 export const readOnlyPermissions = (opts: { buckets: readonly string[]; endpoints: readonly string[] }): Permissions => {
-  const streams = [Streams.Events, ...[...new Set([...opts.buckets, Buckets.Projections, Buckets.Checkpoints])].map((b) => `KV_${b}`)];
-  const perStream = streams.flatMap((s) => [
-    `$JS.API.STREAM.INFO.${s}`,
-    `$JS.API.STREAM.MSG.GET.${s}`,
-    `$JS.API.DIRECT.GET.${s}`,
-    `$JS.API.DIRECT.GET.${s}.>`,
-    `$JS.API.CONSUMER.CREATE.${s}`,
-    `$JS.API.CONSUMER.CREATE.${s}.>`,
-    `$JS.API.CONSUMER.INFO.${s}.*`,
-    `$JS.API.CONSUMER.DELETE.${s}.*`,
-    `$JS.API.CONSUMER.MSG.NEXT.${s}.*`,
-    `$JS.ACK.${s}.>`,
-    `$JS.FC.${s}.>`,
-  ]);
+  const streams = [Streams.Events, ...[...new Set([...opts.buckets, Buckets.Projections])].map((b) => `KV_${b}`)];
   return {
     pub: {
       allow: [
+        // Reading stream metadata and messages: harmless verbs, allowed on every stream.
         "$JS.API.INFO",
         "$JS.API.STREAM.NAMES",
         "$JS.API.STREAM.LIST",
-        ...perStream,
+        "$JS.API.STREAM.INFO.*",
+        "$JS.API.STREAM.MSG.GET.*",
+        "$JS.API.DIRECT.GET.*",
+        "$JS.API.DIRECT.GET.*.>",
+        "$JS.API.CONSUMER.INFO.*.*",
+        "$JS.FC.>",
+        // Consumers only on the views and the log: never on TASKS, where a consumer could hold
+        // or steal a plugin's work.
+        ...streams.flatMap((s) => [`$JS.API.CONSUMER.CREATE.${s}`, `$JS.API.CONSUMER.CREATE.${s}.>`, `$JS.API.CONSUMER.MSG.NEXT.${s}.*`]),
+        `$JS.API.CONSUMER.DELETE.${Streams.Events}.*`,
+        `$JS.ACK.${Streams.Events}.>`,
         "$SRV.>",
         ...opts.endpoints.map(serviceSubject),
       ],
@@ -47,3 +47,6 @@ export const readOnlyPermissions = (opts: { buckets: readonly string[]; endpoint
     sub: { allow: [`${READ_ONLY_INBOX}.>`] },
   };
 };
+
+/** nats-server's default `max_control_line`: a CONNECT line (JWT included) must fit in it. */
+export const MAX_CONTROL_LINE = 4096;

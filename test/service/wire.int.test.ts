@@ -1,0 +1,170 @@
+import t from "tap";
+import * as io from "io-ts";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Svcm } from "@nats-io/services";
+import { Empty } from "@nats-io/transport-node";
+import pino from "pino";
+import { mintBusUser } from "../../src/auth/authority.js";
+import { PluginEvent } from "../../src/events/plugin.js";
+import { TaskEvent } from "../../src/events/task.js";
+import { WorkerEvent } from "../../src/events/worker.js";
+import { loadManifests } from "../../src/projections/manifest.js";
+import { READ_ONLY_INBOX, readOnlyPermissions } from "../../src/projections/operatorAccess.js";
+import { startProjections } from "../../src/projections/runner.js";
+import { defineEndpoint } from "../../src/service/endpoint.js";
+import { AUDIT_ENDPOINT, auditEndpoints } from "../../src/service/endpoints/audit.js";
+import { QUERY_ENDPOINTS, queryEndpoints } from "../../src/service/endpoints/queries.js";
+import { startService } from "../../src/service/service.js";
+import { natsEventStore } from "../../src/store/eventStore.js";
+import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
+import { startTestServer } from "../support/natsServer.js";
+import { scenario } from "../projections/fixtures.js";
+
+const log = pino({ level: "silent" });
+const server = await startTestServer();
+t.teardown(() => server.stop());
+const nc = await server.connectAdmin();
+t.teardown(() => nc.close());
+await applyDefinitions(nc, await jetstreamManager(nc), (await loadDefinitions()).filter((d) => d.kind === "stream" && d.config.name === "EVENTS"));
+const store = natsEventStore(nc, { codec: io.union([PluginEvent, TaskEvent, WorkerEvent]) });
+for (const c of scenario({ plugins: 5, tasks: 40, seed: 3 })) await store.appendToStream(c.streamName, c.events as never);
+
+const manifests = await loadManifests();
+const projections = await startProjections({ nc, log, manifests });
+t.teardown(() => projections.stop());
+await projections.caughtUp;
+
+const boom = defineEndpoint({
+  name: "test.boom",
+  description: "throws",
+  request: io.type({}),
+  handle: async () => {
+    throw new Error("kaput");
+  },
+});
+const svc = await startService({ nc, log, version: "1.2.3" }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log }), boom]);
+t.teardown(() => svc.stop());
+
+// The operators' read-only credentials, exactly as `ganglion nats-context` mints them.
+const user = await mintBusUser(server.installation.authority, "ganglion-readonly", readOnlyPermissions({ buckets: manifests.map((m) => m.bucket), endpoints: [...QUERY_ENDPOINTS, AUDIT_ENDPOINT] }));
+const ro = await server.connectWith(user.creds, { inboxPrefix: READ_ONLY_INBOX, name: "operator-ro" });
+t.teardown(() => ro.close());
+const errors: string[] = [];
+void (async () => {
+  for await (const s of ro.status()) if (s.type === "error") errors.push(String((s as { error?: unknown }).error ?? s.type));
+})();
+
+const td = new TextDecoder();
+const json = (b: Uint8Array) => JSON.parse(td.decode(b));
+const req = async (endpoint: string, body: string) => ro.request(`ganglion.v1.${endpoint}`, body, { timeout: 5000 });
+
+t.test("KV views read as the nats CLI reads them: stream info, direct get of $KV.<bucket>.<key>, keys", async (t) => {
+  t.ok(user.jwt.length < 3500, `the JWT fits a CONNECT line (${user.jwt.length} bytes)`);
+  const jsm = await jetstreamManager(ro);
+  const info = await jsm.streams.info("KV_plugins");
+  t.same(info.config.subjects, ["$KV.plugins.>"]);
+  const direct = await ro.request(`$JS.API.DIRECT.GET.KV_plugins.$KV.plugins.p0`, Empty, { timeout: 5000 });
+  t.equal(direct.headers?.get("Nats-Subject"), "$KV.plugins.p0");
+  t.match(json(direct.data), { pluginId: "p0", status: "active", granted: ["task.submit:p0.run", "topic.publish:news.p0"] });
+  const kv = await new Kvm(ro).open("plugins");
+  t.match(JSON.parse((await kv.get("p3"))!.string()), { version: "2.0.0" });
+  const keys: string[] = [];
+  for await (const k of await kv.keys()) keys.push(k);
+  t.same(keys.sort(), ["p0", "p1", "p2", "p3", "p4"]);
+  const tasks = await new Kvm(ro).open("tasks");
+  t.match(JSON.parse((await tasks.get("t0"))!.string()), { taskId: "t0" });
+  const pointer = await (await new Kvm(ro).open("ganglion-projections")).get("plugins");
+  t.match(JSON.parse(pointer!.string()), { bucket: "plugins", version: 1 });
+});
+
+t.test("the EVENTS log reads with an ordered consumer (nats stream view)", async (t) => {
+  const c = await jetstream(ro).consumers.get("EVENTS");
+  const m = await c.next({ expires: 5000 });
+  t.ok(m);
+  t.match(json(m!.data), { events: [{ type: "plugin.registered" }] });
+  t.equal(m!.subject, "ev.plugin.p0");
+});
+
+t.test("$SRV.PING, INFO and STATS answer as the micro spec says; metadata is {}", async (t) => {
+  const ping = await ro.request("$SRV.PING.ganglion", Empty, { timeout: 5000 });
+  t.match(json(ping.data), { type: "io.nats.micro.v1.ping_response", name: "ganglion", version: "1.2.3" });
+  const info = await ro.request("$SRV.INFO.ganglion", Empty, { timeout: 5000 });
+  t.match(td.decode(info.data), /"metadata":\{\}/, "empty metadata serializes as {}");
+  const i = json(info.data);
+  t.equal(i.type, "io.nats.micro.v1.info_response");
+  t.ok(i.endpoints.some((e: { subject: string }) => e.subject === "ganglion.v1.views.plugins"));
+  const client = new Svcm(ro).client();
+  const found = [];
+  for await (const s of await client.stats("ganglion")) found.push(s);
+  t.equal(found.length, 1);
+  t.ok(found[0]!.endpoints!.some((e) => e.name === "views_plugins"));
+});
+
+t.test("queries answer {ok:true,result}", async (t) => {
+  const plugins = json((await req("views.plugins", "{}")).data);
+  t.equal(plugins.ok, true);
+  t.equal(plugins.result.length, 5);
+  t.notOk("lastPosition" in plugins.result[0], "runner fields are not part of the answer");
+  const active = json((await req("views.plugins", JSON.stringify({ status: "removed" }))).data);
+  t.same(active.result.map((p: { pluginId: string }) => p.pluginId), ["p4"]);
+  const task = json((await req("views.task", JSON.stringify({ taskId: "t1" }))).data);
+  t.equal(task.result.task.taskId, "t1");
+  t.equal(task.result.history[0].type, "task.submitted");
+  const caps = json((await req("views.capabilities", "")).data);
+  t.same(caps.result.byCapability["task.submit:p0.run"], ["p0"]);
+  const totals = json((await req("views.totals", "{}")).data);
+  t.equal(totals.result.tasks.total, 40);
+  const workers = json((await req("views.workers", JSON.stringify({ pluginId: "p0" }))).data);
+  t.equal(workers.result[0].online, 2);
+  const audit = json((await req("audit.query", JSON.stringify({ pluginId: "p1", type: "plugin." }))).data);
+  t.ok(audit.result.events.length >= 3);
+  t.ok(audit.result.events.every((e: { stream: string; type: string }) => e.stream === "plugin-p1" && e.type.startsWith("plugin.")));
+  const status = json((await req("projections.status", "{}")).data);
+  t.ok(status.result.every((s: { behind: number }) => s.behind >= 0));
+});
+
+t.test("a malformed request gets a structured error reply with the micro error headers", async (t) => {
+  const notJson = await req("views.plugin", "{nope");
+  t.match(json(notJson.data), { ok: false, error: { code: "InvalidRequest", paths: ["$"] } });
+  t.equal(notJson.headers?.get("Nats-Service-Error-Code"), "400");
+  const wrongType = await req("views.plugin", JSON.stringify({ pluginId: 5 }));
+  t.match(json(wrongType.data), { ok: false, error: { code: "InvalidRequest", paths: ["pluginId"] } });
+  const missing = await req("views.plugin", JSON.stringify({ pluginId: "nope" }));
+  t.match(json(missing.data), { ok: false, error: { code: "NotFound" } });
+  t.equal(missing.headers?.get("Nats-Service-Error-Code"), "404");
+  const badLimit = await req("views.tasks", JSON.stringify({ limit: -1, status: "nonsense" }));
+  t.same(json(badLimit.data).error.paths.sort(), ["limit", "status"]);
+  const badSince = await req("audit.query", JSON.stringify({ since: "yesterday-ish" }));
+  t.match(json(badSince.data), { ok: false, error: { code: "InvalidRequest", paths: ["since"] } });
+  // A throwing handler is an Internal error reply, not a crash or a timeout (admin only: not a query).
+  const thrown = await nc.request("ganglion.v1.test.boom", "{}", { timeout: 5000 });
+  t.match(json(thrown.data), { ok: false, error: { code: "Internal", message: /kaput/ } });
+  t.equal(thrown.headers?.get("Nats-Service-Error-Code"), "500");
+  const stats = json((await ro.request("$SRV.STATS.ganglion", Empty, { timeout: 5000 })).data);
+  const ep = stats.endpoints.find((e: { name: string }) => e.name === "views_plugin");
+  t.ok(ep.num_errors >= 3, `STATS counts the errors (${ep.num_errors})`);
+  t.match(ep.last_error, /NotFound|InvalidRequest/);
+  t.equal(stats.endpoints.find((e: { name: string }) => e.name === "test_boom").num_errors, 1);
+});
+
+t.test("the read-only credentials write nothing", async (t) => {
+  const kv = await new Kvm(ro).open("plugins");
+  await t.rejects(kv.put("p0", JSON.stringify({ hacked: true }), { timeout: 2000 } as never), "KV put is denied");
+  await t.rejects(jetstream(ro).publish("ev.plugin.p0", "{}", { timeout: 2000 }), "appending to the log is denied");
+  await t.rejects(req("test.boom", "{}"), "command endpoints are denied");
+  const jsm = await jetstreamManager(ro);
+  await t.rejects(jsm.streams.delete("KV_plugins"), "deleting a bucket is denied");
+  await t.rejects(jsm.streams.add({ name: "EVIL", subjects: ["evil.>"] }), "creating a stream is denied");
+  await t.rejects(jsm.streams.purge("EVENTS"), "purging the log is denied");
+  await t.rejects(
+    (async () => {
+      const sub = ro.subscribe("_INBOX.p0.>");
+      for await (const _ of sub) break;
+    })(),
+    "a plugin's inbox cannot be read",
+  );
+  const admin = await new Kvm(nc).open("plugins");
+  t.notMatch(JSON.parse((await admin.get("p0"))!.string()), { hacked: true }, "the row is unchanged");
+  t.ok(errors.some((e) => /permission/i.test(e)), "the server reported the violations");
+});
