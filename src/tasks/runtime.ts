@@ -119,6 +119,8 @@ export type TaskRuntime = {
 };
 
 const MIB = 1024 * 1024;
+/** Worker reports handled at once (different tasks; one task's reports stay in order). */
+const REPORT_CONCURRENCY = 64;
 const nanos = (ms: number) => ms * 1_000_000;
 
 export const toView = (s: Task): TaskView => ({
@@ -523,6 +525,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     const at = nowIso();
     const taskType = s.taskType;
     // A worker may skip `started` (a minimal Go or C worker): its first report starts the attempt.
+    if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) s = (await load(r.taskId)).state;
     if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) {
       const st = await execute(r.taskId, { type: "start", attempt: r.attempt, instance: r.instance, delivery: r.delivery ?? 1, at }, actor);
       if (E.isRight(st)) s = st.right.state;
@@ -688,14 +691,32 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const results = await (await js.consumers.get(Streams.Results, RESULTS_CONSUMER)).consume({ max_messages: 256 });
   loops.push(
     (async () => {
+      // Reports of different tasks are handled concurrently, those of one task in order (they
+      // arrive in order on its subject): a slow append for one task does not hold up the rest.
+      const perTask = new Map<string, Promise<void>>();
+      let inFlight = 0;
+      let freed: (() => void) | undefined;
       for await (const m of results) {
-        try {
-          await handleReport(m);
-          m.ack();
-        } catch (err) {
-          log.warn({ err, subject: m.subject }, "handling a worker report failed; redelivering");
-          m.nak(500);
-        }
+        while (inFlight >= REPORT_CONCURRENCY) await new Promise<void>((r) => (freed = r));
+        inFlight++;
+        const key = m.subject;
+        const run = (perTask.get(key) ?? Promise.resolve()).then(async () => {
+          try {
+            await handleReport(m);
+            m.ack();
+          } catch (err) {
+            log.warn({ err, subject: m.subject }, "handling a worker report failed; redelivering");
+            m.nak(500);
+          }
+        });
+        perTask.set(key, run);
+        void run.finally(() => {
+          if (perTask.get(key) === run) perTask.delete(key);
+          inFlight--;
+          const f = freed;
+          freed = undefined;
+          f?.();
+        });
       }
     })().catch((err) => (stopped ? undefined : log.error({ err }, "the results consumer ended"))),
   );
