@@ -26,6 +26,8 @@ export const Env = t.partial({
   /** An explicit nats-server binary; otherwise PATH is searched. */
   NATS_SERVER_BIN: Setting,
   PATH: Setting,
+  /** Base of per-user config files (`ganglion nats-context` writes `<it>/nats/context/`). */
+  XDG_CONFIG_HOME: Setting,
 });
 export type Env = t.TypeOf<typeof Env>;
 
@@ -36,6 +38,7 @@ export type Config = {
   readonly logLevel: LogLevel;
   readonly natsServerBin: string | undefined;
   readonly path: string | undefined;
+  readonly xdgConfigHome?: string | undefined;
 };
 
 export const DEFAULT_DATA_DIR = "./.ganglion";
@@ -62,6 +65,7 @@ export const decodeConfig = (env: Record<string, string | undefined>): Config =>
     logLevel: e.GANGLION_LOG_LEVEL ?? "info",
     natsServerBin: e.NATS_SERVER_BIN,
     path: e.PATH,
+    ...(e.XDG_CONFIG_HOME ? { xdgConfigHome: e.XDG_CONFIG_HOME } : {}),
   };
 };
 
