@@ -50,6 +50,8 @@ export type TestBus = {
   readonly call: <R = unknown>(endpoint: string, request: unknown) => Promise<E.Either<ServiceError, R>>;
   /** A connection with some credentials (for checks of what a plugin may do). */
   readonly connectWith: (creds: string, inboxPrefix?: string) => Promise<NatsConnection>;
+  /** Stops the nats-server and starts it again on the same port and store (clients reconnect). */
+  readonly restartServer: () => Promise<void>;
   readonly stop: () => Promise<void>;
 };
 
@@ -72,7 +74,8 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
   const dataDir = await mkdtemp(join(tmpdir(), "ganglion-testbus-"));
   const installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0 });
   const config = loadConfig();
-  const server = await runEmbeddedServer(installation, { host: "127.0.0.1", port: 0, env: { NATS_SERVER_BIN: config.natsServerBin, PATH: config.path } });
+  const env = { NATS_SERVER_BIN: config.natsServerBin, PATH: config.path };
+  let server = await runEmbeddedServer(installation, { host: "127.0.0.1", port: 0, env });
   const connectWith = (creds: string, inboxPrefix?: string) =>
     connect({
       servers: server.url,
@@ -128,6 +131,12 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     },
     call: (endpoint, request) => callService(nc, endpoint, request),
     connectWith,
+    restartServer: async () => {
+      const port = server.port;
+      await server.stop();
+      const again = await prepareInstallation({ dataDir, host: "127.0.0.1", port });
+      server = await runEmbeddedServer(again, { host: "127.0.0.1", port, env });
+    },
     stop: async () => {
       await service.stop().catch(() => undefined);
       await tasks.stop().catch(() => undefined);

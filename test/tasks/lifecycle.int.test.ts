@@ -123,3 +123,21 @@ t.test("a report for an attempt the worker does not hold is refused and audited"
   t.ok(ty.includes("task.report_refused"), "the refusal is in the log");
   t.equal(ty.filter((x) => x === "task.completed").length, 1, "still one completion");
 });
+
+t.test("SIGTERM drains: the running task completes before the worker exits, which says goodbye", async (t) => {
+  const id = await submit("work.sleep", { ms: 800 }, "lifecycle");
+  await w.waitFor((l) => l.event === "started" && l.taskId === id, "the start");
+  t.equal(await w.kill("SIGTERM"), 0, "a clean exit");
+  const v = await view(id, 10_000);
+  t.match(v, { status: "completed", instance: "life-1" });
+  const { natsEventStore } = await import("../../src/store/eventStore.js");
+  const { WorkerEvent } = await import("../../src/events/worker.js");
+  const store = natsEventStore(bus.nc, { codec: WorkerEvent });
+  const end = Date.now() + 10_000;
+  let stopped = false;
+  while (!stopped && Date.now() < end) {
+    for await (const e of store.readStream("worker-lifecycle")) if (e.type === "worker.offline" && e.data.reason === "stopped") stopped = true;
+    if (!stopped) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(stopped, "worker.offline with reason stopped");
+});
