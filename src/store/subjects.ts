@@ -53,6 +53,7 @@ export const eventCategory = (category: string) => `ev.${category}.>`;
 
 export const taskSubject = (pluginId: string, taskType: string) => `task.${pluginId}.${taskType}`;
 export const pluginTasks = (pluginId: string) => `task.${pluginId}.>`;
+export const TASKS_ALL = "task.>";
 /** The one durable pull consumer of a plugin on TASKS; shared by all its instances. */
 export const taskConsumer = (pluginId: string) => `tasks-${pluginId}`;
 

@@ -27,6 +27,7 @@ import {
   RESULTS_CONSUMER,
   Streams,
   SUBMIT_ALL,
+  TASKS_ALL,
   taskConsumer,
   taskSubject,
   topicConsumer,
@@ -271,6 +272,53 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     queued.set(s.taskId, { attempt: s.attempt, seq: ack.seq });
   };
 
+  /** Retries a failed publish while the attempt is still the current, unstarted one. */
+  const republishLater = (s: Task, tries = 0) => {
+    if (stopped || tries >= 60) return;
+    setTimeout(() => {
+      const cur = tasks.get(s.taskId) ?? s;
+      if (stopped || cur.status !== "scheduled" || cur.attempt !== s.attempt) return;
+      publishTask(cur).catch(() => republishLater(s, tries + 1));
+    }, 1000).unref();
+  };
+
+  /**
+   * At start: finds which attempts are queued on TASKS (so they can be withdrawn later) and
+   * queues again any scheduled attempt that is not (the core stopped between the append and the
+   * publish). Runs after the RESULTS backlog is handled, so an attempt a worker finished while the
+   * core was away is not sent twice.
+   */
+  const reconcile = async () => {
+    const end = Date.now() + ackWaitMs;
+    while (Date.now() < end) {
+      const ci = await jsm.consumers.info(Streams.Results, RESULTS_CONSUMER);
+      if (ci.num_pending === 0 && ci.num_ack_pending === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const present = new Set<string>();
+    const info = await jsm.streams.info(Streams.Tasks);
+    let seq = info.state.first_seq;
+    while (info.state.messages > 0 && seq <= info.state.last_seq) {
+      const m = await jsm.direct.getMessage(Streams.Tasks, { seq, next_by_subj: TASKS_ALL }).catch(() => null);
+      if (!m) break;
+      const id = m.header?.get(TaskHeaders.TaskId);
+      const attempt = Number(m.header?.get(TaskHeaders.Attempt));
+      if (id) {
+        present.add(msgIdOf(id, attempt));
+        queued.set(id, { attempt, seq: m.seq });
+      }
+      seq = m.seq + 1;
+    }
+    let requeued = 0;
+    for (const t of [...tasks.values()]) {
+      if (t.status === "scheduled" && !present.has(msgIdOf(t.taskId, t.attempt))) {
+        await publishTask(t).catch(() => republishLater(t));
+        requeued++;
+      }
+    }
+    if (requeued > 0) log.warn({ requeued }, "queued again the attempts that were recorded but never published");
+  };
+
   /** Takes an attempt back: its queued message is deleted and its holder told to abort. */
   const withdraw = async (s: Task, reason: string) => {
     const q = queued.get(s.taskId);
@@ -292,7 +340,10 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
         case "task.submitted":
         case "task.dispatched":
         case "task.resubmitted":
-          await publishTask(after as Task).catch((err) => log.error({ err, taskId: e.data.taskId }, "publishing a task message failed; the task's timeouts will end it"));
+          await publishTask(after as Task).catch((err) => {
+            log.warn({ err, taskId: e.data.taskId }, "publishing a task message failed; retrying");
+            republishLater(after as Task);
+          });
           break;
         case "task.cancelled":
         case "task.timed_out":
@@ -720,6 +771,8 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       }
     })().catch((err) => (stopped ? undefined : log.error({ err }, "the results consumer ended"))),
   );
+
+  background.push(reconcile().catch((err) => log.error({ err }, "reconciling TASKS with the log failed")));
 
   const hbSub: NatsSubscription = nc.subscribe(HEARTBEATS_ALL, {
     callback: (err, m) => {
