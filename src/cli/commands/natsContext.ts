@@ -1,0 +1,68 @@
+import { mkdir } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { credsDir, loadOrCreateAuthority, mintBusUser, writeSecret } from "../../auth/authority.js";
+import { loadManifests } from "../../projections/manifest.js";
+import { READ_ONLY_INBOX, readOnlyPermissions } from "../../projections/operatorAccess.js";
+import { AUDIT_ENDPOINT } from "../../service/endpoints/audit.js";
+import { QUERY_ENDPOINTS } from "../../service/endpoints/queries.js";
+import type { CliContext } from "../context.js";
+import { CliError, ExitCode } from "../errors.js";
+
+/** Where the nats CLI looks for contexts: `$XDG_CONFIG_HOME/nats/context`, default `~/.config/nats/context`. */
+export const natsContextDir = (xdgConfigHome: string | undefined) => join(xdgConfigHome ?? join(homedir(), ".config"), "nats", "context");
+
+/** The fields of a nats CLI context file that Ganglion sets. */
+export type NatsContextFile = { description: string; url: string; creds: string; inbox_prefix: string };
+
+/** `ganglion nats-context [--name ganglion]`: a nats CLI context with read-only operator credentials. */
+export const register = (program: Command, ctx: CliContext) => {
+  program
+    .command("nats-context")
+    .summary("write a nats CLI context with read-only credentials (views, log, service queries)")
+    .description(
+      "Mint read-only operator credentials and write a nats CLI context for them, so that `nats --context <name> kv get plugins <id>`, `nats kv ls`, `nats micro info ganglion`, `nats req ganglion.v1.views.plugins '{}'` and `nats stream view EVENTS` work. The credentials read the view buckets and the log and call the query endpoints; they write nothing. Needs the installation's keys (--data-dir).",
+    )
+    .option("--name <name>", "context name", "ganglion")
+    .option("--url <url>", "server URL to put in the context (default: the bus this CLI reaches)")
+    .action(async (opts: { name: string; url?: string }, cmd: Command) => {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(opts.name)) throw new CliError(`--name ${JSON.stringify(opts.name)}: use letters, digits, '-' or '_'`, ExitCode.Usage);
+      const g = ctx.globals(cmd);
+      const dataDir = resolve(g.dataDir);
+      const url = opts.url ?? (await ctx.target(cmd)).url;
+      const authority = await loadOrCreateAuthority(dataDir, { create: false });
+      const manifests = await loadManifests();
+      const user = await mintBusUser(
+        authority,
+        `ganglion-readonly-${opts.name}`,
+        readOnlyPermissions({ buckets: manifests.map((m) => m.bucket), endpoints: [...QUERY_ENDPOINTS, AUDIT_ENDPOINT] }),
+      );
+      await mkdir(credsDir(dataDir), { recursive: true, mode: 0o700 });
+      const credsPath = join(credsDir(dataDir), `nats-context-${opts.name}.creds`);
+      await writeSecret(credsPath, user.creds);
+      const dir = natsContextDir(ctx.config.xdgConfigHome);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = join(dir, `${opts.name}.json`);
+      const context: NatsContextFile = {
+        description: `Ganglion (read-only operator credentials, data dir ${dataDir})`,
+        url,
+        creds: credsPath,
+        inbox_prefix: READ_ONLY_INBOX,
+      };
+      await writeSecret(file, JSON.stringify(context, null, 2) + "\n");
+      ctx.output(cmd).message(
+        [
+          `wrote nats CLI context "${opts.name}" to ${file}`,
+          `  url:          ${url}`,
+          `  creds:        ${credsPath} (read-only: views, the EVENTS log, $SRV and ganglion.v1 queries)`,
+          `  inbox_prefix: ${READ_ONLY_INBOX}`,
+          "try:",
+          `  nats --context ${opts.name} kv ls plugins`,
+          `  nats --context ${opts.name} micro info ganglion`,
+          `  nats --context ${opts.name} req ganglion.v1.views.plugins '{}'`,
+        ].join("\n"),
+        { context: opts.name, file, ...context, publicKey: user.publicKey },
+      );
+    });
+};
