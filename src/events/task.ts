@@ -175,3 +175,26 @@ export type TaskEvent = t.TypeOf<typeof TaskEvent>;
 
 /** Event-store stream of a task. */
 export const taskStreamName = (taskId: string) => `task-${taskId}`;
+
+/**
+ * An operator set a plugin's limits over its manifest's (`ganglion task limits`), on the stream
+ * `tasklimits-<pluginId>`. Each event replaces the previous override whole: an absent field means
+ * "the manifest's value again".
+ */
+export const TaskLimitsOverridden = t.type({
+  type: t.literal("task.limits.overridden"),
+  data: t.intersection([
+    t.type({ pluginId: t.string }),
+    t.partial({
+      /** Tasks in flight across the plugin's instances (its consumer's `max_ack_pending`). */
+      concurrency: t.number,
+      /** Submissions: `count` per `perMs` milliseconds. */
+      rate: t.type({ count: t.number, perMs: t.number }),
+    }),
+  ]),
+});
+export type TaskLimitsOverridden = t.TypeOf<typeof TaskLimitsOverridden>;
+
+/** Stream category and name of a plugin's limit overrides. */
+export const LIMITS_CATEGORY = "tasklimits";
+export const limitsStreamName = (pluginId: string) => `${LIMITS_CATEGORY}-${pluginId}`;

@@ -13,7 +13,7 @@ import { busRevoker } from "../auth/revocation.js";
 import { PluginEvent } from "../events/plugin.js";
 import { pluginApp } from "../plugins/app.js";
 import { defaultCatalog } from "../plugins/catalog.js";
-import { TaskEvent, taskStreamName } from "../events/task.js";
+import { LIMITS_CATEGORY, limitsStreamName, TaskEvent, TaskLimitsOverridden, taskStreamName } from "../events/task.js";
 import type { TaskError } from "../events/task.js";
 import { WorkerEvent, workerStreamName } from "../events/worker.js";
 import { natsEventStore } from "../store/eventStore.js";
@@ -50,7 +50,7 @@ import { decideWorker, evolveWorkers, initialWorkers } from "./workers.js";
 import type { WorkerCommand, Workers } from "./workers.js";
 
 /** Everything the tasks context reads from and appends to the log. */
-export const TasksStoreEvent = t.union([TaskEvent, WorkerEvent, PluginEvent]);
+export const TasksStoreEvent = t.union([TaskEvent, TaskLimitsOverridden, WorkerEvent, PluginEvent]);
 export type TasksStoreEvent = t.TypeOf<typeof TasksStoreEvent>;
 
 export type TasksOptions = {
@@ -116,7 +116,19 @@ export type TaskRuntime = {
   readonly cancel: (taskId: string, reason: string, actor: string) => Promise<E.Either<ServiceError, TaskView>>;
   /** Sends a dead-lettered task again, with a fresh attempt budget. */
   readonly retry: (taskId: string, actor: string) => Promise<E.Either<ServiceError, TaskView>>;
+  /** The limits in force for a plugin, and where each comes from. */
+  readonly limits: (pluginId: string) => E.Either<ServiceError, LimitsView>;
+  /** Replaces the operator override of a plugin's limits (`{}`: back to the manifest's). */
+  readonly setLimits: (pluginId: string, override: { concurrency?: number; rate?: Rate }, actor: string) => Promise<E.Either<ServiceError, LimitsView>>;
   readonly stop: () => Promise<void>;
+};
+
+export type LimitsView = {
+  readonly pluginId: string;
+  readonly concurrency: number;
+  readonly rate: Rate;
+  /** `override` (ganglion task limits), `config` (the core's options) or `manifest`. */
+  readonly source: { readonly concurrency: string; readonly rate: string };
 };
 
 const MIB = 1024 * 1024;
@@ -208,10 +220,17 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const startedAt = Date.now();
   const background: Promise<unknown>[] = [];
 
-  const limitsOf = (p: Provider) => ({
-    concurrency: opts.limitOverrides?.[p.pluginId]?.concurrency ?? p.manifest.limits.concurrency,
-    rate: opts.limitOverrides?.[p.pluginId]?.rate ?? p.manifest.limits.rate,
-  });
+  const overrides = new Map<string, { concurrency?: number; rate?: Rate }>();
+  const limitsView = (p: Provider): LimitsView => {
+    const o = overrides.get(p.pluginId);
+    const c = opts.limitOverrides?.[p.pluginId];
+    const pick = <K extends "concurrency" | "rate">(k: K) =>
+      o?.[k] !== undefined ? { v: o[k]!, src: "override" } : c?.[k] !== undefined ? { v: c[k]!, src: "config" } : { v: p.manifest.limits[k], src: "manifest" };
+    const concurrency = pick("concurrency");
+    const rate = pick("rate");
+    return { pluginId: p.pluginId, concurrency: concurrency.v as number, rate: rate.v as Rate, source: { concurrency: concurrency.src, rate: rate.src } };
+  };
+  const limitsOf = (p: Provider) => limitsView(p);
 
   const validator = (p: Provider, taskType: string, which: "params" | "result"): ValidateFunction | undefined => {
     const spec = p.manifest.provides.find((s) => s.type === taskType);
@@ -708,6 +727,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const pluginSub = store.subscribeToAll({ filter: { categories: ["plugin"] } });
   const taskSub = store.subscribeToAll({ filter: { categories: ["task"] } });
   const workerSub = store.subscribeToAll({ filter: { categories: ["worker"] } });
+  const limitsSub = store.subscribeToAll({ filter: { categories: [LIMITS_CATEGORY] } });
   let pluginsLive = false;
   let tasksLive = false;
   const loops = [
@@ -723,8 +743,18 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
         workers.set(e.data.pluginId, evolveWorkers(workers.get(e.data.pluginId) ?? initialWorkers(), e as RecordedEvent<WorkerEvent>));
       }
     })(),
+    (async () => {
+      for await (const e of limitsSub) {
+        if (e.type !== "task.limits.overridden") continue;
+        const { pluginId, ...o } = (e as RecordedEvent<TaskLimitsOverridden>).data;
+        overrides.set(pluginId, o);
+        const p = providers.get(pluginId);
+        if (pluginsLive && p) await ensureConsumers(p).catch((err) => log.error({ err, pluginId }, "applying a limits override failed"));
+      }
+    })(),
   ].map((p) => p.catch((err) => (stopped ? undefined : log.error({ err }, "a tasks subscription ended"))));
 
+  await limitsSub.caughtUp;
   await pluginSub.caughtUp;
   for (const p of providers.values()) await ensureConsumers(p).catch((err) => log.error({ err, pluginId: p.pluginId }, "creating the plugin's consumers failed"));
   pluginsLive = true;
@@ -877,6 +907,26 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       if (E.isLeft(r)) return E.left(r.left._tag === "NotApplicable" ? { code: "NotDeadLettered", message: r.left.message } : rejectionToError(r.left, taskId));
       return E.right(toView(r.right.state as Task));
     },
+    limits: (pluginId) => {
+      const p = providers.get(pluginId);
+      return p ? E.right(limitsView(p)) : E.left({ code: "NotFound", message: `no plugin ${pluginId} is installed` });
+    },
+    setLimits: async (pluginId, override, actor) => {
+      const p = providers.get(pluginId);
+      if (!p) return E.left({ code: "NotFound", message: `no plugin ${pluginId} is installed` });
+      if (override.concurrency !== undefined && !(Number.isInteger(override.concurrency) && override.concurrency > 0)) {
+        return E.left({ code: "InvalidRequest", message: `concurrency must be a whole number above 0, got ${override.concurrency}`, paths: ["concurrency"] });
+      }
+      await store.appendToStream(
+        limitsStreamName(pluginId),
+        [{ type: "task.limits.overridden", data: { pluginId, ...override }, metadata: { actor, time: nowIso() } }],
+        { streamState: "any" },
+      );
+      overrides.set(pluginId, override);
+      buckets.delete(pluginId);
+      await ensureConsumers(p);
+      return E.right(limitsView(p));
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -886,7 +936,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       hbSub.unsubscribe();
       submitSub.unsubscribe();
       results.stop();
-      await Promise.all([pluginSub.unsubscribe(), taskSub.unsubscribe(), workerSub.unsubscribe()]);
+      await Promise.all([pluginSub.unsubscribe(), taskSub.unsubscribe(), workerSub.unsubscribe(), limitsSub.unsubscribe()]);
       await Promise.allSettled(background);
       await Promise.allSettled(loops);
     },

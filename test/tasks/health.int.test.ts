@@ -82,3 +82,25 @@ t.test("submission rate and concurrency limits come from the manifest", async (t
   const ci = await jsm.consumers.info(Streams.Tasks, "tasks-limited");
   t.equal(ci.config.max_ack_pending, 2, "concurrency is the consumer's max_ack_pending");
 });
+
+t.test("an operator overrides a plugin's limits; reset goes back to the manifest's", async (t) => {
+  await bus.install(fixtureManifest("tuned", { limits: { concurrency: 2, rate: "1/m" } }));
+  const jsm = await jetstreamManager(bus.nc);
+  const submit = () => bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1 }, pluginId: "tuned" }, { actor: "operator:test" });
+  t.ok(E.isRight(await submit()));
+  t.match(await submit(), E.left({ code: "RateLimited" }));
+
+  const set = await bus.call("task.limits", { pluginId: "tuned", concurrency: 7, rate: "100/s" });
+  t.match(set, E.right({ concurrency: 7, rate: { count: 100, perMs: 1000 }, source: { concurrency: "override", rate: "override" } }));
+  t.equal((await jsm.consumers.info(Streams.Tasks, "tasks-tuned")).config.max_ack_pending, 7, "the consumer follows the override");
+  t.ok(E.isRight(await submit()), "the new rate applies at once");
+
+  const partial = await bus.call("task.limits", { pluginId: "tuned", concurrency: 3 });
+  t.match(partial, E.right({ concurrency: 3, rate: { count: 100 }, source: { rate: "override" } }), "one field at a time keeps the other");
+  t.match(await bus.call("task.limits", { pluginId: "tuned", rate: "fast" }), E.left({ code: "InvalidRequest", paths: ["rate"] }));
+  t.match(await bus.call("task.limits", { pluginId: "nobody" }), E.left({ code: "NotFound" }));
+
+  const reset = await bus.call("task.limits", { pluginId: "tuned", reset: true });
+  t.match(reset, E.right({ concurrency: 2, source: { concurrency: "manifest", rate: "manifest" } }));
+  t.equal((await jsm.consumers.info(Streams.Tasks, "tasks-tuned")).config.max_ack_pending, 2);
+});

@@ -123,6 +123,35 @@ export const register = (program: Command, ctx: CliContext) => {
     });
 
   task
+    .command("limits")
+    .argument("<plugin>", "plugin id")
+    .option("--concurrency <n>", "tasks in flight across the plugin's instances", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new CliError(`--concurrency ${JSON.stringify(v)} is not a whole number above 0`, ExitCode.Usage);
+      return n;
+    })
+    .option("--rate <rate>", 'submissions allowed, like "10/s", "100/m"')
+    .option("--reset", "back to the manifest's limits", false)
+    .summary("show or override a plugin's concurrency and submission rate")
+    .action(async (pluginId: string, opts: { concurrency?: number; rate?: string; reset: boolean }, cmd: Command) => {
+      const v = await ctx.withBus(cmd, (nc) =>
+        call<{ pluginId: string; concurrency: number; rate: { count: number; perMs: number }; source: { concurrency: string; rate: string } }>(nc, "task.limits", {
+          pluginId,
+          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+          ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
+          ...(opts.reset ? { reset: true } : {}),
+        }),
+      );
+      const out = ctx.output(cmd);
+      if (out.json) return out.record(v as unknown as Record<string, unknown>);
+      out.record({
+        plugin: v.pluginId,
+        concurrency: `${v.concurrency} (${v.source.concurrency})`,
+        rate: `${v.rate.count} per ${v.rate.perMs} ms (${v.source.rate})`,
+      });
+    });
+
+  task
     .command("retry")
     .argument("<id>", "task id of a dead-lettered task")
     .summary("send a dead-lettered task again, with a fresh attempt budget")

@@ -2,6 +2,8 @@ import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint } from "../endpoint.js";
+import { failure } from "io-ts/lib/PathReporter.js";
+import { Rate } from "../../plugins/manifest.js";
 import type { TaskRuntime } from "../../tasks/runtime.js";
 
 /** What the `task.*` endpoints need: the tasks runtime the core started (`startTasks`). */
@@ -14,6 +16,10 @@ export const SubmitTaskRequest = t.intersection([t.type({ taskType: t.string, pa
 export const GetTaskRequest = t.intersection([TaskId, Wait]);
 export const CancelTaskRequest = t.intersection([TaskId, t.partial({ reason: t.string })]);
 export const RetryTaskRequest = TaskId;
+export const LimitsRequest = t.intersection([
+  t.type({ pluginId: t.string }),
+  t.partial({ concurrency: t.number, rate: t.string, reset: t.boolean }),
+]);
 
 /** Longest wait an endpoint accepts: the caller's request timeout must exceed it. */
 export const MAX_WAIT_MS = 10 * 60_000;
@@ -51,6 +57,34 @@ export const taskEndpoints = (deps: TaskEndpointDeps): Endpoint[] => [
     description: "Cancel an open task; its running handler receives an abort signal",
     request: CancelTaskRequest,
     handle: (req, ctx) => deps.tasks.cancel(req.taskId, req.reason ?? `cancelled by ${ctx.actor}`, ctx.actor),
+  }),
+  defineEndpoint({
+    name: "task.limits",
+    description: "A plugin's task limits (concurrency, submission rate); with concurrency / rate (\"10/s\") / reset, override its manifest's",
+    request: LimitsRequest,
+    handle: async (req, ctx) => {
+      if (req.concurrency === undefined && req.rate === undefined && !req.reset) return deps.tasks.limits(req.pluginId);
+      if (req.reset && (req.concurrency !== undefined || req.rate !== undefined)) {
+        return E.left({ code: "InvalidRequest", message: "reset goes back to the manifest's limits: give it alone", paths: ["reset"] });
+      }
+      let rate;
+      if (req.rate !== undefined) {
+        const r = Rate.decode(req.rate);
+        if (E.isLeft(r)) return E.left({ code: "InvalidRequest", message: failure(r.left).join("; "), paths: ["rate"] });
+        rate = r.right;
+      }
+      const current = deps.tasks.limits(req.pluginId);
+      if (E.isLeft(current)) return current;
+      // An override replaces the previous one whole: keep the other field's override.
+      const keep = (k: "concurrency" | "rate") => (current.right.source[k] === "override" && !req.reset ? { [k]: current.right[k] } : {});
+      return deps.tasks.setLimits(
+        req.pluginId,
+        req.reset
+          ? {}
+          : { ...keep("concurrency"), ...keep("rate"), ...(req.concurrency !== undefined ? { concurrency: req.concurrency } : {}), ...(rate ? { rate } : {}) },
+        ctx.actor,
+      );
+    },
   }),
   defineEndpoint({
     name: "task.retry",
