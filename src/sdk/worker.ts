@@ -114,6 +114,14 @@ export class SubmitError extends Error {
   }
 }
 
+/** The abort reason when `stop()` ran out of grace: the attempt is handed back, not dropped. */
+class WorkerStopping extends Error {
+  override name = "WorkerStopping";
+  constructor() {
+    super("worker stopping");
+  }
+}
+
 type Registered = {
   readonly handler: TaskHandler<unknown, unknown>;
   readonly params?: t.Type<unknown, unknown, unknown>;
@@ -293,7 +301,7 @@ export class Worker {
       this.slotFreed?.();
       const deadline = Date.now() + (opts.graceMs ?? 30_000);
       while (this.running.size > 0 && Date.now() < deadline) await sleep(50);
-      for (const r of this.running.values()) r.abort.abort(new Error("worker stopping"));
+      for (const r of this.running.values()) r.abort.abort(new WorkerStopping());
       while (this.running.size > 0) await sleep(20);
       await Promise.allSettled(this.loops);
       for (const t of this.timers) clearInterval(t);
@@ -485,6 +493,13 @@ export class Worker {
       if (await this.report({ ...base, status: "completed", result: result === undefined ? null : result })) m.ack();
       this.metricsApi.increment("tasks.completed");
     } catch (err) {
+      if (abort.signal.aborted && abort.signal.reason instanceof WorkerStopping) {
+        // This instance is going away: hand the attempt back at once for another instance.
+        m.nak();
+        this.metricsApi.increment("tasks.handed_back");
+        log.info("task handed back (worker stopping)");
+        return;
+      }
       if (abort.signal.aborted) {
         // The core withdrew the attempt (cancelled, timed out, or another instance holds it).
         m.term();

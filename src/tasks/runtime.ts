@@ -358,12 +358,27 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       switch (e.type) {
         case "task.submitted":
         case "task.dispatched":
-        case "task.resubmitted":
           await publishTask(after as Task).catch((err) => {
             log.warn({ err, taskId: e.data.taskId }, "publishing a task message failed; retrying");
             republishLater(after as Task);
           });
           break;
+        case "task.failed":
+          // A lost attempt was never acked by its (dead) holder: take its message back too.
+          if (e.data.error.kind === "lost" && !withdrawn && before.status !== "absent") {
+            withdrawn = true;
+            await withdraw(before, "the worker instance holding it went silent");
+          }
+          break;
+        case "task.resubmitted": {
+          const s = after as Task;
+          await jsm.streams.purge(Streams.DeadLetters, { filter: deadLetterSubject(s.pluginId, s.taskId) }).catch((err) => log.warn({ err, taskId: s.taskId }, "removing the dead letter failed"));
+          await publishTask(s).catch((err) => {
+            log.warn({ err, taskId: s.taskId }, "publishing a task message failed; retrying");
+            republishLater(s);
+          });
+          break;
+        }
         case "task.cancelled":
         case "task.timed_out":
           if (!withdrawn && before.status !== "absent") {

@@ -14,7 +14,7 @@ t.test("tasks spread over two worker processes; one is SIGKILLed mid-task; every
 
   const ids: string[] = [];
   for (let i = 0; i < 8; i++) {
-    const r = await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1000 } }, { actor: "operator:test" });
+    const r = await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1000 }, pluginId: "crashy" }, { actor: "operator:test" });
     if (E.isLeft(r)) throw new Error(r.left.message);
     ids.push(r.right.taskId);
   }
@@ -36,4 +36,24 @@ t.test("tasks spread over two worker processes; one is SIGKILLed mid-task; every
   const interrupted = await taskEventsOf(bus, String(killed.taskId));
   const done = interrupted.find((e) => e.type === "task.completed");
   t.equal(done?.type === "task.completed" && done.data.instance, "wb", "the task wa was running when killed was finished by wb");
+});
+
+t.test("a worker stopped past its grace hands the running attempt back; another instance finishes it", async (t) => {
+  const { creds } = await bus.install(fixtureManifest("handback", { limits: { concurrency: 2, rate: "100/s" } }));
+  const one = await spawnWorker(bus, { plugin: "handback", creds, instance: "hb1", concurrency: 1 });
+  const two = await spawnWorker(bus, { plugin: "handback", creds, instance: "hb2", concurrency: 1 });
+  t.teardown(() => Promise.all([one.kill(), two.kill()]));
+  const r = await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 3000 }, pluginId: "handback" }, { actor: "operator:test" });
+  if (E.isLeft(r)) throw new Error(r.left.message);
+  const id = r.right.taskId;
+  const first = await Promise.race([one, two].map((w) => w.waitFor((l) => l.event === "started" && l.taskId === id).then(() => w)));
+  const other = first === one ? two : one;
+  t.equal(await first.kill("SIGTERM"), 0, "the stopped worker exits cleanly after its grace");
+  await other.waitFor((l) => l.event === "started" && l.taskId === id, "the takeover");
+  const v = await bus.tasks.get(id, 20_000);
+  t.ok(E.isRight(v) && v.right.status === "completed" && v.right.attempt === 1, "completed in the same attempt");
+  const events = await taskEventsOf(bus, id);
+  const starts = events.filter((e) => e.type === "task.started");
+  t.equal(starts.length, 2);
+  t.equal(events.filter((e) => e.type === "task.completed").length, 1);
 });

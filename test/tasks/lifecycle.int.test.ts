@@ -46,6 +46,9 @@ t.test("a failing task is retried per its policy, then dead-lettered with its fa
   const v2 = await view(id, 20_000);
   t.equal(v2.status, "dead_lettered");
   t.equal(v2.failures.length, 6, "a fresh budget of three attempts ran");
+  const letter2 = await jsm.streams.getMessage(Streams.DeadLetters, { last_by_subj: deadLetterSubject("lifecycle", id) });
+  const d2 = DeadLetter.decode(letter2?.json());
+  t.ok(E.isRight(d2) && d2.right.attempts === 6, "one dead letter per task: the latest");
   t.match(await bus.call("task.retry", { taskId: "unknown1" }), E.left({ code: "NotFound" }));
 });
 
