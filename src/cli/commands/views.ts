@@ -14,7 +14,12 @@ import { CliError, ExitCode } from "../errors.js";
 /** Calls a query endpoint; a missing core is exit 3, a rejection exit 1, both with the reason. */
 export const query = async <R>(nc: NatsConnection, endpoint: string, req: Record<string, unknown>): Promise<R> => {
   const r = await callService<R>(nc, endpoint, req);
-  if (E.isLeft(r)) throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
+  if (E.isLeft(r)) {
+    if (r.left.code === "Unavailable" && !r.left.message.includes("ganglion up")) {
+      throw new CliError(`${r.left.message}: no Ganglion core answers ${endpoint}. Is the core running (\`ganglion up\` or \`ganglion serve\`)?`, ExitCode.Unreachable);
+    }
+    throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
+  }
   return r.right;
 };
 
