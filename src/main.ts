@@ -24,6 +24,7 @@ import {
   versionAtLeast,
 } from "./embedded/natsServer.js";
 import { startCore } from "./core.js";
+import { writeDevBootstrapCredentials } from "./plugins/credentials.js";
 import type { Core } from "./core.js";
 import type { Logger } from "./log.js";
 
@@ -46,6 +47,8 @@ export type RunningBus = {
 export type EmbeddedBus = RunningBus & {
   readonly dataDir: string;
   readonly adminCreds: string;
+  /** Dev mode only: credentials a worker presents to register its own manifest. */
+  readonly devBootstrapCreds?: string;
   /** The watchdog process that owns nats-server (the ports file names the server's own pid). */
   readonly serverPid: number;
 };
@@ -171,13 +174,15 @@ export const startEmbeddedBus = async (opts: {
   }
   // 4. The core.
   const core = await startCoreOrCleanup(
-    { nc, log: log.child({ component: "core" }), authority: inst.authority, sysCreds: await readFile(inst.sysCreds, "utf8"), dev: opts.dev },
+    { nc, log, authority: inst.authority, sysCreds: await readFile(inst.sysCreds, "utf8"), dev: opts.dev },
     async () => {
       await nc.close().catch(() => undefined);
       await server.stop();
     },
   );
-  // 5. Tell clients where the bus is, only now that it is ready.
+  // 5. Dev mode: the credentials a worker presents to register its own manifest.
+  const devBootstrapCreds = opts.dev ? await writeDevBootstrapCredentials(inst.authority) : undefined;
+  // 6. Tell clients where the bus is, only now that it is ready.
   await writeSecret(urlFilePath(dataDir), `${server.url}\n`, 0o644);
 
   let stopping: Promise<void> | undefined;
@@ -190,7 +195,7 @@ export const startEmbeddedBus = async (opts: {
       log.info("stopped");
     })());
   const ended = server.exited.then((code) => `nats-server exited unexpectedly (code ${code}); see ${join(dataDir, "nats", "nats.log")}`);
-  return { url: server.url, dataDir, adminCreds: inst.adminCreds, serverPid: server.pid, ended, stop };
+  return { url: server.url, dataDir, adminCreds: inst.adminCreds, ...(devBootstrapCreds ? { devBootstrapCreds } : {}), serverPid: server.pid, ended, stop };
 };
 
 /**
@@ -215,7 +220,7 @@ export const startServedBus = async (opts: {
   const core = await startCoreOrCleanup(
     {
       nc,
-      log: log.child({ component: "core" }),
+      log,
       ...(opts.authority ? { authority: opts.authority } : {}),
       ...(opts.sysCreds ? { sysCreds: opts.sysCreds } : {}),
       ...(opts.replicas ? { replicas: opts.replicas } : {}),

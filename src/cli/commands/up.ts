@@ -26,6 +26,9 @@ export const register = (program: Command, ctx: CliContext) => {
         log,
       });
       ctx.io.stdout(`ganglion ready ${bus.url}\nadmin credentials: ${bus.adminCreds}\n`);
+      if (bus.devBootstrapCreds) {
+        ctx.io.stdout(`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically\n`);
+      }
       process.exitCode = await runUntilSignal(bus, log);
     });
 };
