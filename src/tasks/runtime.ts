@@ -240,8 +240,13 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     if (!v) validators.set(key, (v = ajv.compile(spec[which])));
     return v;
   };
+  /** One `path: reason` per schema error; a missing or extra property is named in the path. */
   const schemaErrors = (v: ValidateFunction, root: string) =>
-    (v.errors ?? []).map((e) => `${root}${e.instancePath || ""}: ${e.message ?? "invalid"}${e.params && "additionalProperty" in e.params ? ` (${String(e.params.additionalProperty)})` : ""}`);
+    (v.errors ?? []).map((e) => {
+      const p = e.params as { missingProperty?: string; additionalProperty?: string };
+      const prop = p.missingProperty ?? p.additionalProperty;
+      return `${root}${e.instancePath || ""}${prop !== undefined ? `/${prop}` : ""}: ${e.message ?? "invalid"}`;
+    });
 
   // ---- the task stream: load, decide, append ------------------------------------------------
 

@@ -87,7 +87,7 @@ t.test("unknown task types and oversized payloads are clear errors", async (t) =
 t.test("a result that does not match the result schema is a failure, not a completion", async (t) => {
   const task = await bus.submit("text.broken", {}, { waitMs: 10_000 });
   t.equal(task.status, "dead_lettered");
-  t.match(task.failures[0]?.error, { kind: "invalid_result", paths: ["result: must have required property 'words'"] });
+  t.match(task.failures[0]?.error, { kind: "invalid_result", paths: ["result/words: must have required property 'words'"] });
   const types = await typesOf(task.taskId);
   t.notOk(types.includes("task.completed"));
 });
