@@ -490,7 +490,11 @@ export class Worker {
         result = reg.result.encode(result);
       }
       if (abort.signal.aborted) throw abort.signal.reason;
-      if (await this.report({ ...base, status: "completed", result: result === undefined ? null : result })) m.ack();
+      const completed: Report = { ...base, status: "completed", result: result === undefined ? null : result };
+      const size = Buffer.byteLength(JSON.stringify(completed));
+      const max = this.nc?.info?.max_payload ?? Number.POSITIVE_INFINITY;
+      if (size > max) throw new TaskFailure(`the result is ${size} bytes; the bus accepts messages of at most ${max}`, { retryable: false });
+      if (await this.report(completed)) m.ack();
       this.metricsApi.increment("tasks.completed");
     } catch (err) {
       if (abort.signal.aborted && abort.signal.reason instanceof WorkerStopping) {

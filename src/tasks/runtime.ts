@@ -745,6 +745,8 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   // ---- start -----------------------------------------------------------------------------------
 
   const pluginSub = store.subscribeToAll({ filter: { categories: ["plugin"] } });
+  // SMELL -- every start folds the whole `task` category to find the open tasks: fine for now,
+  // linear in history. A checkpointed projection of open tasks (KV `tasks`) would bound it.
   const taskSub = store.subscribeToAll({ filter: { categories: ["task"] } });
   const workerSub = store.subscribeToAll({ filter: { categories: ["worker"] } });
   const limitsSub = store.subscribeToAll({ filter: { categories: [LIMITS_CATEGORY] } });
@@ -865,6 +867,8 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
         return E.left({ code: "InvalidParams", message: `params do not match the params schema of ${req.taskType}: ${paths.join("; ")}`, paths });
       }
       const now = clock().getTime();
+      // SMELL -- the bucket lives in this core: with N replicas a plugin may get up to N times its
+      // rate. A shared bucket (KV with CAS) would make it exact at a round trip per submission.
       const lim = take(buckets.get(provider.pluginId), limitsOf(provider).rate, now);
       buckets.set(provider.pluginId, lim.bucket);
       if (!lim.ok) {

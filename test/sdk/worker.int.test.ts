@@ -43,7 +43,7 @@ worker.onTask(
   },
   { params: Params },
 );
-worker.onTask("text.broken", async () => ({ nope: true }));
+worker.onTask("text.broken", async (p: { pad?: number }) => (p.pad ? { words: 1, pad: "x".repeat(p.pad) } : { nope: true }));
 await worker.run();
 t.teardown(() => worker.stop());
 
@@ -116,4 +116,10 @@ t.test("a plugin granted task.submit:<type> submits through the SDK; other types
   for await (const e of store.readStream(`task-${id}`)) {
     if (e.type === "task.submitted") t.equal(e.metadata.actor, "plugin:caller", "the log names the submitting plugin");
   }
+});
+
+t.test("a result over the bus's message size fails the attempt instead of looping", async (t) => {
+  const task = await bus.submit("text.broken", { pad: bus.nc.info!.max_payload + 1 }, { waitMs: 10_000 });
+  t.equal(task.status, "dead_lettered");
+  t.match(task.failures[0]?.error, { message: /the result is \d+ bytes; the bus accepts messages of at most \d+/, retryable: false });
 });
