@@ -343,6 +343,7 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
             if (!stopped) throw new Error("the event subscription ended");
           } catch (err) {
             busy = false;
+            await sub?.unsubscribe().catch(() => undefined);
             if (stopped) break;
             log.warn({ err, position: st.position }, "projection fold interrupted; resuming from the last applied position");
             writer.clear();
