@@ -190,7 +190,7 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
         return;
       } catch (err) {
         cache.delete(key);
-        if ((isCasConflict(err) || (err as Error).message?.includes("wrong last sequence")) && attempt < 20) continue;
+        if (isCasConflict(err) && attempt < 20) continue;
         throw err;
       }
     }
@@ -450,11 +450,16 @@ type ReplayOpts = {
   readonly onProgress?: (p: Progress) => void;
 };
 
+/** A view name that no manifest declares (a usage error in the CLI). */
+export class UnknownViewError extends Error {
+  override name = "UnknownViewError";
+}
+
 const select = async (o: ReplayOpts) => {
   const pairs = resolveViews(o.manifests ?? (await loadManifests()), o.views ?? allViews);
   if (o.only?.length) {
     const unknown = o.only.filter((n) => !pairs.some((p) => p.manifest.name === n));
-    if (unknown.length) throw new Error(`unknown view ${unknown.join(", ")}: the views are ${pairs.map((p) => p.manifest.name).join(", ")}`);
+    if (unknown.length) throw new UnknownViewError(`unknown view ${unknown.join(", ")}: the views are ${pairs.map((p) => p.manifest.name).join(", ")}`);
     return pairs.filter((p) => o.only!.includes(p.manifest.name));
   }
   return pairs;

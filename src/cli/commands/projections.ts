@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
-import { rebuildProjections, verifyProjections } from "../../projections/runner.js";
+import { rebuildProjections, UnknownViewError, verifyProjections } from "../../projections/runner.js";
 import type { Progress } from "../../projections/runner.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
@@ -71,7 +71,7 @@ export const register = (program: Command, ctx: CliContext) => {
         try {
           return await rebuildProjections(nc, { log: ctx.logger(cmd), ...(name ? { only: [name] } : {}), onProgress: bar.update });
         } catch (err) {
-          if ((err as Error).message.startsWith("unknown view")) throw new CliError((err as Error).message, ExitCode.Usage);
+          if (err instanceof UnknownViewError) throw new CliError(err.message, ExitCode.Usage);
           throw err;
         } finally {
           bar.stop();
@@ -98,7 +98,7 @@ export const register = (program: Command, ctx: CliContext) => {
         try {
           return await verifyProjections(nc, { log: ctx.logger(cmd), ...(name ? { only: [name] } : {}), onProgress: bar.update });
         } catch (err) {
-          if ((err as Error).message.startsWith("unknown view")) throw new CliError((err as Error).message, ExitCode.Usage);
+          if (err instanceof UnknownViewError) throw new CliError(err.message, ExitCode.Usage);
           throw err;
         } finally {
           bar.stop();
