@@ -180,7 +180,7 @@ static void on_control(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
  * Stores a report (a JetStream publish: the stream acknowledges it), retried a few times. `tail`
  * is the rest of the JSON object after the common fields, starting with a comma.
  */
-static bool report(worker *w, const char *task_id, int attempt, const char *status, const char *tail) {
+static bool report_tries(worker *w, const char *task_id, int attempt, const char *status, const char *tail, int tries) {
     char subj[200];
     snprintf(subj, sizeof subj, RESULT_PREFIX "%s", task_id);
     cc_buf b = {0};
@@ -191,7 +191,7 @@ static bool report(worker *w, const char *task_id, int attempt, const char *stat
     jsPubOptions_Init(&po);
     po.MaxWait = 5000;
     bool ok = false;
-    for (int i = 1; i <= 10 && !ok; i++) {
+    for (int i = 1; i <= tries && !ok; i++) {
         jsErrCode jerr = 0;
         natsStatus s = js_Publish(NULL, w->js, subj, b.p, (int)b.len, &po, &jerr);
         if (s == NATS_OK) ok = true;
@@ -202,6 +202,10 @@ static bool report(worker *w, const char *task_id, int attempt, const char *stat
     }
     cc_buf_free(&b);
     return ok;
+}
+
+static bool report(worker *w, const char *task_id, int attempt, const char *status, const char *tail) {
+    return report_tries(w, task_id, attempt, status, tail, 10);
 }
 
 static bool report_failed(worker *w, const char *task_id, int attempt, const char *message, bool retryable) {
@@ -216,7 +220,7 @@ static bool report_progress(worker *w, const char *task_id, int attempt, uint64_
     char tail[160];
     snprintf(tail, sizeof tail, ",\"progress\":{\"done\":%llu,\"total\":%llu,\"message\":\"counting\"}", (unsigned long long)done,
              (unsigned long long)total);
-    return report(w, task_id, attempt, "progress", tail);
+    return report_tries(w, task_id, attempt, "progress", tail, 1); /* only news: one try */
 }
 
 /* ---- one attempt ------------------------------------------------------------------------------- */
@@ -427,6 +431,7 @@ int main(void) {
         printf(PLUGIN_ID " worker %s running\n", w.instance);
     }
 
+    natsStatus last_error = NATS_OK;
     while (sub && !stop_requested) {
         natsMsgList list = {0};
         jsErrCode jerr = 0;
@@ -438,9 +443,12 @@ int main(void) {
             }
             natsMsgList_Destroy(&list);
         } else if (s != NATS_TIMEOUT && !stop_requested) {
-            logf_("fetch: %s (%d); retrying", natsStatus_GetText(s), (int)jerr);
+            /* Logged once per distinct error: a long outage (revoked, server gone) must not flood the log. */
+            if (s != last_error) logf_("fetch: %s (%d); retrying", natsStatus_GetText(s), (int)jerr);
+            last_error = s;
             nats_Sleep(500);
         }
+        if (s == NATS_OK) last_error = NATS_OK;
     }
 
     logf_("stopping");

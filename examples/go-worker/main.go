@@ -344,6 +344,7 @@ func (w *worker) bind(stop context.Context) (*nats.Subscription, int) {
 // pull fetches one task per free slot until stop; each task runs in its own goroutine.
 func (w *worker) pull(stop context.Context, sub *nats.Subscription, concurrency int, wg *sync.WaitGroup) {
 	slots := make(chan struct{}, concurrency)
+	lastErr := ""
 	for stop.Err() == nil {
 		select {
 		case <-stop.Done():
@@ -354,11 +355,16 @@ func (w *worker) pull(stop context.Context, sub *nats.Subscription, concurrency 
 		if err != nil || len(msgs) == 0 {
 			<-slots
 			if err != nil && !errors.Is(err, nats.ErrTimeout) && stop.Err() == nil {
-				w.log.Printf("fetch: %v; retrying", err)
+				// Logged once per distinct error: a long outage (revoked, server gone) must not flood the log.
+				if err.Error() != lastErr {
+					w.log.Printf("fetch: %v; retrying", err)
+					lastErr = err.Error()
+				}
 				time.Sleep(500 * time.Millisecond)
 			}
 			continue
 		}
+		lastErr = ""
 		m := msgs[0]
 		if stop.Err() != nil {
 			// Fetched while stopping: give it back at once for another instance.
@@ -406,13 +412,16 @@ func (w *worker) cancelAll() {
 
 // publish stores a report in RESULTS (a JetStream publish: the stream acknowledges it), retried a
 // few times; the task message is acked only after its final report is stored.
-func (w *worker) publish(r report) bool {
+func (w *worker) publish(r report) bool { return w.publishTries(r, 10) }
+
+// publishTries stores a report with at most `tries` attempts (progress: one, it is only news).
+func (w *worker) publishTries(r report, tries int) bool {
 	b, err := json.Marshal(r)
 	if err != nil {
 		w.log.Printf("report %s: %v", r.TaskID, err)
 		return false
 	}
-	for i := 1; i <= 10; i++ {
+	for i := 1; i <= tries; i++ {
 		if _, err = w.js.Publish(resultSubject(r.TaskID), b, nats.AckWait(5*time.Second)); err == nil {
 			return true
 		}
@@ -489,7 +498,7 @@ func (w *worker) handle(m *nats.Msg) {
 		_ = m.InProgress()
 		p := base
 		p.Status, p.Progress = "progress", &progress{Done: done, Total: total, Message: msg}
-		w.publish(p)
+		w.publishTries(p, 1)
 	}
 
 	var result *hashResult

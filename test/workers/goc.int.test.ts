@@ -11,7 +11,8 @@ import type { Test } from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import { connect, credsAuthenticator, errors } from "@nats-io/transport-node";
-import type { NatsConnection, Status } from "@nats-io/transport-node";
+import type { Status } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { TaskEvent } from "../../src/events/task.js";
 import { WorkerEvent } from "../../src/events/worker.js";
 import { loadManifests } from "../../src/projections/manifest.js";
@@ -94,6 +95,7 @@ async function main(t: Test) {
     connect({ servers: up.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), ...(inboxPrefix ? { inboxPrefix } : {}), maxReconnectAttempts: 0 });
   const admin = await connectWith(await readFile(join(dataDir, "creds/admin.creds"), "utf8"));
   t.teardown(() => admin.close());
+  const jsm = await jetstreamManager(admin);
   const tasksStore = natsEventStore(admin, { codec: TaskEvent });
   const workersStore = natsEventStore(admin, { codec: WorkerEvent });
 
@@ -248,7 +250,7 @@ async function main(t: Test) {
       const want = ended.get(p.id)!;
       const row = await until(`workers/${p.id} to count every task`, async () => {
         const r = await readRow(p.id);
-        return r && r.completed === want.completed.length && r.failed === want.failed.length ? r : undefined;
+        return r && r.online === 1 && r.completed === want.completed.length && r.failed === want.failed.length ? r : undefined;
       });
       t.equal(row.online, 1, `${p.id}: one instance online`);
       t.match(row.instances, { [p.instance]: { version: "1.0.0" } });
@@ -320,6 +322,8 @@ async function main(t: Test) {
         return r && r.online === 0 ? r : undefined;
       });
       t.same(row.instances, {});
+      // Draining a bound pull subscription leaves the consumer alone: it is the core's.
+      t.match(await jsm.consumers.info(Streams.Tasks, taskConsumer(p.id)), { name: taskConsumer(p.id) }, `${p.id}: its consumer is still there`);
     }
   });
 }
