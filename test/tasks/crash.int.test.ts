@@ -18,7 +18,7 @@ t.test("tasks spread over two worker processes; one is SIGKILLed mid-task; every
     if (E.isLeft(r)) throw new Error(r.left.message);
     ids.push(r.right.taskId);
   }
-  const killed = await a.waitFor((l) => l.event === "started", "a task start");
+  await a.waitFor((l) => l.event === "started", "a task start");
   await b.waitFor((l) => l.event === "started", "a task start");
   t.equal(await a.kill("SIGKILL"), null, "wa died by a signal, mid-task");
 
@@ -33,9 +33,14 @@ t.test("tasks spread over two worker processes; one is SIGKILLed mid-task; every
     for (const e of events) if (e.type === "task.started") starters.add(e.data.instance);
   }
   t.same([...starters].sort(), ["wa", "wb"], "both instances took tasks");
-  const interrupted = await taskEventsOf(bus, String(killed.taskId));
-  const done = interrupted.find((e) => e.type === "task.completed");
-  t.equal(done?.type === "task.completed" && done.data.instance, "wb", "the task wa was running when killed was finished by wb");
+  let takenOver = 0;
+  for (const id of ids) {
+    const events = await taskEventsOf(bus, id);
+    const byA = events.some((e) => e.type === "task.started" && e.data.instance === "wa");
+    const done = events.find((e) => e.type === "task.completed");
+    if (byA && done?.type === "task.completed" && done.data.instance === "wb") takenOver++;
+  }
+  t.ok(takenOver >= 1, "what wa was running when it was killed, wb finished");
 });
 
 t.test("a worker stopped past its grace hands the running attempt back; another instance finishes it", async (t) => {
