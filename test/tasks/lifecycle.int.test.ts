@@ -96,11 +96,11 @@ t.test("schedule-to-start: nobody takes the task in time", async (t) => {
 });
 
 t.test("deadline: the whole task must end in time, across attempts", async (t) => {
-  // Progress every 400 ms keeps a 1 s start-to-close alive; the 2 s deadline ends it.
-  const { creds: c2 } = await bus.install(fixtureManifest("late", { timeout: "1s", deadline: "2s", retry: { maxAttempts: 5, backoff: ["100ms"] } }));
+  // Progress every second keeps a 2 s start-to-close alive; the 3 s deadline ends it.
+  const { creds: c2 } = await bus.install(fixtureManifest("late", { timeout: "2s", deadline: "3s", retry: { maxAttempts: 5, backoff: ["100ms"] } }));
   const w2 = await spawnWorker(bus, { plugin: "late", creds: c2, instance: "late-1" });
   t.teardown(() => w2.kill());
-  const id = await submit("work.sleep", { ms: 4000 }, "late");
+  const id = await submit("work.sleep", { ms: 5000 }, "late");
   const v = await view(id, 20_000);
   t.equal(v.status, "dead_lettered");
   const events = await taskEventsOf(bus, id);
