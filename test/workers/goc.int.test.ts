@@ -75,10 +75,11 @@ async function main(t: Test) {
     }
   };
 
-  // 1. Build both workers the way their READMEs say (Makefiles; the C one also runs its unit checks).
+  // 1. Build both workers with their Makefiles, and run their own checks of the pure parts.
   await t.test("both workers build from the Debian packages", async (t) => {
-    const go = await run("make", ["-C", goDir, "go-hasher"]);
+    const go = await run("make", ["-C", goDir, "go-hasher", "check"]);
     t.ok(existsSync(join(goDir, "go-hasher")), `go-hasher built\n${go.stderr}`);
+    t.match(go.stdout, /^ok\s/m, "its go tests pass");
     const c = await run("make", ["-C", cDir, "c-counter", "check"]);
     t.ok(existsSync(join(cDir, "c-counter")), `c-counter built\n${c.stderr}`);
     t.match(c.stdout, /test_counter: all checks passed/);
