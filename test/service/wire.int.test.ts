@@ -117,6 +117,15 @@ t.test("queries answer {ok:true,result}", async (t) => {
   t.equal(totals.result.tasks.total, 40);
   const workers = json((await req("views.workers", JSON.stringify({ pluginId: "p0" }))).data);
   t.equal(workers.result[0].online, 2);
+  // Live heartbeats (not events) are merged in from the wire.
+  nc.publish("hb.p0.p0-a", JSON.stringify({ instance: "p0-a", version: "1.0.0", inFlight: 3, state: "running" }));
+  await nc.flush();
+  let live: Record<string, { inFlight: number; lastHeartbeatAt: string }> = {};
+  for (let i = 0; i < 50 && !live["p0-a"]; i++) {
+    live = json((await req("views.workers", JSON.stringify({ pluginId: "p0" }))).data).result[0].live;
+    if (!live["p0-a"]) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.match(live["p0-a"], { inFlight: 3, lastHeartbeatAt: /^\d{4}-/ });
   const audit = json((await req("audit.query", JSON.stringify({ pluginId: "p1", type: "plugin." }))).data);
   t.ok(audit.result.events.length >= 3);
   t.ok(audit.result.events.every((e: { stream: string; type: string }) => e.stream === "plugin-p1" && e.type.startsWith("plugin.")));

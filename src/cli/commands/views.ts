@@ -59,12 +59,13 @@ export const register = (program: Command, ctx: CliContext) => {
     .description("Workers by plugin from the workers view: instances online and their last sign of life, tasks in flight, failures.")
     .option("--plugin <id>", "only this plugin")
     .action(async (opts: { plugin?: string }, cmd: Command) => {
-      const rows = await ctx.withBus(cmd, (nc) => query<WorkerRow[]>(nc, "views.workers", opts.plugin ? { pluginId: opts.plugin } : {}));
+      type Live = Record<string, { lastHeartbeatAt: string; inFlight: number | null }>;
+      const rows = await ctx.withBus(cmd, (nc) => query<(WorkerRow & { live?: Live })[]>(nc, "views.workers", opts.plugin ? { pluginId: opts.plugin } : {}));
       ctx.output(cmd).table(rows, [
         { header: "plugin", value: (w) => w.pluginId },
         { header: "online", value: (w) => w.online },
         { header: "instances", value: (w) => list(Object.entries(w.instances).map(([id, i]) => `${id}@${i.version}`)) },
-        { header: "last seen", value: (w) => ago(Object.values(w.instances).map((i) => i.lastSeenAt).sort().at(-1) ?? null) },
+        { header: "last heartbeat", value: (w) => ago(Object.values(w.live ?? {}).map((i) => i.lastHeartbeatAt).sort().at(-1) ?? null) },
         { header: "in flight", value: (w) => w.inFlightCount },
         { header: "completed", value: (w) => w.completed },
         { header: "failed", value: (w) => w.failed },

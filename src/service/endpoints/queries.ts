@@ -5,6 +5,8 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { toAuditEntry } from "../../projections/audit.js";
+import { trackHeartbeats } from "../../projections/heartbeats.js";
+import type { HeartbeatTracker } from "../../projections/heartbeats.js";
 import { BY_CAPABILITY } from "../../projections/capabilities.js";
 import { loadManifests } from "../../projections/manifest.js";
 import type { ViewManifest } from "../../projections/manifest.js";
@@ -20,6 +22,8 @@ export type QueryDeps = {
   readonly log: Logger;
   /** Default: `projections/*.json`. */
   readonly manifests?: readonly ViewManifest[];
+  /** Live heartbeats merged into `views.workers` (default: a tracker on this connection). */
+  readonly heartbeats?: HeartbeatTracker;
 };
 
 /** The subjects of the read-only endpoints (operators' read-only credentials may call exactly these). */
@@ -67,6 +71,8 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     return e ? stripRow(JSON.parse(new TextDecoder().decode(e.value))) : undefined;
   };
   const store = readerStore(deps.nc, deps.log);
+  // SMELL -- the default tracker lives as long as the connection (endpoint lists have no stop).
+  const heartbeats = deps.heartbeats ?? trackHeartbeats(deps.nc);
 
   return [
     defineEndpoint({
@@ -86,9 +92,15 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "views.workers",
-      description: "Workers by plugin: instances online, tasks in flight, recent failures. Request {pluginId?}.",
+      description: "Workers by plugin: instances online, last heartbeat, tasks in flight, recent failures. Request {pluginId?}.",
       request: t.partial({ pluginId: t.string }),
-      handle: async (req) => E.right((await rows("workers")).map(([, v]) => v).filter((v) => !req.pluginId || (v as { pluginId?: string }).pluginId === req.pluginId)),
+      handle: async (req) =>
+        E.right(
+          (await rows("workers"))
+            .map(([, v]) => v as { pluginId: string })
+            .filter((v) => !req.pluginId || v.pluginId === req.pluginId)
+            .map((v) => ({ ...v, live: heartbeats.live(v.pluginId) })),
+        ),
     }),
     defineEndpoint({
       name: "views.tasks",
