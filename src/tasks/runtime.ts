@@ -597,7 +597,19 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     }
     const d = Report.decode(raw);
     if (E.isLeft(d)) {
-      log.warn({ subject: m.subject, errors: failure(d.left) }, "a worker report does not match the protocol; dropped");
+      const errors = failure(d.left);
+      log.warn({ subject: m.subject, errors }, "a worker report does not match the protocol; dropped");
+      // Audited on the task it names, when there is one (the subject says which).
+      if (/^[A-Za-z0-9_-]+$/.test(subjectTaskId)) {
+        const o = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+        const shown: Report = {
+          taskId: subjectTaskId,
+          attempt: typeof o.attempt === "number" ? o.attempt : 0,
+          instance: typeof o.instance === "string" ? o.instance : "unknown",
+          status: "failed",
+        };
+        await refuse(pluginId, { ...shown, status: (typeof o.status === "string" ? o.status : "unknown") as Report["status"] }, `malformed report: ${errors.join("; ")}`);
+      }
       return;
     }
     const r = d.right;

@@ -47,6 +47,15 @@ t.test("a bare NATS client following subjects.md serves tasks", async (t) => {
   const types = (await taskEventsOf(bus, r.right.taskId)).map((e) => e.type);
   t.same(types.filter((x) => x !== "task.progress"), ["task.submitted", "task.started", "task.completed"], "the first report started the attempt");
 
+  await js.publish(`res.bare.${r.right.taskId}`, JSON.stringify({ taskId: r.right.taskId, attempt: "one", instance: "bare-1", status: "completed" }));
+  let refusal: string | undefined;
+  for (let i = 0; i < 100 && !refusal; i++) {
+    const ev = (await taskEventsOf(bus, r.right.taskId)).find((e) => e.type === "task.report_refused");
+    refusal = ev?.type === "task.report_refused" ? ev.data.reason : undefined;
+    if (!refusal) await new Promise((res) => setTimeout(res, 50));
+  }
+  t.match(refusal, /malformed report: .*attempt/, "a malformed report is audited, naming the field");
+
   const hb = { instance: "bare-1", version: "0.1.0", inFlight: 0 };
   nc.publish("hb.bare.bare-1", JSON.stringify(hb));
   await nc.flush();
