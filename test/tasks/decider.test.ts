@@ -117,3 +117,19 @@ t.test("a stale attempt cannot start after a retry was dispatched", async (t) =>
   t.match(r.state, { status: "scheduled", attempt: 2 });
   t.match(decide(start(1, "a", 1200), r.state), E.left({ _tag: "NotHeld" }));
 });
+
+t.test("a deadline reached while waiting for a retry dead-letters without a new failure; a retry past the deadline is not scheduled", async (t) => {
+  const slow = { ...submit, retry: { maxAttempts: 3, backoffMs: [5000] }, timeouts: { startToCloseMs: 1000, deadlineMs: 3000 } };
+  const r = run([slow, start(1, "a"), { type: "fail", attempt: 1, instance: "a", error: { message: "x" }, at: at(100) }]);
+  t.same(types(r.events).slice(-2), ["task.failed", "task.dead_lettered"], "a 5 s backoff cannot fit a 3 s deadline");
+  const fits = { ...slow, retry: { maxAttempts: 3, backoffMs: [2000] } };
+  const w = run([fits, start(1, "a"), { type: "fail", attempt: 1, instance: "a", error: { message: "x" }, at: at(100) }]);
+  t.match(w.state, { status: "retry_wait" });
+  t.same(dueTimer(w.state), { at: at(2100), kind: "dispatch" });
+  const dl = run([fits, start(1, "a"), { type: "fail", attempt: 1, instance: "a", error: { message: "x" }, at: at(100) }, { type: "timeout", kind: "deadline", attempt: 1, at: at(3000) }]);
+  t.match(dl.last, E.left({ _tag: "NotApplicable" }), "the dispatch is due first");
+  t.match(decide({ type: "dispatch", at: at(10) }, run([submit]).state), E.left({ _tag: "NotApplicable" }));
+  t.match(decide({ type: "resubmit", at: at(10) }, run([submit]).state), E.left({ _tag: "NotApplicable" }));
+  t.match(decide({ type: "start", attempt: 1, instance: "a", delivery: 1, at: T0 }, initialState()), E.left({ _tag: "NotFound" }));
+  t.match(decide(submit, run([submit]).state), E.left({ _tag: "AlreadyExists" }));
+});
