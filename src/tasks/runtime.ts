@@ -218,7 +218,14 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const workers = new Map<string, Workers>();
   const seen = new Map<string, { at: number; pluginId: string; instance: string }>();
   const startedAt = Date.now();
-  const background: Promise<unknown>[] = [];
+  /** Work started in the background, awaited by `stop()`; each entry leaves when it settles. */
+  const pending = new Set<Promise<unknown>>();
+  const background = {
+    push: (p: Promise<unknown>) => {
+      pending.add(p);
+      void p.finally(() => pending.delete(p)).catch(() => undefined);
+    },
+  };
 
   const overrides = new Map<string, { concurrency?: number; rate?: Rate }>();
   const limitsView = (p: Provider): LimitsView => {
@@ -314,7 +321,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
    */
   const reconcile = async () => {
     const end = Date.now() + ackWaitMs;
-    while (Date.now() < end) {
+    while (Date.now() < end && !stopped) {
       const ci = await jsm.consumers.info(Streams.Results, RESULTS_CONSUMER);
       if (ci.num_pending === 0 && ci.num_ack_pending === 0) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -334,6 +341,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       seq = m.seq + 1;
     }
     let requeued = 0;
+    if (stopped) return;
     for (const t of [...tasks.values()]) {
       if (t.status === "scheduled" && !present.has(msgIdOf(t.taskId, t.attempt))) {
         await publishTask(t).catch(() => republishLater(t));
@@ -973,7 +981,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       submitSub.unsubscribe();
       results.stop();
       await Promise.all([pluginSub.unsubscribe(), taskSub.unsubscribe(), workerSub.unsubscribe(), limitsSub.unsubscribe()]);
-      await Promise.allSettled(background);
+      await Promise.allSettled([...pending]);
       await Promise.allSettled(loops);
     },
   };
