@@ -1,7 +1,7 @@
 import * as t from "io-ts";
 import { PluginEvent } from "../events/plugin.js";
 import { TaskEvent } from "../events/task.js";
-import { codecsByType } from "./view.js";
+import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
 
 /** Rows `tasks` and `plugins` of the `totals` bucket: how many are in each status. */
@@ -46,7 +46,7 @@ export const statusAfter = (e: Ev, before: string | undefined): string | undefin
 };
 
 const subjectOf = (e: Ev): string | undefined =>
-  e.type.startsWith("task.") ? `task.${(e as TaskEvent).data.taskId}` : e.type.startsWith("plugin.") ? `plugin.${(e as PluginEvent).data.pluginId}` : undefined;
+  e.type.startsWith("task.") ? kvKey("task", (e as TaskEvent).data.taskId) : e.type.startsWith("plugin.") ? kvKey("plugin", (e as PluginEvent).data.pluginId) : undefined;
 
 /**
  * Counts by status. Each task's and plugin's current status is kept in the index (`_idx.task.<id>`,

@@ -68,7 +68,7 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
   /**
    * For views that need a fact later events do not carry: the workers view keys by plugin, but
    * `task.started` names only the task; the totals view needs a task's previous status. `key(e)`
-   * names the index entry an event reads (its value, or undefined, is passed to `keys` and
+   * names the index entry an event reads (a KV key: build it with `kvKey`) (its value, or undefined, is passed to `keys` and
    * `evolve` as `indexed`), `next(e, indexed)` its value after the event (undefined: unchanged).
    * Index entries are rows of the view's bucket under `_idx.<key>`, written after the event's
    * rows: they are part of the fold, so replay and verify cover them too.
@@ -80,7 +80,7 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
 };
 
 /** Bucket key of an index entry (see `View.index`). */
-export const indexKey = (key: string) => `_idx.${kvKey(key)}`;
+export const indexKey = (key: string) => `_idx.${key}`;
 export const isIndexKey = (key: string) => key.startsWith("_idx.");
 
 // Views are heterogeneous: the runner only moves rows and events between them and KV.

@@ -80,7 +80,7 @@ export const workersView: View<WorkerRow, Ev> = {
   row: WorkerRow,
   events: codecsByType([WorkerOnline, WorkerOffline, TaskSubmitted, TaskStarted, TaskCompleted, TaskFailed, TaskTimedOut, TaskCancelled, TaskDeadLettered]),
   index: {
-    key: (e) => (e.type.startsWith("task.") ? (e as TaskSubmitted).data.taskId : undefined),
+    key: (e) => (e.type.startsWith("task.") ? kvKey((e as TaskSubmitted).data.taskId) : undefined),
     next: (e) => (e.type === "task.submitted" ? e.data.pluginId : undefined),
   },
   keys: (e, plugin) => {
