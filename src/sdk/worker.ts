@@ -526,6 +526,8 @@ export class Worker {
     const consumer = await this.consumerOf(Streams.Topics, topicConsumer(this.plugin, topic));
     if (!consumer) return;
     const log = this.log.child({ topic });
+    const info = await consumer.info(true).catch(() => undefined);
+    const ackWaitMs = info?.config.ack_wait ? info.config.ack_wait / 1e6 : 30_000;
     while (!this.stopping) {
       try {
         const batch = await consumer.fetch({ max_messages: 16, expires: 1000 });
@@ -545,7 +547,12 @@ export class Worker {
               }
               msg = d.right;
             }
-            await h.handler(msg, { topic, seq: m.seq, delivery: m.info.deliveryCount, log, metrics: this.metricsApi });
+            const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
+            try {
+              await h.handler(msg, { topic, seq: m.seq, delivery: m.info.deliveryCount, log, metrics: this.metricsApi });
+            } finally {
+              clearInterval(keepAlive);
+            }
             m.ack();
             this.metricsApi.increment("topics.handled");
           } catch (err) {
