@@ -4,7 +4,10 @@
 //
 // It serves the task type hash.sha256 of the plugin go-hasher (manifest.yaml next to this file):
 //
-//	params {data: string, encoding?: "utf8"|"hex"|"base64"}  ->  result {sha256: hex, bytes: int}
+//	params {data: string, encoding?: "utf8"|"hex"|"base64", rounds?: int}  ->  result {sha256: hex, bytes: int}
+//
+// rounds > 1 hashes the digest again rounds-1 times (key stretching): a long task that reports
+// progress and stops at once when the core cancels it.
 //
 // Environment:
 //
@@ -49,6 +52,9 @@ const (
 	chunkSize = 64 << 10
 	// At most one progress report per task per this period (the core throttles again).
 	progressEvery = 250 * time.Millisecond
+	// Stretching checks for a cancel and reports progress every this many rounds.
+	roundsStep = 1 << 16
+	maxRounds  = 100_000_000
 )
 
 // Subjects, stream and consumer names (subjects.md).
@@ -122,6 +128,7 @@ func (f *failure) Error() string { return f.msg }
 type hashParams struct {
 	Data     *string `json:"data"`
 	Encoding string  `json:"encoding"`
+	Rounds   *int    `json:"rounds"`
 }
 
 type hashResult struct {
@@ -131,39 +138,47 @@ type hashResult struct {
 
 // decodeParams checks the params the way the manifest's schema does, then decodes data: the core
 // already validated the schema, so what fails here is content (hex or base64 that does not decode).
-func decodeParams(raw []byte) ([]byte, error) {
+func decodeParams(raw []byte) (data []byte, rounds int, err error) {
 	var p hashParams
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, &failure{"params: not an object of {data, encoding}: " + err.Error(), false}
+		return nil, 0, &failure{"params: not an object of {data, encoding, rounds}: " + err.Error(), false}
 	}
 	if p.Data == nil {
-		return nil, &failure{"params.data: required", false}
+		return nil, 0, &failure{"params.data: required", false}
+	}
+	rounds = 1
+	if p.Rounds != nil {
+		if *p.Rounds < 1 || *p.Rounds > maxRounds {
+			return nil, 0, &failure{fmt.Sprintf("params.rounds: expected 1 to %d, got %d", maxRounds, *p.Rounds), false}
+		}
+		rounds = *p.Rounds
 	}
 	switch p.Encoding {
 	case "", "utf8":
-		return []byte(*p.Data), nil
+		return []byte(*p.Data), rounds, nil
 	case "hex":
 		b, err := hex.DecodeString(*p.Data)
 		if err != nil {
-			return nil, &failure{"params.data: not valid hex: " + err.Error(), false}
+			return nil, 0, &failure{"params.data: not valid hex: " + err.Error(), false}
 		}
-		return b, nil
+		return b, rounds, nil
 	case "base64":
 		b, err := base64.StdEncoding.DecodeString(*p.Data)
 		if err != nil {
-			return nil, &failure{"params.data: not valid base64: " + err.Error(), false}
+			return nil, 0, &failure{"params.data: not valid base64: " + err.Error(), false}
 		}
-		return b, nil
+		return b, rounds, nil
 	default:
-		return nil, &failure{fmt.Sprintf("params.encoding: expected utf8, hex or base64, got %q", p.Encoding), false}
+		return nil, 0, &failure{fmt.Sprintf("params.encoding: expected utf8, hex or base64, got %q", p.Encoding), false}
 	}
 }
 
-// hashTask runs hash.sha256; long inputs are hashed chunk by chunk, reporting progress.
+// hashTask runs hash.sha256; long inputs are hashed chunk by chunk and many rounds step by step,
+// reporting progress and stopping when ctx is cancelled.
 func hashTask(ctx context.Context, raw []byte, report func(done, total int, msg string)) (*hashResult, error) {
-	data, err := decodeParams(raw)
+	data, rounds, err := decodeParams(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +200,22 @@ func hashTask(ctx context.Context, raw []byte, report func(done, total int, msg 
 			report(end, len(data), "hashing")
 		}
 	}
-	return &hashResult{SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: len(data)}, nil
+	sum := h.Sum(nil)
+	stretch := rounds > roundsStep
+	for done := 1; done < rounds; done++ {
+		d := sha256.Sum256(sum)
+		sum = d[:]
+		if stretch && done%roundsStep == 0 {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			report(done, rounds, "stretching")
+		}
+	}
+	if stretch {
+		report(rounds, rounds, "stretching")
+	}
+	return &hashResult{SHA256: hex.EncodeToString(sum), Bytes: len(data)}, nil
 }
 
 type running struct {

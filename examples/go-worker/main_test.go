@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -50,7 +51,8 @@ func TestBadParamsAreNotRetryable(t *testing.T) {
 		`{"data":"zz","encoding":"hex"}`:    "params.data: not valid hex",
 		`{"data":"a!","encoding":"base64"}`: "params.data: not valid base64",
 		`{"data":"a","encoding":"rot13"}`:   "params.encoding: expected utf8, hex or base64",
-		`{"text":"a"}`:                      "params: not an object of {data, encoding}",
+		`{"text":"a"}`:                      "params: not an object of {data, encoding, rounds}",
+		`{"data":"a","rounds":0}`:           "params.rounds: expected 1 to 100000000",
 		`{}`:                                "params.data: required",
 		`[1]`:                               "params: not an object",
 	}
@@ -60,6 +62,30 @@ func TestBadParamsAreNotRetryable(t *testing.T) {
 		if !ok || f.retryable || !strings.HasPrefix(f.msg, want) {
 			t.Errorf("%s: got %v, want a non-retryable %q", params, err, want)
 		}
+	}
+}
+
+func TestRounds(t *testing.T) {
+	want := []byte("abc")
+	for i := 0; i < 3*roundsStep+6; i++ {
+		s := sha256.Sum256(want)
+		want = s[:]
+	}
+	var last [2]int
+	r, err := hashTask(context.Background(), []byte(`{"data":"abc","rounds":`+strconv.Itoa(3*roundsStep+6)+`}`), func(done, total int, _ string) { last = [2]int{done, total} })
+	if err != nil || r.SHA256 != hex.EncodeToString(want) || r.Bytes != 3 {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+	if last != [2]int{3*roundsStep + 6, 3*roundsStep + 6} {
+		t.Errorf("progress ends at %v", last)
+	}
+}
+
+func TestCancelledStopsStretching(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := hashTask(ctx, []byte(`{"data":"a","rounds":100000000}`), func(int, int, string) {}); err != context.Canceled {
+		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
 

@@ -22,6 +22,7 @@ import { callService } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import {
   controlSubject,
+  heartbeatSubject,
   jsConsumerInfo,
   jsConsumerNext,
   pluginInboxPrefix,
@@ -202,6 +203,41 @@ async function main(t: Test) {
     const badLog = await history(bad.taskId);
     t.same(badLog.map((e) => e.type), ["task.submitted", "task.started", "task.failed", "task.dead_lettered"]);
     t.match(badLog[2], { data: { attempt: 1, instance: "go-1", error: { kind: "handler", retryable: false, message: /^params\.data: not valid hex/ } } });
+  });
+
+  await t.test("go-hasher: a cancelled task stops the running handler", async (t) => {
+    const r = await callService<{ taskId: string }>(admin, "task.submit", { taskType: goP.taskType, params: { data: "x", rounds: 100_000_000 } });
+    if (E.isLeft(r)) throw new Error(`submit: ${r.left.message}`);
+    const { taskId } = r.right;
+    // Every report the worker publishes on this task, as the RESULTS stream receives it.
+    const reports: { status: string; progress?: { done: number; total: number } }[] = [];
+    const res = admin.subscribe(resultSubject(goP.id, taskId), { callback: (_e, m) => void reports.push(m.json()) });
+    t.teardown(() => res.unsubscribe());
+    const view = async () => {
+      const v = await callService<TaskView>(admin, "task.get", { taskId });
+      if (E.isLeft(v)) throw new Error(v.left.message);
+      return v.right;
+    };
+    await until("the stretching to report progress", async () => ((await view()).progress ? true : undefined));
+    // Heartbeats say how many attempts the instance runs: watch them go back to 0.
+    const hb = admin.subscribe(heartbeatSubject(goP.id, goP.instance));
+    t.teardown(() => hb.unsubscribe());
+    const idle = (async () => {
+      for await (const m of hb) if ((m.json() as { inFlight: number }).inFlight === 0) return true;
+      return false;
+    })();
+    const c = await callService<TaskView>(admin, "task.cancel", { taskId, reason: "enough" });
+    t.ok(E.isRight(c), "cancelled");
+    const gaveUp = new Promise<string>((r) => setTimeout(() => r("gave up waiting for in flight 0"), 60_000).unref());
+    t.equal(await Promise.race([idle, gaveUp]), true, "the worker's handler returned (in flight: 0)");
+    await admin.flush();
+    // It returned because of the cancel, not because it finished: it never got to the last round.
+    t.notOk(reports.some((x) => x.status === "completed" || x.status === "failed"), "no final report");
+    t.ok(reports.every((x) => !x.progress || x.progress.done < x.progress.total), "progress stopped short of the last round");
+    t.match(procs.get(goP.id)!.stderr(), new RegExp(`task ${taskId} attempt 1 withdrawn by the core`));
+    const log = (await history(taskId)).map((e) => e.type);
+    t.equal(log.at(-1), "task.cancelled");
+    t.notOk(log.includes("task.completed") || log.includes("task.report_refused"), "no result after the cancel");
   });
 
   await t.test("c-counter: results, progress on a long input, a failure for bad params", async (t) => {
