@@ -808,7 +808,10 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     filter_subject: RESULTS_ALL,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(30_000),
+    // Short on purpose: reports a crashed core had pulled but not handled come back to the next
+    // core within seconds, before the attempts they complete reach their start-to-close timeout
+    // (test/faults/coreCrash.int.test.ts; with 30 s, tasks timed out and the plugin was disabled).
+    ack_wait: nanos(5_000),
     max_ack_pending: 1000,
   });
   const results = await (await js.consumers.get(Streams.Results, RESULTS_CONSUMER)).consume({ max_messages: 256 });
