@@ -2,7 +2,7 @@ import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -408,26 +408,30 @@ export const foldLog = async (
   return { rows, head };
 };
 
-/** Every row of a bucket, parsed (a value that is not JSON is kept as its text). */
+/**
+ * Every row of a bucket, parsed (a value that is not JSON is kept as its text): one ordered
+ * consumer over the last value per key, not a request per key.
+ */
 export const readBucket = async (kv: KV): Promise<Map<string, unknown>> => {
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
   const out = new Map<string, unknown>();
-  const queue = [...keys];
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      for (let k = queue.pop(); k !== undefined; k = queue.pop()) {
-        const e = await kv.get(k);
-        if (!e || e.operation !== "PUT") continue;
+  if ((await kv.status()).values === 0) return out;
+  const w = await kv.watch({ include: KvWatchInclude.LastValue });
+  try {
+    for await (const e of w) {
+      if (e.operation === "PUT") {
         const text = new TextDecoder().decode(e.value);
         try {
-          out.set(k, JSON.parse(text));
+          out.set(e.key, JSON.parse(text));
         } catch {
-          out.set(k, text);
+          out.set(e.key, text);
         }
-      }
-    }),
-  );
+      } else out.delete(e.key);
+      // `delta` counts the initial values still to come: 0 on the last one.
+      if (!e.delta) break;
+    }
+  } finally {
+    w.stop();
+  }
   return out;
 };
 
