@@ -5,6 +5,7 @@ import type { Authority } from "./auth/authority.js";
 import { applyDefinitions, loadDefinitions } from "./store/streamDefinitions.js";
 import { startProjections } from "./projections/runner.js";
 import { startTasks } from "./tasks/runtime.js";
+import type { TaskRuntime, TasksOptions } from "./tasks/runtime.js";
 import { startPlugins } from "./plugins/runtime.js";
 import { startService } from "./service/service.js";
 import { pluginEndpoints } from "./service/endpoints/plugins.js";
@@ -24,9 +25,13 @@ export type CoreDeps = {
   readonly replicas?: number;
   /** Development mode: self-registering plugins are approved automatically. */
   readonly dev?: boolean;
+  /** Tasks runtime settings (ack wait, payload limit, heartbeat timeout, limit overrides). */
+  readonly tasks?: TasksOptions;
 };
 
 export type Core = {
+  /** The tasks runtime (submit, get, cancel, retry) for in-process callers such as the test bus. */
+  readonly tasks: TaskRuntime;
   /** Stops every component, newest first. Idempotent. */
   readonly stop: () => Promise<void>;
 };
@@ -42,7 +47,9 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   deps.log.info(report, "streams applied");
   stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }) })).stop);
   stops.push((await startPlugins(deps)).stop);
-  const tasks = await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}) });
+  const tasks = await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}),
+    ...(deps.tasks ? { options: deps.tasks } : {}),
+  });
   stops.push(tasks.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService({ nc: deps.nc, log: deps.log.child({ component: "service" }) }, [
@@ -54,6 +61,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   stops.push(service.stop);
   let stopping: Promise<void> | undefined;
   return {
+    tasks,
     stop: () =>
       (stopping ??= (async () => {
         for (const s of stops.reverse()) {

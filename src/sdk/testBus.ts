@@ -6,8 +6,8 @@ import { pino } from "pino";
 import type { Logger } from "pino";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { loadConfig } from "../config.js";
+import { startCore } from "../core.js";
 import { prepareInstallation, runEmbeddedServer } from "../embedded/installation.js";
 import type { Installation } from "../embedded/installation.js";
 import { PluginEvent } from "../events/plugin.js";
@@ -16,13 +16,8 @@ import { defaultCatalog } from "../plugins/catalog.js";
 import { decodeManifest, decodeManifestValue } from "../plugins/manifest.js";
 import { busRevoker } from "../auth/revocation.js";
 import { natsEventStore } from "../store/eventStore.js";
-import { applyDefinitions, loadDefinitions } from "../store/streamDefinitions.js";
 import { callService } from "../service/client.js";
 import type { ServiceError } from "../service/endpoint.js";
-import { startService } from "../service/service.js";
-import { pluginEndpoints } from "../service/endpoints/plugins.js";
-import { taskEndpoints } from "../service/endpoints/tasks.js";
-import { startTasks } from "../tasks/runtime.js";
 import type { TaskRuntime, TaskView, TasksOptions } from "../tasks/runtime.js";
 
 export type TestBusOptions = {
@@ -57,7 +52,7 @@ export type TestBus = {
 
 /**
  * A whole bus for a plugin's own tests: an embedded nats-server (operator mode, a temp data dir,
- * a free port) and a core (streams, plugin and task endpoints, the tasks runtime).
+ * a free port) and the real core (streams, projections, plugins, tasks, the `ganglion` service).
  *
  * ```ts
  * const bus = await createTestBus();
@@ -86,18 +81,15 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     });
   const nc = await connectWith(await readFile(installation.adminCreds, "utf8"));
   const sysCreds = await readFile(installation.sysCreds, "utf8");
-  await applyDefinitions(nc, await jetstreamManager(nc), await loadDefinitions());
-  const tasks = await startTasks({
+  // The real core (streams, projections, plugins, tasks, the service), with short timeouts.
+  const core = await startCore({
     nc,
     log,
     authority: installation.authority,
     sysCreds,
-    options: { ackWaitMs: 2000, heartbeatTimeoutMs: 3000, progressThrottleMs: 200, ...opts.tasks },
+    tasks: { ackWaitMs: 2000, heartbeatTimeoutMs: 3000, progressThrottleMs: 200, ...opts.tasks },
   });
-  const service = await startService({ nc, log }, [
-    ...pluginEndpoints({ nc, log, authority: installation.authority, sysCreds }),
-    ...taskEndpoints({ tasks }),
-  ]);
+  const tasks = core.tasks;
   const catalog = defaultCatalog();
   const app = pluginApp({
     store: natsEventStore(nc, { codec: PluginEvent, defaultActor: "operator:test" }),
@@ -138,8 +130,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
       server = await runEmbeddedServer(again, { host: "127.0.0.1", port, env });
     },
     stop: async () => {
-      await service.stop().catch(() => undefined);
-      await tasks.stop().catch(() => undefined);
+      await core.stop().catch(() => undefined);
       await nc.drain().catch(() => undefined);
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
