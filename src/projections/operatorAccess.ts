@@ -36,8 +36,13 @@ export const readOnlyPermissions = (opts: { buckets: readonly string[]; endpoint
         "$JS.FC.>",
         // Consumers only on the views and the log: never on TASKS, where a consumer could hold
         // or steal a plugin's work.
-        ...streams.flatMap((s) => [`$JS.API.CONSUMER.CREATE.${s}`, `$JS.API.CONSUMER.CREATE.${s}.>`, `$JS.API.CONSUMER.MSG.NEXT.${s}.*`]),
-        `$JS.API.CONSUMER.DELETE.${Streams.Events}.*`,
+        // (Go clients delete the ordered consumers of `kv ls` / watches when done.)
+        ...streams.flatMap((s) => [
+          `$JS.API.CONSUMER.CREATE.${s}`,
+          `$JS.API.CONSUMER.CREATE.${s}.>`,
+          `$JS.API.CONSUMER.MSG.NEXT.${s}.*`,
+          `$JS.API.CONSUMER.DELETE.${s}.*`,
+        ]),
         `$JS.ACK.${Streams.Events}.>`,
         "$SRV.>",
         ...opts.endpoints.map(serviceSubject),

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { credsDir, loadOrCreateAuthority, mintBusUser, writeSecret } from "../../auth/authority.js";
 import { loadManifests } from "../../projections/manifest.js";
-import { READ_ONLY_INBOX, readOnlyPermissions } from "../../projections/operatorAccess.js";
+import { MAX_CONTROL_LINE, READ_ONLY_INBOX, readOnlyPermissions } from "../../projections/operatorAccess.js";
 import { AUDIT_ENDPOINT } from "../../service/endpoints/audit.js";
 import { QUERY_ENDPOINTS } from "../../service/endpoints/queries.js";
 import type { CliContext } from "../context.js";
@@ -38,6 +38,13 @@ export const register = (program: Command, ctx: CliContext) => {
         `ganglion-readonly-${opts.name}`,
         readOnlyPermissions({ buckets: manifests.map((m) => m.bucket), endpoints: [...QUERY_ENDPOINTS, AUDIT_ENDPOINT] }),
       );
+      // The JWT travels in the CONNECT line; past nats-server's default limit the client would
+      // only see a connect timeout.
+      if (user.jwt.length + 512 > MAX_CONTROL_LINE) {
+        ctx.io.stderr(
+          `warning: the read-only user JWT is ${user.jwt.length} bytes; with the CONNECT line around it, it may exceed nats-server's default max_control_line (${MAX_CONTROL_LINE}). Raise max_control_line on the server if connecting with this context times out.\n`,
+        );
+      }
       await mkdir(credsDir(dataDir), { recursive: true, mode: 0o700 });
       const credsPath = join(credsDir(dataDir), `nats-context-${opts.name}.creds`);
       await writeSecret(credsPath, user.creds);
