@@ -104,15 +104,5 @@ export const decodeFor = (view: AnyView, e: ViewEvent): DecodeOutcome => {
 export const kvKey = (...parts: string[]): string =>
   parts.map((p) => p.replace(/[^-/_=a-zA-Z0-9]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, "0")}`)).join(".");
 
-/** The id part of a stream name `<category>-<id>`. */
-export const streamId = (streamName: string): string => {
-  const i = streamName.indexOf("-");
-  return i < 0 ? streamName : streamName.slice(i + 1);
-};
-export const streamCategory = (streamName: string): string => {
-  const i = streamName.indexOf("-");
-  return i < 0 ? streamName : streamName.slice(0, i);
-};
-
 /** Sorted, de-duplicated: rows must be deterministic for `projections verify`. */
 export const sortedSet = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
