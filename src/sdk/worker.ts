@@ -72,7 +72,7 @@ export type TaskContext = {
   readonly signal: AbortSignal;
   /** Reports progress (throttled) and keeps the attempt alive (start-to-close restarts). */
   readonly progress: (done: number, total: number, message?: string) => void;
-  /** Keeps the attempt alive without reporting progress. */
+  /** Keeps the attempt alive without reporting progress (start-to-close restarts; no event). */
   readonly working: () => void;
   readonly metrics: Metrics;
 };
@@ -445,14 +445,21 @@ export class Worker {
     }
     await this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
     let lastWorking = Date.now();
+    let lastKeepAlive = Date.now();
+    const throttle = this.opts.progressThrottleMs ?? 1000;
     const working = () => {
       if (Date.now() - lastWorking < 100) return;
       lastWorking = Date.now();
       m.working();
+      // `+WPI` only reaches JetStream; the core's start-to-close timer needs a report. A progress
+      // report without a `progress` body is a pure keep-alive: it restarts the timer, appends nothing.
+      if (Date.now() - lastKeepAlive >= throttle) {
+        lastKeepAlive = Date.now();
+        void this.report({ ...base, status: "progress" });
+      }
     };
     const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
     let lastProgress = 0;
-    const throttle = this.opts.progressThrottleMs ?? 1000;
     const ctx: TaskContext = {
       task: { id: taskId, type, attempt, delivery: m.info.deliveryCount, plugin: this.plugin, instance: this.instance, ...(a.deadline ? { deadline: a.deadline } : {}) },
       log,

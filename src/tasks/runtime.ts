@@ -648,7 +648,8 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       case "progress": {
         const held = s.status === "running" && s.attempt === r.attempt && s.instance === r.instance;
         const last = lastProgressEvent.get(r.taskId) ?? 0;
-        if (held && Date.now() - last < progressThrottleMs) {
+        // No `progress` body: a keep-alive (the SDK's `working()`); it restarts start-to-close only.
+        if (held && (r.progress === undefined || Date.now() - last < progressThrottleMs)) {
           lastActive.set(r.taskId, clock().getTime());
           return;
         }

@@ -13,7 +13,7 @@ export const TaskHeaders = {
   Attempt: "Ganglion-Attempt",
   /** ISO-8601 overall deadline of the task; absent when it has none. */
   Deadline: "Ganglion-Deadline",
-  /** Start-to-close timeout in ms: report progress (or call `working()`) well within it. */
+  /** Start-to-close timeout in ms: send a `progress` report (a body-less one is a keep-alive; the SDK's `working()`) well within it. */
   StartToCloseMs: "Ganglion-Start-To-Close-Ms",
   /** JetStream de-duplication id: `<taskId>.<attempt>`. */
   MsgId: "Nats-Msg-Id",

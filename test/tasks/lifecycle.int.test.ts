@@ -109,6 +109,19 @@ t.test("deadline: the whole task must end in time, across attempts", async (t) =
   await w2.waitFor((l) => l.event === "aborted" && l.taskId === id, "the abort");
 });
 
+t.test("working() alone keeps start-to-close alive, and appends no progress event", async (t) => {
+  const { creds: c3 } = await bus.install(fixtureManifest("quiet", { timeout: "1500ms" }));
+  const w3 = await spawnWorker(bus, { plugin: "quiet", creds: c3, instance: "quiet-1" });
+  t.teardown(() => w3.kill());
+  // Five keep-alives 600 ms apart: the 3 s task outlives its 1.5 s start-to-close twice over.
+  const id = await submit("work.sleep", { ms: 3000, quiet: true }, "quiet");
+  const v = await view(id, 20_000);
+  t.equal(v.status, "completed");
+  const ty = await types(id);
+  t.notOk(ty.includes("task.timed_out"), "not timed out");
+  t.notOk(ty.includes("task.progress"), "keep-alives are not events");
+});
+
 t.test("a report for an attempt the worker does not hold is refused and audited", async (t) => {
   const id = await submit("work.sleep", { ms: 100 }, "lifecycle");
   await view(id, 20_000);
