@@ -146,6 +146,9 @@ t.test("nats-context writes a context whose credentials read the views and write
   const reply = await ro.request("ganglion.v1.views.totals", "{}", { timeout: 5000 });
   t.equal(JSON.parse(reply.string()).ok, true);
   await t.rejects((await new Kvm(ro).open("plugins")).put("p0", "{}", { timeout: 2000 } as never), "writes are denied");
+  const noKeys = await runCli(["--data-dir", join(xdg, "nothing-here"), "--nats", server.url, "nats-context"], { XDG_CONFIG_HOME: xdg });
+  t.equal(noKeys.code, 4);
+  t.match(noKeys.stderr, /installation's keys.*--data-dir/);
   const badName = await runCli(["--data-dir", server.dataDir, "--nats", server.url, "nats-context", "--name", "a b"], { XDG_CONFIG_HOME: xdg });
   t.equal(badName.code, 2);
 });

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { credsDir, loadOrCreateAuthority, mintBusUser, writeSecret } from "../../auth/authority.js";
+import { AuthorityError, credsDir, loadOrCreateAuthority, mintBusUser, writeSecret } from "../../auth/authority.js";
 import { loadManifests } from "../../projections/manifest.js";
 import { MAX_CONTROL_LINE, READ_ONLY_INBOX, readOnlyPermissions } from "../../projections/operatorAccess.js";
 import { AUDIT_ENDPOINT } from "../../service/endpoints/audit.js";
@@ -31,7 +31,16 @@ export const register = (program: Command, ctx: CliContext) => {
       const g = ctx.globals(cmd);
       const dataDir = resolve(g.dataDir);
       const url = opts.url ?? (await ctx.target(cmd)).url;
-      const authority = await loadOrCreateAuthority(dataDir, { create: false });
+      let authority;
+      try {
+        authority = await loadOrCreateAuthority(dataDir, { create: false });
+      } catch (err) {
+        if (!(err instanceof AuthorityError)) throw err;
+        throw new CliError(
+          `nats-context mints credentials with the installation's keys, and ${dataDir} has none usable (${err.message}). Run it with --data-dir pointing at the data dir of \`ganglion up\` (or of \`ganglion compose init\`).`,
+          ExitCode.Setup,
+        );
+      }
       const manifests = await loadManifests();
       const user = await mintBusUser(
         authority,
