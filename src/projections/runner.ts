@@ -344,6 +344,9 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
           } catch (err) {
             busy = false;
             await sub?.unsubscribe().catch(() => undefined);
+            // The broken subscription's last position may be a commit whose write just failed:
+            // the checkpoint timer must not move past it while we wait to resume.
+            sub = undefined;
             if (stopped) break;
             log.warn({ err, position: st.position }, "projection fold interrupted; resuming from the last applied position");
             writer.clear();
@@ -443,6 +446,8 @@ export type ViewReport = {
   readonly differences: RowDiff[];
   /** Rows already past the folded head (the live runner moved on meanwhile): not compared. */
   readonly ahead: string[];
+  /** The bucket's checkpoint, when it is still below `head`: differences may be lag, not drift. */
+  readonly behindAt: number | null;
 };
 
 type ReplayOpts = {
@@ -485,14 +490,21 @@ export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Prom
   for (const { manifest: m, view } of await select(o)) {
     const { rows, head } = await foldLog(store, m, view, o.onProgress ? { onProgress: o.onProgress } : {});
     // Give a live runner a moment to reach the head we folded to before comparing.
-    for (let i = 0; i < 50 && ((await readCheckpoint(nc, m.bucket)) ?? 0) < head; i++) await sleep(100);
+    // (Only while the checkpoint moves: with no core running, there is nothing to wait for.)
+    let cp = (await readCheckpoint(nc, m.bucket)) ?? 0;
+    for (let i = 0; i < 5 && cp < head; i++) {
+      await sleep(1200);
+      const next = (await readCheckpoint(nc, m.bucket)) ?? 0;
+      if (next === cp) break;
+      cp = next;
+    }
     const actual = await readBucket(await openBucket(nc, m.bucket, m.history ?? 1));
     const ahead = [...actual].filter(([, v]) => lastPositionOf(v) > head).map(([k]) => k);
     for (const k of ahead) {
       actual.delete(k);
       rows.delete(k);
     }
-    out.push({ view: m.name, bucket: m.bucket, head, rows: rows.size, differences: diffRows(rows, actual), ahead });
+    out.push({ view: m.name, bucket: m.bucket, head, rows: rows.size, differences: diffRows(rows, actual), ahead, behindAt: cp < head ? cp : null });
   }
   return out;
 };

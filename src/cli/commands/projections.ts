@@ -117,6 +117,9 @@ export const register = (program: Command, ctx: CliContext) => {
         ]);
         for (const r of drift) {
           ctx.io.stdout(`\n${r.view} (bucket ${r.bucket}):\n`);
+          if (r.behindAt !== null) {
+            ctx.io.stdout(`  note: the bucket's checkpoint (${r.behindAt}) is behind the log (${r.head}): a running core may still be folding; run verify again before repairing.\n`);
+          }
           for (const d of r.differences) {
             if (d.kind === "missing") ctx.io.stdout(`  missing     ${d.key}: the log says ${brief(d.expected)}\n`);
             else if (d.kind === "unexpected") ctx.io.stdout(`  unexpected  ${d.key}: the bucket holds ${brief(d.actual)}, the log has no such row\n`);
