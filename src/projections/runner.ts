@@ -130,6 +130,17 @@ const writeCheckpoint = async (kv: KV, bucket: string, position: number) => {
   await kv.put(bucket, JSON.stringify({ position, updatedAt: new Date().toISOString() } satisfies Checkpoint));
 };
 
+/** A view's pure code threw on an event: logged, and the event is skipped for that view. */
+export class ViewBugError extends Error {
+  override name = "ViewBugError";
+  constructor(
+    readonly view: string,
+    override readonly cause: unknown,
+  ) {
+    super(`view ${view} threw: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
 /** `exists`: the key holds a value (possibly one this version cannot read, then `row` is null). */
 type Cached = { row: StoredRow<Record<string, unknown>> | null; revision: number; exists: boolean };
 const NoChange = Symbol("NoChange");
@@ -196,21 +207,30 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
     }
   };
 
+  /** Runs the view's pure code; a throw there is a bug in the view, not an outage. */
+  const pure = <A>(f: () => A): A => {
+    try {
+      return f();
+    } catch (err) {
+      throw new ViewBugError(view.name, err);
+    }
+  };
+
   /** Folds one decoded event into the rows it touches; events at or below a row's position are skipped. */
   const apply = async (e: Decoded<{ type: string; data: unknown }>) => {
-    const ik = view.index?.key(e);
+    const ik = pure(() => view.index?.key(e));
     const v = ik === undefined ? undefined : (await get(indexKey(ik))).row?.["value"];
     const indexed = typeof v === "string" ? v : undefined;
-    for (const key of view.keys(e, indexed)) {
+    for (const key of pure(() => view.keys(e, indexed))) {
       await upsert(key, (cur) => {
         if (cur && applied(cur, e)) return NoChange;
-        const next = view.evolve(key, cur ? stripPosition(cur) : null, e, indexed);
+        const next = pure(() => view.evolve(key, cur ? stripPosition(cur) : null, e, indexed));
         return next === null ? (cur ? null : NoChange) : { ...next, lastPosition: e.position, lastIndex: e.index };
       });
     }
     // The index entry last: a crash in between replays the event, whose rows are then skipped.
     if (ik !== undefined) {
-      const value = view.index!.next(e, indexed);
+      const value = pure(() => view.index!.next(e, indexed));
       if (value !== undefined && value !== indexed) {
         await upsert(indexKey(ik), (cur) => (cur && applied(cur, e) ? NoChange : { value, lastPosition: e.position, lastIndex: e.index }));
       }
@@ -336,7 +356,15 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
               inCommit = e.position;
               const d = decodeFor(view, e);
               if (d._tag === "Invalid") log.warn({ position: e.position, type: e.type, stream: e.streamName, errors: d.errors }, "undecodable event skipped");
-              else if (d._tag === "Decoded") await writer.apply(d.event);
+              else if (d._tag === "Decoded") {
+                try {
+                  await writer.apply(d.event);
+                } catch (err) {
+                  // Retrying cannot help a bug: skip the event (verify will show the drift).
+                  if (!(err instanceof ViewBugError)) throw err;
+                  log.error({ err: err.cause, position: e.position, type: e.type, stream: e.streamName }, "view failed on an event; skipped");
+                }
+              }
               if (++n % every === 0) await save();
               busy = false;
             }

@@ -13,6 +13,9 @@ import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinit
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startTestServer } from "../support/natsServer.js";
 import { scenario } from "./fixtures.js";
+import { pluginsView } from "../../src/projections/plugins.js";
+import type { PluginRow } from "../../src/projections/plugins.js";
+import type { Decoded } from "../../src/projections/view.js";
 import type { Commit } from "./fixtures.js";
 
 const log = pino({ level: "silent" });
@@ -191,4 +194,24 @@ t.test("the fold survives a server restart and resumes where it stopped", async 
   t.ok((await bucketRows("tasks")).has("r0"), "events appended after the restart are folded");
   const reports = await verifyProjections(nc, { log, manifests: ms });
   for (const x of reports) t.same(x.differences, [], `${x.view}: no drift after the restart`);
+});
+
+t.test("a view that throws on an event logs it and skips it; the fold goes on", async (t) => {
+  const lines: string[] = [];
+  const capture = pino({ level: "warn" }, { write: (s: string) => void lines.push(s) });
+  const buggy = {
+    ...pluginsView,
+    evolve: (key: string, row: PluginRow | null, e: Decoded<PluginEvent>, ix: string | undefined) => {
+      if (e.data.pluginId === "boom") throw new Error("bug in the view");
+      return pluginsView.evolve(key, row, e, ix);
+    },
+  };
+  await store.appendToStream("plugin-boom", { type: "plugin.enabled", data: { pluginId: "boom" } });
+  await store.appendToStream("plugin-p0", { type: "plugin.disabled", data: { pluginId: "p0", reason: "after the bug" } });
+  const m = { ...manifests.find((x) => x.name === "plugins")!, bucket: "plugins-buggy" };
+  const r = await startProjections({ nc, log: capture, manifests: [m], views: { plugins: buggy } });
+  await r.caughtUp;
+  await r.stop();
+  t.ok(lines.some((l) => l.includes("view failed on an event; skipped") && l.includes("bug in the view")));
+  t.match((await bucketRows("plugins-buggy")).get("p0"), { status: "disabled", disabledReason: "after the bug" }, "later events are folded");
 });
