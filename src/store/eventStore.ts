@@ -88,7 +88,7 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
   let jsmP: Promise<JetStreamManager> | undefined;
   // A failed creation (the server restarting) must not be cached: the next call tries again.
   const jsm = () =>
-    (jsmP ??= jetstreamManager(nc).catch((err: unknown) => {
+    (jsmP ??= jetstreamManager(nc, { checkAPI: false }).catch((err: unknown) => {
       jsmP = undefined;
       throw err;
     }));

@@ -7,6 +7,30 @@ import { readFile } from "node:fs/promises";
 import { prepareInstallation, runEmbeddedServer } from "../../src/embedded/installation.js";
 import type { Installation } from "../../src/embedded/installation.js";
 
+/**
+ * Waits until the BUS account's JetStream answers. Right after a restart the server loads the
+ * account (and recovers its streams) on the first connect; a request sent in that window can
+ * time out, which would make tests race the server's warm-up instead of testing Ganglion.
+ */
+export const jetStreamReady = async (url: string, creds: string, timeoutMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nc = await connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), name: "ready-probe" }).catch(() => undefined);
+    try {
+      if (nc) {
+        await nc.request("$JS.API.INFO", "", { timeout: 1000 });
+        return;
+      }
+    } catch {
+      /* not yet */
+    } finally {
+      await nc?.close();
+    }
+    if (Date.now() > deadline) throw new Error(`JetStream at ${url} did not answer within ${timeoutMs} ms of a restart`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
 export type TestServer = {
   readonly url: string;
   readonly port: number;
@@ -56,6 +80,7 @@ export const startTestServer = async (opts: { dataDir?: string } = {}): Promise<
     restart: async () => {
       installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port });
       server = await runEmbeddedServer(installation, { host: "127.0.0.1", port, env: process.env });
+      await jetStreamReady(url, await readFile(installation.adminCreds, "utf8"));
     },
     stop: async () => {
       await server.stop();
