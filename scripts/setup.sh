@@ -44,5 +44,8 @@ version_ok "$bin" || die "$bin is $("$bin" --version 2>&1); Ganglion needs nats-
 say "nats-server: $bin ($("$bin" --version 2>&1))"
 
 # 3. npm dependencies (and dist/, through the `prepare` script).
-if [ -f package-lock.json ] && [ "${CI:-}" = "true" ]; then npm ci; else npm install; fi
+# `npm install`, not `npm ci`: it installs the versions package-lock.json pins all the same, and
+# `npm ci` refuses a lock that lacks optional packages for other platforms (msgpackr-extract's
+# darwin/win32 builds, under bullmq), which registry mirrors without them produce.
+npm install --no-audit --no-fund
 say "ready: start the bus with \`npx ganglion up\`"
