@@ -1,6 +1,6 @@
 import t from "tap";
 import { startTestServer } from "../support/natsServer.js";
-import { auditTasks, installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
+import { auditTasks, waitProjections, installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
 
 const TASKS = 2000;
 
@@ -44,6 +44,7 @@ t.test("the core is SIGKILLed in the middle of thousands of tasks, then restarte
   for (const [id, a] of rows.filter(([, a]) => a.completed !== 1).slice(0, 5)) t.comment(`${id}: ${a.types.join(" > ")}`);
   t.ok(audit.tasks.size >= TASKS, "nothing lost: at least the acknowledged tasks are in the log");
 
+  await waitProjections(nc, 60_000);
   const reports = await verifyViews(nc);
   for (const r of reports) t.same(r.differences, [], `projection ${r.view} verifies clean against the log (head ${r.head})`);
   t.equal(core.proc.exitCode, null, "the restarted core is still running");

@@ -1,6 +1,6 @@
 import t from "tap";
 import { startTestServer } from "../support/natsServer.js";
-import { installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
+import { waitProjections, installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
 
 const TASKS = 1500;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -40,6 +40,7 @@ t.test("nats-server (single node, file storage) stopped and restarted under load
   t.equal(core.proc.exitCode, null, "the core process is still running: it reconnected by itself");
   for (const w of workers) t.equal(w.proc.exitCode, null, "a worker process is still running: it reconnected by itself");
 
+  await waitProjections(nc, 60_000);
   const reports = await verifyViews(nc);
   for (const r of reports) t.same(r.differences, [], `projection ${r.view} verifies clean against the log (head ${r.head})`);
 });

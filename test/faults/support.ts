@@ -12,7 +12,8 @@ import * as E from "fp-ts/lib/Either.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { TaskEvent } from "../../src/events/task.js";
-import { verifyProjections } from "../../src/projections/runner.js";
+import { loadManifests } from "../../src/projections/manifest.js";
+import { readCheckpoint, verifyProjections } from "../../src/projections/runner.js";
 import type { ViewReport } from "../../src/projections/runner.js";
 import { callService } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
@@ -123,10 +124,11 @@ export const spawnEchoWorker = (o: { servers: string; creds: string; plugin: str
 
 /**
  * Submits `count` tasks on `ganglion.v1.task.submit` with `window` in flight. A submission the
- * core did not acknowledge (unavailable, timed out) is retried after a pause: the answer is the
+ * core did not acknowledge (unavailable, timed out, or one of `transient`) is retried after a pause: the answer is the
  * ids the core acknowledged, each exactly once, and how many attempts went unanswered.
  */
-export const submitAll = async (nc: NatsConnection, count: number, window: number, opts: { ms?: number; onAck?: (acked: number) => void } = {}) => {
+export const submitAll = async (nc: NatsConnection, count: number, window: number, opts: { ms?: number; onAck?: (acked: number) => void; transient?: readonly string[] } = {}) => {
+  const transient = opts.transient ?? ["Unavailable"];
   const acked: string[] = [];
   let unanswered = 0;
   let next = 0;
@@ -140,7 +142,7 @@ export const submitAll = async (nc: NatsConnection, count: number, window: numbe
             opts.onAck?.(acked.length);
             break;
           }
-          if (r.left.code !== "Unavailable") throw new Error(`task.submit refused: ${r.left.code}: ${r.left.message}`);
+          if (!transient.includes(r.left.code)) throw new Error(`task.submit refused: ${r.left.code}: ${r.left.message}`);
           unanswered++;
           await sleep(200);
         }
@@ -172,10 +174,38 @@ export const auditTasks = async (nc: NatsConnection): Promise<TaskAudit> => {
 export const waitAllEnded = async (nc: NatsConnection, ids: readonly string[], timeoutMs: number): Promise<TaskAudit> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const a = await auditTasks(nc);
+    let a: TaskAudit;
+    try {
+      a = await auditTasks(nc);
+    } catch (err) {
+      // A JetStream API request may time out while a cluster elects new leaders: read again.
+      if (Date.now() > deadline) throw err;
+      await sleep(500);
+      continue;
+    }
     const open = [...a.tasks.values()].filter((t) => t.terminal === 0).length;
     const missing = ids.filter((id) => !a.tasks.has(id)).length;
     if ((open === 0 && missing === 0) || Date.now() > deadline) return a;
+    await sleep(500);
+  }
+};
+
+/**
+ * Waits until every view's checkpoint reached the log's head as it is now (the core's live
+ * projections caught up); answers the checkpoints by bucket.
+ */
+export const waitProjections = async (nc: NatsConnection, timeoutMs: number): Promise<Record<string, number>> => {
+  const buckets = (await loadManifests()).map((m) => m.bucket);
+  const deadline = Date.now() + timeoutMs;
+  let cps: Record<string, number> = {};
+  for (;;) {
+    try {
+      const head = Number(await natsEventStore(nc, { codec: TaskEvent }).headPosition());
+      cps = Object.fromEntries(await Promise.all(buckets.map(async (b) => [b, (await readCheckpoint(nc, b)) ?? 0] as const)));
+      if (Object.values(cps).every((c) => c >= head) || Date.now() > deadline) return cps;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
     await sleep(500);
   }
 };
