@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { audit, AuditFilter, AuditFilterError } from "../../projections/audit.js";
 import { readerStore } from "../../projections/runner.js";
+import { InvalidStreamNameError } from "../../store/types.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint } from "../endpoint.js";
 
@@ -39,6 +40,8 @@ export const auditEndpoints = (deps: AuditDeps): Endpoint[] => {
           }
         } catch (err) {
           if (err instanceof AuditFilterError) return E.left({ code: "InvalidRequest", message: err.message, paths: [err.path] });
+          // A plugin or task id that cannot name a stream (`../x`): the caller's error, not ours.
+          if (err instanceof InvalidStreamNameError) return E.left({ code: "InvalidRequest", message: err.message, paths: [err.streamName.startsWith("task-") ? "taskId" : "pluginId"] });
           throw err;
         }
         return E.right({ events, truncated });

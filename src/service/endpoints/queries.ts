@@ -41,6 +41,8 @@ export const QUERY_ENDPOINTS = [
 const notFound = (what: string, id: string, hint: string): ServiceError => ({ code: "NotFound", message: `no ${what} ${JSON.stringify(id)}: ${hint}` });
 
 const Limit = t.refinement(t.number, (n) => Number.isInteger(n) && n > 0 && n <= 10_000, "an integer in 1..10000");
+/** A row key from a request: an empty one is not a KV key (it failed as Internal). */
+const Id = t.refinement(t.string, (s) => s.length > 0, "a non-empty string");
 
 /**
  * The read side of the service: views read from their live bucket (the `ganglion-projections`
@@ -84,7 +86,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     defineEndpoint({
       name: "views.plugin",
       description: "One plugin's row of the plugins view. Request {pluginId}.",
-      request: t.type({ pluginId: t.string }),
+      request: t.type({ pluginId: Id }),
       handle: async (req) => {
         const v = await row("plugins", kvKey(req.pluginId));
         return v ? E.right(v) : E.left(notFound("plugin", req.pluginId, "list them with `ganglion plugins`"));
@@ -117,7 +119,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     defineEndpoint({
       name: "views.task",
       description: "One task: its row of the tasks view and its full event history. Request {taskId}.",
-      request: t.type({ taskId: t.string }),
+      request: t.type({ taskId: Id }),
       handle: async (req) => {
         const v = await row("tasks", kvKey(req.taskId));
         const history = [];
