@@ -871,7 +871,8 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     return state.status === "absent" ? E.left({ code: "NotFound", message: `no task ${taskId}` }) : E.right(toView(state));
   };
 
-  const validTaskId = (id: string) => /^[A-Za-z0-9_-]{1,64}$/.test(id);
+  // The id names the stream `task-<id>`, whose id part cannot start with '-' (`task.get {taskId: "-"}` failed as Internal).
+  const validTaskId = (id: string) => /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/.test(id);
 
   const api: TaskRuntime = {
     submit: async (req, meta) => {
