@@ -1,15 +1,16 @@
 /**
  * Benchmark 4: revocation. Time from the `plugin.revoke` command (sent to the core's service) to
  * the plugin's live connection being closed by the server; against the raw path, the account JWT
- * with the user revoked pushed straight on `$SYS.REQ.CLAIMS.UPDATE`.
+ * with the user revoked pushed on `$SYS.REQ.CLAIMS.UPDATE` over an already open SYS connection.
  */
 import { readFile } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
-import { mintBusUser } from "../src/auth/authority.js";
-import { busRevoker } from "../src/auth/revocation.js";
+import { encodeBusAccount, mintBusUser } from "../src/auth/authority.js";
+import { revocationsOf } from "../src/auth/revocation.js";
+import { currentBusJwt } from "../src/embedded/installation.js";
 import { callService } from "../src/service/client.js";
-import { pluginInboxPrefix } from "../src/store/subjects.js";
+import { CLAIMS_UPDATE, pluginInboxPrefix } from "../src/store/subjects.js";
 import type { BenchServer } from "./lib.js";
 import { percentile, progress, round } from "./lib.js";
 
@@ -19,8 +20,15 @@ export type RevocationResult = {
   raw: { p50Ms: number; maxMs: number };
 };
 
-/** Resolves with the time the server closed the connection (no reconnect allowed). */
-const closedAt = (nc: NatsConnection) => nc.closed().then(() => performance.now());
+/**
+ * Resolves with the time the server dropped the connection (its first `disconnect` status). The
+ * client's own `closed()` comes ~150 ms later: nats.js tries one reconnect even with
+ * `maxReconnectAttempts: 0`, is refused, and only then closes.
+ */
+const closedAt = async (nc: NatsConnection): Promise<number> => {
+  for await (const s of nc.status()) if (s.type === "disconnect") return performance.now();
+  return performance.now();
+};
 
 export const benchRevocation = async (server: BenchServer, o: { samples: number }): Promise<RevocationResult> => {
   const nc = await server.connectAdmin("bench-revocation");
@@ -45,7 +53,9 @@ export const benchRevocation = async (server: BenchServer, o: { samples: number 
     }
     progress(`revocation: ${o.samples} samples through plugin.revoke`);
 
-    const revoker = busRevoker({ authority: server.installation.authority, sysCreds: await readFile(server.installation.sysCreds, "utf8"), servers: server.url });
+    // The raw path: an already open SYS connection pushes the account JWT with the key revoked.
+    const sys = await server.connectWith(await readFile(server.installation.sysCreds, "utf8"), { name: "bench-sys" });
+    const revs = revocationsOf(await currentBusJwt(server.installation.authority));
     const raw: number[] = [];
     for (let i = 0; i < o.samples; i++) {
       const u = await mintBusUser(server.installation.authority, `raw${i}`, { pub: { allow: ["bench.raw"] }, sub: { allow: [`_INBOX.raw${i}.>`] } });
@@ -53,9 +63,11 @@ export const benchRevocation = async (server: BenchServer, o: { samples: number 
       await conn.flush();
       const closed = closedAt(conn);
       const t0 = performance.now();
-      await revoker.revoke([u.publicKey]);
+      revs[u.publicKey] = Math.floor(Date.now() / 1000);
+      await sys.request(CLAIMS_UPDATE, await encodeBusAccount(server.installation.authority, revs), { timeout: 5000 });
       raw.push((await closed) - t0);
     }
+    await sys.close();
     progress(`revocation: ${o.samples} samples through a raw account JWT push`);
     const s = (a: number[]) => [...a].sort((x, y) => x - y);
     return {
