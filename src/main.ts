@@ -76,6 +76,9 @@ const connectWithCreds = (url: string, creds: string, name: string, opts: { maxR
     name,
     maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
     reconnectTimeWait: 250,
+    // Every request otherwise builds an Error for its async stack: 15% of the core's CPU under
+    // load (bench/README.md, tasks end to end).
+    noAsyncTraces: true,
   });
 
 /**
@@ -215,7 +218,7 @@ export const startServedBus = async (opts: {
   const log = opts.log;
   const nc = opts.creds
     ? await connectWithCreds(opts.url, opts.creds, "ganglion-core", { maxReconnectAttempts: -1 })
-    : await connect({ servers: opts.url, name: "ganglion-core", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    : await connect({ servers: opts.url, name: "ganglion-core", maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
   log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, "connected");
   const core = await startCoreOrCleanup(
     {
