@@ -134,6 +134,8 @@ export type LimitsView = {
 const MIB = 1024 * 1024;
 /** Worker reports handled at once (different tasks; one task's reports stay in order). */
 const REPORT_CONCURRENCY = 64;
+/** How many tasks' last state `execute` remembers (see `known`). */
+const KNOWN_TASKS = 50_000;
 const nanos = (ms: number) => ms * 1_000_000;
 
 export const toView = (s: Task): TaskView => ({
@@ -267,21 +269,46 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     return { state, revision };
   };
 
+  /**
+   * State and revision of recently decided tasks, as this core appended them: a command on a task
+   * it just touched needs no read of the stream. Never trusted for more than a first try: a stale
+   * entry (another core appended) fails the append with WrongExpectedVersion, and a rejection is
+   * only answered after a fresh read.
+   */
+  const known = new Map<string, { state: TaskState; revision: bigint | "no_stream" }>();
+  const remember = (taskId: string, k: { state: TaskState; revision: bigint | "no_stream" }) => {
+    known.delete(taskId);
+    known.set(taskId, k);
+    if (known.size > KNOWN_TASKS) known.delete(known.keys().next().value!);
+  };
+
   /** Decides `cmd` on the task's current state and appends the outcome; retries on a concurrent append. */
   const execute = async (taskId: string, cmd: TaskCommand, actor: string, correlationId?: string): Promise<E.Either<TaskRejection, { events: TaskEvent[]; state: TaskState; before: TaskState }>> => {
     for (let i = 0; ; i++) {
-      const { state, revision } = await load(taskId);
+      const cached = known.get(taskId);
+      const { state, revision } = cached ?? (await load(taskId));
       const d = decide(cmd, state);
-      if (E.isLeft(d)) return d;
+      if (E.isLeft(d)) {
+        if (cached) {
+          known.delete(taskId);
+          continue;
+        }
+        return d;
+      }
       const after = d.right.reduce(evolve, state);
-      if (d.right.length === 0) return E.right({ events: [], state: after, before: state });
+      if (d.right.length === 0) {
+        remember(taskId, { state, revision });
+        return E.right({ events: [], state: after, before: state });
+      }
       try {
-        await store.appendToStream(
+        const r = await store.appendToStream(
           taskStreamName(taskId),
           d.right.map((e) => ({ ...e, metadata: { actor, time: nowIso(), ...(correlationId ? { correlationId } : {}) } })),
           { streamState: revision },
         );
+        remember(taskId, { state: after, revision: r.nextExpectedRevision });
       } catch (err) {
+        known.delete(taskId);
         if (err instanceof WrongExpectedVersionError && i < 10) continue;
         throw err;
       }
