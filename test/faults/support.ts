@@ -102,7 +102,13 @@ export const echoManifest = (id: string) => ({
 
 /** Installs the plugin through the core's service and writes its credentials to `dir`. */
 export const installEcho = async (nc: NatsConnection, dir: string, id: string): Promise<string> => {
-  const i = await callService(nc, "plugin.install", { manifest: echoManifest(id), grant: "all" }, { timeoutMs: 30_000 });
+  // The core prints its ready line a moment before the server has its service subscriptions
+  // (no responders): reported; give it a few tries.
+  let i = await callService(nc, "plugin.install", { manifest: echoManifest(id), grant: "all" }, { timeoutMs: 30_000 });
+  for (let n = 0; n < 20 && E.isLeft(i) && i.left.code === "Unavailable"; n++) {
+    await sleep(250);
+    i = await callService(nc, "plugin.install", { manifest: echoManifest(id), grant: "all" }, { timeoutMs: 30_000 });
+  }
   if (E.isLeft(i)) throw new Error(`plugin.install: ${i.left.message}`);
   const c = await callService<{ creds: string }>(nc, "plugin.creds", { pluginId: id }, { timeoutMs: 30_000 });
   if (E.isLeft(c)) throw new Error(`plugin.creds: ${c.left.message}`);
