@@ -24,17 +24,20 @@ const usage = `usage: npm run bench -- [--quick] [--only ${BENCHES.join(",")}] [
   --quick      small counts (a minute or two); figures are noisier
   --only L     run only these benchmarks (comma-separated)
   --events N   log size for the projection and scale benchmarks (default 1000000, quick 100000)
-  --no-readme  do not rewrite bench/README.md`;
+  --no-readme  do not update bench/results/latest.json nor bench/README.md (the run's own file is still written)
+  --render     only rewrite the table in bench/README.md from bench/results/latest.json`;
 
 const parseArgs = (argv: string[]) => {
   let quick = false;
   let only: Bench[] = [...BENCHES];
   let events: number | undefined;
   let readme = true;
+  let render = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--quick") quick = true;
     else if (a === "--no-readme") readme = false;
+    else if (a === "--render") render = true;
     else if (a === "--only") {
       const list = (argv[++i] ?? "").split(",").filter(Boolean);
       const bad = list.filter((b) => !(BENCHES as readonly string[]).includes(b));
@@ -48,7 +51,7 @@ const parseArgs = (argv: string[]) => {
       process.exit(0);
     } else throw new Error(`unknown option ${a}\n${usage}`);
   }
-  return { quick, only, events: events ?? (quick ? 100_000 : 1_000_000), readme };
+  return { quick, only, events: events ?? (quick ? 100_000 : 1_000_000), readme, render };
 };
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -58,6 +61,13 @@ type Results = { machine: Awaited<ReturnType<typeof machine>>; benches: Partial<
 
 const main = async () => {
   const args = parseArgs(process.argv.slice(2));
+  const dir = join(HERE, "results");
+  if (args.render) {
+    const table = renderTable(JSON.parse(await readFile(join(dir, "latest.json"), "utf8")) as Results);
+    process.stdout.write(`${table}\n`);
+    await writeReadme(table);
+    return;
+  }
   const m = await machine();
   process.stdout.write(`Ganglion benchmarks on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), ${m.os}, Node ${m.node}, nats-server ${m.natsServer}${args.quick ? " (quick)" : ""}\n`);
   const q = args.quick;
@@ -121,7 +131,6 @@ const main = async () => {
     progress(`${b} took ${Math.round((Date.now() - t0) / 1000)} s`);
   }
 
-  const dir = join(HERE, "results");
   await mkdir(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   await writeFile(join(dir, `${stamp}${q ? "-quick" : ""}.json`), `${JSON.stringify({ machine: m, args, benches: out }, null, 2)}\n`);
@@ -132,11 +141,15 @@ const main = async () => {
   } catch {
     prev = undefined;
   }
-  const merged: Results = { machine: m, benches: { ...(prev?.benches ?? {}), ...out } };
-  await writeFile(join(dir, "latest.json"), `${JSON.stringify(merged, null, 2)}\n`);
-  const table = renderTable(merged);
+  // A quick figure never replaces a full one.
+  const kept = Object.fromEntries(Object.entries(out).filter(([b, e]) => !(e.quick && prev?.benches[b as Bench] && !prev.benches[b as Bench]!.quick)));
+  const merged: Results = { machine: m, benches: { ...(prev?.benches ?? {}), ...kept } };
+  const table = renderTable(args.readme ? merged : { machine: m, benches: out });
   process.stdout.write(`\n${table}\n`);
-  if (args.readme) await writeReadme(table);
+  if (args.readme) {
+    await writeFile(join(dir, "latest.json"), `${JSON.stringify(merged, null, 2)}\n`);
+    await writeReadme(table);
+  }
 };
 
 // ---- the table ----------------------------------------------------------------------------------
