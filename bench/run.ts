@@ -175,6 +175,8 @@ export const renderTable = (r: Results): string => {
     const gl = x.ganglion.latency;
     const rl = x.raw.latency;
     rows.push([`2. latency at ${n(gl.offeredPerSec)} tasks/s offered (p50 / p99)`, `${rl.p50Ms} / ${rl.p99Ms} ms`, `${gl.p50Ms} / ${gl.p99Ms} ms (${n(gl.completed)}/${n(gl.tasks)} done)`, "", "p99 ≤ 25 ms", met(gl.p99Ms <= 25 && gl.completed === gl.tasks), tag(b.tasks)]);
+    const bc = x.ganglion.belowCapacity;
+    if (bc) rows.push([`2. latency at ${n(bc.offeredPerSec)} tasks/s offered (p50 / p99)`, "", `${bc.p50Ms} / ${bc.p99Ms} ms (${n(bc.completed)}/${n(bc.tasks)} done)`, "", "", "", tag(b.tasks)]);
   }
   if (b.projections) {
     const x = b.projections.result;

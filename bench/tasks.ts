@@ -106,7 +106,8 @@ export type LatencyRun = { offeredPerSec: number; tasks: number; completed: numb
 
 export type TasksResult = {
   concurrencyPerInstance: number;
-  ganglion: { throughput: ThroughputRun[]; latency: LatencyRun };
+  /** `belowCapacity`: the same latency measure at half the offered load. */
+  ganglion: { throughput: ThroughputRun[]; latency: LatencyRun; belowCapacity?: LatencyRun };
   raw: { throughput: ThroughputRun[]; latency: LatencyRun };
 };
 
@@ -164,15 +165,19 @@ export const benchTasks = async (
         progress(`ganglion ${instances} instance(s): ${round(completed / sec, 0)} tasks/s (${completed}/${o.tasks} completed)`);
 
         if (instances === Math.max(...o.instanceCounts)) {
-          progress(`tasks: latency at ${o.latencyRate} tasks/s for ${o.latencySeconds} s through Ganglion`);
-          const sent = new Map<string, number>();
-          const n = await offered(o.latencyRate, o.latencySeconds, async (i) => {
-            const at = performance.now();
-            sent.set(await submit(i), at);
-          });
-          const got = await watcher.waitFor(() => sent.keys(), n, 120_000);
-          const lat = [...sent].flatMap(([id, at]) => (watcher.done.has(id) ? [watcher.done.get(id)! - at] : [])).sort((a, b) => a - b);
-          result.ganglion.latency = { offeredPerSec: o.latencyRate, tasks: n, completed: got, p50Ms: round(percentile(lat, 50)), p99Ms: round(percentile(lat, 99)), maxMs: round(lat.at(-1) ?? NaN) };
+          const measure = async (rate: number): Promise<LatencyRun> => {
+            progress(`tasks: latency at ${rate} tasks/s for ${o.latencySeconds} s through Ganglion`);
+            const sent = new Map<string, number>();
+            const n = await offered(rate, o.latencySeconds, async (i) => {
+              const at = performance.now();
+              sent.set(await submit(i), at);
+            });
+            const got = await watcher.waitFor(() => sent.keys(), n, 120_000);
+            const lat = [...sent].flatMap(([id, at]) => (watcher.done.has(id) ? [watcher.done.get(id)! - at] : [])).sort((a, b) => a - b);
+            return { offeredPerSec: rate, tasks: n, completed: got, p50Ms: round(percentile(lat, 50)), p99Ms: round(percentile(lat, 99)), maxMs: round(lat.at(-1) ?? NaN) };
+          };
+          result.ganglion.latency = await measure(o.latencyRate);
+          result.ganglion.belowCapacity = await measure(o.latencyRate / 2);
         }
       } finally {
         await Promise.all(workers.map((w) => w.stop()));
