@@ -1,4 +1,5 @@
 import * as t from "io-ts";
+import { literalTypeOf } from "../events/dispatch.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import type { EventMetadata } from "../events/envelope.js";
 
@@ -35,17 +36,6 @@ export const codecsByType = (codecs: readonly t.Mixed[]): EventCodecs => {
     out[lit] = c;
   }
   return out;
-};
-
-const literalTypeOf = (c: t.Mixed): string | undefined => {
-  const anyC = c as unknown as { props?: Record<string, unknown>; types?: t.Mixed[]; type?: t.Mixed };
-  const lit = anyC.props?.["type"] as { value?: unknown } | undefined;
-  if (lit && typeof lit.value === "string") return lit.value;
-  for (const sub of anyC.types ?? []) {
-    const v = literalTypeOf(sub);
-    if (v !== undefined) return v;
-  }
-  return anyC.type ? literalTypeOf(anyC.type) : undefined;
 };
 
 /**

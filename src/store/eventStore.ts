@@ -6,6 +6,7 @@ import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstre
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { headers, nuid } from "@nats-io/transport-node";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
 import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "./subjects.js";
 import {
@@ -97,6 +98,7 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
   const onSkipped = opts.onSkipped ?? (() => undefined);
   const cacheSize = opts.cacheSize ?? 10_000;
   const heads = new Map<string, Head>();
+  const decodeEvent = eventDecoder(opts.codec);
 
   const remember = (subject: string, h: Head) => {
     heads.delete(subject);
@@ -146,9 +148,9 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
     const first = BigInt(hdrs?.get(REVISION_HEADER) || "0");
     const out: RecordedEvent<A>[] = [];
     for (const [i, ev] of c.right.events.entries()) {
-      const d = opts.codec.decode({ type: ev.type, data: ev.data });
+      const d = decodeEvent({ type: ev.type, data: ev.data });
       if (E.isLeft(d)) {
-        onSkipped({ position: BigInt(seq), subject, errors: failure(d.left).map((e) => `events[${i}] (${ev.type}): ${e}`) });
+        onSkipped({ position: BigInt(seq), subject, errors: d.left.map((e) => `events[${i}] (${ev.type}): ${e}`) });
         return undefined;
       }
       out.push({
@@ -168,8 +170,8 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
   const encodeEvents = (list: readonly EventData<A>[]): StoredEvent[] => {
     const now = clock().toISOString();
     return list.map((e, i) => {
-      const d = opts.codec.decode({ type: e.type, data: e.data });
-      if (E.isLeft(d)) throw new InvalidEventError(i, String(e.type), failure(d.left));
+      const d = decodeEvent({ type: e.type, data: e.data });
+      if (E.isLeft(d)) throw new InvalidEventError(i, String(e.type), d.left);
       const encoded = opts.codec.encode(d.right) as unknown as AnyEvent;
       return {
         id: e.id ?? newId(),
