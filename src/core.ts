@@ -45,7 +45,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const jsm = await jetstreamManager(deps.nc);
   const report = await applyDefinitions(deps.nc, jsm, await loadDefinitions(), deps.replicas ? { replicas: deps.replicas } : {});
   deps.log.info(report, "streams applied");
-  stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }) })).stop);
+  stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...(deps.replicas ? { replicas: deps.replicas } : {}) })).stop);
   stops.push((await startPlugins(deps)).stop);
   const tasks = await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}),
     ...(deps.tasks ? { options: deps.tasks } : {}),

@@ -78,10 +78,10 @@ const isCasConflict = (err: unknown) =>
 const STREAM_NAME_IN_USE = 10058;
 
 /** Opens (creating when missing) a bucket; an existing bucket with other settings is used as is. */
-export const openBucket = async (nc: NatsConnection, bucket: string, history = 1): Promise<KV> => {
+export const openBucket = async (nc: NatsConnection, bucket: string, history = 1, replicas = 1): Promise<KV> => {
   const kvm = new Kvm(nc);
   try {
-    return await kvm.create(bucket, { history });
+    return await kvm.create(bucket, { history, replicas });
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE) return kvm.open(bucket);
     throw err;
@@ -263,6 +263,8 @@ export type ProjectionsDeps = {
   readonly manifests?: readonly ViewManifest[];
   /** Views by name (default: the built-in views). */
   readonly views?: Readonly<Record<string, AnyView>>;
+  /** Replicas of the buckets this creates (3 on a cluster, like the streams). */
+  readonly replicas?: number;
   /** Checkpoint after this many applied events (and at least every second when behind). */
   readonly checkpointEvery?: number;
 };
@@ -293,14 +295,15 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
   const manifests = deps.manifests ?? (await loadManifests());
   const pairs = resolveViews(manifests, deps.views ?? allViews);
   const store = readerStore(deps.nc, deps.log);
-  const cpKv = await openBucket(deps.nc, Buckets.Checkpoints);
-  const ptrKv = await openBucket(deps.nc, Buckets.Projections);
+  const replicas = deps.replicas ?? 1;
+  const cpKv = await openBucket(deps.nc, Buckets.Checkpoints, 1, replicas);
+  const ptrKv = await openBucket(deps.nc, Buckets.Projections, 1, replicas);
   const every = deps.checkpointEvery ?? 500;
   let stopped = false;
   const runs = await Promise.all(
     pairs.map(async ({ manifest: m, view }) => {
       const log = deps.log.child({ projection: m.name, bucket: m.bucket });
-      const kv = await openBucket(deps.nc, m.bucket, m.history ?? 1);
+      const kv = await openBucket(deps.nc, m.bucket, m.history ?? 1, replicas);
       const writer = rowWriter(kv, view, log);
       const st = { position: (await readCheckpoint(deps.nc, m.bucket)) ?? 0, saved: 0, caughtUp: false };
       st.saved = st.position;

@@ -129,6 +129,9 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
       },
     });
   }
+  // The subscriptions reach the server before we say we are up: a request sent right after the
+  // ready line must not meet "no responders".
+  await deps.nc.flush();
   deps.log.info({ endpoints: endpoints.map((e) => serviceSubject(e.name)) }, "service started");
   return {
     service: svc,

@@ -12,7 +12,7 @@ import { currentBusJwt, prepareInstallation } from "../../src/embedded/installat
 import { findNatsServer, startNatsServer } from "../../src/embedded/natsServer.js";
 import type { RunningServer } from "../../src/embedded/natsServer.js";
 import { TYPE_HEADER } from "../../src/store/eventStore.js";
-import { eventCategory, Streams } from "../../src/store/subjects.js";
+import { Buckets, eventCategory, Streams } from "../../src/store/subjects.js";
 import { waitProjections, installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
 
 /**
@@ -101,6 +101,10 @@ t.test("a 3-node cluster with R3 streams: one node SIGKILLed under load, nothing
   t.teardown(() => core.kill());
   for (const s of [Streams.Events, Streams.Tasks, Streams.Results]) {
     t.equal((await jsm.streams.info(s)).config.num_replicas, 3, `${s} has 3 replicas`);
+  }
+  // The views and their checkpoints too: a view must not be the one thing a lost node takes away.
+  for (const b of [Buckets.Plugins, Buckets.Tasks, Buckets.Checkpoints]) {
+    t.equal((await jsm.streams.info(`KV_${b}`)).config.num_replicas, 3, `KV bucket ${b} has 3 replicas`);
   }
   const creds = await installEcho(nc, dataDir, "clustered");
   const servers = urls.join(",");
