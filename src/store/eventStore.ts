@@ -38,6 +38,13 @@ export const COUNT_HEADER = "Ganglion-Count";
 /** Header with the type of the first event of a commit (lets tools filter without parsing). */
 export const TYPE_HEADER = "Ganglion-Type";
 
+/**
+ * Pull expiry of the store's consumers. Heartbeats come every half of it, and a consumer that
+ * misses two is re-created: with the 30 s default a consumer on a lost cluster node went quiet
+ * for up to a minute.
+ */
+const PULL_EXPIRES_MS = 5_000;
+
 const STREAM_NAME = /^([a-z][a-z0-9_]*)-([A-Za-z0-9_][A-Za-z0-9_-]*)$/;
 
 /** `plugin-foo` → `ev.plugin.foo`; anything that is not `<category>-<id>` is refused. */
@@ -357,7 +364,7 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       await c.delete().catch(() => undefined);
       return;
     }
-    const msgs = await c.consume({ max_messages: 512 });
+    const msgs = await c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
     try {
       for await (const m of msgs) {
         if (m.seq > Number(end)) break;
@@ -391,7 +398,7 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       const c = await js.consumers.get(stream, { filter_subjects: subject, ...startOpts });
       const info = await c.info(true);
       if (info.num_pending === 0) resolveCaughtUp(from === "end" ? await headPosition() : last);
-      const msgs = await c.consume({ max_messages: 512 });
+      const msgs = await c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
       stopCurrent = () => msgs.stop();
       if (stopped) msgs.stop();
       try {

@@ -842,7 +842,9 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     ack_wait: nanos(5_000),
     max_ack_pending: 1000,
   });
-  const results = await (await js.consumers.get(Streams.Results, RESULTS_CONSUMER)).consume({ max_messages: 256 });
+  // A short pull expiry (heartbeats every 2.5 s): a pull left on a lost cluster node is noticed in
+  // seconds, not after the 30 s default, and the consumer pulls from the new leader.
+  const results = await (await js.consumers.get(Streams.Results, RESULTS_CONSUMER)).consume({ max_messages: 256, expires: 5_000 });
   loops.push(
     (async () => {
       // Reports of different tasks are handled concurrently, those of one task in order (they
