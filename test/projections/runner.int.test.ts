@@ -3,15 +3,11 @@ import * as io from "io-ts";
 import { Kvm } from "@nats-io/kv";
 import pino from "pino";
 import { PluginEvent } from "../../src/events/plugin.js";
-import { TaskEvent } from "../../src/events/task.js";
-import { WorkerEvent } from "../../src/events/worker.js";
 import { loadManifests } from "../../src/projections/manifest.js";
 import type { ViewManifest } from "../../src/projections/manifest.js";
 import { readBucket, readCheckpoint, readPointer, rebuildProjections, startProjections, verifyProjections } from "../../src/projections/runner.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
-import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { startTestServer } from "../support/natsServer.js";
+import { startEventLog } from "../support/eventLog.js";
 import { scenario } from "./fixtures.js";
 import { pluginsView } from "../../src/projections/plugins.js";
 import type { PluginRow } from "../../src/projections/plugins.js";
@@ -19,12 +15,7 @@ import type { Decoded } from "../../src/projections/view.js";
 import type { Commit } from "./fixtures.js";
 
 const log = pino({ level: "silent" });
-const server = await startTestServer();
-t.teardown(() => server.stop());
-const nc = await server.connectAdmin();
-t.teardown(() => nc.close());
-await applyDefinitions(nc, await jetstreamManager(nc), (await loadDefinitions()).filter((d) => d.kind === "stream" && d.config.name === "EVENTS"));
-const store = natsEventStore(nc, { codec: io.union([PluginEvent, TaskEvent, WorkerEvent]) });
+const { server, nc, store } = await startEventLog(t);
 const manifests = await loadManifests();
 
 /** Appends commits in order per stream, streams in parallel (as many core requests would). */
