@@ -7,6 +7,7 @@ import { headers, nuid } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { SERVICE_NAME, serviceSubject } from "../store/subjects.js";
+import { StoreUnavailableError } from "../store/types.js";
 import type { Endpoint, RequestContext, ServiceError } from "./endpoint.js";
 
 /** Header a caller may set to tie the events a request causes to its own trace. */
@@ -88,6 +89,12 @@ export const handleRequest = async (
   try {
     return await ep.handle(req.right, { ...ctx, actor: actorField ?? "operator" });
   } catch (err) {
+    // The log out of reach (a server restarting, a cluster electing a leader): nothing was
+    // decided, and the same request may succeed in a moment. Say so, rather than "Internal".
+    if (err instanceof StoreUnavailableError) {
+      ctx.log.warn({ err, endpoint: ep.name }, "event store unavailable");
+      return E.left({ code: "Unavailable", message: `${ep.name}: ${err.message}; nothing was recorded, try again`, retryAfterMs: 1000 });
+    }
     ctx.log.error({ err, endpoint: ep.name }, "endpoint handler failed");
     return E.left({ code: "Internal", message: `${ep.name} failed: ${(err as Error).message ?? String(err)}` });
   }

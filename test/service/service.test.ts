@@ -4,6 +4,7 @@ import * as E from "fp-ts/lib/Either.js";
 import pino from "pino";
 import { defineEndpoint } from "../../src/service/endpoint.js";
 import { errorPaths, handleRequest, parseBody } from "../../src/service/service.js";
+import { StoreUnavailableError } from "../../src/store/types.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const ctx = { log: pino({ level: "silent" }), now: new Date("2026-01-01T00:00:00Z"), correlationId: "c1" };
@@ -36,6 +37,11 @@ t.test("the actor comes from the request, defaults to operator, and must be a st
   t.match(await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1 })), ctx), E.right({ actor: "operator", at: "2026-01-01T00:00:00.000Z" }));
   t.match(await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: "operator:ann" })), ctx), E.right({ actor: "operator:ann" }));
   t.match(await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: 5 })), ctx), E.left({ code: "InvalidRequest", paths: ["actor"] }));
+});
+
+t.test("an unreachable event store is Unavailable with a retry hint, not Internal", async (t) => {
+  const away = defineEndpoint({ name: "away", description: "", request: io.type({}), handle: async () => Promise.reject(new StoreUnavailableError(new Error("jetstream is not enabled"))) });
+  t.match(await handleRequest(away, enc("{}"), ctx), E.left({ code: "Unavailable", retryAfterMs: 1000, message: /nothing was recorded/ }));
 });
 
 t.test("a throwing handler becomes an Internal error", async (t) => {
