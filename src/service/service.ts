@@ -89,11 +89,11 @@ export const handleRequest = async (
   try {
     return await ep.handle(req.right, { ...ctx, actor: actorField ?? "operator" });
   } catch (err) {
-    // The log out of reach (a server restarting, a cluster electing a leader): nothing was
-    // decided, and the same request may succeed in a moment. Say so, rather than "Internal".
+    // The log out of reach (a server restarting, a cluster electing a leader): a transient
+    // condition, not a bug. The append may or may not have landed (a lost ack), so say so.
     if (err instanceof StoreUnavailableError) {
       ctx.log.warn({ err, endpoint: ep.name }, "event store unavailable");
-      return E.left({ code: "Unavailable", message: `${ep.name}: ${err.message}; nothing was recorded, try again`, retryAfterMs: 1000 });
+      return E.left({ code: "Unavailable", message: `${ep.name}: ${err.message}; the outcome is unknown (the log may or may not hold it), check before retrying a command`, retryAfterMs: 1000 });
     }
     ctx.log.error({ err, endpoint: ep.name }, "endpoint handler failed");
     return E.left({ code: "Internal", message: `${ep.name} failed: ${(err as Error).message ?? String(err)}` });

@@ -41,7 +41,7 @@ t.test("the actor comes from the request, defaults to operator, and must be a st
 
 t.test("an unreachable event store is Unavailable with a retry hint, not Internal", async (t) => {
   const away = defineEndpoint({ name: "away", description: "", request: io.type({}), handle: async () => Promise.reject(new StoreUnavailableError(new Error("jetstream is not enabled"))) });
-  t.match(await handleRequest(away, enc("{}"), ctx), E.left({ code: "Unavailable", retryAfterMs: 1000, message: /nothing was recorded/ }));
+  t.match(await handleRequest(away, enc("{}"), ctx), E.left({ code: "Unavailable", retryAfterMs: 1000, message: /outcome is unknown/ }));
 });
 
 t.test("a throwing handler becomes an Internal error", async (t) => {
