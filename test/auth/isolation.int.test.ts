@@ -27,7 +27,7 @@ import {
   topicConsumer,
   topicSubject,
 } from "../../src/store/subjects.js";
-import { startTestServer } from "../support/natsServer.js";
+import { jetStreamAnswers, startTestServer } from "../support/natsServer.js";
 
 /**
  * The isolation matrix: plugin A's real, minted credentials against a real nats-server in
@@ -241,6 +241,7 @@ t.test("a revoked plugin is disconnected at once and refused on reconnect; new c
   // A restart keeps the revocation (the last pushed account JWT is preloaded).
   await server.kill();
   await server.restart();
+  await jetStreamAnswers(admin); // the next test uses this connection; let it finish reconnecting
   const again = await refused(credsA.creds);
   t.ok(again instanceof errors.AuthorizationError, `still refused after a server restart (${again?.message})`);
   t.equal(await refused(fresh.creds), undefined, "the new credentials still connect after the restart");

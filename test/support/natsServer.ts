@@ -31,6 +31,20 @@ export const jetStreamReady = async (url: string, creds: string, timeoutMs = 20_
   }
 };
 
+/** Waits until JetStream answers on this very connection (it may still be reconnecting after a restart). */
+export const jetStreamAnswers = async (nc: NatsConnection, timeoutMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await nc.request("$JS.API.INFO", "", { timeout: 1000 });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+};
+
 export type TestServer = {
   readonly url: string;
   readonly port: number;
