@@ -1,8 +1,17 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import * as E from "fp-ts/lib/Either.js";
 import type { Logger } from "pino";
 import type { Authority } from "./auth/authority.js";
-import { applyDefinitions, loadDefinitions } from "./store/streamDefinitions.js";
+import { accountAuthority } from "./auth/accountAuthority.js";
+import type { AccountAuthority } from "./auth/accountAuthority.js";
+import { devAccountKey, opsAccountKey, pluginAccountKey } from "./auth/accounts.js";
+import { PluginEvent } from "./events/plugin.js";
+import { pluginApp } from "./plugins/app.js";
+import { defaultCatalog } from "./plugins/catalog.js";
+import { natsEventStore } from "./store/eventStore.js";
+import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "./store/streamDefinitions.js";
+import type { PluginStreamDefinition } from "./store/streamDefinitions.js";
 import { startProjections } from "./projections/runner.js";
 import { startTasks } from "./tasks/runtime.js";
 import type { TaskRuntime, TasksOptions } from "./tasks/runtime.js";
@@ -32,6 +41,8 @@ export type CoreDeps = {
 export type Core = {
   /** The tasks runtime (submit, get, cancel, retry) for in-process callers such as the test bus. */
   readonly tasks: TaskRuntime;
+  /** Account pushes and credential minting; absent on a core without keys or SYS credentials. */
+  readonly accounts?: AccountAuthority;
   /** Stops every component, newest first. Idempotent. */
   readonly stop: () => Promise<void>;
 };
@@ -43,25 +54,59 @@ export type Core = {
 export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const stops: (() => Promise<void>)[] = [];
   const jsm = await jetstreamManager(deps.nc);
-  const report = await applyDefinitions(deps.nc, jsm, await loadDefinitions(), deps.replicas ? { replicas: deps.replicas } : {});
+  const replicas = deps.replicas ? { replicas: deps.replicas } : {};
+  const definitions = await loadDefinitions();
+  const report = await applyDefinitions(deps.nc, jsm, definitions, replicas);
   deps.log.info(report, "streams applied");
-  stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...(deps.replicas ? { replicas: deps.replicas } : {}) })).stop);
-  stops.push((await startPlugins(deps)).stop);
-  const tasks = await startTasks({ nc: deps.nc, log: deps.log, ...(deps.authority ? { authority: deps.authority } : {}), ...(deps.sysCreds ? { sysCreds: deps.sysCreds } : {}),
+  const tasksTemplate = definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin" && d.config.name.startsWith("TASKS_"));
+  if (!tasksTemplate) throw new Error("streams/ has no per-plugin TASKS_{plugin} stream definition");
+
+  // The infrastructure every component shares, built once: one account authority (one push
+  // chain per account), one plugin event store, one catalog, one plugin command handler.
+  const accounts = deps.authority && deps.sysCreds ? accountAuthority({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer() }) : undefined;
+  const catalog = defaultCatalog();
+  const pluginStore = natsEventStore(deps.nc, {
+    codec: PluginEvent,
+    defaultActor: "core",
+    onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable plugin event skipped"),
+  });
+  const plugins = pluginApp({ store: pluginStore, catalog, ...(accounts ? { accounts } : {}) });
+  const disablePlugin = async (pluginId: string, reason: string) => {
+    const r = await plugins.execute(pluginId, { type: "disable", pluginId, reason, automatic: true }, { actor: "system:health", time: new Date() });
+    if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
+  };
+
+  stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...replicas })).stop);
+  stops.push((await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop);
+  const authority = deps.authority;
+  const tasks = await startTasks({
+    nc: deps.nc,
+    log: deps.log,
+    disablePlugin,
+    taskStream: (pluginId) => pluginStreamConfig(tasksTemplate, pluginId, replicas),
+    ...(authority ? { pluginAccount: (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() } : {}),
     ...(deps.tasks ? { options: deps.tasks } : {}),
   });
   stops.push(tasks.stop);
   // The service starts last: a command is answered only once everything it needs is running.
-  const service = await startService({ nc: deps.nc, log: deps.log.child({ component: "service" }) }, [
-    ...pluginEndpoints(deps),
-    ...taskEndpoints({ tasks }),
-    ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
-    ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
-  ]);
+  const service = await startService(
+    {
+      nc: deps.nc,
+      log: deps.log.child({ component: "service" }),
+      ...(authority ? { accounts: { ops: opsAccountKey(authority).getPublicKey(), dev: devAccountKey(authority).getPublicKey() } } : {}),
+    },
+    [
+      ...pluginEndpoints({ app: plugins, catalog, ...(deps.dev ? { dev: true } : {}) }),
+      ...taskEndpoints({ tasks }),
+      ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
+      ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
+    ],
+  );
   stops.push(service.stop);
   let stopping: Promise<void> | undefined;
   return {
     tasks,
+    ...(accounts ? { accounts } : {}),
     stop: () =>
       (stopping ??= (async () => {
         for (const s of stops.reverse()) {

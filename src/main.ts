@@ -14,7 +14,7 @@ import {
 } from "./auth/authority.js";
 import type { Authority } from "./auth/authority.js";
 import { renderServerConfig } from "./embedded/config.js";
-import { currentBusJwt, natsDir, portsDirPath, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
+import { natsDir, portsDirPath, preloadedAccounts, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
 import {
   findNatsServer,
   MIN_SERVER_VERSION,
@@ -183,8 +183,13 @@ export const startEmbeddedBus = async (opts: {
       await server.stop();
     },
   );
+  if (inst.upgraded) {
+    log.warn(
+      "this data dir was made by the one-account topology of Ganglion 0.1 and now runs one NATS account per plugin: every plugin credential, read-only context and dev bootstrap minted before is revoked. Mint them again: `ganglion plugin creds <id>` for each plugin, `ganglion nats-context` for read-only operators.",
+    );
+  }
   // 5. Dev mode: the credentials a worker presents to register its own manifest.
-  const devBootstrapCreds = opts.dev ? await writeDevBootstrapCredentials(inst.authority) : undefined;
+  const devBootstrapCreds = opts.dev && core.accounts ? await writeDevBootstrapCredentials(core.accounts) : undefined;
   // 6. Tell clients where the bus is, only now that it is ready.
   await writeSecret(urlFilePath(dataDir), `${server.url}\n`, 0o644);
 
@@ -310,7 +315,6 @@ export const writeComposeFiles = async (dataDir: string): Promise<{ dataDir: str
   const created = !(await exists(join(dir, "keys")));
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const authority = await loadOrCreateAuthority(dir);
-  const busJwt = await currentBusJwt(authority);
   const adminCreds = adminCredsPath(dir);
   const sysCreds = sysCredsPath(dir);
   if (!(await exists(adminCreds))) await writeSecret(adminCreds, (await mintBusUser(authority, "ganglion-admin", adminPermissions)).creds);
@@ -326,7 +330,7 @@ export const writeComposeFiles = async (dataDir: string): Promise<{ dataDir: str
       serverName: "ganglion",
       operatorJwt: authority.operatorJwt,
       systemAccount: authority.sys.getPublicKey(),
-      preload: { [authority.sys.getPublicKey()]: authority.sysJwt, [authority.bus.getPublicKey()]: busJwt },
+      preload: await preloadedAccounts(authority),
       storeDir: COMPOSE.storeDir,
       resolverDir: COMPOSE.resolverDir,
     }),

@@ -10,7 +10,7 @@ import {
   fmtCreds,
   fromSeed,
 } from "@nats-io/jwt";
-import type { Account, Permissions } from "@nats-io/jwt";
+import type { Permissions } from "@nats-io/jwt";
 import type { KeyPair } from "@nats-io/nkeys";
 
 /**
@@ -129,22 +129,6 @@ export const loadOrCreateAuthority = async (dataDir: string, opts: { create?: bo
   const sysJwt = await encodeAccount("SYS", sys, { limits: { ...unlimitedAccount } }, { signer: operator });
   return { dataDir, operator, sys, bus: loaded.bus!, busSigner: loaded.busSigner!, operatorJwt, sysJwt };
 };
-
-/**
- * Encodes the BUS account JWT. JetStream is enabled with explicit unlimited limits; `revocations`
- * maps user public keys to the unix time before which their JWTs are refused.
- */
-export const encodeBusAccount = (a: Authority, revocations: Record<string, number> = {}): Promise<string> =>
-  encodeAccount(
-    "BUS",
-    a.bus,
-    {
-      limits: { ...unlimitedAccount, ...unlimitedJetStream },
-      signing_keys: [a.busSigner.getPublicKey()],
-      revocations,
-    } as Partial<Account>,
-    { signer: a.operator },
-  );
 
 export type MintedUser = { readonly publicKey: string; readonly jwt: string; readonly creds: string };
 

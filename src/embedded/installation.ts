@@ -1,10 +1,10 @@
-import { access, constants, mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, constants, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
   adminCredsPath,
   adminPermissions,
   busJwtPath,
-  encodeBusAccount,
+  keysDir,
   loadOrCreateAuthority,
   mintBusUser,
   mintSysUser,
@@ -12,6 +12,8 @@ import {
   writeSecret,
 } from "../auth/authority.js";
 import type { Authority } from "../auth/authority.js";
+import { devAccountKey, encodeBusAccountJwt, encodeDevAccount } from "../auth/accounts.js";
+import { revocationsOf } from "../auth/accountAuthority.js";
 import { renderServerConfig } from "./config.js";
 import { findNatsServer, MIN_SERVER_VERSION, NatsServerError, natsServerVersion, startNatsServer, versionAtLeast } from "./natsServer.js";
 import type { RunningServer } from "./natsServer.js";
@@ -19,7 +21,8 @@ import type { RunningServer } from "./natsServer.js";
 /**
  * The on-disk layout of a data dir (default `./.ganglion`):
  *
- * - `keys/`   operator, SYS, BUS and BUS signing-key seeds (0600), the last pushed BUS JWT
+ * - `keys/`   operator, SYS, BUS and BUS signing-key seeds (0600), the last pushed BUS JWT,
+ *             `accounts/` (the last pushed JWT of every other account), `topology` (its version)
  * - `creds/`  admin.creds (BUS, full access: the core and the CLI), sys.creds (SYS: account pushes)
  * - `nats/`   nats-server.conf, jetstream/ (the store), resolver/ (full resolver), nats.log, ports
  */
@@ -29,7 +32,17 @@ export type Installation = {
   readonly configFile: string;
   readonly adminCreds: string;
   readonly sysCreds: string;
+  /**
+   * True when this start moved a data dir of the one-account topology (before 0.2) to accounts:
+   * every credential minted before it (plugins, read-only operators, dev bootstrap) is revoked,
+   * and the admin credentials were minted again.
+   */
+  readonly upgraded: boolean;
 };
+
+/** The account topology a data dir is on; absent: the one-account topology of 0.1. */
+export const TOPOLOGY_VERSION = "2";
+export const topologyPath = (dataDir: string) => join(keysDir(dataDir), "topology");
 
 export const natsDir = (dataDir: string) => join(dataDir, "nats");
 /** Written by `ganglion up` once the bus is ready (the client URL, one line); removed on stop. */
@@ -69,7 +82,9 @@ export const prepareInstallation = async (opts: {
   const nd = natsDir(dataDir);
   await mkdir(join(nd, "jetstream"), { recursive: true });
   await mkdir(join(nd, "resolver"), { recursive: true });
-  const busJwt = await currentBusJwt(authority);
+  const adminCreds = adminCredsPath(dataDir);
+  const sysCreds = sysCredsPath(dataDir);
+  const upgraded = await upgradeTopology(authority);
   const configFile = join(nd, "nats-server.conf");
   await writeSecret(
     configFile,
@@ -78,16 +93,52 @@ export const prepareInstallation = async (opts: {
       port: opts.port === 0 ? -1 : opts.port,
       operatorJwt: authority.operatorJwt,
       systemAccount: authority.sys.getPublicKey(),
-      preload: { [authority.sys.getPublicKey()]: authority.sysJwt, [authority.bus.getPublicKey()]: busJwt },
+      preload: await preloadedAccounts(authority),
       storeDir: join(nd, "jetstream"),
       resolverDir: join(nd, "resolver"),
     }),
   );
-  const adminCreds = adminCredsPath(dataDir);
-  const sysCreds = sysCredsPath(dataDir);
   if (!(await exists(adminCreds))) await writeSecret(adminCreds, (await mintBusUser(authority, "ganglion-admin", adminPermissions)).creds);
   if (!(await exists(sysCreds))) await writeSecret(sysCreds, (await mintSysUser(authority)).creds);
-  return { dataDir, authority, configFile, adminCreds, sysCreds };
+  return { dataDir, authority, configFile, adminCreds, sysCreds, upgraded };
+};
+
+/**
+ * The accounts the server config preloads: SYS, BUS (re-encoded with the exports of this
+ * version and the revocations it had) and DEV. Plugin and OPS accounts live in the full
+ * resolver's directory and are pushed again by the core at every start.
+ */
+export const preloadedAccounts = async (a: Authority): Promise<Record<string, string>> => {
+  const busJwt = await encodeBusAccountJwt(a, revocationsOf(await currentBusJwt(a)));
+  await writeSecret(busJwtPath(a.dataDir), busJwt);
+  return {
+    [a.sys.getPublicKey()]: a.sysJwt,
+    [a.bus.getPublicKey()]: busJwt,
+    [devAccountKey(a).getPublicKey()]: await encodeDevAccount(a),
+  };
+};
+
+/**
+ * Moves a data dir of the one-account topology to accounts, once. Every user of BUS issued so far
+ * is revoked (`revocations: {"*": now}` is carried forward in every later BUS JWT): plugin
+ * credentials, read-only operator contexts and the dev bootstrap all lived there. The admin
+ * credentials are minted again in a later second (a user JWT issued in the revocation's second is
+ * still refused). A fresh data dir just records the version.
+ */
+const upgradeTopology = async (a: Authority): Promise<boolean> => {
+  const marker = topologyPath(a.dataDir);
+  if (await exists(marker)) return false;
+  const old = await exists(adminCredsPath(a.dataDir));
+  if (old) {
+    const at = Math.floor(Date.now() / 1000);
+    const revocations = { ...revocationsOf(await currentBusJwt(a)), "*": at };
+    await writeSecret(busJwtPath(a.dataDir), await encodeBusAccountJwt(a, revocations));
+    while (Math.floor(Date.now() / 1000) <= at) await new Promise((r) => setTimeout(r, 50));
+    await writeSecret(adminCredsPath(a.dataDir), (await mintBusUser(a, "ganglion-admin", adminPermissions)).creds);
+    await rm(join(a.dataDir, "creds", "dev-bootstrap.creds"), { force: true });
+  }
+  await writeSecret(marker, `${TOPOLOGY_VERSION}\n`, 0o644);
+  return old;
 };
 
 const exists = async (p: string) => {
@@ -107,7 +158,7 @@ export const currentBusJwt = async (a: Authority): Promise<string> => {
   try {
     return (await readFile(busJwtPath(a.dataDir), "utf8")).trim();
   } catch {
-    const jwt = await encodeBusAccount(a);
+    const jwt = await encodeBusAccountJwt(a, {});
     await writeSecret(busJwtPath(a.dataDir), jwt);
     return jwt;
   }

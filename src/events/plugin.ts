@@ -86,17 +86,22 @@ export type PluginRemoved = t.TypeOf<typeof PluginRemoved>;
 
 /**
  * A user JWT was minted for the plugin. Only its public key is recorded (so it can be revoked);
- * `expiresAt` is ISO-8601 or null (no expiry); `capabilities` are the grants it carries.
+ * `expiresAt` is ISO-8601 or null (no expiry); `capabilities` are the grants in force when it was
+ * minted (they live on the plugin's account, `account`, and follow later grants); `allowFrom`
+ * the source networks the server accepts it from (absent: any).
  */
 export const PluginCredentialsIssued = t.type({
   type: t.literal("plugin.credentials.issued"),
-  data: t.type({ pluginId: t.string, publicKey: t.string, expiresAt: t.union([t.string, t.null]), capabilities: t.array(t.string) }),
+  data: t.intersection([
+    t.type({ pluginId: t.string, publicKey: t.string, expiresAt: t.union([t.string, t.null]), capabilities: t.array(t.string) }),
+    t.partial({ account: t.string, allowFrom: t.array(t.string) }),
+  ]),
 });
 export type PluginCredentialsIssued = t.TypeOf<typeof PluginCredentialsIssued>;
 
 /**
- * Live credentials were revoked: the BUS account JWT listing these user keys was pushed to the
- * server before this event was appended, so their connections are already closed.
+ * Live credentials were revoked: the plugin's account JWT listing these user keys was pushed to
+ * the server before this event was appended, so their connections are already closed.
  */
 export const PluginCredentialsRevoked = t.type({
   type: t.literal("plugin.credentials.revoked"),

@@ -1,6 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
-import type { Authority } from "../auth/authority.js";
-import type { Revoker } from "../auth/revocation.js";
+import { meetAccess, NO_ACCESS, pluginAccountKey, sameAccess } from "../auth/accounts.js";
+import type { PluginAccess } from "../auth/accounts.js";
+import type { AccountAuthority } from "../auth/accountAuthority.js";
 import { PLUGIN_CATEGORY, pluginStreamName } from "../events/plugin.js";
 import type { PluginEvent } from "../events/plugin.js";
 import { WrongExpectedVersionError } from "../store/types.js";
@@ -54,11 +55,15 @@ export const explainCapabilities = (catalog: Catalog, caps: readonly string[]) =
 export type PluginAppDeps = {
   readonly store: EventStore<PluginEvent>;
   readonly catalog: Catalog;
-  /** Without it, credentials cannot be minted. */
-  readonly authority?: Authority;
-  /** Without it, nothing that revokes live credentials can be decided. */
-  readonly revoker?: Revoker;
+  /**
+   * Pushes plugin account JWTs and mints credentials. Without it (a core started without the
+   * data dir's keys or SYS credentials) nothing that changes what a plugin may reach can be decided.
+   */
+  readonly accounts?: AccountAuthority;
 };
+
+/** What a plugin's account must allow in a state (only an active plugin imports anything). */
+export const accessOf = (s: Plugin): PluginAccess => (s.status === "active" ? { active: true, granted: s.granted } : NO_ACCESS);
 
 const MAX_ATTEMPTS = 5;
 
@@ -106,19 +111,25 @@ export const pluginApp = (deps: PluginAppDeps) => {
       if (events.length === 0) {
         return E.right({ events, state: state as Present, revision: revision === "no_stream" ? -1n : revision });
       }
+      const after = events.reduce(evolve, state);
       const keys = revokedKeys(events);
-      if (keys.length > 0) {
-        if (!deps.revoker) {
-          return E.left({
-            _tag: "Unavailable",
-            message: `plugin ${pluginId} holds live credentials and this core cannot revoke them (it runs without SYS credentials or keys); run the command against a core started with its data dir`,
-          });
-        }
-        await deps.revoker.revoke(keys);
+      const [from, to] = [accessOf(state), accessOf(after)];
+      const changesAccount = keys.length > 0 || !sameAccess(from, to);
+      if (changesAccount && !deps.accounts) {
+        return E.left({
+          _tag: "Unavailable",
+          message: `this core cannot change what plugin ${pluginId} may reach (it runs without the data dir's keys or SYS credentials); run the command against a core started with its data dir`,
+        });
       }
+      // Less access is pushed before the log records it, more access after: the server never
+      // allows what the log does not say, and the log never claims a revocation the server has
+      // not seen. A crash in between is mended at the next start (reconcileAccounts).
+      const safe = meetAccess(from, to);
+      if (deps.accounts && (keys.length > 0 || !sameAccess(from, safe))) await deps.accounts.applyPlugin(pluginId, safe, keys);
       try {
         const r = await append(pluginId, events, revision, meta);
-        return E.right({ events, state: events.reduce(evolve, state) as Present, revision: r.nextExpectedRevision });
+        if (deps.accounts && !sameAccess(safe, to)) await deps.accounts.applyPlugin(pluginId, to);
+        return E.right({ events, state: after as Present, revision: r.nextExpectedRevision });
       } catch (err) {
         if (err instanceof WrongExpectedVersionError && attempt < MAX_ATTEMPTS) continue;
         throw err;
@@ -132,25 +143,34 @@ export const pluginApp = (deps: PluginAppDeps) => {
    */
   const issueCredentials = async (
     pluginId: string,
-    opts: { ttlMs?: number },
+    opts: { ttlMs?: number; allowFrom?: readonly string[] },
     meta: CommandMeta,
-  ): Promise<E.Either<PluginAppError, { creds: string; publicKey: string; expiresAt: string | null; capabilities: readonly string[] }>> => {
-    const authority = deps.authority;
-    if (!authority) {
-      return E.left({ _tag: "Unavailable", message: "this core has no key material (started without a data dir), so it cannot mint credentials" });
+  ): Promise<E.Either<PluginAppError, { creds: string; publicKey: string; expiresAt: string | null; capabilities: readonly string[]; allowFrom: readonly string[] }>> => {
+    const accounts = deps.accounts;
+    if (!accounts) {
+      return E.left({ _tag: "Unavailable", message: "this core has no key material or SYS credentials (started without a data dir), so it cannot mint credentials" });
     }
     for (let attempt = 1; ; attempt++) {
       const { state, revision } = await load(pluginId);
       const granted = state.status === "absent" ? [] : state.granted;
-      const minted = await mintPluginCredentials(authority, deps.catalog, pluginId, granted, opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {});
+      const allowFrom = opts.allowFrom ?? (state.status === "absent" ? [] : (state.manifest.network?.allowFrom ?? []));
+      const minted = await mintPluginCredentials(accounts, pluginId, { ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}), allowFrom });
       const decided = decide(
-        { type: "issueCredentials", pluginId, publicKey: minted.publicKey, expiresAt: minted.expiresAt, at: meta.time.toISOString() },
+        {
+          type: "issueCredentials",
+          pluginId,
+          publicKey: minted.publicKey,
+          expiresAt: minted.expiresAt,
+          at: meta.time.toISOString(),
+          account: pluginAccountKey(accounts.authority, pluginId).getPublicKey(),
+          allowFrom,
+        },
         state,
       );
       if (E.isLeft(decided)) return decided;
       try {
         await append(pluginId, decided.right, revision, meta);
-        return E.right({ creds: minted.creds, publicKey: minted.publicKey, expiresAt: minted.expiresAt, capabilities: granted });
+        return E.right({ creds: minted.creds, publicKey: minted.publicKey, expiresAt: minted.expiresAt, capabilities: granted, allowFrom });
       } catch (err) {
         if (err instanceof WrongExpectedVersionError && attempt < MAX_ATTEMPTS) continue;
         throw err;

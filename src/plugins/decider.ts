@@ -56,6 +56,9 @@ export type PluginCommand =
       readonly expiresAt: string | null;
       /** Now, ISO-8601: expired credentials need no revocation. */
       readonly at: string;
+      /** The plugin's account public key, and the source networks the credentials are limited to. */
+      readonly account?: string;
+      readonly allowFrom?: readonly string[];
     };
 
 /** Rejections: business outcomes, answered to the caller with their `_tag` as the error code. */
@@ -168,8 +171,9 @@ export const decide = (cmd: PluginCommand, s: Plugin): E.Either<PluginRejected, 
           dropped,
         },
       };
-      const revoked: PluginEvent[] = dropped.length > 0 ? revokeKeys(s, `version ${m.version} no longer asks for ${dropped.join(", ")}`) : [];
-      const base = [upgraded, ...revoked];
+      // Dropped grants leave the plugin's account with the upgrade (its imports follow the
+      // grants): live credentials stay valid and simply reach less.
+      const base = [upgraded];
       if (cmd.grant === undefined) return E.right(base);
       return E.map((g: PluginEvent[]) => [...base, ...g])(grantEvents(pluginId, m.capabilities, carriedOver, cmd.grant, s.status === "pending", cmd.automatic));
     }
@@ -190,9 +194,8 @@ export const decide = (cmd: PluginCommand, s: Plugin): E.Either<PluginRejected, 
       }
       const caps = [...new Set(cmd.capabilities)];
       if (caps.length === 0) return E.right([]);
-      const reason = cmd.reason ?? `capabilities revoked: ${caps.join(", ")}`;
+      // The account loses the capabilities' imports; credentials need not change.
       return E.right([
-        ...revokeKeys(s, reason),
         { type: "plugin.capability.revoked", data: { pluginId: s.pluginId, capabilities: caps, ...(cmd.reason ? { reason: cmd.reason } : {}) } },
       ]);
     }
@@ -235,7 +238,14 @@ export const decide = (cmd: PluginCommand, s: Plugin): E.Either<PluginRejected, 
       return E.right([
         {
           type: "plugin.credentials.issued",
-          data: { pluginId: s.pluginId, publicKey: cmd.publicKey, expiresAt: cmd.expiresAt, capabilities: [...s.granted] },
+          data: {
+            pluginId: s.pluginId,
+            publicKey: cmd.publicKey,
+            expiresAt: cmd.expiresAt,
+            capabilities: [...s.granted],
+            ...(cmd.account ? { account: cmd.account } : {}),
+            ...(cmd.allowFrom && cmd.allowFrom.length > 0 ? { allowFrom: [...cmd.allowFrom] } : {}),
+          },
         },
       ]);
     }

@@ -4,6 +4,7 @@ import * as t from "io-ts";
  * shipped catalog, JSON Schema compilation (ajv) and YAML/JSON parsing.
  */
 import * as E from "fp-ts/lib/Either.js";
+import { isIP } from "node:net";
 import { DOTTED, PLUGIN_ID } from "../store/subjects.js";
 import { parseCapability } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
@@ -105,6 +106,30 @@ const ratio = new t.Type<number, number, unknown>(
   (a) => a,
 );
 
+/**
+ * A source network as nats-server's `src` user claim takes it: `10.0.0.0/8`, `127.0.0.1/32`,
+ * `::1/128` (a bare address means the one host). The prefix must fit the address family.
+ */
+export const parseCidr = (u: string): string | undefined => {
+  const [addr = "", prefix, ...rest] = u.trim().split("/");
+  const family = isIP(addr);
+  if (family === 0 || rest.length > 0) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (prefix === undefined) return `${addr}/${max}`;
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return undefined;
+  return `${addr}/${Number(prefix)}`;
+};
+
+export const Cidr = new t.Type<string, string, unknown>(
+  "Cidr",
+  (u): u is string => typeof u === "string" && parseCidr(u) === u,
+  (u, c) => {
+    const v = typeof u === "string" && u.length <= 64 ? parseCidr(u) : undefined;
+    return v === undefined ? t.failure(u, c, `expected a network like "10.0.0.0/8" or "127.0.0.1/32", got ${JSON.stringify(u)}`) : t.success(v);
+  },
+  (a) => a,
+);
+
 /** Checks a JSON Schema; answers why it is invalid, or undefined. */
 export type SchemaCheck = (schema: Record<string, unknown>) => string | undefined;
 
@@ -187,7 +212,7 @@ export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSour
       limits: withDefault(Limits, DEFAULT_LIMITS),
       health: withDefault(Health, DEFAULT_HEALTH),
     },
-    {},
+    { network: closed("network", { allowFrom: withDefault(t.array(Cidr), []) }, {}) },
   );
 };
 

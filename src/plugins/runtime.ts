@@ -1,54 +1,52 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { Authority } from "../auth/authority.js";
-import { busRevoker } from "../auth/revocation.js";
-import type { Revoker } from "../auth/revocation.js";
-import { PLUGIN_CATEGORY, PluginEvent } from "../events/plugin.js";
-import { natsEventStore } from "../store/eventStore.js";
+import type { AccountAuthority } from "../auth/accountAuthority.js";
+import { PLUGIN_CATEGORY } from "../events/plugin.js";
+import type { PluginEvent } from "../events/plugin.js";
 import type { EventStore } from "../store/types.js";
+import { accessOf } from "./app.js";
+import { evolve, initialState } from "./decider.js";
+import type { Plugin } from "./decider.js";
 
 export type PluginsRuntimeDeps = {
-  readonly nc: NatsConnection;
   readonly log: Logger;
-  readonly authority?: Authority;
-  /** Content of a SYS-account `.creds` file. */
-  readonly sysCreds?: string;
-  readonly store?: EventStore<PluginEvent>;
-  readonly revoker?: Revoker;
+  readonly store: EventStore<PluginEvent>;
+  readonly accounts?: AccountAuthority;
 };
 
 /**
- * Makes the server's revocation list agree with the log: every key a `plugin.credentials.revoked`
- * event names must be revoked in the BUS account JWT. They normally are (the push happens before
- * the append), but a data dir restored from an older backup would bring revoked credentials back
- * to life; this closes that hole at every start. Answers the keys it had to revoke again.
+ * Makes the server's accounts agree with the log, at every start: BUS (its exports, its
+ * revocations) and DEV are pushed, then every plugin's account with the imports its state allows
+ * and every key a `plugin.credentials.revoked` event ever named in its revocations (on top of
+ * those the last pushed JWT kept). So a crash between a push and its append, a data dir restored
+ * from an older backup, or a cluster node that lost its resolver directory cannot bring back a
+ * revoked credential or a withdrawn grant. Answers how many plugin accounts it pushed.
  */
-export const reconcileRevocations = async (store: EventStore<PluginEvent>, revoker: Revoker): Promise<string[]> => {
-  const inForce = await revoker.revocations();
-  const missing = new Set<string>();
-  for await (const e of store.readAll({ filter: { categories: [PLUGIN_CATEGORY], eventTypePrefixes: ["plugin.credentials.revoked"] } })) {
-    if (e.type !== "plugin.credentials.revoked") continue;
-    for (const k of e.data.publicKeys) if (inForce[k] === undefined) missing.add(k);
+export const reconcileAccounts = async (store: EventStore<PluginEvent>, accounts: AccountAuthority): Promise<number> => {
+  await accounts.applyInfrastructure();
+  const plugins = new Map<string, { state: Plugin; revoked: Set<string> }>();
+  for await (const e of store.readAll({ filter: { categories: [PLUGIN_CATEGORY] } })) {
+    const id = e.data.pluginId;
+    const cur = plugins.get(id) ?? { state: initialState(), revoked: new Set<string>() };
+    cur.state = evolve(cur.state, e);
+    if (e.type === "plugin.credentials.revoked") e.data.publicKeys.forEach((k) => cur.revoked.add(k));
+    plugins.set(id, cur);
   }
-  if (missing.size > 0) await revoker.revoke([...missing]);
-  return [...missing];
+  for (const [id, p] of plugins) await accounts.applyPlugin(id, accessOf(p.state), [...p.revoked]);
+  return plugins.size;
 };
 
 /**
- * The plugins component of the core. At start it reconciles revocations (above); the `plugin.*`
+ * The plugins component of the core. At start it reconciles the accounts (above); the `plugin.*`
  * endpoints (`src/service/endpoints/plugins.ts`) do the rest. Without keys or SYS credentials
- * (a core started with `serve --nats` only) there is nothing it can revoke, and it says so.
+ * (a core started with `serve --nats` only) there is nothing it can push, and it says so.
  */
 export const startPlugins = async (deps: PluginsRuntimeDeps): Promise<{ stop: () => Promise<void> }> => {
   const log = deps.log.child({ component: "plugins" });
-  const revoker =
-    deps.revoker ?? (deps.authority && deps.sysCreds ? busRevoker({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer() }) : undefined);
-  if (!revoker) {
-    log.warn("no key material or SYS credentials: this core cannot revoke plugin credentials (revoke, disable and remove will answer Unavailable)");
+  if (!deps.accounts) {
+    log.warn("no key material or SYS credentials: this core cannot change plugin accounts (approve, revoke, disable, enable, remove and creds will answer Unavailable)");
     return { stop: async () => undefined };
   }
-  const store = deps.store ?? natsEventStore(deps.nc, { codec: PluginEvent, onSkipped: (s) => log.warn({ skipped: s }, "undecodable plugin event skipped") });
-  const again = await reconcileRevocations(store, revoker);
-  if (again.length > 0) log.warn({ publicKeys: again }, "revoked credentials the account JWT did not list (restored data dir?) were revoked again");
+  const n = await reconcileAccounts(deps.store, deps.accounts);
+  log.info({ plugins: n }, "plugin accounts pushed");
   return { stop: async () => undefined };
 };

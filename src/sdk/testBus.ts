@@ -14,7 +14,6 @@ import { PluginEvent } from "../events/plugin.js";
 import { pluginApp } from "../plugins/app.js";
 import { defaultCatalog } from "../plugins/catalog.js";
 import { decodeManifest, decodeManifestValue } from "../plugins/manifest.js";
-import { busRevoker } from "../auth/revocation.js";
 import { natsEventStore } from "../store/eventStore.js";
 import { callService } from "../service/client.js";
 import type { ServiceError } from "../service/endpoint.js";
@@ -94,8 +93,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
   const app = pluginApp({
     store: natsEventStore(nc, { codec: PluginEvent, defaultActor: "operator:test" }),
     catalog,
-    authority: installation.authority,
-    revoker: busRevoker({ authority: installation.authority, sysCreds, servers: server.url }),
+    ...(core.accounts ? { accounts: core.accounts } : {}),
   });
   const meta = () => ({ actor: "operator:test", time: new Date() });
 

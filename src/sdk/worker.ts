@@ -14,7 +14,8 @@ import {
   assertPluginId,
   controlSubject,
   heartbeatSubject,
-  pluginInboxPrefix,
+  JS_BUS_API,
+  tasksStream,
   resultSubject,
   Streams,
   submitSubject,
@@ -252,12 +253,12 @@ export class Worker {
     this.nc = await connect({
       servers: this.opts.servers ?? "nats://127.0.0.1:4222",
       ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(readCreds(creds))) } : {}),
-      inboxPrefix: pluginInboxPrefix(this.plugin),
       name: `${this.plugin}:${this.instance}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });
-    this.js = jetstream(this.nc);
+    // The plugin's account has no JetStream: BUS's consumer API is imported under this prefix.
+    this.js = jetstream(this.nc, { apiPrefix: JS_BUS_API });
     void (async () => {
       for await (const s of this.nc!.status()) {
         if (s.type === "disconnect" || s.type === "reconnect") this.log.info({ status: s.type }, "connection");
@@ -362,7 +363,7 @@ export class Worker {
   }
 
   private async taskLoop(): Promise<void> {
-    const consumer = await this.consumerOf(Streams.Tasks, taskConsumer(this.plugin));
+    const consumer = await this.consumerOf(tasksStream(this.plugin), taskConsumer(this.plugin));
     if (!consumer) return;
     const info = await consumer.info(true).catch(() => undefined);
     const ackWaitMs = info?.config.ack_wait ? info.config.ack_wait / 1e6 : 30_000;

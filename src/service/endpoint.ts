@@ -1,6 +1,7 @@
 import * as t from "io-ts";
 import type * as E from "fp-ts/lib/Either.js";
 import type { Logger } from "pino";
+import type { EndpointAccess } from "./callers.js";
 
 /**
  * A structured error reply. `code` is a PascalCase tag callers match on (`InvalidRequest`,
@@ -24,7 +25,11 @@ export type RequestContext = {
   readonly log: Logger;
   /** Time of the request, taken once: deciders receive it as an input. */
   readonly now: Date;
-  /** Actor recorded on resulting events (from the request's `actor` field, or `operator`). */
+  /**
+   * Actor recorded on resulting events: for a caller inside BUS (the admin credentials) the
+   * request's `actor` field, or `operator`; for a caller from another account, that account's
+   * role (`ops`, `dev-bootstrap`), whatever the body says.
+   */
   readonly actor: string;
   readonly correlationId: string;
 };
@@ -36,6 +41,8 @@ export type RequestContext = {
 export type Endpoint<Req = any, Res = unknown> = {
   readonly name: string;
   readonly description: string;
+  /** Who may call it (default `command`: only BUS, the core's own account). */
+  readonly access?: EndpointAccess;
   readonly request: t.Type<Req, any, unknown>;
   readonly handle: (req: Req, ctx: RequestContext) => Promise<E.Either<ServiceError, Res>>;
 };

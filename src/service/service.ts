@@ -9,6 +9,8 @@ import type { Logger } from "pino";
 import { SERVICE_NAME, serviceSubject } from "../store/subjects.js";
 import { StoreUnavailableError } from "../store/types.js";
 import type { Endpoint, RequestContext, ServiceError } from "./endpoint.js";
+import { callerOf, mayCall, REQUEST_INFO_HEADER, refuseCaller } from "./callers.js";
+import type { Caller } from "./callers.js";
 
 /** Header a caller may set to tie the events a request causes to its own trace. */
 export const CORRELATION_HEADER = "Ganglion-Correlation-Id";
@@ -30,6 +32,8 @@ export type ServiceDeps = {
   /** Version reported in `$SRV.INFO` (the package version). */
   readonly version?: string;
   readonly clock?: () => Date;
+  /** The OPS and DEV account keys: requests from them reach only their endpoints. */
+  readonly accounts?: { readonly ops?: string; readonly dev?: string };
 };
 
 export type RunningService = {
@@ -74,7 +78,11 @@ export const handleRequest = async (
   ep: Endpoint,
   data: Uint8Array,
   ctx: Omit<RequestContext, "actor">,
+  caller: Caller = { role: "bus" },
 ): Promise<E.Either<ServiceError, unknown>> => {
+  if (!mayCall(ep.access ?? "command", caller)) {
+    return E.left({ code: "Forbidden", message: `${ep.name} is not reachable from ${caller.role === "foreign" ? `account ${caller.account}` : `the ${caller.role.toUpperCase()} account`}` });
+  }
   const body = parseBody(data);
   if (E.isLeft(body)) return body;
   const raw = body.right;
@@ -82,12 +90,14 @@ export const handleRequest = async (
   if (actorField !== undefined && typeof actorField !== "string") {
     return E.left({ code: "InvalidRequest", message: "actor: expected a string such as \"operator:alice\"", paths: ["actor"] });
   }
+  // Only a caller inside BUS (the admin) names itself; anyone else is who the server says.
+  const actor = caller.role === "bus" ? (actorField ?? "operator") : caller.role === "dev" ? "dev-bootstrap" : caller.role;
   const req = ep.request.decode(raw);
   if (E.isLeft(req)) {
     return E.left({ code: "InvalidRequest", message: `invalid ${ep.name} request: ${failure(req.left).join("; ")}`, paths: errorPaths(req.left) });
   }
   try {
-    return await ep.handle(req.right, { ...ctx, actor: actorField ?? "operator" });
+    return await ep.handle(req.right, { ...ctx, actor });
   } catch (err) {
     // The log out of reach (a server restarting, a cluster electing a leader): a transient
     // condition, not a bug. The append may or may not have landed (a lost ack), so say so.
@@ -132,7 +142,15 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
           log.error({ err }, "endpoint subscription failed");
           return;
         }
-        void respond(svc, microName, ep, msg, log, clock).catch((e) => log.error({ err: e }, "could not reply"));
+        // Defence in depth: no request is executed, nor answered, unless its reply is an inbox.
+        const refusal = refuseCaller(msg.reply, msg.headers?.get(REQUEST_INFO_HEADER) || undefined);
+        if (refusal) {
+          countError(svc, microName, { code: "Refused", message: refusal });
+          log.warn({ subject: msg.subject, reply: msg.reply, reason: refusal }, "request refused unanswered");
+          return;
+        }
+        const caller = callerOf(msg.headers?.get(REQUEST_INFO_HEADER) || undefined, deps.accounts ?? {});
+        void respond(svc, microName, ep, msg, log, clock, caller).catch((e) => log.error({ err: e }, "could not reply"));
       },
     });
   }
@@ -148,9 +166,10 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
   };
 };
 
-const respond = async (svc: Service, microName: string, ep: Endpoint, msg: ServiceMsg, log: Logger, clock: () => Date) => {
-  const correlationId = msg.headers?.get(CORRELATION_HEADER) || nuid.next();
-  const out = await handleRequest(ep, msg.data, { log: log.child({ correlationId }), now: clock(), correlationId });
+const respond = async (svc: Service, microName: string, ep: Endpoint, msg: ServiceMsg, log: Logger, clock: () => Date, caller: Caller) => {
+  const given = msg.headers?.get(CORRELATION_HEADER) ?? "";
+  const correlationId = /^[\w.:-]{1,128}$/.test(given) ? given : nuid.next();
+  const out = await handleRequest(ep, msg.data, { log: log.child({ correlationId }), now: clock(), correlationId }, caller);
   if (!msg.reply) return;
   if (E.isRight(out)) {
     msg.respond(JSON.stringify({ ok: true, result: out.right ?? null }));

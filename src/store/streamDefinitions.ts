@@ -50,7 +50,19 @@ export const KvDefinition = t.type({
 });
 export type KvDefinition = t.TypeOf<typeof KvDefinition>;
 
-export const Definition = t.union([StreamDefinition, KvDefinition]);
+/**
+ * A stream the core creates once per plugin (the per-plugin work queues): `{plugin}` in the name
+ * and subjects is replaced by the plugin id. `applyDefinitions` skips it; `pluginStreamConfig`
+ * instantiates it when a plugin is enabled.
+ */
+export const PluginStreamDefinition = t.type({
+  kind: t.literal("stream-per-plugin"),
+  description: t.string,
+  config: StreamDefinition.props.config,
+});
+export type PluginStreamDefinition = t.TypeOf<typeof PluginStreamDefinition>;
+
+export const Definition = t.union([StreamDefinition, KvDefinition, PluginStreamDefinition]);
 export type Definition = t.TypeOf<typeof Definition>;
 
 export class DefinitionError extends Error {
@@ -102,6 +114,15 @@ export const toStreamConfig = (d: StreamDefinition, overrides: { replicas?: numb
   } as Partial<StreamConfig> & { name: string };
 };
 
+/** The stream of `def` for one plugin (`{plugin}` replaced in the name, description and subjects). */
+export const pluginStreamConfig = (def: PluginStreamDefinition, pluginId: string, overrides: { replicas?: number } = {}) => {
+  const fill = (x: string) => x.replaceAll("{plugin}", pluginId);
+  return toStreamConfig(
+    { kind: "stream", description: fill(def.description), config: { ...def.config, name: fill(def.config.name), subjects: def.config.subjects.map(fill) } },
+    overrides,
+  );
+};
+
 /** Fields a running stream cannot change; anything else is updated in place. */
 const IMMUTABLE = ["storage", "retention"] as const;
 
@@ -119,6 +140,7 @@ export const applyDefinitions = async (
 ): Promise<ApplyReport> => {
   const report: ApplyReport = { created: [], updated: [], unchanged: [] };
   for (const d of defs) {
+    if (d.kind === "stream-per-plugin") continue;
     if (d.kind === "kv") {
       const kvm = new Kvm(nc);
       await kvm.create(d.config.bucket, {

@@ -25,7 +25,12 @@ export const assertDotted = (what: string, v: string) => check(DOTTED, what, v, 
 
 export const Streams = {
   Events: "EVENTS",
-  Tasks: "TASKS",
+  /**
+   * The single shared work queue of the one-account topology (before 0.2). It is gone: a forged
+   * ack on any consumer of a work queue deletes that sequence, so every plugin now has its own
+   * stream (`tasksStream`). Named here only so the upgrade can find and retire it.
+   */
+  LegacyTasks: "TASKS",
   Results: "RESULTS",
   Topics: "TOPICS",
   DeadLetters: "DEADLETTERS",
@@ -51,9 +56,16 @@ export const eventCategory = (category: string) => `ev.${category}.>`;
 
 // ---- tasks: task.<plugin>.<taskType...> -----------------------------------------------------
 
+/**
+ * The work-queue stream of one plugin: `TASKS_<plugin>`, subjects `task.<plugin>.>`. One per
+ * plugin on purpose: on a work queue *any* ack of a sequence removes it, and a plugin may publish
+ * acks on its own consumer's ack subject with any sequence, so it must share its stream with no one.
+ */
+export const tasksStream = (pluginId: string) => `TASKS_${pluginId}`;
+/** Stream names of the per-plugin work queues start with this. */
+export const TASKS_STREAM_PREFIX = "TASKS_";
 export const taskSubject = (pluginId: string, taskType: string) => `task.${pluginId}.${taskType}`;
 export const pluginTasks = (pluginId: string) => `task.${pluginId}.>`;
-export const TASKS_ALL = "task.>";
 /** The one durable pull consumer of a plugin on TASKS; shared by all its instances. */
 export const taskConsumer = (pluginId: string) => `tasks-${pluginId}`;
 
@@ -69,13 +81,14 @@ export const RESULTS_CONSUMER = "core-results";
 
 export const deadLetterSubject = (pluginId: string, taskId: string) => `dlq.${pluginId}.${taskId}`;
 
-// ---- task control: _INBOX.<plugin>.ctl (core NATS, core → every instance of a plugin) --------
+// ---- task control: ctl.<plugin> (core NATS, core → every instance of a plugin) ----------------
 
 /**
- * Cancellations reach workers here. It lives under the plugin's inbox prefix on purpose: the
- * minimum permission set (`sub: _INBOX.<plugin>.>`) already covers it.
+ * Cancellations reach workers here. BUS exports `ctl.>` as a stream; a plugin's account imports
+ * only `ctl.<plugin>`, under the same name, so a worker subscribes to `ctl.<its id>`.
  */
-export const controlSubject = (pluginId: string) => `_INBOX.${pluginId}.ctl`;
+export const controlSubject = (pluginId: string) => `ctl.${pluginId}`;
+export const CONTROL_ALL = "ctl.>";
 
 // ---- topics: top.<topic...> -----------------------------------------------------------------
 
@@ -88,10 +101,16 @@ export const topicConsumer = (pluginId: string, topic: string) => `top-${pluginI
 export const heartbeatSubject = (pluginId: string, instance: string) => `hb.${pluginId}.${instance}`;
 export const HEARTBEATS_ALL = "hb.*.*";
 
-// ---- inboxes --------------------------------------------------------------------------------
+// ---- the BUS JetStream API as other accounts see it -------------------------------------------
 
-/** The only reply inbox a plugin may subscribe to; its client must set `inboxPrefix` to this. */
-export const pluginInboxPrefix = (pluginId: string) => `_INBOX.${pluginId}`;
+/**
+ * An account without JetStream answers `$JS.API.>` itself ("JetStream not enabled for account"),
+ * so the consumer API subjects BUS exports are imported under this prefix instead: a worker opens
+ * JetStream with `apiPrefix: "$JS.BUS.API"` (nats.go `nats.APIPrefix`, cnats `jsOptions.Prefix`).
+ */
+export const JS_BUS_API = "$JS.BUS.API";
+/** `$JS.API.<rest>` as seen from another account (`$JS.BUS.API.<rest>`). */
+export const busApiLocal = (apiSubject: string) => `${JS_BUS_API}${apiSubject.slice("$JS.API".length)}`;
 
 // ---- the core's NATS micro service ----------------------------------------------------------
 
@@ -108,20 +127,33 @@ export const kvSubject = (bucket: string, key: string) => `$KV.${bucket}.${key}`
 
 // ---- capability subjects (catalog/capabilities.json says which capability opens which) --------
 
-/** Request: submit a task of `taskType` (a plugin granted `task.submit:<taskType>`); reply = task id. */
+// A capability subject exists twice: as the plugin sends it in its own account (`submit.<type>`),
+// and as it arrives in BUS, where the import put the plugin's id in front (`submit.<plugin>.<type>`).
+// The core reads the caller from that token: the server wrote it, the plugin cannot.
+
+/** Request, in the plugin's account: submit a task of `taskType` (granted `task.submit:<taskType>`). */
 export const submitSubject = (taskType: string) => `submit.${taskType}`;
+/** The same request as it arrives in BUS. */
+export const busSubmitSubject = (pluginId: string, taskType: string) => `submit.${pluginId}.${taskType}`;
 /** The core serves every plugin submission here (queue group `ganglion-core`). */
-export const SUBMIT_ALL = "submit.>";
-/** Request: the value of secret `name`, answered only to plugins granted `secret.read:<name>`. */
+export const SUBMIT_ALL = "submit.*.>";
+/** Request, in the plugin's account: the value of secret `name` (granted `secret.read:<name>`). */
 export const secretSubject = (name: string) => `secret.${name}`;
-/** Request: the core's model provider of `kind` (`chat`, `embedding`). */
+export const busSecretSubject = (pluginId: string, name: string) => `secret.${pluginId}.${name}`;
+/** Request, in the plugin's account: the core's model provider of `kind` (`chat`, `embedding`). */
 export const providerSubject = (kind: string) => `prov.${kind}`;
-/** Requests from the core to a plugin granted `mcp.server` (tool calls). */
-export const mcpSubjects = (pluginId: string) => `mcp.${pluginId}.>`;
+export const busProviderSubject = (pluginId: string, kind: string) => `prov.${pluginId}.${kind}`;
 /** The micro service endpoint a worker holding the dev bootstrap credentials may call. */
 export const PLUGIN_REGISTER_ENDPOINT = "plugin.register";
-/** Inbox prefix of the dev bootstrap credentials (`_` cannot start a plugin id: no clash). */
-export const DEV_BOOTSTRAP_INBOX = "_INBOX._bootstrap";
+
+// ---- OPS: read-only operators ---------------------------------------------------------------
+
+/**
+ * Deliver subjects (in BUS) of the consumers that feed the OPS account's mirrors of `stream`.
+ * BUS exports `deliver.ops.>` as a stream that only the OPS account imports.
+ */
+export const opsDeliverSubject = (stream: string) => `deliver.ops.${stream}`;
+export const OPS_DELIVER_ALL = "deliver.ops.>";
 
 // ---- system ---------------------------------------------------------------------------------
 

@@ -4,15 +4,11 @@ import { failure } from "io-ts/lib/PathReporter.js";
 import { Ajv } from "ajv";
 import type { ValidateFunction } from "ajv";
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { ConsumerConfig, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerConfig, JsMsg, StreamConfig } from "@nats-io/jetstream";
 import { headers, nuid } from "@nats-io/transport-node";
 import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { Authority } from "../auth/authority.js";
-import { busRevoker } from "../auth/revocation.js";
 import { PluginEvent } from "../events/plugin.js";
-import { pluginApp } from "../plugins/app.js";
-import { defaultCatalog } from "../plugins/catalog.js";
 import { LIMITS_CATEGORY, limitsStreamName, TaskEvent, TaskLimitsOverridden, taskStreamName } from "../events/task.js";
 import type { TaskError } from "../events/task.js";
 import { WorkerEvent, workerStreamName } from "../events/worker.js";
@@ -27,8 +23,8 @@ import {
   RESULTS_CONSUMER,
   Streams,
   SUBMIT_ALL,
-  TASKS_ALL,
   taskConsumer,
+  tasksStream,
   taskSubject,
   topicConsumer,
   topicSubject,
@@ -36,6 +32,7 @@ import {
 import { WrongExpectedVersionError } from "../store/types.js";
 import type { EventStore, RecordedEvent } from "../store/types.js";
 import type { ServiceError } from "../service/endpoint.js";
+import { REQUEST_INFO_HEADER, refuseCaller } from "../service/callers.js";
 import { decide, dueTimer, evolve, initialState, isEnded, timerCommand } from "./decider.js";
 import type { Task, TaskCommand, TaskRejection, TaskState } from "./decider.js";
 import { healthy, record, verdict } from "./health.js";
@@ -74,15 +71,18 @@ export type TasksDeps = {
   /** The event store; by default one over EVENTS with the tasks codecs. */
   readonly store?: EventStore<TasksStoreEvent>;
   /**
-   * Disables a plugin on the health monitor's verdict (and revokes its credentials). The default
-   * appends `plugin.disabled { automatic: true }` only: the composition root passes the plugins
-   * context's command, which also revokes.
+   * Disables a plugin on the health monitor's verdict: the plugins context's own `disable`
+   * command (the composition root passes it), which revokes its credentials and empties its
+   * account exactly as an operator's disable does.
    */
-  readonly disablePlugin?: (pluginId: string, reason: string) => Promise<void>;
-  /** With both, the default `disablePlugin` is the plugins context's `disable` (which revokes). */
-  readonly authority?: Authority;
-  /** Content of a SYS-account `.creds` file. */
-  readonly sysCreds?: string;
+  readonly disablePlugin: (pluginId: string, reason: string) => Promise<void>;
+  /** The work-queue stream of a plugin (`streams/tasks.json` for that plugin). */
+  readonly taskStream: (pluginId: string) => Partial<StreamConfig> & { name: string };
+  /**
+   * The account key of a plugin, when the core knows it: a plugin submission is served only
+   * when the server's `Nats-Request-Info` names that account.
+   */
+  readonly pluginAccount?: (pluginId: string) => string;
   readonly options?: TasksOptions;
   readonly clock?: () => Date;
 };
@@ -354,18 +354,23 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const present = new Set<string>();
-    const info = await jsm.streams.info(Streams.Tasks);
-    let seq = info.state.first_seq;
-    while (info.state.messages > 0 && seq <= info.state.last_seq) {
-      const m = await jsm.direct.getMessage(Streams.Tasks, { seq, next_by_subj: TASKS_ALL }).catch(() => null);
-      if (!m) break;
-      const id = m.header?.get(TaskHeaders.TaskId);
-      const attempt = Number(m.header?.get(TaskHeaders.Attempt));
-      if (id) {
-        present.add(msgIdOf(id, attempt));
-        queued.set(id, { attempt, seq: m.seq });
+    for (const p of providers.values()) {
+      if (p.status === "pending" || p.manifest.provides.length === 0) continue;
+      const stream = tasksStream(p.pluginId);
+      const info = await jsm.streams.info(stream).catch(() => undefined);
+      if (!info) continue;
+      let seq = info.state.first_seq;
+      while (info.state.messages > 0 && seq <= info.state.last_seq) {
+        const m = await jsm.direct.getMessage(stream, { seq, next_by_subj: pluginTasks(p.pluginId) }).catch(() => null);
+        if (!m) break;
+        const id = m.header?.get(TaskHeaders.TaskId);
+        const attempt = Number(m.header?.get(TaskHeaders.Attempt));
+        if (id) {
+          present.add(msgIdOf(id, attempt));
+          queued.set(id, { attempt, seq: m.seq });
+        }
+        seq = m.seq + 1;
       }
-      seq = m.seq + 1;
     }
     let requeued = 0;
     if (stopped) return;
@@ -383,7 +388,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     const q = queued.get(s.taskId);
     if (q && q.attempt === s.attempt) {
       queued.delete(s.taskId);
-      await jsm.streams.deleteMessage(Streams.Tasks, q.seq, false).catch(() => undefined);
+      await jsm.streams.deleteMessage(tasksStream(s.pluginId), q.seq, false).catch(() => undefined);
     }
     sendCancel(s.pluginId, s.taskId, s.attempt, reason);
   };
@@ -527,32 +532,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     }
   };
 
-  const revokingDisable =
-    deps.authority && deps.sysCreds
-      ? (() => {
-          const app = pluginApp({
-            store: natsEventStore(nc, { codec: PluginEvent, defaultActor: "system:health" }),
-            catalog: defaultCatalog(),
-            authority: deps.authority,
-            revoker: busRevoker({ authority: deps.authority, sysCreds: deps.sysCreds, servers: nc.getServer() }),
-          });
-          return async (pluginId: string, reason: string) => {
-            const r = await app.execute(pluginId, { type: "disable", pluginId, reason, automatic: true }, { actor: "system:health", time: clock() });
-            if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
-          };
-        })()
-      : undefined;
-  const disable =
-    deps.disablePlugin ??
-    revokingDisable ??
-    (async (pluginId: string, reason: string) => {
-      const rev = await store.streamRevision(`plugin-${pluginId}`);
-      await store.appendToStream(
-        `plugin-${pluginId}`,
-        [{ type: "plugin.disabled", data: { pluginId, reason, automatic: true }, metadata: { actor: "system:health", time: nowIso() } }],
-        { streamState: rev },
-      );
-    });
+  const disable = deps.disablePlugin;
 
   const onPluginEvent = async (e: RecordedEvent<PluginEvent>, live: boolean) => {
     providers = evolveProviders(providers, e);
@@ -574,10 +554,33 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     }
   };
 
+  const ensureStream = async (cfg: Partial<StreamConfig> & { name: string }) => {
+    try {
+      await jsm.streams.info(cfg.name);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+      await jsm.streams.add(cfg);
+    }
+  };
+
+  /**
+   * The one-account topology (0.1) had a single TASKS work queue for every plugin. Its subjects
+   * overlap the per-plugin streams', so it goes before they are made; the attempts it held are
+   * queued again from the log by `reconcile` (scheduled attempts) or time out and retry (running
+   * ones: their workers' credentials were revoked by the upgrade anyway).
+   */
+  const retireLegacyTasks = async () => {
+    const info = await jsm.streams.info(Streams.LegacyTasks).catch(() => undefined);
+    if (!info) return;
+    await jsm.streams.delete(Streams.LegacyTasks);
+    log.warn({ messages: info.state.messages }, "removed the shared TASKS stream of the one-account topology; its attempts are queued again per plugin");
+  };
+
   const ensureConsumers = async (p: Provider) => {
     if (p.status === "pending") return;
     if (p.manifest.provides.length > 0) {
-      await ensureConsumer(Streams.Tasks, {
+      await ensureStream(deps.taskStream(p.pluginId));
+      await ensureConsumer(tasksStream(p.pluginId), {
         durable_name: taskConsumer(p.pluginId),
         filter_subject: pluginTasks(p.pluginId),
         ack_policy: AckPolicy.Explicit,
@@ -826,6 +829,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
 
   await limitsSub.caughtUp;
   await pluginSub.caughtUp;
+  await retireLegacyTasks();
   for (const p of providers.values()) await ensureConsumers(p).catch((err) => log.error({ err, pluginId: p.pluginId }, "creating the plugin's consumers failed"));
   pluginsLive = true;
   await Promise.all([taskSub.caughtUp, workerSub.caughtUp]);
@@ -1020,12 +1024,19 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     },
   };
 
-  // Plugins granted `task.submit:<type>` request on `submit.<type>`; the NATS permissions enforce
-  // the grant, the reply inbox (`_INBOX.<plugin>.…`) names the plugin for the log.
+  // Plugins granted `task.submit:<type>` request `submit.<type>` in their own account; the import
+  // delivers it here as `submit.<plugin>.<type>`, so the caller is the server's word, never the
+  // message's. The reply is remapped by the server (`_R_.…` of the caller's account).
   const submitSub: NatsSubscription = nc.subscribe(SUBMIT_ALL, {
     queue: "ganglion-core",
     callback: (err, m) => {
       if (err) return;
+      const [, plugin = "", ...typeTokens] = m.subject.split(".");
+      const refusal = refuseCaller(m.reply, m.headers?.get(REQUEST_INFO_HEADER), deps.pluginAccount?.(plugin));
+      if (refusal) {
+        log.warn({ subject: m.subject, reply: m.reply, reason: refusal }, "plugin submission refused unanswered");
+        return;
+      }
       void (async () => {
         const reply = (r: E.Either<ServiceError, unknown>) =>
           m.respond(JSON.stringify(E.isLeft(r) ? { ok: false, error: r.left } : { ok: true, result: r.right }));
@@ -1037,8 +1048,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
         }
         const d = PluginSubmit.decode(raw);
         if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: failure(d.left).join("; "), paths: failure(d.left) }));
-        const plugin = /^_INBOX\.([a-z][a-z0-9-]*)\./.exec(m.reply ?? "")?.[1] ?? "unknown";
-        const taskType = m.subject.slice("submit.".length);
+        const taskType = typeTokens.join(".");
         try {
           const r = await api.submit({ taskType, params: d.right.params, ...(d.right.pluginId ? { pluginId: d.right.pluginId } : {}) }, { actor: `plugin:${plugin}` });
           if (E.isLeft(r) || !d.right.waitMs) return reply(r);

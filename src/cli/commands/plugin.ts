@@ -10,7 +10,7 @@ import { decodeManifest } from "../../plugins/manifest.js";
 import type { Manifest } from "../../plugins/manifest.js";
 import type { PluginView } from "../../plugins/app.js";
 import { callService } from "../../service/client.js";
-import { pluginInboxPrefix } from "../../store/subjects.js";
+import { JS_BUS_API } from "../../store/subjects.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 
@@ -236,13 +236,18 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .option("-o, --output <file>", "write the .creds file here (mode 0600) instead of stdout")
     .option("--ttl <duration>", 'expire the credentials after this long (e.g. "24h", "30d"); default: no expiry')
+    .option("--allow-from <cidr...>", "accept connections with these credentials only from these networks (e.g. 10.0.0.0/8); default: the manifest's network.allowFrom, else anywhere")
     .summary("mint credentials for an approved plugin")
     .description(
-      "Mint a user JWT for the plugin, signed by the bus account's signing key, with exactly its grants, as a standard .creds file. Workers must connect with the inbox prefix _INBOX.<id>. Only the public key is recorded in the log.",
+      `Mint a user of the plugin's own NATS account as a standard .creds file. What the user can reach is what the account imports: its own task queue, reports, heartbeats and control, plus one import per granted capability; grants and revocations change the account live, with no new credentials. Workers open JetStream with the API prefix ${JS_BUS_API}. Only the public key is recorded in the log.`,
     )
-    .action(async (id: string, opts: { output?: string; ttl?: string }, cmd: Command) => {
+    .action(async (id: string, opts: { output?: string; ttl?: string; allowFrom?: string[] }, cmd: Command) => {
       const r = await ctx.withBus(cmd, (nc) =>
-        call<{ creds: string; publicKey: string; expiresAt: string | null; capabilities: string[] }>(nc, "plugin.creds", { pluginId: id, ...(opts.ttl ? { ttl: opts.ttl } : {}) }),
+        call<{ creds: string; publicKey: string; expiresAt: string | null; capabilities: string[]; allowFrom: string[] }>(nc, "plugin.creds", {
+          pluginId: id,
+          ...(opts.ttl ? { ttl: opts.ttl } : {}),
+          ...(opts.allowFrom ? { allowFrom: opts.allowFrom } : {}),
+        }),
       );
       if (!opts.output) {
         ctx.io.stdout(r.creds);
@@ -252,8 +257,8 @@ export const register = (program: Command, ctx: CliContext) => {
       await writeCreds(path, r.creds);
       const out = ctx.output(cmd);
       out.message(
-        `wrote ${path} (mode 0600) for plugin ${id}: user ${r.publicKey}, ${r.expiresAt ? `expires ${r.expiresAt}` : "no expiry"}, grants: ${r.capabilities.length > 0 ? r.capabilities.join(" ") : "(none)"}\nConnect with inbox prefix ${pluginInboxPrefix(id)}.`,
-        { file: path, publicKey: r.publicKey, expiresAt: r.expiresAt, capabilities: r.capabilities, inboxPrefix: pluginInboxPrefix(id) },
+        `wrote ${path} (mode 0600) for plugin ${id}: user ${r.publicKey}, ${r.expiresAt ? `expires ${r.expiresAt}` : "no expiry"}, grants: ${r.capabilities.length > 0 ? r.capabilities.join(" ") : "(none)"}${r.allowFrom.length > 0 ? `, from ${r.allowFrom.join(" ")} only` : ""}\nThe user belongs to the plugin's own account: grants apply to live connections. Open JetStream with API prefix ${JS_BUS_API}.`,
+        { file: path, publicKey: r.publicKey, expiresAt: r.expiresAt, capabilities: r.capabilities, allowFrom: r.allowFrom, jsApiPrefix: JS_BUS_API },
       );
     });
 };

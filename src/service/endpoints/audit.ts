@@ -24,6 +24,7 @@ export const auditEndpoints = (deps: AuditDeps): Endpoint[] => {
   return [
     defineEndpoint({
       name: AUDIT_ENDPOINT,
+      access: "read",
       description: "The event log, filtered: {pluginId?, taskId?, type? (prefix), since?, until? (ISO or 15m/2h/7d back), limit?}.",
       request: t.intersection([AuditFilter, t.partial({ limit: Limit })]),
       handle: async (req, ctx) => {

@@ -1,35 +1,21 @@
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "pino";
-import type { Authority } from "../../auth/authority.js";
-import { busRevoker } from "../../auth/revocation.js";
-import type { Revoker } from "../../auth/revocation.js";
-import { PluginEvent } from "../../events/plugin.js";
-import { explainCapabilities, pluginApp, viewOf } from "../../plugins/app.js";
-import type { PluginAppError } from "../../plugins/app.js";
-import { defaultCatalog } from "../../plugins/catalog.js";
+import { explainCapabilities, viewOf } from "../../plugins/app.js";
+import type { PluginApp, PluginAppError } from "../../plugins/app.js";
 import type { Catalog } from "../../plugins/catalog.js";
 import { decodeManifest, decodeManifestValue, parseDuration, PluginId } from "../../plugins/manifest.js";
-import { natsEventStore } from "../../store/eventStore.js";
+import { Cidr } from "../../plugins/manifestShape.js";
 import { PLUGIN_REGISTER_ENDPOINT } from "../../store/subjects.js";
-import type { EventStore } from "../../store/types.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint, RequestContext, ServiceError } from "../endpoint.js";
 
 /** What the `plugin.*` endpoints need; `CoreDeps` provides it. */
 export type PluginEndpointDeps = {
-  readonly nc: NatsConnection;
-  readonly log: Logger;
-  readonly authority?: Authority;
-  /** Content of a SYS-account `.creds` file: lets the core revoke credentials. */
-  readonly sysCreds?: string;
   /** Dev mode: self-registrations are approved automatically. */
   readonly dev?: boolean;
-  /** An event store accepting at least the plugin events (default: one over EVENTS). */
-  readonly store?: EventStore<PluginEvent>;
-  readonly revoker?: Revoker;
-  readonly catalog?: Catalog;
+  /** The plugin command handler the host built (one per core). */
+  readonly app: PluginApp;
+  readonly catalog: Catalog;
 };
 
 const toServiceError = (e: PluginAppError): ServiceError => {
@@ -48,7 +34,7 @@ const InstallRequest = t.intersection([ManifestInput, t.partial({ grant: Grant }
 const ApproveRequest = t.intersection([pluginIdField, t.type({ capabilities: Grant })]);
 const RevokeRequest = t.intersection([pluginIdField, t.type({ capabilities: t.array(t.string) }), t.partial({ reason: t.string })]);
 const ReasonRequest = t.intersection([pluginIdField, t.partial({ reason: t.string })]);
-const CredsRequest = t.intersection([pluginIdField, t.partial({ ttl: t.string })]);
+const CredsRequest = t.intersection([pluginIdField, t.partial({ ttl: t.string, allowFrom: t.array(Cidr) })]);
 const ListRequest = t.partial({ all: t.boolean });
 
 const decodeInput = (req: t.TypeOf<typeof ManifestInput>) =>
@@ -67,11 +53,7 @@ const invalidManifest = (errors: string[]): ServiceError => ({
  * (empty: nothing changed). `creds` answers the `.creds` text: it is never logged nor stored.
  */
 export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
-  const catalog = deps.catalog ?? defaultCatalog();
-  const store = deps.store ?? natsEventStore(deps.nc, { codec: PluginEvent, defaultActor: "core" });
-  const revoker =
-    deps.revoker ?? (deps.authority && deps.sysCreds ? busRevoker({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer() }) : undefined);
-  const app = pluginApp({ store, catalog, ...(deps.authority ? { authority: deps.authority } : {}), ...(revoker ? { revoker } : {}) });
+  const { catalog, app } = deps;
   const meta = (ctx: RequestContext, actor = ctx.actor) => ({ actor, time: ctx.now, correlationId: ctx.correlationId });
 
   const answer = async (r: Awaited<ReturnType<typeof app.execute>>) => {
@@ -92,6 +74,7 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: PLUGIN_REGISTER_ENDPOINT,
+      access: "register",
       description: "A worker registers its own manifest (dev bootstrap credentials): approved automatically in dev mode, pending otherwise",
       request: ManifestInput,
       handle: async (req, ctx) => {
@@ -99,6 +82,15 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
         if (E.isLeft(m)) return E.left(invalidManifest(m.left));
         const pluginId = m.right.id;
         const actor = `plugin:${pluginId}`;
+        // The dev bootstrap credentials are shared by every worker in dev mode: they must not be
+        // a way to take over (or mint credentials for) a plugin an operator installed.
+        const current = await app.load(pluginId);
+        if (current.state.status !== "absent" && current.state.status !== "removed" && !current.state.selfRegistered) {
+          return E.left({
+            code: "Forbidden",
+            message: `plugin ${pluginId} was installed by an operator; a worker cannot register over it with the dev bootstrap credentials (ask for its credentials: ganglion plugin creds ${pluginId})`,
+          });
+        }
         const automatic = { automatic: true as const, reason: "dev mode: the worker self-registered with the dev bootstrap credentials" };
         const r = await app.execute(
           pluginId,
@@ -123,7 +115,7 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "plugin.revoke",
-      description: "Withdraw granted capabilities; the plugin's live credentials are revoked at once",
+      description: "Withdraw granted capabilities; the plugin's account loses them at once (live connections included, no new credentials)",
       request: RevokeRequest,
       handle: async (req, ctx) =>
         answer(
@@ -136,7 +128,7 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "plugin.disable",
-      description: "Disable a plugin: its live credentials are revoked at once and no new ones are minted",
+      description: "Disable a plugin: its account loses every import and its live credentials are revoked (connections closed); no new ones are minted",
       request: ReasonRequest,
       handle: async (req, ctx) =>
         answer(await app.execute(req.pluginId, { type: "disable", pluginId: req.pluginId, reason: req.reason ?? `disabled by ${ctx.actor}` }, meta(ctx))),
@@ -189,7 +181,7 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
             return E.left({ code: "InvalidRequest", message: `ttl: expected a duration like "24h" or "30d", got ${JSON.stringify(req.ttl)}`, paths: ["ttl"] });
           }
         }
-        const r = await app.issueCredentials(req.pluginId, ttlMs !== undefined ? { ttlMs } : {}, meta(ctx));
+        const r = await app.issueCredentials(req.pluginId, { ...(ttlMs !== undefined ? { ttlMs } : {}), ...(req.allowFrom ? { allowFrom: req.allowFrom } : {}) }, meta(ctx));
         if (E.isLeft(r)) return E.left(toServiceError(r.left));
         return E.right(r.right);
       },

@@ -79,12 +79,14 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
   return [
     defineEndpoint({
       name: "views.plugins",
+      access: "read",
       description: "Plugins from the plugins view: status, version, granted and pending capabilities. Request {status?}.",
       request: t.partial({ status: t.keyof({ pending: null, active: null, disabled: null, removed: null }) }),
       handle: async (req) => E.right((await rows("plugins")).map(([, v]) => v).filter((v) => !req.status || (v as { status?: string }).status === req.status)),
     }),
     defineEndpoint({
       name: "views.plugin",
+      access: "read",
       description: "One plugin's row of the plugins view. Request {pluginId}.",
       request: t.type({ pluginId: Id }),
       handle: async (req) => {
@@ -94,6 +96,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "views.workers",
+      access: "read",
       description: "Workers by plugin: instances online, last heartbeat, tasks in flight, recent failures. Request {pluginId?}.",
       request: t.partial({ pluginId: t.string }),
       handle: async (req) =>
@@ -106,6 +109,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "views.tasks",
+      access: "read",
       description: "Tasks from the tasks view, newest first. Request {status?, pluginId?, limit? (default 100)}.",
       request: t.partial({ status: TaskViewStatus, pluginId: t.string, limit: Limit }),
       handle: async (req) => {
@@ -118,6 +122,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "views.task",
+      access: "read",
       description: "One task: its row of the tasks view and its full event history. Request {taskId}.",
       request: t.type({ taskId: Id }),
       handle: async (req) => {
@@ -130,6 +135,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "views.capabilities",
+      access: "read",
       description: "Who may do what: capability → plugins and plugin → capabilities. Request {}.",
       request: t.type({}),
       handle: async () => {
@@ -146,6 +152,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "views.totals",
+      access: "read",
       description: "Counts by status of tasks and plugins. Request {}.",
       request: t.type({}),
       handle: async () => {
@@ -155,6 +162,7 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "projections.status",
+      access: "read",
       description: "Each view: its live bucket and version, checkpoint, and the head of the log. Request {}.",
       request: t.type({}),
       handle: async () => {
