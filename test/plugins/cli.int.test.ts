@@ -6,8 +6,10 @@ import { pino } from "pino";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { startService } from "../../src/service/service.js";
-import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
-import { pluginInboxPrefix, Streams, taskConsumer, taskSubject } from "../../src/store/subjects.js";
+import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "../../src/store/streamDefinitions.js";
+import type { PluginStreamDefinition } from "../../src/store/streamDefinitions.js";
+import { JS_BUS_API, taskConsumer, tasksStream, taskSubject } from "../../src/store/subjects.js";
+import { pluginParts } from "../support/core.js";
 import { spawn } from "node:child_process";
 import { baseEnv, repoRoot, runCli } from "../cli/cliProcess.js";
 import { startTestServer } from "../support/natsServer.js";
@@ -22,12 +24,12 @@ const log = pino({ level: "silent" });
 const core = await server.connectAdmin({ name: "core" });
 t.teardown(() => core.close());
 const jsm = await jetstreamManager(core);
-await applyDefinitions(core, jsm, await loadDefinitions());
-await jsm.consumers.add(Streams.Tasks, { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
-const svc = await startService(
-  { nc: core, log },
-  pluginEndpoints({ nc: core, log, authority: server.installation.authority, sysCreds: await readFile(server.installation.sysCreds, "utf8") }),
-);
+const definitions = await loadDefinitions();
+await applyDefinitions(core, jsm, definitions);
+await jsm.streams.add(pluginStreamConfig(definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!, "wordcount"));
+await jsm.consumers.add(tasksStream("wordcount"), { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
+const parts = await pluginParts(server, core);
+const svc = await startService({ nc: core, log }, pluginEndpoints({ app: parts.app, catalog: parts.catalog }));
 t.teardown(() => svc.stop());
 
 const work = await mkdtemp(join(tmpdir(), "ganglion-cli-plugin-"));
@@ -62,12 +64,12 @@ t.test("approve → creds -o (0600) → the worker connects and pulls its task �
   const c = await ganglion("plugin", "creds", "wordcount", "-o", file, "--ttl", "24h");
   t.equal(c.code, 0, c.stderr);
   t.equal((await stat(file)).mode & 0o777, 0o600);
-  t.match(c.stdout, /Connect with inbox prefix _INBOX\.wordcount/);
+  t.match(c.stdout, /Open JetStream with API prefix \$JS\.BUS\.API/);
 
-  const nc = await server.connectWith(await readFile(file, "utf8"), { inboxPrefix: pluginInboxPrefix("wordcount"), name: "worker" });
+  const nc = await server.connectWith(await readFile(file, "utf8"), { name: "worker" });
   t.teardown(() => nc.close());
   await jetstream(core).publish(taskSubject("wordcount", "text.wordcount"), JSON.stringify({ text: "x y z" }));
-  const m = await (await jetstream(nc).consumers.get(Streams.Tasks, taskConsumer("wordcount"))).next({ expires: 5000 });
+  const m = await (await jetstream(nc, { apiPrefix: JS_BUS_API }).consumers.get(tasksStream("wordcount"), taskConsumer("wordcount"))).next({ expires: 5000 });
   t.equal(m?.json<{ text: string }>().text, "x y z");
   await m?.ackAck();
 

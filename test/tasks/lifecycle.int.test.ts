@@ -2,7 +2,7 @@ import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createTestBus } from "../../src/sdk/testBus.js";
-import { deadLetterSubject, Streams } from "../../src/store/subjects.js";
+import { deadLetterSubject, Streams, tasksStream } from "../../src/store/subjects.js";
 import { DeadLetter } from "../../src/tasks/wire.js";
 import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
 import type { WorkerProcess } from "./support.js";
@@ -91,7 +91,7 @@ t.test("schedule-to-start: nobody takes the task in time", async (t) => {
   const events = await taskEventsOf(bus, id);
   t.match(events.find((e) => e.type === "task.timed_out"), { data: { kind: "schedule_to_start" } });
   const jsm = await jetstreamManager(bus.nc);
-  const ci = await jsm.consumers.info(Streams.Tasks, "tasks-idle");
+  const ci = await jsm.consumers.info(tasksStream("idle"), "tasks-idle");
   t.equal(ci.num_pending, 0, "the withdrawn message is no longer queued");
 });
 

@@ -19,11 +19,12 @@ t.test("a bare NATS client following subjects.md serves tasks", async (t) => {
     provides: [{ type: "math.double", description: "x2", params: { type: "object", required: ["n"] }, result: { type: "object", required: ["n"] }, timeout: "10s" }],
     capabilities: [],
   });
-  const nc = await bus.connectWith(creds, "_INBOX.bare");
+  // Only the .creds: no inbox prefix; JetStream through the API prefix BUS's imports use.
+  const nc = await bus.connectWith(creds);
   t.teardown(() => nc.close());
-  const js = jetstream(nc);
+  const js = jetstream(nc, { apiPrefix: "$JS.BUS.API" });
   let consumer;
-  for (let i = 0; i < 100 && !consumer; i++) consumer = await js.consumers.get("TASKS", "tasks-bare").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
+  for (let i = 0; i < 100 && !consumer; i++) consumer = await js.consumers.get("TASKS_bare", "tasks-bare").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
   if (!consumer) throw new Error("no consumer tasks-bare");
 
   const r = await bus.tasks.submit({ taskType: "math.double", params: { n: 21 } }, { actor: "operator:test" });

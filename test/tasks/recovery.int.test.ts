@@ -1,5 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
+import { loadDefinitions, pluginStreamConfig } from "../../src/store/streamDefinitions.js";
+import type { PluginStreamDefinition } from "../../src/store/streamDefinitions.js";
 import { pino } from "pino";
 import { nuid } from "@nats-io/transport-node";
 import { createTestBus } from "../../src/sdk/testBus.js";
@@ -44,7 +46,16 @@ t.test("a task recorded but never queued (the core stopped in between) is queued
   const before = await bus.tasks.get(taskId);
   t.match(before, E.right({ status: "scheduled" }), "recorded, and nobody queued it");
 
-  const second = await startTasks({ nc: bus.nc, log: pino({ level: "silent" }), options: { ackWaitMs: 2000 } });
+  const template = (await loadDefinitions()).find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!;
+  const second = await startTasks({
+    nc: bus.nc,
+    log: pino({ level: "silent" }),
+    options: { ackWaitMs: 2000 },
+    taskStream: (id) => pluginStreamConfig(template, id),
+    disablePlugin: async () => {
+      throw new Error("this test's second core never disables");
+    },
+  });
   t.teardown(() => second.stop());
   const v = await bus.tasks.get(taskId, 20_000);
   t.match(v, E.right({ status: "completed", result: { lost: false } }));
