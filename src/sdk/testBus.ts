@@ -6,6 +6,7 @@ import { pino } from "pino";
 import type { Logger } from "pino";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { AccountAuthority } from "../auth/accountAuthority.js";
 import { loadConfig } from "../config.js";
 import { startCore } from "../core.js";
 import { prepareInstallation, runEmbeddedServer } from "../embedded/installation.js";
@@ -33,6 +34,8 @@ export type TestBus = {
   /** An admin (full BUS) connection. */
   readonly nc: NatsConnection;
   readonly tasks: TaskRuntime;
+  /** The core's account authority (mints credentials, pushes account JWTs). */
+  readonly accounts?: AccountAuthority;
   /**
    * Installs a plugin from its manifest (YAML/JSON text or an object), grants what it asks for
    * (or `grant`), and answers fresh credentials (`.creds` text) for its workers.
@@ -103,6 +106,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     installation,
     nc,
     tasks,
+    ...(core.accounts ? { accounts: core.accounts } : {}),
     install: async (manifest, o = {}) => {
       const m = typeof manifest === "string" ? decodeManifest(manifest) : decodeManifestValue(manifest);
       if (E.isLeft(m)) throw new Error(`invalid manifest:\n  ${m.left.join("\n  ")}`);
