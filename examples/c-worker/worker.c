@@ -1,17 +1,32 @@
 /*
  * c-counter: a Ganglion worker written in C against the wire contract alone (subjects.md,
- * "Tasks: the worker protocol" and "Writing a worker in another language"): cnats and libc, not a
+ * "Tasks, topics and health" and "Writing a worker in another language"): cnats and libc, not a
  * line of Ganglion.
  *
  * It serves the task type text.count of the plugin c-counter (manifest.yaml next to this file):
  *
  *   params {text: string, encoding?: "utf8"|"base64"} -> result {bytes, chars, words, lines}
  *
+ * How it connects (subjects.md, "Writing a worker in another language"): the .creds file is a user
+ * of the plugin's own NATS account, with no permissions and no inbox prefix to set. That account
+ * has no JetStream of its own: it imports its consumer's API from the BUS account under the prefix
+ * $JS.BUS.API, so JetStream is opened with jsOptions.Prefix = "$JS.BUS.API". It binds to the
+ * consumer tasks-c-counter on its own work queue TASKS_c-counter (filter task.c-counter.>),
+ * publishes reports on res.c-counter.<taskId> (JetStream: the stream acks them) and heartbeats on
+ * hb.c-counter.<instance>, and listens for cancellations on ctl.c-counter. What the account does
+ * not import reaches nothing.
+ *
  * Environment:
- *   GANGLION_CREDS   the plugin's .creds file (ganglion plugin creds c-counter -o FILE); default ./c-counter.creds
- *   NATS_URL         default nats://127.0.0.1:4222
- *   WORKER_INSTANCE  this process's instance id (a subject token); default <host>-<pid>
- *   HEARTBEAT_MS     heartbeat period, default 5000
+ *   GANGLION_CREDS    the plugin's .creds file (ganglion plugin creds c-counter -o FILE); default ./c-counter.creds
+ *   NATS_URL          default nats://127.0.0.1:4222
+ *   WORKER_INSTANCE   this process's instance id (a subject token); default <host>-<pid>
+ *   HEARTBEAT_MS      heartbeat period, default 5000
+ *   GANGLION_TLS_CA   optional: a CA certificate (PEM) file; when set, the connection uses TLS and
+ *                     verifies the server's certificate against this CA (natsOptions_SetSecure,
+ *                     natsOptions_LoadCATrustedCertificates)
+ *   GANGLION_TLS_CERT optional, with GANGLION_TLS_KEY: a client certificate and its private key
+ *   GANGLION_TLS_KEY  (PEM files) presented to a server that requires mutual TLS
+ *                     (natsOptions_LoadCertificatesChain); one without the other is refused at start
  *
  * It runs one task at a time (the manifest's concurrency is 1). It prints
  * "c-counter worker <instance> running" on stdout once it pulls tasks, logs on stderr, and on
@@ -39,9 +54,9 @@
 #define TASK_TYPE "text.count"
 
 /* Subjects, stream and consumer names (subjects.md). */
-#define INBOX_PREFIX "_INBOX." PLUGIN_ID
-#define CONTROL_SUBJECT "_INBOX." PLUGIN_ID ".ctl"
-#define TASKS_STREAM "TASKS"
+#define JS_API_PREFIX "$JS.BUS.API" /* the BUS account's JetStream API as the plugin's account imports it */
+#define CONTROL_SUBJECT "ctl." PLUGIN_ID
+#define TASKS_STREAM "TASKS_" PLUGIN_ID
 #define TASKS_CONSUMER "tasks-" PLUGIN_ID
 #define TASKS_FILTER "task." PLUGIN_ID ".>"
 #define RESULT_PREFIX "res." PLUGIN_ID "."
@@ -138,7 +153,7 @@ static void *heartbeats(void *arg) {
     return NULL;
 }
 
-/* ---- cancellations: {"type":"cancel","taskId":..,"attempt":..,"reason":..} on _INBOX.<plugin>.ctl */
+/* ---- cancellations: {"type":"cancel","taskId":..,"attempt":..,"reason":..} on ctl.<plugin> ------ */
 
 typedef struct {
     cc_buf type, task_id, reason;
@@ -369,6 +384,11 @@ int main(void) {
     w.heartbeat_ms = (int)hbms;
     const char *creds = env("GANGLION_CREDS", "./" PLUGIN_ID ".creds");
     if (access(creds, R_OK) != 0) DIE("credentials %s: %s (mint them with: ganglion plugin creds " PLUGIN_ID " -o FILE)", creds, strerror(errno));
+    const char *tls_ca = env("GANGLION_TLS_CA", NULL), *tls_cert = env("GANGLION_TLS_CERT", NULL), *tls_key = env("GANGLION_TLS_KEY", NULL);
+    if (tls_ca && access(tls_ca, R_OK) != 0) DIE("GANGLION_TLS_CA %s: %s", tls_ca, strerror(errno));
+    if (!tls_cert != !tls_key) DIE("GANGLION_TLS_CERT and GANGLION_TLS_KEY go together: set both or neither");
+    if (tls_cert && access(tls_cert, R_OK) != 0) DIE("GANGLION_TLS_CERT %s: %s", tls_cert, strerror(errno));
+    if (tls_key && access(tls_key, R_OK) != 0) DIE("GANGLION_TLS_KEY %s: %s", tls_key, strerror(errno));
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -380,21 +400,28 @@ int main(void) {
     snprintf(name, sizeof name, PLUGIN_ID ":%s", w.instance);
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK) s = natsOptions_SetURL(opts, env("NATS_URL", "nats://127.0.0.1:4222"));
+    /* A user of the plugin's own account: no inbox prefix, replies come back across the account
+     * boundary on subjects the server maps for us. */
     if (s == NATS_OK) s = natsOptions_SetUserCredentialsFromFiles(opts, creds, NULL);
-    /* The credentials only allow subscriptions under _INBOX.<plugin>.>: every reply inbox must be there. */
-    if (s == NATS_OK) s = natsOptions_SetCustomInboxPrefix(opts, INBOX_PREFIX);
+    /* TLS only when asked for: with a CA the server's certificate is verified against it (and its
+     * host name against the URL's); a client certificate is for servers that require mutual TLS. */
+    if (s == NATS_OK && (tls_ca || tls_cert)) s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && tls_ca) s = natsOptions_LoadCATrustedCertificates(opts, tls_ca);
+    if (s == NATS_OK && tls_cert) s = natsOptions_LoadCertificatesChain(opts, tls_cert, tls_key);
     if (s == NATS_OK) s = natsOptions_SetName(opts, name);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, NULL);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
-    if (s != NATS_OK) DIE("options: %s", natsStatus_GetText(s));
+    if (s != NATS_OK) DIE("options: %s: %s", natsStatus_GetText(s), nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
     s = natsConnection_Connect(&w.nc, opts);
-    if (s != NATS_OK) DIE("connect: %s", natsStatus_GetText(s));
-    /* No JetStream API lookups beyond the consumer's own: $JS.API.INFO is not allowed. */
+    if (s != NATS_OK) DIE("connect: %s: %s", natsStatus_GetText(s), nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
+    /* The plugin's account has no JetStream: BUS's consumer API is imported under $JS.BUS.API, and
+     * only this plugin's consumer (info, next, acks) is: no stream lookups, no $JS.API.INFO. */
     jsOptions jo;
     jsOptions_Init(&jo);
+    jo.Prefix = JS_API_PREFIX;
     jo.Wait = 5000;
     if ((s = natsConnection_JetStream(&w.js, w.nc, &jo)) != NATS_OK) DIE("jetstream: %s", natsStatus_GetText(s));
     natsSubscription *ctl = NULL;
@@ -405,7 +432,12 @@ int main(void) {
     pthread_t hb_thread;
     if (pthread_create(&hb_thread, NULL, heartbeats, &w) != 0) DIE("cannot start the heartbeat thread");
 
-    /* The durable consumer exists once the plugin is approved: wait for it instead of failing. */
+    /*
+     * The durable consumer exists, and the plugin's account imports it, once the plugin is approved
+     * and enabled: wait for it instead of failing. Look it up first: cnats binds a pull
+     * subscription even when the lookup finds no responder (what an account without the import
+     * gets), and the worker would then run on guessed settings, fetching nothing.
+     */
     natsSubscription *sub = NULL;
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -414,7 +446,13 @@ int main(void) {
     bool warned = false;
     while (!stop_requested) {
         jsErrCode jerr = 0;
-        s = js_PullSubscribe(&sub, w.js, TASKS_FILTER, TASKS_CONSUMER, &jo, &so, &jerr);
+        jsConsumerInfo *ci = NULL;
+        s = js_GetConsumerInfo(&ci, w.js, TASKS_STREAM, TASKS_CONSUMER, &jo, &jerr);
+        if (s == NATS_OK) {
+            if (ci->Config && ci->Config->AckWait > 0) w.ack_wait_ms = ci->Config->AckWait / 1000000;
+            jsConsumerInfo_Destroy(ci);
+            s = js_PullSubscribe(&sub, w.js, TASKS_FILTER, TASKS_CONSUMER, &jo, &so, &jerr);
+        }
         if (s == NATS_OK) break;
         if (!warned) logf_("consumer " TASKS_CONSUMER " not available yet (is the plugin approved and enabled?): %s (%d); retrying",
                            natsStatus_GetText(s), (int)jerr);
@@ -422,14 +460,7 @@ int main(void) {
         sub = NULL;
         nats_Sleep(500);
     }
-    if (sub) {
-        jsConsumerInfo *ci = NULL;
-        if (natsSubscription_GetConsumerInfo(&ci, sub, &jo, NULL) == NATS_OK) {
-            if (ci->Config && ci->Config->AckWait > 0) w.ack_wait_ms = ci->Config->AckWait / 1000000;
-            jsConsumerInfo_Destroy(ci);
-        }
-        printf(PLUGIN_ID " worker %s running\n", w.instance);
-    }
+    if (sub) printf(PLUGIN_ID " worker %s running\n", w.instance);
 
     natsStatus last_error = NATS_OK;
     while (sub && !stop_requested) {

@@ -1,5 +1,5 @@
 // Command go-hasher is a Ganglion worker written in Go against the wire contract alone
-// (subjects.md, "Tasks: the worker protocol" and "Writing a worker in another language"): it
+// (subjects.md, "Tasks, topics and health" and "Writing a worker in another language"): it
 // imports nats.go and the standard library, not a line of Ganglion.
 //
 // It serves the task type hash.sha256 of the plugin go-hasher (manifest.yaml next to this file):
@@ -9,12 +9,26 @@
 // rounds > 1 hashes the digest again rounds-1 times (key stretching): a long task that reports
 // progress and stops at once when the core cancels it.
 //
+// How it connects (subjects.md, "Writing a worker in another language"): the .creds file is a
+// user of the plugin's own NATS account, with no permissions and no inbox prefix to set. That
+// account has no JetStream of its own: it imports its consumer's API from the BUS account under
+// the prefix $JS.BUS.API, so JetStream is opened with nats.APIPrefix("$JS.BUS.API"). It binds to
+// the consumer tasks-go-hasher on its own work queue TASKS_go-hasher (filter task.go-hasher.>),
+// publishes reports on res.go-hasher.<taskId> (JetStream: the stream acks them) and heartbeats on
+// hb.go-hasher.<instance>, and listens for cancellations on ctl.go-hasher. What the account does
+// not import reaches nothing.
+//
 // Environment:
 //
-//	GANGLION_CREDS   the plugin's .creds file (ganglion plugin creds go-hasher -o FILE); default ./go-hasher.creds
-//	NATS_URL         default nats://127.0.0.1:4222
-//	WORKER_INSTANCE  this process's instance id (a subject token); default <host>-<pid>
-//	HEARTBEAT_MS     heartbeat period, default 5000
+//	GANGLION_CREDS    the plugin's .creds file (ganglion plugin creds go-hasher -o FILE); default ./go-hasher.creds
+//	NATS_URL          default nats://127.0.0.1:4222
+//	WORKER_INSTANCE   this process's instance id (a subject token); default <host>-<pid>
+//	HEARTBEAT_MS      heartbeat period, default 5000
+//	GANGLION_TLS_CA   optional: a CA certificate (PEM) file; when set, the connection uses TLS and
+//	                  verifies the server's certificate against this CA (nats.RootCAs)
+//	GANGLION_TLS_CERT optional, with GANGLION_TLS_KEY: a client certificate and its private key
+//	GANGLION_TLS_KEY  (PEM files) presented to a server that requires mutual TLS (nats.ClientCert);
+//	                  one without the other is refused at start
 //
 // It prints "go-hasher worker <instance> running" on stdout once it pulls tasks, logs on stderr,
 // and on SIGTERM or SIGINT stops pulling, finishes what it runs, says goodbye and exits 0.
@@ -59,9 +73,10 @@ const (
 
 // Subjects, stream and consumer names (subjects.md).
 var (
-	inboxPrefix   = "_INBOX." + pluginID
-	controlSubj   = "_INBOX." + pluginID + ".ctl"
-	tasksStream   = "TASKS"
+	// The BUS account's JetStream API as the plugin's account imports it.
+	jsAPIPrefix   = "$JS.BUS.API"
+	controlSubj   = "ctl." + pluginID
+	tasksStream   = "TASKS_" + pluginID
 	tasksConsumer = "tasks-" + pluginID
 	// The consumer's filter subject: nats.go 1.22 checks it when binding, so it must be given.
 	tasksFilter = "task." + pluginID + ".>"
@@ -109,7 +124,7 @@ type heartbeat struct {
 	State    string `json:"state"` // running | stopping
 }
 
-// control is what the core sends on _INBOX.<plugin>.ctl to withdraw an attempt.
+// control is what the core sends on ctl.<plugin> to withdraw an attempt.
 type control struct {
 	Type    string `json:"type"`
 	TaskID  string `json:"taskId"`
@@ -253,6 +268,31 @@ func env(name, def string) string {
 	return def
 }
 
+// tlsOptions are the connection options GANGLION_TLS_CA, GANGLION_TLS_CERT and GANGLION_TLS_KEY
+// ask for: none when all are empty; with a CA, TLS verifying the server against it; with a
+// certificate and key, a client certificate for mutual TLS.
+func tlsOptions(ca, cert, key string) ([]nats.Option, error) {
+	var opts []nats.Option
+	if ca != "" {
+		if _, err := os.Stat(ca); err != nil {
+			return nil, fmt.Errorf("GANGLION_TLS_CA %s: %v", ca, err)
+		}
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	switch {
+	case cert != "" && key != "":
+		for _, f := range []string{cert, key} {
+			if _, err := os.Stat(f); err != nil {
+				return nil, fmt.Errorf("client certificate: %v", err)
+			}
+		}
+		opts = append(opts, nats.ClientCert(cert, key))
+	case cert != "" || key != "":
+		return nil, errors.New("GANGLION_TLS_CERT and GANGLION_TLS_KEY go together: set both or neither")
+	}
+	return opts, nil
+}
+
 func main() {
 	logger := log.New(os.Stderr, pluginID+": ", log.LstdFlags|log.Lmicroseconds)
 	host, _ := os.Hostname()
@@ -266,22 +306,29 @@ func main() {
 		logger.Fatalf("credentials %s: %v (mint them with: ganglion plugin creds %s -o FILE)", creds, err, pluginID)
 	}
 
-	nc, err := nats.Connect(env("NATS_URL", nats.DefaultURL),
+	tlsOpts, err := tlsOptions(os.Getenv("GANGLION_TLS_CA"), os.Getenv("GANGLION_TLS_CERT"), os.Getenv("GANGLION_TLS_KEY"))
+	if err != nil {
+		logger.Fatalf("%v", err)
+	}
+
+	// A user of the plugin's own account: no inbox prefix, replies come back across the account
+	// boundary on subjects the server maps for us.
+	opts := append([]nats.Option{
 		nats.UserCredentials(creds),
-		// The credentials only allow subscriptions under _INBOX.<plugin>.>: every reply inbox must be there.
-		nats.CustomInboxPrefix(inboxPrefix),
-		nats.Name(pluginID+":"+instance),
+		nats.Name(pluginID + ":" + instance),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Printf("connection error: %v", err) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Printf("disconnected: %v", err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { logger.Printf("reconnected") }),
-	)
+	}, tlsOpts...)
+	nc, err := nats.Connect(env("NATS_URL", nats.DefaultURL), opts...)
 	if err != nil {
 		logger.Fatalf("connect: %v", err)
 	}
-	// No JetStream API lookups: the credentials allow only this plugin's consumer, not $JS.API.INFO.
-	js, err := nc.JetStream()
+	// The plugin's account has no JetStream: BUS's consumer API is imported under $JS.BUS.API, and
+	// only this plugin's consumer (info, next, acks) is: no stream lookups, no $JS.API.INFO.
+	js, err := nc.JetStream(nats.APIPrefix(jsAPIPrefix))
 	if err != nil {
 		logger.Fatalf("jetstream: %v", err)
 	}
@@ -341,21 +388,27 @@ func main() {
 	logger.Printf("stopped")
 }
 
-// bind waits for the plugin's durable consumer (it exists once the plugin is approved) and binds
-// to it; the concurrency is its max_ack_pending (the manifest's limit).
+// bind waits for the plugin's durable consumer (it exists, and the plugin's account imports it,
+// once the plugin is approved and enabled) and binds to it; the concurrency is its
+// max_ack_pending (the manifest's limit).
 func (w *worker) bind(stop context.Context) (*nats.Subscription, int) {
 	warned := false
 	for stop.Err() == nil {
-		sub, err := w.js.PullSubscribe(tasksFilter, tasksConsumer, nats.Bind(tasksStream, tasksConsumer))
+		// Look the consumer up first: nats.go 1.22 binds a pull subscription even when the lookup
+		// finds no responder, which is what an account without the import (not approved yet,
+		// disabled) gets, and the worker would then run on guessed settings, fetching nothing.
+		ci, err := w.js.ConsumerInfo(tasksStream, tasksConsumer)
+		var sub *nats.Subscription
+		if err == nil {
+			sub, err = w.js.PullSubscribe(tasksFilter, tasksConsumer, nats.Bind(tasksStream, tasksConsumer))
+		}
 		if err == nil {
 			concurrency := 1
-			if ci, err := sub.ConsumerInfo(); err == nil {
-				if ci.Config.MaxAckPending > 0 {
-					concurrency = ci.Config.MaxAckPending
-				}
-				if ci.Config.AckWait > 0 {
-					w.ackWait = ci.Config.AckWait
-				}
+			if ci.Config.MaxAckPending > 0 {
+				concurrency = ci.Config.MaxAckPending
+			}
+			if ci.Config.AckWait > 0 {
+				w.ackWait = ci.Config.AckWait
 			}
 			return sub, concurrency
 		}

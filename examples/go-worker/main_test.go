@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,6 +102,31 @@ func TestToken(t *testing.T) {
 	for in, want := range map[string]string{"Host-1": "host-1", "a.b c": "a-b-c", "--x": "x", "": "w", "ÄB": "b"} {
 		if got := token(in); got != want {
 			t.Errorf("token(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTLSOptions(t *testing.T) {
+	dir := t.TempDir()
+	pem := dir + "/x.pem"
+	if err := os.WriteFile(pem, []byte("not used by tlsOptions itself"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := tlsOptions("", "", ""); err != nil || len(o) != 0 {
+		t.Errorf("no variables: got %d options, %v; want plain TCP", len(o), err)
+	}
+	if o, err := tlsOptions(pem, "", ""); err != nil || len(o) != 1 {
+		t.Errorf("a CA: got %d options, %v", len(o), err)
+	}
+	if o, err := tlsOptions(pem, pem, pem); err != nil || len(o) != 2 {
+		t.Errorf("a CA and a client certificate: got %d options, %v", len(o), err)
+	}
+	if _, err := tlsOptions(dir+"/missing.pem", "", ""); err == nil || !strings.Contains(err.Error(), "GANGLION_TLS_CA") {
+		t.Errorf("a missing CA file: got %v", err)
+	}
+	for _, c := range [][2]string{{pem, ""}, {"", pem}} {
+		if _, err := tlsOptions("", c[0], c[1]); err == nil || !strings.Contains(err.Error(), "go together") {
+			t.Errorf("cert %q key %q: got %v, want an error", c[0], c[1], err)
 		}
 	}
 }

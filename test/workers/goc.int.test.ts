@@ -11,7 +11,7 @@ import type { Test } from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import { connect, credsAuthenticator, errors } from "@nats-io/transport-node";
-import type { Status } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { TaskEvent } from "../../src/events/task.js";
 import { WorkerEvent } from "../../src/events/worker.js";
@@ -21,14 +21,17 @@ import { WorkerRow } from "../../src/projections/workers.js";
 import { callService } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import {
+  busApiLocal,
   controlSubject,
+  eventSubject,
   heartbeatSubject,
+  JS_BUS_API,
   jsConsumerInfo,
   jsConsumerNext,
-  pluginInboxPrefix,
   resultSubject,
   Streams,
   taskConsumer,
+  tasksStream,
   taskSubject,
 } from "../../src/store/subjects.js";
 import type { TaskView } from "../../src/tasks/runtime.js";
@@ -93,8 +96,9 @@ async function main(t: Test) {
   t.teardown(up.stop);
   const cli = (...args: string[]) => runCli([...args, "--data-dir", dataDir]);
 
-  const connectWith = (creds: string, inboxPrefix?: string) =>
-    connect({ servers: up.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), ...(inboxPrefix ? { inboxPrefix } : {}), maxReconnectAttempts: 0 });
+  // No inbox prefix, for any user: a plugin's user lives in its own account, where replies come
+  // back on subjects the server maps across the account boundary.
+  const connectWith = (creds: string) => connect({ servers: up.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), maxReconnectAttempts: 0 });
   const admin = await connectWith(await readFile(join(dataDir, "creds/admin.creds"), "utf8"));
   t.teardown(() => admin.close());
   const jsm = await jetstreamManager(admin);
@@ -120,7 +124,9 @@ async function main(t: Test) {
         t.match(approved.stdout, /status:\s+active/);
         const minted = await cli("plugin", "creds", p.id, "-o", p.credsFile);
         t.equal(minted.code, 0, `creds ${p.id}: ${minted.stderr}`);
-        t.match(minted.stdout, new RegExp(`inbox prefix ${pluginInboxPrefix(p.id).replaceAll(".", "\\.")}`));
+        // A user of the plugin's own account: JetStream under the BUS API prefix, no inbox prefix.
+        t.match(minted.stdout, new RegExp(`API prefix ${JS_BUS_API.replaceAll(".", "\\.").replaceAll("$", "\\$")}`));
+        t.notMatch(minted.stdout, /inbox prefix/i);
       }),
     );
   });
@@ -157,7 +163,7 @@ async function main(t: Test) {
       });
     });
 
-  await t.test("both workers connect with their credentials and inbox prefixes, and pull", async (t) => {
+  await t.test("both workers connect with their credentials alone (JetStream under the BUS API prefix), and pull", async (t) => {
     for (const p of plugins) procs.set(p.id, await startWorker(p));
     t.equal(procs.size, 2);
   });
@@ -297,45 +303,115 @@ async function main(t: Test) {
     }
   });
 
-  // 6. Each worker's credentials against the other's subjects: refused by the server.
-  await t.test("each worker's credentials are refused the other's subjects", async (t) => {
-    const pairs: [Plugin, Plugin][] = [
-      [goP, cP],
-      [cP, goP],
-    ];
-    for (const [self, other] of pairs) {
-      const nc = await connectWith(await readFile(self.credsFile, "utf8"), pluginInboxPrefix(self.id));
-      const statuses: Status[] = [];
-      const isDenied = (subject: string) => (s: Status) =>
-        s.type === "error" && s.error instanceof errors.PermissionViolationError && s.error.operation === "publish" && s.error.subject === subject;
-      void (async () => {
-        for await (const s of nc.status()) statuses.push(s);
-      })();
+  // 6. Each worker's credentials against the other's subjects. A plugin's user has no permissions:
+  // it lives in its own account, which imports from BUS only its own consumer, reports,
+  // heartbeats and control, so whatever else it publishes, requests or subscribes to stays in its
+  // account and reaches nothing in BUS. So each check asks two things: that nothing answers (a
+  // BUS consumer or stream reached would), and that in BUS the effect it aims at did not happen.
+  const pairs: [Plugin, Plugin][] = [
+    [goP, cP],
+    [cP, goP],
+  ];
+  const pluginConnection = async (p: Plugin, t: Test) => {
+    const nc = await connectWith(await readFile(p.credsFile, "utf8"));
+    t.teardown(() => nc.close());
+    return nc;
+  };
+  /** What became of a request: an answer, no responder, or nothing within `timeoutMs`. */
+  const ask = (nc: NatsConnection, subject: string, body = "", timeoutMs = 5000) =>
+    nc.request(subject, body, { timeout: timeoutMs }).then(
+      (m) => `answered: ${m.string()}`,
+      (e: unknown) =>
+        e instanceof errors.RequestError && e.isNoResponders() ? "no responders" : e instanceof errors.TimeoutError ? "timeout" : `failed otherwise: ${String(e)}`,
+    );
+  /** `true` when the request found no responder; otherwise what happened instead. */
+  const noResponders = async (nc: NatsConnection, subject: string, body = "") => {
+    const r = await ask(nc, subject, body);
+    return r === "no responders" ? true : r;
+  };
+  /** The sequence of the last message on `subject` in `stream` (0: none). */
+  const lastSeq = async (stream: string, subject: string) => (await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null))?.seq ?? 0;
 
-      // Subscriptions: the other's task subject and its inbox (cancellations) are closed by the server.
-      for (const subject of [taskSubject(other.id, other.taskType), controlSubject(other.id)]) {
-        const sub = nc.subscribe(subject);
-        await nc.flush();
-        const closed = sub.isClosed() ? await sub.closed : undefined;
-        t.ok(closed instanceof errors.PermissionViolationError, `${self.id} may not subscribe ${subject}`);
-        if (!sub.isClosed()) sub.unsubscribe();
-      }
-      // The JetStream API of the other's consumer: the request is refused, while its own is answered.
-      for (const subject of [jsConsumerInfo(Streams.Tasks, taskConsumer(other.id)), jsConsumerNext(Streams.Tasks, taskConsumer(other.id))]) {
-        await t.rejects(nc.request(subject, "", { timeout: 5000 }), `${self.id} may not request ${subject}`);
-        t.ok(await until(`a permission error for ${subject}`, async () => statuses.find(isDenied(subject))), `the server refused ${subject}`);
-      }
-      const own = await nc.request(jsConsumerInfo(Streams.Tasks, taskConsumer(self.id)), "", { timeout: 5000 });
-      t.match(own.json(), { name: taskConsumer(self.id) }, `${self.id} reads its own consumer`);
-      // A forged report on one of the other's tasks: the publish is denied and nothing reaches its log.
+  await t.test("each plugin's credentials reach its own task consumer and not the other's", async (t) => {
+    for (const [self, other] of pairs) {
+      const nc = await pluginConnection(self, t);
+      const own = await nc.request(busApiLocal(jsConsumerInfo(tasksStream(self.id), taskConsumer(self.id))), "", { timeout: 5000 });
+      t.match(own.json(), { name: taskConsumer(self.id), stream_name: tasksStream(self.id) }, `${self.id} reads its own consumer under ${JS_BUS_API}`);
+      const stream = tasksStream(other.id);
+      const info = jsConsumerInfo(stream, taskConsumer(other.id));
+      const next = jsConsumerNext(stream, taskConsumer(other.id));
+      const pull = JSON.stringify({ batch: 1, no_wait: true });
+      // As a worker would ask for it, under the prefix: the account imports no such subject.
+      t.equal(await noResponders(nc, busApiLocal(info)), true, `${self.id}: nothing answers ${busApiLocal(info)}`);
+      t.equal(await noResponders(nc, busApiLocal(next), pull), true, `${self.id}: nothing answers ${busApiLocal(next)}`);
+      // As BUS itself names it: the plugin's own account, which has no JetStream, answers the
+      // lookup itself, and a pull gets nothing at all (BUS would answer even an empty queue).
+      t.match(await ask(nc, info), /^answered: .*"err_code":10039/, `${self.id}: ${info} is answered by its own account (JetStream not enabled)`);
+      t.equal(await ask(nc, next, pull, 1000), "timeout", `${self.id}: nothing answers ${next}`);
+    }
+  });
+
+  await t.test("each plugin's credentials cannot add to the other's reports or to the log", async (t) => {
+    for (const [self, other] of pairs) {
+      const nc = await pluginConnection(self, t);
       const victim = ended.get(other.id)!.completed[0]!;
-      const before = (await history(victim)).length;
-      const subject = resultSubject(other.id, victim);
-      nc.publish(subject, JSON.stringify({ taskId: victim, attempt: 1, instance: "forger", status: "failed", error: { message: "forged" } }));
+      const historyBefore = (await history(victim)).length;
+      const forged = JSON.stringify({ taskId: victim, attempt: 1, instance: "forger", status: "failed", error: { message: "forged", retryable: false } });
+      const targets = [
+        { stream: Streams.Results, subject: resultSubject(other.id, victim) },
+        { stream: Streams.Events, subject: eventSubject("task", victim) },
+        { stream: Streams.Events, subject: eventSubject("plugin", other.id) },
+      ];
+      const seqsBefore = await Promise.all(targets.map((x) => lastSeq(x.stream, x.subject)));
+      t.ok(seqsBefore.every((q) => q > 0), `each target already holds messages: ${seqsBefore.join(", ")}`);
+      // Whatever reaches these subjects in BUS, whichever account it came from, shows up here.
+      const arrived: string[] = [];
+      const spies = targets.map((x) => admin.subscribe(x.subject, { callback: (_e, m) => void arrived.push(m.subject) }));
+      t.teardown(() => spies.forEach((s) => s.unsubscribe()));
+      await admin.flush();
+      for (const x of targets) {
+        // A JetStream publish (RESULTS and EVENTS would ack it), then a plain one.
+        t.equal(await noResponders(nc, x.subject, forged), true, `${self.id}: nothing answers a publish on ${x.subject}`);
+        nc.publish(x.subject, forged);
+      }
+      // The server hands a message to every subscriber while it processes the publish: once the
+      // forger's flush returns, anything routed to BUS is queued before the spies' pong.
       await nc.flush();
-      t.ok(await until(`a permission error for ${subject}`, async () => statuses.find(isDenied(subject))), `${self.id} may not publish ${subject}`);
-      t.equal((await history(victim)).length, before, "the other's task log is unchanged");
-      await nc.close();
+      await admin.flush();
+      t.same(arrived, [], "nothing arrived on those subjects in BUS");
+      t.same(await Promise.all(targets.map((x) => lastSeq(x.stream, x.subject))), seqsBefore, "RESULTS and EVENTS hold nothing new on them");
+      t.equal((await history(victim)).length, historyBefore, "the other's task log is unchanged");
+    }
+  });
+
+  await t.test("each plugin's credentials see none of the other's task messages or cancellations", async (t) => {
+    for (const [self, other] of pairs) {
+      const nc = await pluginConnection(self, t);
+      const peer = await pluginConnection(other, t);
+      const names = (subject: string) => subject.split(".").includes(other.id);
+      const got: Record<"task" | "control" | "everything", string[]> = { task: [], control: [], everything: [] };
+      const watch = (subject: string, into: string[], keep: (m: Msg) => boolean = () => true) =>
+        nc.subscribe(subject, { callback: (_e, m) => void (keep(m) && into.push(`${m.subject} ${m.string().slice(0, 80)}`)) });
+      watch(taskSubject(other.id, other.taskType), got.task);
+      watch(controlSubject(other.id), got.control);
+      watch(">", got.everything, (m) => names(m.subject));
+      const peerControl: string[] = [];
+      peer.subscribe(controlSubject(other.id), { callback: (_e, m) => void peerControl.push(m.string()) });
+      await nc.flush();
+      await peer.flush();
+
+      // A task of the other plugin: its message is published on task.<other>.<type> in BUS and its
+      // worker runs it.
+      const task = await submit(other, other === goP ? { data: "isolation" } : { text: "isolation" });
+      t.match(task, { status: "completed", instance: other.instance }, `a task of ${other.id} ran`);
+      // A cancellation in BUS on ctl.<other>, for no task its worker runs (it ignores it).
+      const probe = JSON.stringify({ type: "cancel", taskId: "isolationprobe", attempt: 1, reason: "isolation probe" });
+      admin.publish(controlSubject(other.id), probe);
+      await admin.flush();
+      await nc.flush();
+      await peer.flush();
+      t.same(peerControl, [probe], `a user of ${other.id} receives the cancellation on ${controlSubject(other.id)}`);
+      t.same(got, { task: [], control: [], everything: [] }, `${self.id} received nothing of ${other.id}'s`);
     }
   });
 
@@ -360,7 +436,42 @@ async function main(t: Test) {
       });
       t.same(row.instances, {});
       // Draining a bound pull subscription leaves the consumer alone: it is the core's.
-      t.match(await jsm.consumers.info(Streams.Tasks, taskConsumer(p.id)), { name: taskConsumer(p.id) }, `${p.id}: its consumer is still there`);
+      t.match(await jsm.consumers.info(tasksStream(p.id), taskConsumer(p.id)), { name: taskConsumer(p.id) }, `${p.id}: its consumer is still there`);
+    }
+  });
+
+  // 8. With no worker pulling, a queued task waits on its plugin's own work queue: the other
+  // plugin's credentials can neither pull it nor ack it away (a forged ack removes any sequence
+  // from a work queue, which is why each plugin has a stream of its own).
+  await t.test("a queued task cannot be pulled or acked away with the other plugin's credentials", async (t) => {
+    for (const [self, other] of pairs) {
+      const stream = tasksStream(other.id);
+      const consumer = taskConsumer(other.id);
+      const queuedBefore = (await jsm.streams.info(stream)).state;
+      const r = await callService<{ taskId: string }>(admin, "task.submit", { taskType: other.taskType, params: other === goP ? { data: "queued" } : { text: "queued" } });
+      if (E.isLeft(r)) throw new Error(`submit: ${r.left.message}`);
+      const { seq, messages } = await until(`the task queued on ${stream}`, async () => {
+        const i = (await jsm.streams.info(stream)).state;
+        return i.last_seq > queuedBefore.last_seq ? { seq: i.last_seq, messages: i.messages } : undefined;
+      });
+      const before = await jsm.consumers.info(stream, consumer);
+      const nc = await pluginConnection(self, t);
+      const next = busApiLocal(jsConsumerNext(stream, consumer));
+      t.equal(await noResponders(nc, next, JSON.stringify({ batch: 1, no_wait: true })), true, `${self.id}: nothing answers ${next}`);
+      const ack = `$JS.ACK.${stream}.${consumer}.1.${seq}.1.0.0`;
+      t.equal(await noResponders(nc, ack), true, `${self.id}: nothing answers ${ack}`);
+      nc.publish(ack);
+      await nc.flush();
+      // The ack would be handled by the stream's own goroutine: give it the time a round trip takes.
+      await jsm.consumers.info(stream, consumer);
+      t.equal((await jsm.streams.info(stream)).state.messages, messages, `${stream} holds as many messages as before`);
+      t.equal((await jsm.streams.getMessage(stream, { seq }).catch(() => null))?.seq, seq, `the task (seq ${seq}) is still queued on ${stream}`);
+      const after = await jsm.consumers.info(stream, consumer);
+      t.same([after.delivered, after.ack_floor, after.num_pending], [before.delivered, before.ack_floor, before.num_pending], `${consumer} is as it was`);
+      // The same ack sent inside BUS does remove it: the forged subject was the right one.
+      admin.publish(ack);
+      const gone = async () => ((await jsm.streams.getMessage(stream, { seq }).catch(() => null)) === null ? true : undefined);
+      t.ok(await until(`the ack in BUS to remove seq ${seq}`, gone), "removed by the same ack in BUS");
     }
   });
 }
