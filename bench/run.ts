@@ -184,7 +184,8 @@ export const renderTable = (r: Results): string => {
   }
   if (b.revocation) {
     const x = b.revocation.result;
-    rows.push([`4. revocation → connection closed (p50 / max, ${x.samples} samples)`, `${x.raw.p50Ms} / ${x.raw.maxMs} ms`, `${x.ganglion.p50Ms} / ${x.ganglion.maxMs} ms`, "", "≤ 100 ms", met(x.ganglion.maxMs <= 100), tag(b.revocation)]);
+    rows.push([`4. disable → connection closed (p50 / max, ${x.samples} samples)`, `${x.raw.p50Ms} / ${x.raw.maxMs} ms`, `${x.ganglion.p50Ms} / ${x.ganglion.maxMs} ms`, "", "≤ 100 ms", met(x.ganglion.maxMs <= 100), tag(b.revocation)]);
+    if (x.grantCut) rows.push([`4b. capability revoke → subject unreachable, connection kept (p50 / max)`, "", `${x.grantCut.p50Ms} / ${x.grantCut.maxMs} ms`, "", "≤ 100 ms", met(x.grantCut.maxMs <= 100), tag(b.revocation)]);
   }
   if (b.bullmq) {
     const x = b.bullmq.result;

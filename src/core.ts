@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { TlsOptions } from "@nats-io/nats-core";
 import * as E from "fp-ts/lib/Either.js";
 import type { Logger } from "pino";
 import type { Authority } from "./auth/authority.js";
@@ -36,6 +37,8 @@ export type CoreDeps = {
   readonly dev?: boolean;
   /** Tasks runtime settings (ack wait, payload limit, heartbeat timeout, limit overrides). */
   readonly tasks?: TasksOptions;
+  /** TLS of the host's connection, for the core's own extra connections (account pushes). */
+  readonly tls?: TlsOptions;
 };
 
 export type Core = {
@@ -63,7 +66,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
 
   // The infrastructure every component shares, built once: one account authority (one push
   // chain per account), one plugin event store, one catalog, one plugin command handler.
-  const accounts = deps.authority && deps.sysCreds ? accountAuthority({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer() }) : undefined;
+  const accounts = deps.authority && deps.sysCreds ? accountAuthority({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer(), ...(deps.tls ? { tls: deps.tls } : {}) }) : undefined;
   const catalog = defaultCatalog();
   const pluginStore = natsEventStore(deps.nc, {
     codec: PluginEvent,
@@ -76,6 +79,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
   };
 
+  if (accounts) stops.push(accounts.close);
   stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...replicas })).stop);
   stops.push((await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop);
   const authority = deps.authority;

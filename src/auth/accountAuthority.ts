@@ -4,6 +4,7 @@ import { createUser, decode, encodeUser, fmtCreds } from "@nats-io/jwt";
 import type { Account, ClaimsData, User } from "@nats-io/jwt";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { TlsOptions } from "@nats-io/nats-core";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
@@ -73,6 +74,8 @@ export type AccountAuthority = {
   readonly push: (accountKey: string, jwt: string) => Promise<void>;
   /** The last JWT pushed for an account, if any. */
   readonly lastPushed: (accountKey: string) => Promise<string | undefined>;
+  /** Closes the SYS connection pushes use (opened again by the next push). */
+  readonly close: () => Promise<void>;
 };
 
 /** Mints a user of an account signed by the account's own key. */
@@ -104,6 +107,8 @@ export const accountAuthority = (opts: {
   servers: string | string[];
   clock?: () => Date;
   timeoutMs?: number;
+  /** TLS to the servers (a `ganglion up --tls` bus), as for the host's own connection. */
+  tls?: TlsOptions;
 }): AccountAuthority => {
   const a = opts.authority;
   const clock = opts.clock ?? (() => new Date());
@@ -114,24 +119,37 @@ export const accountAuthority = (opts: {
     return p;
   };
 
+  // One SYS connection, opened on the first push and kept: connecting and authenticating took
+  // about a third of a revocation's time (bench/README.md, revocation). A push that fails on it
+  // drops it, and the next push connects again.
+  let sysConn: Promise<NatsConnection> | undefined;
+  const sys = () =>
+    (sysConn ??= connect({
+      servers: opts.servers,
+      authenticator: credsAuthenticator(new TextEncoder().encode(opts.sysCreds)),
+      name: "ganglion-accounts",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      noAsyncTraces: true,
+      ...(opts.tls ? { tls: opts.tls } : {}),
+    }));
+  const dropSys = async () => {
+    const c = sysConn;
+    sysConn = undefined;
+    await c?.then((nc) => nc.close()).catch(() => undefined);
+  };
+
   const send = async (jwt: string) => {
-    let nc: NatsConnection | undefined;
     try {
-      nc = await connect({
-        servers: opts.servers,
-        authenticator: credsAuthenticator(new TextEncoder().encode(opts.sysCreds)),
-        name: "ganglion-accounts",
-        maxReconnectAttempts: 0,
-      });
+      const nc = await sys();
       const m = await nc.request(CLAIMS_UPDATE, jwt, { timeout: opts.timeoutMs ?? 5000 });
       const d = ClaimsUpdateReply.decode(m.json());
       if (E.isLeft(d)) throw new AccountPushError(`unexpected reply to ${CLAIMS_UPDATE}: ${failure(d.left).join("; ")}`);
       if ("error" in d.right) throw new AccountPushError(`the server refused the account JWT of ${decode(jwt).name}: ${d.right.error.description ?? d.right.error.code}`);
     } catch (err) {
       if (err instanceof AccountPushError) throw err;
+      await dropSys();
       throw new AccountPushError(`cannot push the account JWT of ${decode(jwt).name}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await nc?.close().catch(() => undefined);
     }
   };
 
@@ -179,5 +197,6 @@ export const accountAuthority = (opts: {
     mintDevUser: (o = {}) => mintAccountUser(devAccountKey(a), "dev-bootstrap", { tags: ["dev-bootstrap"] }, o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {}),
     push: (accountKey, jwt) => serial(accountKey, () => keepAndSend(accountKey, jwt)),
     lastPushed,
+    close: dropSys,
   };
 };

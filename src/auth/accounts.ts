@@ -32,6 +32,7 @@ import {
   assertPluginId,
 } from "../store/subjects.js";
 import type { Authority } from "./authority.js";
+import { nativeKeyPair } from "./nativeKeys.js";
 import { unlimitedAccount, unlimitedJetStream } from "./authority.js";
 
 /**
@@ -58,7 +59,7 @@ export type AccountRole = "bus" | "ops" | "dev" | "plugin";
 /** Derives the account key pair for `label` from the operator's seed. */
 export const deriveAccountKey = (a: Authority, label: string): KeyPair => {
   const raw = createHmac("sha256", a.operator.getSeed()).update(`ganglion/account/v1/${label}`).digest();
-  return fromSeed(Codec.encodeSeed(Prefix.Account, new Uint8Array(raw)));
+  return nativeKeyPair(fromSeed(Codec.encodeSeed(Prefix.Account, new Uint8Array(raw))));
 };
 
 export const pluginAccountKey = (a: Authority, pluginId: string): KeyPair => deriveAccountKey(a, `plugin:${assertPluginId(pluginId)}`);

@@ -12,6 +12,7 @@ import {
 } from "@nats-io/jwt";
 import type { Permissions } from "@nats-io/jwt";
 import type { KeyPair } from "@nats-io/nkeys";
+import { nativeKeyPair } from "./nativeKeys.js";
 
 /**
  * The key material of one Ganglion installation: an operator, the system account (SYS) and the
@@ -123,11 +124,12 @@ export const loadOrCreateAuthority = async (dataDir: string, opts: { create?: bo
       loaded[k] = kp;
     }
   }
-  const operator = loaded.operator!;
-  const sys = loaded.sys!;
+  // Derived once, signed natively: every account push signs with these (src/auth/nativeKeys.ts).
+  const operator = nativeKeyPair(loaded.operator!);
+  const sys = nativeKeyPair(loaded.sys!);
   const operatorJwt = await encodeOperator("ganglion", operator, { system_account: sys.getPublicKey() });
   const sysJwt = await encodeAccount("SYS", sys, { limits: { ...unlimitedAccount } }, { signer: operator });
-  return { dataDir, operator, sys, bus: loaded.bus!, busSigner: loaded.busSigner!, operatorJwt, sysJwt };
+  return { dataDir, operator, sys, bus: nativeKeyPair(loaded.bus!), busSigner: nativeKeyPair(loaded.busSigner!), operatorJwt, sysJwt };
 };
 
 export type MintedUser = { readonly publicKey: string; readonly jwt: string; readonly creds: string };

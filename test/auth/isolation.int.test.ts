@@ -41,7 +41,7 @@ const jsm = await jetstreamManager(admin);
 const definitions = await loadDefinitions();
 await applyDefinitions(admin, jsm, definitions);
 const template = definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!;
-const parts = await pluginParts(server, admin);
+const parts = await pluginParts(server, admin, (f) => t.teardown(f));
 
 const GRANTS = ["topic.publish:news", "topic.subscribe:news", "provider.chat"];
 // Each plugin's work queue, task consumer and topic consumer, as the core creates them.

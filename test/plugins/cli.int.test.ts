@@ -28,7 +28,7 @@ const definitions = await loadDefinitions();
 await applyDefinitions(core, jsm, definitions);
 await jsm.streams.add(pluginStreamConfig(definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!, "wordcount"));
 await jsm.consumers.add(tasksStream("wordcount"), { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
-const parts = await pluginParts(server, core);
+const parts = await pluginParts(server, core, (f) => t.teardown(f));
 const svc = await startService({ nc: core, log }, pluginEndpoints({ app: parts.app, catalog: parts.catalog }));
 t.teardown(() => svc.stop());
 

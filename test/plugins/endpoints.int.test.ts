@@ -28,7 +28,7 @@ const template = definitions.find((d): d is PluginStreamDefinition => d.kind ===
 await jsm.streams.add(pluginStreamConfig(template, "wordcount"));
 await jsm.consumers.add(tasksStream("wordcount"), { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
 
-const parts = await pluginParts(server, admin);
+const parts = await pluginParts(server, admin, (f) => t.teardown(f));
 const deps = { app: parts.app, catalog: parts.catalog };
 const authority = server.installation.authority;
 const svc = await startService(

@@ -20,7 +20,7 @@ t.teardown(() => admin.close());
 await applyDefinitions(admin, await jetstreamManager(admin), await loadDefinitions());
 const log = pino({ level: "silent" });
 
-const parts = await pluginParts(server, admin);
+const parts = await pluginParts(server, admin, (f) => t.teardown(f));
 void readFile;
 
 t.test("credentials the log says are revoked are revoked again at start (a restored data dir)", async (t) => {
