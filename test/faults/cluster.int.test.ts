@@ -8,11 +8,11 @@ import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { readFile } from "node:fs/promises";
 import { loadConfig } from "../../src/config.js";
 import { renderServerConfig } from "../../src/embedded/config.js";
-import { currentBusJwt, prepareInstallation } from "../../src/embedded/installation.js";
+import { preloadedAccounts, prepareInstallation } from "../../src/embedded/installation.js";
 import { findNatsServer, startNatsServer } from "../../src/embedded/natsServer.js";
 import type { RunningServer } from "../../src/embedded/natsServer.js";
 import { TYPE_HEADER } from "../../src/store/eventStore.js";
-import { Buckets, eventCategory, Streams } from "../../src/store/subjects.js";
+import { Buckets, eventCategory, Streams, tasksStream } from "../../src/store/subjects.js";
 import { waitProjections, installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
 
 /**
@@ -36,7 +36,7 @@ const dataDir = await mkdtemp(join(tmpdir(), "ganglion-cluster-"));
 t.teardown(() => rm(dataDir, { recursive: true, force: true }));
 const inst = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0 });
 const a = inst.authority;
-const busJwt = await currentBusJwt(a);
+const preload = await preloadedAccounts(a);
 const bin = await findNatsServer({ NATS_SERVER_BIN: loadConfig().natsServerBin, PATH: loadConfig().path });
 const clientPorts = [await freePort(), await freePort(), await freePort()];
 const routePorts = [await freePort(), await freePort(), await freePort()];
@@ -57,7 +57,7 @@ for (const [i, n] of nodes.entries()) {
       serverName: n.name,
       operatorJwt: a.operatorJwt,
       systemAccount: a.sys.getPublicKey(),
-      preload: { [a.sys.getPublicKey()]: a.sysJwt, [a.bus.getPublicKey()]: busJwt },
+      preload,
       storeDir: join(n.dir, "jetstream"),
       resolverDir: join(n.dir, "resolver"),
       cluster: { name: "ganglion", host: "127.0.0.1", port: routePorts[i]!, routes: routePorts.map((p) => `nats-route://127.0.0.1:${p}`) },
@@ -99,7 +99,7 @@ t.test("a 3-node cluster with R3 streams: one node SIGKILLed under load, nothing
   await clusterReady();
   let core = await startCoreProcess({ url: urls[0]!, dataDir, adminCreds: inst.adminCreds, replicas: 3 });
   t.teardown(() => core.kill());
-  for (const s of [Streams.Events, Streams.Tasks, Streams.Results]) {
+  for (const s of [Streams.Events, Streams.Results]) {
     t.equal((await jsm.streams.info(s)).config.num_replicas, 3, `${s} has 3 replicas`);
   }
   // The views and their checkpoints too: a view must not be the one thing a lost node takes away.
@@ -107,6 +107,9 @@ t.test("a 3-node cluster with R3 streams: one node SIGKILLed under load, nothing
     t.equal((await jsm.streams.info(`KV_${b}`)).config.num_replicas, 3, `KV bucket ${b} has 3 replicas`);
   }
   const creds = await installEcho(nc, dataDir, "clustered");
+  // The plugin's own work queue is made when it is enabled, with the same replicas.
+  for (let i = 0; i < 100 && !(await jsm.streams.info(tasksStream("clustered")).catch(() => undefined)); i++) await sleep(100);
+  t.equal((await jsm.streams.info(tasksStream("clustered"))).config.num_replicas, 3, `${tasksStream("clustered")} has 3 replicas`);
   const servers = urls.join(",");
   const workers = await Promise.all(["w1", "w2"].map((instance) => spawnEchoWorker({ servers, creds, plugin: "clustered", instance })));
   t.teardown(() => Promise.all(workers.map((w) => w.kill())));
@@ -149,7 +152,7 @@ t.test("a 3-node cluster with R3 streams: one node SIGKILLed under load, nothing
   t.same([...audit.tasks].filter(([, x]) => x.completed !== 1).map(([id, x]) => `${id}: ${x.types.join(" > ")}`), [], "every task in the log completed exactly once");
   const caughtUp = async () => {
     for (let i = 0; i < 120; i++) {
-      const infos = await Promise.all([Streams.Events, Streams.Tasks, Streams.Results].map((s) => jsm.streams.info(s).catch(() => undefined)));
+      const infos = await Promise.all([Streams.Events, tasksStream("clustered"), Streams.Results].map((s) => jsm.streams.info(s).catch(() => undefined)));
       const ok = infos.every((info) => {
         const c = info?.cluster;
         const peers = [c?.leader, ...(c?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name)];
