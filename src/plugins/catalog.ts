@@ -5,9 +5,10 @@ import { failure } from "io-ts/lib/PathReporter.js";
 import { DOTTED } from "../store/subjects.js";
 
 /**
- * One entry of the capability catalog (`catalog/capabilities.json`). `pub`/`sub` are the subjects
- * the capability opens, written as templates for people (`<param>`, `<plugin>`, `<param_>` = the
- * param with `.` replaced by `_`); `src/auth/permissions.ts` builds the real ones from
+ * One entry of the capability catalog (`catalog/capabilities.json`). `imports` are what the
+ * capability adds to the plugin's account, written as templates for people (`<param>`,
+ * `<plugin>`, `<param_>` = the param with `.` replaced by `_`): the subject as the plugin sends it
+ * (`local`) and as it arrives in BUS (`bus`). `src/auth/accounts.ts` builds the real ones from
  * `store/subjects.ts`, and a test keeps the two equal.
  */
 export const CatalogEntry = t.intersection([
@@ -15,14 +16,11 @@ export const CatalogEntry = t.intersection([
     name: t.string,
     summary: t.string,
     risk: t.keyof({ low: null, medium: null, high: null }),
-    pub: t.array(t.string),
-    sub: t.array(t.string),
+    imports: t.array(t.type({ local: t.string, bus: t.string })),
   }),
   t.partial({
     /** Present for parameterised capabilities (`topic.publish:<topic>`): what the param names. */
     param: t.string,
-    /** The plugin may answer requests it receives (NATS `allow_responses`). */
-    responses: t.boolean,
   }),
 ]);
 export type CatalogEntry = t.TypeOf<typeof CatalogEntry>;

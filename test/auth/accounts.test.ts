@@ -39,6 +39,13 @@ t.test("every capability in the catalog has imports (or says it opens none); an 
     const cap = c.param ? `${c.name}:x.y` : c.name;
     t.doesNotThrow(() => capabilityImports(bus, "alpha", cap), cap);
   }
+  // The catalog's templates say the same as the imports built from store/subjects.ts.
+  for (const c of defaultCatalog().capabilities) {
+    const cap = c.param ? `${c.name}:news.daily` : c.name;
+    const fill = (x: string) => x.replaceAll("<plugin>", "alpha").replaceAll("<param_>", "news_daily").replaceAll("<param>", "news.daily");
+    const built = capabilityImports(bus, "alpha", cap).map((i) => ({ local: i.local_subject ?? i.subject, bus: i.subject }));
+    t.same(built, c.imports.map((i) => ({ local: fill(i.local), bus: fill(i.bus) })), `catalog/capabilities.json says what ${c.name} imports`);
+  }
   t.same(pluginImports(bus, "alpha", { active: false, granted: ["topic.publish:news"] }), []);
   const imports = pluginImports(bus, "alpha", { active: true, granted: ["task.submit:x.y"] });
   const submit = imports.find((i) => i.subject === "submit.alpha.x.y");
