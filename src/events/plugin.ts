@@ -37,6 +37,17 @@ export const PluginCapabilitiesGranted = t.type({
 });
 export type PluginCapabilitiesGranted = t.TypeOf<typeof PluginCapabilitiesGranted>;
 
+/**
+ * The source networks the plugin's credentials may connect from, set at approval
+ * (`plugin approve --allow-from`): credentials minted from then on carry them as their `src`
+ * claim. An empty list lifts the restriction (the manifest's `network.allowFrom` applies again).
+ */
+export const PluginNetworkRestricted = t.type({
+  type: t.literal("plugin.network.restricted"),
+  data: t.type({ pluginId: t.string, allowFrom: t.array(t.string) }),
+});
+export type PluginNetworkRestricted = t.TypeOf<typeof PluginNetworkRestricted>;
+
 /** Grants withdrawn (by an operator, or dropped because an upgrade no longer asks for them). */
 export const PluginCapabilityRevoked = t.type({
   type: t.literal("plugin.capability.revoked"),
@@ -119,6 +130,7 @@ export const PluginEvent = t.union([
   PluginRemoved,
   PluginCredentialsIssued,
   PluginCredentialsRevoked,
+  PluginNetworkRestricted,
 ]);
 export type PluginEvent = t.TypeOf<typeof PluginEvent>;
 

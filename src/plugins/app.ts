@@ -153,7 +153,7 @@ export const pluginApp = (deps: PluginAppDeps) => {
     for (let attempt = 1; ; attempt++) {
       const { state, revision } = await load(pluginId);
       const granted = state.status === "absent" ? [] : state.granted;
-      const allowFrom = opts.allowFrom ?? (state.status === "absent" ? [] : (state.manifest.network?.allowFrom ?? []));
+      const allowFrom = opts.allowFrom ?? (state.status === "absent" ? [] : (state.allowFrom ?? state.manifest.network?.allowFrom ?? []));
       const minted = await mintPluginCredentials(accounts, pluginId, { ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}), allowFrom });
       const decided = decide(
         {

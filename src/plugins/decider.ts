@@ -23,6 +23,8 @@ export type Plugin =
       readonly liveKeys: readonly { publicKey: string; expiresAt: string | null }[];
       readonly disabledReason?: string;
       readonly selfRegistered: boolean;
+      /** Set at approval: where its credentials may connect from (overrides the manifest's). */
+      readonly allowFrom?: readonly string[];
     };
 
 export type Present = Exclude<Plugin, { status: "absent" }>;
@@ -44,7 +46,7 @@ export type PluginCommand =
       /** Present when the grant is decided without an operator (dev mode). */
       readonly automatic?: Automatic;
     }
-  | { readonly type: "approve"; readonly pluginId: string; readonly capabilities: readonly string[] | "all" }
+  | { readonly type: "approve"; readonly pluginId: string; readonly capabilities: readonly string[] | "all"; readonly allowFrom?: readonly string[] }
   | { readonly type: "revoke"; readonly pluginId: string; readonly capabilities: readonly string[]; readonly reason?: string }
   | { readonly type: "disable"; readonly pluginId: string; readonly reason: string; readonly automatic?: boolean }
   | { readonly type: "enable"; readonly pluginId: string }
@@ -88,6 +90,8 @@ const cmpSemver = (a: string, b: string): number => {
   if (pb === "") return -1;
   return pa < pb ? -1 : 1;
 };
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 /** Keys that may still be in use at `at` (expired JWTs are refused by the server anyway). */
 const liveAt = (p: Present, at?: string) => p.liveKeys.filter((k) => k.expiresAt === null || at === undefined || k.expiresAt > at).map((k) => k.publicKey);
@@ -179,7 +183,10 @@ export const decide = (cmd: PluginCommand, s: Plugin): E.Either<PluginRejected, 
     }
     case "approve": {
       if (s.status === "absent" || s.status === "removed") return E.left(notFound(cmd.pluginId));
-      return grantEvents(s.pluginId, s.manifest.capabilities, s.granted, cmd.capabilities, s.status === "pending");
+      const granted = grantEvents(s.pluginId, s.manifest.capabilities, s.granted, cmd.capabilities, s.status === "pending");
+      const allowFrom = cmd.allowFrom;
+      if (E.isLeft(granted) || allowFrom === undefined || sameList(allowFrom, s.allowFrom ?? [])) return granted;
+      return E.right([...granted.right, { type: "plugin.network.restricted", data: { pluginId: s.pluginId, allowFrom: [...allowFrom] } }]);
     }
     case "revoke": {
       if (s.status === "absent" || s.status === "removed") return E.left(notFound(cmd.pluginId));
@@ -290,6 +297,10 @@ export const evolve = (s: Plugin, e: PluginEvent): Plugin => {
       return { ...s, liveKeys: [...s.liveKeys, { publicKey: e.data.publicKey, expiresAt: e.data.expiresAt }] };
     case "plugin.credentials.revoked":
       return { ...s, liveKeys: s.liveKeys.filter((k) => !e.data.publicKeys.includes(k.publicKey)) };
+    case "plugin.network.restricted": {
+      const { allowFrom: _, ...rest } = s;
+      return e.data.allowFrom.length > 0 ? { ...rest, allowFrom: e.data.allowFrom } : rest;
+    }
   }
 };
 

@@ -85,6 +85,23 @@ t.test("--allow-from at minting overrides the manifest; without either, any addr
   t.equal(await rawConnect(narrowed.right.creds, "127.0.0.3"), "PONG");
 });
 
+t.test("--allow-from at approval: recorded in the log, carried by every credential minted after", async (t) => {
+  await install("approved");
+  const r = await parts.app.execute("approved", { type: "approve", pluginId: "approved", capabilities: [], allowFrom: ["127.0.0.4/32"] }, meta());
+  t.same(E.isRight(r) && r.right.events.map((e) => e.type), ["plugin.network.restricted"]);
+  const c = await parts.app.issueCredentials("approved", {}, meta());
+  if (E.isLeft(c)) return t.fail(c.left.message);
+  t.same(c.right.allowFrom, ["127.0.0.4/32"]);
+  t.match(await rawConnect(c.right.creds, "127.0.0.1"), /Authorization Violation/);
+  t.equal(await rawConnect(c.right.creds, "127.0.0.4"), "PONG");
+  const same = await parts.app.execute("approved", { type: "approve", pluginId: "approved", capabilities: [], allowFrom: ["127.0.0.4/32"] }, meta());
+  t.same(E.isRight(same) && same.right.events, [], "the same list again changes nothing");
+  const lifted = await parts.app.execute("approved", { type: "approve", pluginId: "approved", capabilities: [], allowFrom: [] }, meta());
+  t.same(E.isRight(lifted) && lifted.right.events.map((e) => e.type), ["plugin.network.restricted"]);
+  const open = await parts.app.issueCredentials("approved", {}, meta());
+  t.same(E.isRight(open) && open.right.allowFrom, [], "lifted: credentials from anywhere again");
+});
+
 t.test("a malformed network in a manifest is refused with its path", async (t) => {
   for (const bad of ["10.0.0.0/33", "not-an-ip", "::1/129", "1.2.3.4/8/1", "a".repeat(100)]) {
     const m = decodeManifestValue({ id: "bad", version: "1.0.0", description: "x", network: { allowFrom: [bad] } });

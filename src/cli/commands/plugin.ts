@@ -144,10 +144,14 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .argument("[capabilities...]", "capabilities to grant (none: approve the plugin with no capability)")
     .option("--all", "grant every capability it asks for", false)
+    .option("--allow-from <cidr...>", "credentials minted from now on connect only from these networks (e.g. 10.0.0.0/8); an empty string lifts it")
     .summary("grant capabilities a plugin asks for")
-    .action(async (id: string, caps: string[], opts: { all: boolean }, cmd: Command) => {
+    .action(async (id: string, caps: string[], opts: { all: boolean; allowFrom?: string[] }, cmd: Command) => {
       if (opts.all && caps.length > 0) throw new CliError("give capabilities or --all, not both", ExitCode.Usage);
-      const r = await ctx.withBus(cmd, (nc) => call<CommandResult>(nc, "plugin.approve", { pluginId: id, capabilities: opts.all ? "all" : caps.flatMap(splitList) }));
+      const allowFrom = opts.allowFrom?.flatMap(splitList).filter((x) => x !== "");
+      const r = await ctx.withBus(cmd, (nc) =>
+        call<CommandResult>(nc, "plugin.approve", { pluginId: id, capabilities: opts.all ? "all" : caps.flatMap(splitList), ...(allowFrom ? { allowFrom } : {}) }),
+      );
       printPlugin(ctx, cmd, r.plugin, changed(r, `plugin ${id} approved`));
     });
 
@@ -156,12 +160,12 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .argument("<capabilities...>", "capabilities to withdraw")
     .option("--reason <text>", "why (recorded in the log)")
-    .summary("withdraw capabilities; the plugin's live credentials are revoked at once")
+    .summary("withdraw capabilities; the plugin's live connections lose them at once")
     .action(async (id: string, caps: string[], opts: { reason?: string }, cmd: Command) => {
       const r = await ctx.withBus(cmd, (nc) =>
         call<CommandResult>(nc, "plugin.revoke", { pluginId: id, capabilities: caps.flatMap(splitList), ...(opts.reason ? { reason: opts.reason } : {}) }),
       );
-      printPlugin(ctx, cmd, r.plugin, `${changed(r, `revoked ${caps.join(", ")} from ${id}`)}\nIts live credentials were revoked: mint new ones with \`ganglion plugin creds ${id}\`.`);
+      printPlugin(ctx, cmd, r.plugin, `${changed(r, `revoked ${caps.join(", ")} from ${id}`)}\nIts account no longer imports them: live connections lost them at once, and its credentials stay valid.`);
     });
 
   for (const [name, summary] of [

@@ -31,7 +31,7 @@ const Grant = t.union([t.literal("all"), t.array(t.string)]);
 const pluginIdField = t.type({ pluginId: PluginId });
 
 const InstallRequest = t.intersection([ManifestInput, t.partial({ grant: Grant })]);
-const ApproveRequest = t.intersection([pluginIdField, t.type({ capabilities: Grant })]);
+const ApproveRequest = t.intersection([pluginIdField, t.type({ capabilities: Grant }), t.partial({ allowFrom: t.array(Cidr) })]);
 const RevokeRequest = t.intersection([pluginIdField, t.type({ capabilities: t.array(t.string) }), t.partial({ reason: t.string })]);
 const ReasonRequest = t.intersection([pluginIdField, t.partial({ reason: t.string })]);
 const CredsRequest = t.intersection([pluginIdField, t.partial({ ttl: t.string, allowFrom: t.array(Cidr) })]);
@@ -109,9 +109,10 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
     }),
     defineEndpoint({
       name: "plugin.approve",
-      description: "Grant capabilities a plugin asks for (\"all\", or a list; an empty list approves the plugin with none)",
+      description: "Grant capabilities a plugin asks for (\"all\", or a list; an empty list approves the plugin with none); allowFrom sets the networks its credentials may connect from",
       request: ApproveRequest,
-      handle: async (req, ctx) => answer(await app.execute(req.pluginId, { type: "approve", pluginId: req.pluginId, capabilities: req.capabilities }, meta(ctx))),
+      handle: async (req, ctx) =>
+        answer(await app.execute(req.pluginId, { type: "approve", pluginId: req.pluginId, capabilities: req.capabilities, ...(req.allowFrom ? { allowFrom: req.allowFrom } : {}) }, meta(ctx))),
     }),
     defineEndpoint({
       name: "plugin.revoke",
