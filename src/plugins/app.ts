@@ -4,17 +4,17 @@ import type { PluginAccess } from "../auth/accounts.js";
 import type { AccountAuthority } from "../auth/accountAuthority.js";
 import { PLUGIN_CATEGORY, pluginStreamName } from "../events/plugin.js";
 import type { PluginEvent } from "../events/plugin.js";
-import { WrongExpectedVersionError } from "../store/types.js";
+import type { CommandMeta } from "../es/decider.js";
+import { commandHandler } from "../es/handleCommand.js";
 import type { EventStore } from "../store/types.js";
 import { describeCapability } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
 import { mintPluginCredentials } from "./credentials.js";
-import { decide, evolve, initialState, pendingCapabilities } from "./decider.js";
+import { evolve, initialState, pendingCapabilities, pluginDecider } from "./decider.js";
 import type { Plugin, PluginCommand, PluginRejected, Present } from "./decider.js";
 import type { Manifest } from "./manifest.js";
 
-/** Who, when and in which conversation: recorded as each event's metadata. */
-export type CommandMeta = { readonly actor: string; readonly time: Date; readonly correlationId?: string };
+export type { CommandMeta } from "../es/decider.js";
 
 /** A rejection from the decider, or the core cannot do it right now. */
 export type PluginAppError = PluginRejected | { readonly _tag: "Unavailable"; readonly message: string };
@@ -65,37 +65,24 @@ export type PluginAppDeps = {
 /** What a plugin's account must allow in a state (only an active plugin imports anything). */
 export const accessOf = (s: Plugin): PluginAccess => (s.status === "active" ? { active: true, granted: s.granted } : NO_ACCESS);
 
-const MAX_ATTEMPTS = 5;
-
 /**
- * The plugin commands over the event store: read the plugin's stream, decide, revoke what must be
- * revoked, append with the expected revision; retried on a concurrent append (another core
- * replica, another operator). Live credentials are revoked *before* the events saying so are
- * appended, so the log never claims a revocation the server has not seen.
+ * The plugin commands over the event store, through the one command handler (`src/es/`): read
+ * the plugin's stream, decide, change its account, append with the expected revision; retried on
+ * a concurrent append (another core replica, another operator). What a plugin may reach is
+ * narrowed *before* the events saying so are appended and widened after, so the server never
+ * allows what the log does not say, and the log never claims a revocation the server has not seen.
  */
 export const pluginApp = (deps: PluginAppDeps) => {
-  const load = async (pluginId: string): Promise<{ state: Plugin; revision: bigint | "no_stream" }> => {
-    let state = initialState();
-    let revision: bigint | "no_stream" = "no_stream";
-    for await (const e of deps.store.readStream(pluginStreamName(pluginId))) {
-      state = evolve(state, e);
-      revision = e.revision;
-    }
-    return { state, revision };
-  };
-
-  const append = (pluginId: string, events: PluginEvent[], revision: bigint | "no_stream", meta: CommandMeta) =>
-    deps.store.appendToStream(
-      pluginStreamName(pluginId),
-      events.map((e) => ({
-        ...e,
-        metadata: { actor: meta.actor, time: meta.time.toISOString(), ...(meta.correlationId ? { correlationId: meta.correlationId } : {}) },
-      })),
-      { streamState: revision },
-    );
+  const handler = commandHandler(deps.store, pluginDecider, { streamName: pluginStreamName });
+  const load = handler.load;
 
   const revokedKeys = (events: readonly PluginEvent[]) =>
     events.flatMap((e) => (e.type === "plugin.credentials.revoked" ? e.data.publicKeys : []));
+
+  const unavailable = (pluginId: string): PluginAppError => ({
+    _tag: "Unavailable",
+    message: `this core cannot change what plugin ${pluginId} may reach (it runs without the data dir's keys or SYS credentials); run the command against a core started with its data dir`,
+  });
 
   /** Decides and records one command; `events` is empty when it changed nothing (idempotent). */
   const execute = async (
@@ -103,38 +90,24 @@ export const pluginApp = (deps: PluginAppDeps) => {
     cmd: PluginCommand,
     meta: CommandMeta,
   ): Promise<E.Either<PluginAppError, { events: PluginEvent[]; state: Present; revision: bigint }>> => {
-    for (let attempt = 1; ; attempt++) {
-      const { state, revision } = await load(pluginId);
-      const decided = decide(cmd, state);
-      if (E.isLeft(decided)) return decided;
-      const events = decided.right;
-      if (events.length === 0) {
-        return E.right({ events, state: state as Present, revision: revision === "no_stream" ? -1n : revision });
-      }
-      const after = events.reduce(evolve, state);
-      const keys = revokedKeys(events);
-      const [from, to] = [accessOf(state), accessOf(after)];
-      const changesAccount = keys.length > 0 || !sameAccess(from, to);
-      if (changesAccount && !deps.accounts) {
-        return E.left({
-          _tag: "Unavailable",
-          message: `this core cannot change what plugin ${pluginId} may reach (it runs without the data dir's keys or SYS credentials); run the command against a core started with its data dir`,
-        });
-      }
-      // Less access is pushed before the log records it, more access after: the server never
-      // allows what the log does not say, and the log never claims a revocation the server has
-      // not seen. A crash in between is mended at the next start (reconcileAccounts).
-      const safe = meetAccess(from, to);
-      if (deps.accounts && (keys.length > 0 || !sameAccess(from, safe))) await deps.accounts.applyPlugin(pluginId, safe, keys);
-      try {
-        const r = await append(pluginId, events, revision, meta);
-        if (deps.accounts && !sameAccess(safe, to)) await deps.accounts.applyPlugin(pluginId, to);
-        return E.right({ events, state: after as Present, revision: r.nextExpectedRevision });
-      } catch (err) {
-        if (err instanceof WrongExpectedVersionError && attempt < MAX_ATTEMPTS) continue;
-        throw err;
-      }
-    }
+    const accounts = deps.accounts;
+    const r = await handler.handle(pluginId, cmd, meta, {
+      beforeAppend: async (before, events, after) => {
+        const keys = revokedKeys(events);
+        const [from, to] = [accessOf(before), accessOf(after)];
+        if (keys.length === 0 && sameAccess(from, to)) return E.right(undefined);
+        if (!accounts) return E.left(unavailable(pluginId));
+        // A crash between this push and the append is mended at the next start (reconcileAccounts).
+        const safe = meetAccess(from, to);
+        if (keys.length > 0 || !sameAccess(from, safe)) await accounts.applyPlugin(pluginId, safe, keys);
+        return E.right(undefined);
+      },
+      afterAppend: async (before, _events, after) => {
+        const [from, to] = [accessOf(before), accessOf(after)];
+        if (accounts && !sameAccess(meetAccess(from, to), to)) await accounts.applyPlugin(pluginId, to);
+      },
+    });
+    return E.map((h: { events: PluginEvent[]; state: Plugin; revision: bigint }) => ({ events: h.events, state: h.state as Present, revision: h.revision }))(r);
   };
 
   /**
@@ -150,13 +123,16 @@ export const pluginApp = (deps: PluginAppDeps) => {
     if (!accounts) {
       return E.left({ _tag: "Unavailable", message: "this core has no key material or SYS credentials (started without a data dir), so it cannot mint credentials" });
     }
-    for (let attempt = 1; ; attempt++) {
-      const { state, revision } = await load(pluginId);
-      const granted = state.status === "absent" ? [] : state.granted;
-      const allowFrom = opts.allowFrom ?? (state.status === "absent" ? [] : (state.allowFrom ?? state.manifest.network?.allowFrom ?? []));
-      const minted = await mintPluginCredentials(accounts, pluginId, { ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}), allowFrom });
-      const decided = decide(
-        {
+    let minted: Awaited<ReturnType<typeof mintPluginCredentials>> | undefined;
+    let granted: readonly string[] = [];
+    let allowFrom: readonly string[] = [];
+    const r = await handler.handle(
+      pluginId,
+      async (state): Promise<PluginCommand> => {
+        granted = state.status === "absent" ? [] : state.granted;
+        allowFrom = opts.allowFrom ?? (state.status === "absent" ? [] : (state.allowFrom ?? state.manifest.network?.allowFrom ?? []));
+        minted = await mintPluginCredentials(accounts, pluginId, { ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}), allowFrom });
+        return {
           type: "issueCredentials",
           pluginId,
           publicKey: minted.publicKey,
@@ -164,18 +140,13 @@ export const pluginApp = (deps: PluginAppDeps) => {
           at: meta.time.toISOString(),
           account: pluginAccountKey(accounts.authority, pluginId).getPublicKey(),
           allowFrom,
-        },
-        state,
-      );
-      if (E.isLeft(decided)) return decided;
-      try {
-        await append(pluginId, decided.right, revision, meta);
-        return E.right({ creds: minted.creds, publicKey: minted.publicKey, expiresAt: minted.expiresAt, capabilities: granted, allowFrom });
-      } catch (err) {
-        if (err instanceof WrongExpectedVersionError && attempt < MAX_ATTEMPTS) continue;
-        throw err;
-      }
-    }
+        };
+      },
+      meta,
+    );
+    if (E.isLeft(r)) return r;
+    const m = minted!;
+    return E.right({ creds: m.creds, publicKey: m.publicKey, expiresAt: m.expiresAt, capabilities: granted, allowFrom });
   };
 
   /** Every plugin ever installed and not removed (`all`: removed ones too), folded from the log. */

@@ -1,4 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
+import type { Decider } from "../es/decider.js";
 import type { Automatic, PluginEvent } from "../events/plugin.js";
 import { sameManifest } from "./manifestShape.js";
 import type { Manifest } from "./manifestShape.js";
@@ -303,6 +304,9 @@ export const evolve = (s: Plugin, e: PluginEvent): Plugin => {
     }
   }
 };
+
+/** The plugin aggregate as one value, for the command handler and the spec helper (`src/es/`). */
+export const pluginDecider: Decider<Plugin, PluginCommand, PluginEvent, PluginRejected> = { decide, evolve, initialState };
 
 /** The state after a sequence of events. */
 export const fold = (events: Iterable<PluginEvent>): Plugin => {

@@ -1,6 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
-import { decide, evolve, initialState, pendingCapabilities } from "../../src/plugins/decider.js";
+import { evolve, initialState, pendingCapabilities, pluginDecider } from "../../src/plugins/decider.js";
+import { deciderSpec } from "../../src/es/spec.js";
 import type { PluginCommand } from "../../src/plugins/decider.js";
 import { decodeManifest } from "../../src/plugins/manifest.js";
 import type { Manifest } from "../../src/plugins/manifest.js";
@@ -24,10 +25,7 @@ ${over}`);
   return d.right;
 };
 
-const given = (events: PluginEvent[]) => ({
-  when: (cmd: PluginCommand) => decide(cmd, events.reduce(evolve, initialState())),
-  state: () => events.reduce(evolve, initialState()),
-});
+const given = deciderSpec(pluginDecider);
 
 const m1 = manifest();
 const registered: PluginEvent = { type: "plugin.registered", data: { pluginId: "wordcount", version: "1.0.0", manifest: m1, selfRegistered: false } };
