@@ -19,6 +19,12 @@ export const Env = t.partial({
   GANGLION_NATS_URL: Setting,
   /** Credentials file for CLI commands and `ganglion serve` (like `--creds`). */
   GANGLION_CREDS: Setting,
+  /** CA certificate (PEM file) a TLS bus's server certificate is checked against (like `--tls-ca`). */
+  GANGLION_TLS_CA: Setting,
+  /** Client certificate (PEM file) for a bus that verifies clients (like `--tls-cert`). */
+  GANGLION_TLS_CERT: Setting,
+  /** Private key (PEM file) of GANGLION_TLS_CERT (like `--tls-key`). */
+  GANGLION_TLS_KEY: Setting,
   /** Data dir of an embedded installation (like `--data-dir`; default `./.ganglion`). */
   GANGLION_DATA_DIR: Setting,
   /** pino level for logs on stderr (default `info`). */
@@ -39,6 +45,8 @@ export type Config = {
   readonly natsServerBin: string | undefined;
   readonly path: string | undefined;
   readonly xdgConfigHome?: string | undefined;
+  /** Client TLS files for CLI commands and `ganglion serve` (GANGLION_TLS_CA/CERT/KEY); absent when unset. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 };
 
 export const DEFAULT_DATA_DIR = "./.ganglion";
@@ -66,6 +74,15 @@ export const decodeConfig = (env: Record<string, string | undefined>): Config =>
     natsServerBin: e.NATS_SERVER_BIN,
     path: e.PATH,
     ...(e.XDG_CONFIG_HOME ? { xdgConfigHome: e.XDG_CONFIG_HOME } : {}),
+    ...(e.GANGLION_TLS_CA || e.GANGLION_TLS_CERT || e.GANGLION_TLS_KEY
+      ? {
+          tls: {
+            ...(e.GANGLION_TLS_CA ? { ca: e.GANGLION_TLS_CA } : {}),
+            ...(e.GANGLION_TLS_CERT ? { cert: e.GANGLION_TLS_CERT } : {}),
+            ...(e.GANGLION_TLS_KEY ? { key: e.GANGLION_TLS_KEY } : {}),
+          },
+        }
+      : {}),
   };
 };
 

@@ -1,5 +1,5 @@
 import { access, mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -15,6 +15,10 @@ import {
 import type { Authority } from "./auth/authority.js";
 import { renderServerConfig } from "./embedded/config.js";
 import { natsDir, portsDirPath, preloadedAccounts, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
+import type { TlsSetup } from "./embedded/installation.js";
+import { tlsConnectOption } from "./tls/options.js";
+import { prepareServerTls } from "./tls/pki.js";
+import type { ClientTls } from "./tls/options.js";
 import {
   findNatsServer,
   MIN_SERVER_VERSION,
@@ -51,6 +55,8 @@ export type EmbeddedBus = RunningBus & {
   readonly devBootstrapCreds?: string;
   /** The watchdog process that owns nats-server (the ports file names the server's own pid). */
   readonly serverPid: number;
+  /** With TLS: what local clients connect with (the CA; under `verify` the admin client certificate too). */
+  readonly tls?: ClientTls & { readonly verify: boolean };
 };
 
 /** Thrown when the core fails to start; everything started before it has been stopped. */
@@ -69,10 +75,11 @@ const exists = async (p: string) => {
   }
 };
 
-const connectWithCreds = (url: string, creds: string, name: string, opts: { maxReconnectAttempts?: number } = {}) =>
+const connectWithCreds = (url: string, creds: string, name: string, opts: { maxReconnectAttempts?: number; tls?: ClientTls | undefined } = {}) =>
   connect({
     servers: url,
     authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+    ...tlsConnectOption(opts.tls),
     name,
     maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
     reconnectTimeWait: 250,
@@ -138,6 +145,8 @@ export const startEmbeddedBus = async (opts: {
   dev: boolean;
   env: ServerEnv;
   log: Logger;
+  /** TLS on the client port: certificates generated in `<dataDir>/tls/` (or given), optionally verified clients. */
+  tls?: TlsSetup;
 }): Promise<EmbeddedBus> => {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
@@ -161,14 +170,15 @@ export const startEmbeddedBus = async (opts: {
     );
   }
   // 2. Keys, credentials and the server config.
-  const inst = await prepareInstallation({ dataDir, host: opts.host, port: opts.port });
+  const inst = await prepareInstallation({ dataDir, host: opts.host, port: opts.port, ...(opts.tls ? { tls: opts.tls } : {}) });
+  if (inst.tls?.issued.length) log.info({ issued: inst.tls.issued }, "TLS certificates issued");
   await rm(urlFilePath(dataDir), { force: true });
   // 3. nats-server, supervised by its watchdog.
   const server = await runEmbeddedServer(inst, { host: opts.host, port: opts.port, env: { ...opts.env, NATS_SERVER_BIN: bin }, detached: true });
   log.info({ url: server.url, version, bin }, "nats-server started");
   let nc: NatsConnection;
   try {
-    nc = await connectWithCreds(server.url, await readFile(inst.adminCreds, "utf8"), "ganglion-core");
+    nc = await connectWithCreds(server.url, await readFile(inst.adminCreds, "utf8"), "ganglion-core", { tls: inst.tls?.client });
   } catch (err) {
     await server.stop();
     throw new CoreStartError(`the core could not connect to its own nats-server at ${server.url}: ${(err as Error).message}. See ${join(dataDir, "nats", "nats.log")}.`, {
@@ -177,7 +187,7 @@ export const startEmbeddedBus = async (opts: {
   }
   // 4. The core.
   const core = await startCoreOrCleanup(
-    { nc, log, authority: inst.authority, sysCreds: await readFile(inst.sysCreds, "utf8"), dev: opts.dev },
+    { nc, log, authority: inst.authority, sysCreds: await readFile(inst.sysCreds, "utf8"), dev: opts.dev, ...tlsConnectOption(inst.tls?.client) },
     async () => {
       await nc.close().catch(() => undefined);
       await server.stop();
@@ -203,7 +213,8 @@ export const startEmbeddedBus = async (opts: {
       log.info("stopped");
     })());
   const ended = server.exited.then((code) => `nats-server exited unexpectedly (code ${code}); see ${join(dataDir, "nats", "nats.log")}`);
-  return { url: server.url, dataDir, adminCreds: inst.adminCreds, ...(devBootstrapCreds ? { devBootstrapCreds } : {}), serverPid: server.pid, ended, stop };
+  const tls = inst.tls ? { ...inst.tls.client, verify: inst.tls.server.verify } : undefined;
+  return { url: server.url, dataDir, adminCreds: inst.adminCreds, ...(devBootstrapCreds ? { devBootstrapCreds } : {}), ...(tls ? { tls } : {}), serverPid: server.pid, ended, stop };
 };
 
 /**
@@ -219,11 +230,13 @@ export const startServedBus = async (opts: {
   replicas: number | undefined;
   dev: boolean;
   log: Logger;
+  /** TLS to the server (`--tls-ca`, `--tls-cert`, `--tls-key`, or a `tls://` URL). */
+  tls?: ClientTls | undefined;
 }): Promise<RunningBus> => {
   const log = opts.log;
   const nc = opts.creds
-    ? await connectWithCreds(opts.url, opts.creds, "ganglion-core", { maxReconnectAttempts: -1 })
-    : await connect({ servers: opts.url, name: "ganglion-core", maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
+    ? await connectWithCreds(opts.url, opts.creds, "ganglion-core", { maxReconnectAttempts: -1, tls: opts.tls })
+    : await connect({ servers: opts.url, name: "ganglion-core", maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true, ...tlsConnectOption(opts.tls) });
   log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, "connected");
   const core = await startCoreOrCleanup(
     {
@@ -233,6 +246,7 @@ export const startServedBus = async (opts: {
       ...(opts.sysCreds ? { sysCreds: opts.sysCreds } : {}),
       ...(opts.replicas ? { replicas: opts.replicas } : {}),
       dev: opts.dev,
+      ...tlsConnectOption(opts.tls),
     },
     async () => {
       await nc.close().catch(() => undefined);
@@ -299,6 +313,10 @@ export const COMPOSE = {
   dataDirInCore: "/ganglion",
   /** Relative path of the generated config inside the data dir on the host. */
   configInDataDir: join("compose", "nats-server.conf"),
+  /** With `compose init --tls`: where the nats service finds `<data dir>/tls` (mount it read-only). */
+  tlsDirInContainer: "/etc/nats/tls",
+  /** The name the core reaches nats by, and the server certificate covers. */
+  natsHost: "nats",
   natsUrl: "nats://nats:4222",
   port: 4222,
   httpPort: 8222,
@@ -310,7 +328,10 @@ export const COMPOSE = {
  * and `compose/nats-server.conf`, rendered by the same `renderServerConfig` as `ganglion up`
  * with container paths.
  */
-export const writeComposeFiles = async (dataDir: string): Promise<{ dataDir: string; configFile: string; adminCreds: string; created: boolean }> => {
+export const writeComposeFiles = async (
+  dataDir: string,
+  opts: { tls?: { verify: boolean } } = {},
+): Promise<{ dataDir: string; configFile: string; adminCreds: string; created: boolean; tls?: ClientTls & { verify: boolean } }> => {
   const dir = resolve(dataDir);
   const created = !(await exists(join(dir, "keys")));
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -321,6 +342,9 @@ export const writeComposeFiles = async (dataDir: string): Promise<{ dataDir: str
   if (!(await exists(sysCreds))) await writeSecret(sysCreds, (await mintSysUser(authority)).creds);
   const configFile = join(dir, COMPOSE.configInDataDir);
   await mkdir(join(dir, "compose"), { recursive: true });
+  // TLS: the same PKI as `ganglion up --tls`, the server certificate for the service name `nats`.
+  const tls = opts.tls ? await prepareServerTls({ dataDir: dir, host: COMPOSE.natsHost, verify: opts.tls.verify }) : undefined;
+  const inContainer = (p: string) => `${COMPOSE.tlsDirInContainer}/${basename(p)}`;
   await writeSecret(
     configFile,
     renderServerConfig({
@@ -333,9 +357,12 @@ export const writeComposeFiles = async (dataDir: string): Promise<{ dataDir: str
       preload: await preloadedAccounts(authority),
       storeDir: COMPOSE.storeDir,
       resolverDir: COMPOSE.resolverDir,
+      ...(tls
+        ? { tls: { certFile: inContainer(tls.server.certFile), keyFile: inContainer(tls.server.keyFile), caFile: inContainer(tls.server.caFile), verify: tls.server.verify } }
+        : {}),
     }),
     // The nats image reads it as whatever user it runs as; it holds public JWTs only.
     0o644,
   );
-  return { dataDir: dir, configFile, adminCreds, created };
+  return { dataDir: dir, configFile, adminCreds, created, ...(tls ? { tls: { ...tls.client, verify: tls.server.verify } } : {}) };
 };

@@ -5,6 +5,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { adminCredsPath } from "../auth/authority.js";
 import type { Config } from "../config.js";
 import { urlFilePath } from "../embedded/installation.js";
+import { resolveClientTls, tlsConnectOption } from "../tls/options.js";
+import type { ClientTls } from "../tls/options.js";
 import { CliError, ExitCode } from "./errors.js";
 
 /** The options every command accepts (declared once on the program). */
@@ -14,6 +16,9 @@ export type GlobalOptions = {
   readonly creds?: string | undefined;
   readonly json?: boolean | undefined;
   readonly logLevel?: string | undefined;
+  readonly tlsCa?: string | undefined;
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
 };
 
 /** Where a client command reaches the bus, and how that was decided (for error messages). */
@@ -23,6 +28,25 @@ export type BusTarget = {
   /** Path of the credentials file, or undefined to connect without credentials. */
   readonly credsPath: string | undefined;
   readonly credsSource: string | undefined;
+  /** TLS files of the connection; absent for a plain one (see `clientTlsOf`). */
+  readonly tls?: ClientTls;
+};
+
+/**
+ * The client TLS of a command: `--tls-ca/--tls-cert/--tls-key`, else GANGLION_TLS_CA/CERT/KEY
+ * (each on its own), then for a `tls://` URL the data dir's `tls/ca-cert.pem` and, when present,
+ * its admin client certificate. Undefined (plain) when nothing is set and the URL is not `tls://`.
+ */
+export const clientTlsOf = async (g: GlobalOptions, config: Config, url: string): Promise<ClientTls | undefined> => {
+  const pick = (flag: string | undefined, env: string | undefined) => {
+    const v = flag ?? env;
+    return v ? resolve(v) : undefined;
+  };
+  const explicit = { ca: pick(g.tlsCa, config.tls?.ca), cert: pick(g.tlsCert, config.tls?.cert), key: pick(g.tlsKey, config.tls?.key) };
+  if (Boolean(explicit.cert) !== Boolean(explicit.key)) {
+    throw new CliError("a TLS client certificate needs its key: give both --tls-cert and --tls-key (or GANGLION_TLS_CERT and GANGLION_TLS_KEY).", ExitCode.Usage);
+  }
+  return resolveClientTls({ url, explicit, dataDir: resolve(g.dataDir) });
 };
 
 const readIfExists = async (p: string): Promise<string | undefined> => {
@@ -72,7 +96,8 @@ export const resolveTarget = async (g: GlobalOptions, config: Config): Promise<B
     credsPath = adminCredsPath(dataDir);
     credsSource = "data dir";
   }
-  return { url, urlSource, credsPath, credsSource };
+  const tls = await clientTlsOf(g, config, url);
+  return { url, urlSource, credsPath, credsSource, ...(tls ? { tls } : {}) };
 };
 
 /** Reads a credentials file, failing with a message that says which option named it. */
@@ -97,16 +122,30 @@ export const connectTarget = async (target: BusTarget, opts: { name?: string; ti
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: 0,
       ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+      ...tlsConnectOption(target.tls),
     });
   } catch (err) {
     const hint =
       target.urlSource.endsWith("url")
         ? " Is `ganglion up` still running? Start it again, or pass --nats URL."
         : " Check the URL and that the server is running.";
+    const t = target.tls;
+    const tls = t ? `, TLS${t.ca ? ` CA ${t.ca}` : " with the system CAs"}${t.cert ? `, client certificate ${t.cert}` : ""}` : "";
+    const tlsHint = tlsProblem(err)
+      ? t
+        ? " The bus refused the TLS handshake: check --tls-ca (the CA that signed the server's certificate) and, if the bus verifies clients, --tls-cert/--tls-key."
+        : " The bus speaks TLS: use its tls:// URL, with --tls-ca (or GANGLION_TLS_CA) naming its CA."
+      : "";
     throw new CliError(
-      `cannot reach the bus at ${target.url} (from ${target.urlSource}${target.credsPath ? `, credentials ${target.credsPath}` : ", no credentials"}): ${(err as Error).message}.${hint}`,
+      `cannot reach the bus at ${target.url} (from ${target.urlSource}${target.credsPath ? `, credentials ${target.credsPath}` : ", no credentials"}${tls}): ${(err as Error).message}.${tlsHint || hint}`,
       ExitCode.Unreachable,
       { cause: err },
     );
   }
+};
+
+/** True when a connect error came from TLS (handshake, certificate, or a server that requires it). */
+const tlsProblem = (err: unknown): boolean => {
+  const text = `${(err as Error)?.message ?? ""} ${((err as Error)?.cause as Error | undefined)?.message ?? ""} ${((err as { cause?: { code?: string } })?.cause?.code ?? "")}`;
+  return /tls|ssl|certificate|self.signed|handshake|CERT_|ERR_SSL/i.test(text);
 };

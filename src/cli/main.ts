@@ -21,7 +21,7 @@ Exit codes:
   3  cannot reach the bus (no server at the URL, bad credentials, no \`ganglion up\` running)
   4  local set-up problem (nats-server missing or too old, port taken, data dir not writable, corrupt keys)
 
-Environment: GANGLION_DATA_DIR, GANGLION_NATS_URL, GANGLION_CREDS, GANGLION_LOG_LEVEL, NATS_SERVER_BIN.`;
+Environment: GANGLION_DATA_DIR, GANGLION_NATS_URL, GANGLION_CREDS, GANGLION_TLS_CA, GANGLION_TLS_CERT, GANGLION_TLS_KEY, GANGLION_LOG_LEVEL, NATS_SERVER_BIN.`;
 
 /** Builds the `ganglion` program with every command group registered. */
 export const buildProgram = (ctx: CliContext): Command => {
@@ -31,6 +31,9 @@ export const buildProgram = (ctx: CliContext): Command => {
     .option("--data-dir <dir>", "data dir of the embedded bus: keys, credentials, JetStream store (env GANGLION_DATA_DIR)", ctx.config.dataDir)
     .option("--nats <url>", "URL of a bus to reach instead of the data dir's (env GANGLION_NATS_URL)")
     .option("--creds <file>", "credentials file for --nats (env GANGLION_CREDS)")
+    .option("--tls-ca <file>", "CA certificate (PEM) the bus's TLS certificate is checked against (env GANGLION_TLS_CA; default <data-dir>/tls/ca-cert.pem for a tls:// URL); for `up`: the CA of --tls-cert")
+    .option("--tls-cert <file>", "client certificate (PEM) for a bus that verifies clients (env GANGLION_TLS_CERT); for `up`: the server certificate")
+    .option("--tls-key <file>", "private key (PEM) of --tls-cert (env GANGLION_TLS_KEY)")
     .option("--json", "print results as JSON for scripts")
     .addOption(
       new Option("--log-level <level>", "log level on stderr (env GANGLION_LOG_LEVEL)")

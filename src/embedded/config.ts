@@ -16,6 +16,12 @@ export type ServerConfigInput = {
   /** Cluster block for scale-out; omitted for the single node `ganglion up` runs. */
   readonly cluster?: { name: string; host: string; port: number; routes: string[] };
   readonly maxPayload?: number;
+  /**
+   * TLS on the client port (`ganglion up --tls`, `compose init --tls`): the server's certificate
+   * and key, the CA clients are checked against, whether clients must present a certificate
+   * signed by it (`verify`), and the handshake timeout in seconds (default 2).
+   */
+  readonly tls?: { certFile: string; keyFile: string; caFile: string; verify: boolean; timeout?: number };
 };
 
 const q = (s: string) => JSON.stringify(s);
@@ -43,6 +49,17 @@ export const renderServerConfig = (c: ServerConfigInput): string => {
     `  store_dir: ${q(c.storeDir)}`,
     "}",
   ];
+  if (c.tls) {
+    lines.push(
+      "tls: {",
+      `  cert_file: ${q(c.tls.certFile)}`,
+      `  key_file: ${q(c.tls.keyFile)}`,
+      `  ca_file: ${q(c.tls.caFile)}`,
+      `  verify: ${c.tls.verify}`,
+      `  timeout: ${c.tls.timeout ?? 2}`,
+      "}",
+    );
+  }
   if (c.cluster) {
     lines.push(
       "cluster: {",

@@ -17,6 +17,8 @@ import { revocationsOf } from "../auth/accountAuthority.js";
 import { renderServerConfig } from "./config.js";
 import { findNatsServer, MIN_SERVER_VERSION, NatsServerError, natsServerVersion, startNatsServer, versionAtLeast } from "./natsServer.js";
 import type { RunningServer } from "./natsServer.js";
+import { prepareServerTls } from "../tls/pki.js";
+import type { GivenTls, PreparedTls } from "../tls/pki.js";
 
 /**
  * The on-disk layout of a data dir (default `./.ganglion`):
@@ -25,6 +27,8 @@ import type { RunningServer } from "./natsServer.js";
  *             `accounts/` (the last pushed JWT of every other account), `topology` (its version)
  * - `creds/`  admin.creds (BUS, full access: the core and the CLI), sys.creds (SYS: account pushes)
  * - `nats/`   nats-server.conf, jetstream/ (the store), resolver/ (full resolver), nats.log, ports
+ * - `tls/`    with `--tls`: ca-cert.pem, ca-key.pem (0600), server-cert.pem, server-key.pem (0600),
+ *             and with `--tls-verify` admin-cert.pem, admin-key.pem (0600)
  */
 export type Installation = {
   readonly dataDir: string;
@@ -38,7 +42,12 @@ export type Installation = {
    * and the admin credentials were minted again.
    */
   readonly upgraded: boolean;
+  /** Present when the client port speaks TLS: the server's files and what local clients connect with. */
+  readonly tls?: PreparedTls;
 };
+
+/** TLS for an embedded server: generated in `<dataDir>/tls/` unless `given`; `verify` asks clients for certificates. */
+export type TlsSetup = { readonly verify?: boolean; readonly given?: GivenTls };
 
 /** The account topology a data dir is on; absent: the one-account topology of 0.1. */
 export const TOPOLOGY_VERSION = "2";
@@ -75,9 +84,14 @@ export const prepareInstallation = async (opts: {
   host: string;
   port: number;
   clientPort?: number;
+  tls?: TlsSetup;
 }): Promise<Installation> => {
   const dataDir = resolve(opts.dataDir);
   await ensureWritable(dataDir);
+  // TLS first: given certificates that do not fit are refused before any key is created.
+  const tls = opts.tls
+    ? await prepareServerTls({ dataDir, host: opts.host, verify: opts.tls.verify ?? false, ...(opts.tls.given ? { given: opts.tls.given } : {}) })
+    : undefined;
   const authority = await loadOrCreateAuthority(dataDir);
   const nd = natsDir(dataDir);
   await mkdir(join(nd, "jetstream"), { recursive: true });
@@ -96,11 +110,12 @@ export const prepareInstallation = async (opts: {
       preload: await preloadedAccounts(authority),
       storeDir: join(nd, "jetstream"),
       resolverDir: join(nd, "resolver"),
+      ...(tls ? { tls: tls.server } : {}),
     }),
   );
   if (!(await exists(adminCreds))) await writeSecret(adminCreds, (await mintBusUser(authority, "ganglion-admin", adminPermissions)).creds);
   if (!(await exists(sysCreds))) await writeSecret(sysCreds, (await mintSysUser(authority)).creds);
-  return { dataDir, authority, configFile, adminCreds, sysCreds, upgraded };
+  return { dataDir, authority, configFile, adminCreds, sysCreds, upgraded, ...(tls ? { tls } : {}) };
 };
 
 /**
@@ -183,5 +198,6 @@ export const runEmbeddedServer = async (
     port: opts.port,
     logFile: join(nd, "nats.log"),
     ...(opts.detached ? { detached: true } : {}),
+    ...(inst.tls ? { tls: true } : {}),
   });
 };

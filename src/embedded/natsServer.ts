@@ -107,6 +107,8 @@ export const startNatsServer = async (opts: {
    * after the core (the watchdog's pipe still ends it if we die).
    */
   detached?: boolean;
+  /** The config turns TLS on for clients: the URL says `tls://`. */
+  tls?: boolean;
 }): Promise<RunningServer> => {
   if (opts.port > 0 && !(await portFree(opts.host, opts.port))) {
     throw new NatsServerError(
@@ -164,5 +166,5 @@ export const startNatsServer = async (opts: {
       await exited;
       clearTimeout(t);
     })());
-  return { url: `nats://${host}:${port}`, host, port, pid: child.pid!, process: child, exited, stop };
+  return { url: `${opts.tls ? "tls" : "nats"}://${host}:${port}`, host, port, pid: child.pid!, process: child, exited, stop };
 };

@@ -19,16 +19,28 @@ import { natsEventStore } from "../store/eventStore.js";
 import { callService } from "../service/client.js";
 import type { ServiceError } from "../service/endpoint.js";
 import type { TaskRuntime, TaskView, TasksOptions } from "../tasks/runtime.js";
+import { tlsConnectOption, tlsDir } from "../tls/options.js";
+import type { ClientTls } from "../tls/options.js";
+import { mintClientCertificate } from "../tls/pki.js";
+import { writeSecret } from "../auth/authority.js";
 
 export type TestBusOptions = {
   /** Tasks runtime options; the defaults here are short so tests stay fast (ack wait 2 s, offline after 3 s). */
   readonly tasks?: TasksOptions;
   readonly logger?: Logger;
+  /**
+   * TLS on the server (as `ganglion up --tls`): a CA and certificates generated in the temp data
+   * dir; `{ verify: true }` also makes clients present a certificate. Workers then connect with
+   * `tls: bus.tls`.
+   */
+  readonly tls?: boolean | { readonly verify?: boolean };
 };
 
 export type TestBus = {
-  /** The server URL for `new Worker({ servers })`. */
+  /** The server URL for `new Worker({ servers })` (`tls://` with the `tls` option). */
   readonly url: string;
+  /** With the `tls` option: what a worker connects with (`new Worker({ tls: bus.tls })`): the CA, and under `verify` a client certificate. */
+  readonly tls?: ClientTls;
   readonly dataDir: string;
   readonly installation: Installation;
   /** An admin (full BUS) connection. */
@@ -69,7 +81,9 @@ export type TestBus = {
 export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus> => {
   const log = opts.logger ?? pino({ level: "warn" }, pino.destination({ fd: 2, sync: true }));
   const dataDir = await mkdtemp(join(tmpdir(), "ganglion-testbus-"));
-  const installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0 });
+  const tlsSetup = opts.tls ? { verify: typeof opts.tls === "object" && Boolean(opts.tls.verify) } : undefined;
+  const installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0, ...(tlsSetup ? { tls: tlsSetup } : {}) });
+  const adminTls = installation.tls?.client;
   const config = loadConfig();
   const env = { NATS_SERVER_BIN: config.natsServerBin, PATH: config.path };
   let server = await runEmbeddedServer(installation, { host: "127.0.0.1", port: 0, env });
@@ -78,10 +92,20 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
       servers: server.url,
       authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
       ...(inboxPrefix ? { inboxPrefix } : {}),
+      ...tlsConnectOption(adminTls),
       maxReconnectAttempts: -1,
       reconnectTimeWait: 100,
     });
   const nc = await connectWith(await readFile(installation.adminCreds, "utf8"));
+  // Workers get a client certificate of their own when the server verifies clients.
+  let workerTls: ClientTls | undefined = adminTls ? { ca: adminTls.ca } : undefined;
+  if (adminTls && tlsSetup?.verify) {
+    const made = await mintClientCertificate(dataDir, "test-worker");
+    const files = { cert: join(tlsDir(dataDir), "test-worker-cert.pem"), key: join(tlsDir(dataDir), "test-worker-key.pem") };
+    await writeSecret(files.key, made.key, 0o600);
+    await writeSecret(files.cert, made.cert, 0o644);
+    workerTls = { ca: adminTls.ca, ...files };
+  }
   const sysCreds = await readFile(installation.sysCreds, "utf8");
   // The real core (streams, projections, plugins, tasks, the service), with short timeouts.
   const core = await startCore({
@@ -90,6 +114,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     authority: installation.authority,
     sysCreds,
     tasks: { ackWaitMs: 2000, heartbeatTimeoutMs: 3000, progressThrottleMs: 200, ...opts.tasks },
+    ...tlsConnectOption(adminTls),
   });
   const tasks = core.tasks;
   const catalog = defaultCatalog();
@@ -102,6 +127,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
 
   return {
     url: server.url,
+    ...(workerTls ? { tls: workerTls } : {}),
     dataDir,
     installation,
     nc,
@@ -128,7 +154,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     restartServer: async () => {
       const port = server.port;
       await server.stop();
-      const again = await prepareInstallation({ dataDir, host: "127.0.0.1", port });
+      const again = await prepareInstallation({ dataDir, host: "127.0.0.1", port, ...(tlsSetup ? { tls: tlsSetup } : {}) });
       server = await runEmbeddedServer(again, { host: "127.0.0.1", port, env });
     },
     stop: async () => {

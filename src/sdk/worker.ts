@@ -24,6 +24,7 @@ import {
   topicSubject,
 } from "../store/subjects.js";
 import { Control, TaskHeaders } from "../tasks/wire.js";
+import { tlsConnectOption } from "../tls/options.js";
 import type { Heartbeat, Report } from "../tasks/wire.js";
 
 export type WorkerOptions = {
@@ -33,6 +34,13 @@ export type WorkerOptions = {
   readonly creds?: string;
   /** Default `nats://127.0.0.1:4222`. */
   readonly servers?: string | string[];
+  /**
+   * TLS (a bus started with `ganglion up --tls`), as PEM file paths: `ca` checks the server's
+   * certificate (e.g. `<data-dir>/tls/ca-cert.pem`); `cert` and `key` are the client certificate a
+   * bus with `--tls-verify` asks for (`ganglion tls client <name>`). With it the connection must be
+   * TLS; without it a `tls://` server is checked against the system CAs.
+   */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   /** This process's instance id (a subject token); default `<host>-<pid>-<random>`. */
   readonly instance?: string;
   /** Reported in heartbeats; default `0.0.0`. */
@@ -253,6 +261,7 @@ export class Worker {
     this.nc = await connect({
       servers: this.opts.servers ?? "nats://127.0.0.1:4222",
       ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(readCreds(creds))) } : {}),
+      ...tlsConnectOption(this.opts.tls),
       name: `${this.plugin}:${this.instance}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

@@ -5,17 +5,19 @@ import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { readFile } from "node:fs/promises";
 import { prepareInstallation, runEmbeddedServer } from "../../src/embedded/installation.js";
-import type { Installation } from "../../src/embedded/installation.js";
+import type { Installation, TlsSetup } from "../../src/embedded/installation.js";
+import { tlsConnectOption } from "../../src/tls/options.js";
+import type { ClientTls } from "../../src/tls/options.js";
 
 /**
  * Waits until the BUS account's JetStream answers. Right after a restart the server loads the
  * account (and recovers its streams) on the first connect; a request sent in that window can
  * time out, which would make tests race the server's warm-up instead of testing Ganglion.
  */
-export const jetStreamReady = async (url: string, creds: string, timeoutMs = 20_000): Promise<void> => {
+export const jetStreamReady = async (url: string, creds: string, timeoutMs = 20_000, tls?: ClientTls): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const nc = await connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), name: "ready-probe" }).catch(() => undefined);
+    const nc = await connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), name: "ready-probe", ...tlsConnectOption(tls) }).catch(() => undefined);
     try {
       if (nc) {
         await nc.request("$JS.API.INFO", "", { timeout: 1000 });
@@ -64,9 +66,10 @@ export type TestServer = {
  * A real nats-server per test file, in operator mode with the project's own generated config
  * (the same one `ganglion up` runs): a temp data dir, the port chosen by the server.
  */
-export const startTestServer = async (opts: { dataDir?: string } = {}): Promise<TestServer> => {
+export const startTestServer = async (opts: { dataDir?: string; tls?: TlsSetup } = {}): Promise<TestServer> => {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "ganglion-test-")));
-  let installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0 });
+  const tls = opts.tls ? { tls: opts.tls } : {};
+  let installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port: 0, ...tls });
   let server = await runEmbeddedServer(installation, { host: "127.0.0.1", port: 0, env: process.env });
   const port = server.port;
   const url = server.url;
@@ -75,6 +78,7 @@ export const startTestServer = async (opts: { dataDir?: string } = {}): Promise<
       servers: url,
       authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
       ...(o.inboxPrefix ? { inboxPrefix: o.inboxPrefix } : {}),
+      ...tlsConnectOption(installation.tls?.client),
       name: o.name ?? "test",
       maxReconnectAttempts: o.maxReconnectAttempts ?? -1,
       reconnectTimeWait: 100,
@@ -92,9 +96,9 @@ export const startTestServer = async (opts: { dataDir?: string } = {}): Promise<
       await server.stop();
     },
     restart: async () => {
-      installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port });
+      installation = await prepareInstallation({ dataDir, host: "127.0.0.1", port, ...tls });
       server = await runEmbeddedServer(installation, { host: "127.0.0.1", port, env: process.env });
-      await jetStreamReady(url, await readFile(installation.adminCreds, "utf8"));
+      await jetStreamReady(url, await readFile(installation.adminCreds, "utf8"), 20_000, installation.tls?.client);
     },
     stop: async () => {
       await server.stop();

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { writeComposeFiles } from "../../main.js";
+import { COMPOSE, writeComposeFiles } from "../../main.js";
 import type { CliContext } from "../context.js";
 
 export const register = (program: Command, ctx: CliContext) => {
@@ -12,13 +12,21 @@ export const register = (program: Command, ctx: CliContext) => {
         "the same operator-mode config `ganglion up` runs, with container paths. Then: docker compose up -d",
     )
     .argument("[dir]", "directory docker-compose.yml mounts", "deploy/data")
-    .action(async (dir: string, _opts: unknown, cmd: Command) => {
-      const r = await writeComposeFiles(dir);
+    .option("--tls", `TLS on the client port: a CA and a certificate for "${COMPOSE.natsHost}" in DIR/tls (mount it at ${COMPOSE.tlsDirInContainer})`, false)
+    .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA", false)
+    .action(async (dir: string, opts: { tls: boolean; tlsVerify: boolean }, cmd: Command) => {
+      const r = await writeComposeFiles(dir, opts.tls || opts.tlsVerify ? { tls: { verify: opts.tlsVerify } } : {});
       ctx.output(cmd).record({
         dataDir: r.dataDir,
         keys: r.created ? "created" : "reused",
         config: r.configFile,
         adminCreds: r.adminCreds,
+        ...(r.tls
+          ? {
+              tlsCa: r.tls.ca,
+              tls: `mount ${r.dataDir}/tls at ${COMPOSE.tlsDirInContainer} in the nats service; run the core with --nats tls://${COMPOSE.natsHost}:${COMPOSE.port} --tls-ca ${COMPOSE.dataDirInCore}/tls/ca-cert.pem${r.tls.verify ? ` --tls-cert ${COMPOSE.dataDirInCore}/tls/admin-cert.pem --tls-key ${COMPOSE.dataDirInCore}/tls/admin-key.pem` : ""}`,
+            }
+          : {}),
         next: "docker compose up -d",
       });
     });

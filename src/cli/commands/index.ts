@@ -8,6 +8,7 @@ import * as projections from "./projections.js";
 import * as serve from "./serve.js";
 import * as status from "./status.js";
 import * as task from "./task.js";
+import * as tls from "./tls.js";
 import * as up from "./up.js";
 import * as views from "./views.js";
 
@@ -15,4 +16,4 @@ import * as views from "./views.js";
 export type CommandGroup = { readonly register: (program: Command, ctx: CliContext) => void };
 
 /** Every command group, in the order `ganglion --help` lists them. Add yours here. */
-export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, compose];
+export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, tls, compose];

@@ -7,14 +7,15 @@ import { loadManifests } from "../../projections/manifest.js";
 import { MAX_CONTROL_LINE, READ_ONLY_INBOX, readOnlyPermissions } from "../../projections/operatorAccess.js";
 import { AUDIT_ENDPOINT } from "../../service/endpoints/audit.js";
 import { QUERY_ENDPOINTS } from "../../service/endpoints/queries.js";
+import { clientTlsOf } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 
 /** Where the nats CLI looks for contexts: `$XDG_CONFIG_HOME/nats/context`, default `~/.config/nats/context`. */
 export const natsContextDir = (xdgConfigHome: string | undefined) => join(xdgConfigHome ?? join(homedir(), ".config"), "nats", "context");
 
-/** The fields of a nats CLI context file that Ganglion sets. */
-export type NatsContextFile = { description: string; url: string; creds: string; inbox_prefix: string };
+/** The fields of a nats CLI context file that Ganglion sets (`ca`, `cert`, `key`: PEM files, for a TLS bus). */
+export type NatsContextFile = { description: string; url: string; creds: string; inbox_prefix: string; ca?: string; cert?: string; key?: string };
 
 /** `ganglion nats-context [--name ganglion]`: a nats CLI context with read-only operator credentials. */
 export const register = (program: Command, ctx: CliContext) => {
@@ -31,6 +32,8 @@ export const register = (program: Command, ctx: CliContext) => {
       const g = ctx.globals(cmd);
       const dataDir = resolve(g.dataDir);
       const url = opts.url ?? (await ctx.target(cmd)).url;
+      // TLS as this CLI would connect to `url`: its CA, and the client certificate when the bus verifies clients.
+      const tls = await clientTlsOf(g, ctx.config, url);
       let authority;
       try {
         authority = await loadOrCreateAuthority(dataDir, { create: false });
@@ -65,6 +68,8 @@ export const register = (program: Command, ctx: CliContext) => {
         url,
         creds: credsPath,
         inbox_prefix: READ_ONLY_INBOX,
+        ...(tls?.ca ? { ca: tls.ca } : {}),
+        ...(tls?.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
       };
       await writeSecret(file, JSON.stringify(context, null, 2) + "\n");
       ctx.output(cmd).message(
@@ -73,6 +78,8 @@ export const register = (program: Command, ctx: CliContext) => {
           `  url:          ${url}`,
           `  creds:        ${credsPath} (read-only: views, the EVENTS log, $SRV and ganglion.v1 queries)`,
           `  inbox_prefix: ${READ_ONLY_INBOX}`,
+          ...(context.ca ? [`  ca:           ${context.ca}`] : []),
+          ...(context.cert ? [`  cert:         ${context.cert}`, `  key:          ${context.key}`] : []),
           "try:",
           `  nats --context ${opts.name} kv ls plugins`,
           `  nats --context ${opts.name} micro info ganglion`,

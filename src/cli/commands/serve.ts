@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadExistingAuthority, runUntilSignal, startServedBus } from "../../main.js";
 import { sysCredsPath } from "../../auth/authority.js";
-import { readCreds } from "../connection.js";
+import { clientTlsOf, readCreds } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { parsePositiveInt } from "../options.js";
@@ -15,6 +15,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .description(
       "Run the core against an existing nats-server or cluster (the production path): --nats URL --creds FILE, " +
         "or GANGLION_NATS_URL / GANGLION_CREDS. Keys in --data-dir are used when present (needed to mint plugin credentials). " +
+        "A TLS server: a tls:// URL with --tls-ca (and --tls-cert/--tls-key when it verifies clients), or GANGLION_TLS_CA/CERT/KEY. " +
         "Prints `ganglion ready URL` once the core is ready; SIGTERM stops it.",
     )
     .option("--replicas <n>", "stream replicas (3 on a JetStream cluster)", parsePositiveInt)
@@ -35,7 +36,8 @@ export const register = (program: Command, ctx: CliContext) => {
         sysCreds = await readCreds(sysCredsPath(authority.dataDir), "the data dir");
       }
       if (!authority) log.warn(`no keys in ${resolve(g.dataDir)}: the core runs without the right to mint credentials`);
-      const bus = await startServedBus({ url, creds, authority, sysCreds, replicas: opts.replicas, dev: opts.dev, log });
+      const tls = await clientTlsOf(g, ctx.config, url);
+      const bus = await startServedBus({ url, creds, authority, sysCreds, replicas: opts.replicas, dev: opts.dev, log, tls });
       ctx.io.stdout(`ganglion ready ${url}\n`);
       process.exitCode = await runUntilSignal(bus, log);
     });

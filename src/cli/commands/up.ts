@@ -1,6 +1,8 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { startEmbeddedBus, runUntilSignal } from "../../main.js";
 import type { CliContext } from "../context.js";
+import { CliError, ExitCode } from "../errors.js";
 import { parsePort } from "../options.js";
 
 export const register = (program: Command, ctx: CliContext) => {
@@ -9,14 +11,24 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("run the bus here: embedded nats-server and the core")
     .description(
       "Run the bus on this machine: an embedded nats-server (operator mode, JetStream) in the data dir, and the core. " +
-        "Prints `ganglion ready nats://HOST:PORT` and the admin credentials path once both are ready; Ctrl-C or SIGTERM stops both.",
+        "Prints `ganglion ready nats://HOST:PORT` (`tls://` with --tls) and the admin credentials path once both are ready; Ctrl-C or SIGTERM stops both. " +
+        "With --tls, a CA and a server certificate for --host are generated in <data-dir>/tls/ on first start and reused after; " +
+        "--tls-cert, --tls-key and --tls-ca (all three) use your own instead.",
     )
     .option("--host <host>", "address nats-server listens on (loopback unless told otherwise)", "127.0.0.1")
     .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
-    .action(async (opts: { host: string; port: number; dev: boolean }, cmd: Command) => {
+    .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
+    .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
+    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean }, cmd: Command) => {
       const g = ctx.globals(cmd);
       const log = ctx.logger(cmd);
+      // Only the flags: GANGLION_TLS_* name client files, never the server's.
+      const given = [g.tlsCert, g.tlsKey, g.tlsCa];
+      if (given.some(Boolean) && !given.every(Boolean)) {
+        throw new CliError("up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).", ExitCode.Usage);
+      }
+      const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
       const bus = await startEmbeddedBus({
         dataDir: g.dataDir,
         host: opts.host,
@@ -24,11 +36,27 @@ export const register = (program: Command, ctx: CliContext) => {
         dev: opts.dev,
         env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
         log,
+        ...(tlsOn
+          ? {
+              tls: {
+                verify: opts.tlsVerify,
+                ...(g.tlsCert && g.tlsKey && g.tlsCa ? { given: { cert: resolve(g.tlsCert), key: resolve(g.tlsKey), ca: resolve(g.tlsCa) } } : {}),
+              },
+            }
+          : {}),
       });
-      ctx.io.stdout(`ganglion ready ${bus.url}\nadmin credentials: ${bus.adminCreds}\n`);
-      if (bus.devBootstrapCreds) {
-        ctx.io.stdout(`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically\n`);
-      }
+      // One write: whoever waits for the ready line gets the lines after it in the same read.
+      ctx.io.stdout(
+        [
+          `ganglion ready ${bus.url}`,
+          `admin credentials: ${bus.adminCreds}`,
+          ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
+          ...(bus.tls?.verify ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`] : []),
+          ...(bus.devBootstrapCreds
+            ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
+            : []),
+        ].join("\n") + "\n",
+      );
       process.exitCode = await runUntilSignal(bus, log);
     });
 };
