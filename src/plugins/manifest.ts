@@ -1,9 +1,9 @@
 import * as E from "fp-ts/lib/Either.js";
-import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import { defaultCatalog } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
 import { reportErrors } from "./decodeErrors.js";
+import { createAjv, schemaIssues } from "./schemas.js";
 import { crossCheck, manifestCodec } from "./manifestShape.js";
 import type { Manifest as ManifestType } from "./manifestShape.js";
 
@@ -24,17 +24,19 @@ export {
 } from "./manifestShape.js";
 export type { Health, Limits, ManifestSource, RetryPolicy, SchemaCheck, TaskSpec } from "./manifestShape.js";
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+const ajv = createAjv();
 
-/** A schema is valid when ajv compiles it (the tasks runtime validates params and results with ajv too). */
+/**
+ * A schema is valid when it is safe to use (`src/plugins/schemas.ts`: bounded size, patterns
+ * proven linear, validation terminates) and ajv compiles it, with the formats the core checks.
+ */
 export const ajvSchemaCheck = (schema: Record<string, unknown>): string | undefined => {
-  try {
-    ajv.compile(schema);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
+  const issues = schemaIssues(ajv, schema, "schema");
+  return issues.length === 0 ? undefined : issues.join("; ");
 };
+
+/** A manifest is small: its schemas and descriptions, not data (a 7 MiB manifest was accepted). */
+export const MAX_MANIFEST_BYTES = 256 * 1024;
 
 /**
  * The manifest codec for manifests written by people: capabilities checked against the shipped
@@ -47,6 +49,8 @@ const codecFor = (catalog: Catalog) => (catalog === defaultCatalog() ? Manifest 
 
 /** Decodes a manifest value that was already parsed (a service request). */
 export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
+  const size = Buffer.byteLength(JSON.stringify(raw) ?? "");
+  if (size > MAX_MANIFEST_BYTES) return E.left([`(document): the manifest is ${size} bytes; the limit is ${MAX_MANIFEST_BYTES}`]);
   const d = codecFor(catalog).decode(raw);
   if (E.isLeft(d)) return E.left(reportErrors(d.left));
   const cross = crossCheck(d.right);
@@ -58,6 +62,7 @@ export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCata
  * The left side lists every error as `path: reason`; nothing partial is ever returned.
  */
 export const decodeManifest = (text: string, format: "yaml" | "json" = "yaml", catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
+  if (text.length > MAX_MANIFEST_BYTES) return E.left([`(document): the manifest is ${text.length} characters; the limit is ${MAX_MANIFEST_BYTES}`]);
   let raw: unknown;
   try {
     raw = format === "json" ? JSON.parse(text) : parseYaml(text);

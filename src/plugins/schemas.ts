@@ -1,0 +1,98 @@
+import { Ajv } from "ajv";
+import type { ValidateFunction } from "ajv";
+// ajv-formats is CommonJS with a default export; under ESM its module object is the callable.
+import addFormatsModule from "ajv-formats";
+import { checkSync } from "recheck";
+
+/**
+ * JSON Schemas of plugin manifests (params and results), checked at install so that nothing a
+ * manifest may say can stall or crash the core later:
+ *
+ * - **size**: at most `MAX_SCHEMA_NODES` schema keys and `MAX_SCHEMA_DEPTH` levels (a schema of
+ *   10,000 properties took 3.6 s to compile);
+ * - **patterns** (`pattern`, `patternProperties` keys) are checked with recheck, a ReDoS checker
+ *   that proves a pattern's matching time linear or finds an attack string: any pattern it finds
+ *   exponential or polynomial (`^(a+)+$` froze the core for tens of seconds on 30 characters), or
+ *   cannot decide in time, is refused;
+ * - **termination**: the compiled validator is run on a few values; a schema whose `$ref` loops
+ *   without descending into the value (`{"$ref": "#"}`) overflows the stack and is refused;
+ * - **formats** (`date-time`, `email`, `uri`, `uuid`, ...) are checked (ajv-formats), not ignored.
+ */
+export const MAX_SCHEMA_NODES = 2_000;
+export const MAX_SCHEMA_DEPTH = 32;
+/** How long recheck may think about one pattern before it is refused as undecided. */
+export const PATTERN_CHECK_MS = 2_000;
+
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+
+/** One ajv with the formats, configured as the core validates params and results. */
+export const createAjv = (): Ajv => addFormats(new Ajv({ allErrors: true, strict: false }));
+
+type Walk = { nodes: number; issues: string[] };
+
+const checkPattern = (p: string, path: string, w: Walk) => {
+  let source = p;
+  try {
+    // JSON Schema patterns are ECMAScript regexes with the unicode flag (as ajv compiles them).
+    new RegExp(source, "u");
+  } catch (err) {
+    w.issues.push(`${path}: not a valid regular expression (${(err as Error).message})`);
+    return;
+  }
+  const r = checkSync(source, "u", { timeout: PATTERN_CHECK_MS });
+  if (r.status === "safe") return;
+  source = source.length > 60 ? `${source.slice(0, 60)}…` : source;
+  if (r.status === "vulnerable") {
+    const c = r.complexity.type === "polynomial" ? `polynomial (degree ${r.complexity.degree})` : r.complexity.type;
+    w.issues.push(`${path}: the pattern ${JSON.stringify(source)} can take ${c} time on some inputs (a ReDoS risk: nested or overlapping repetition); rewrite it so no part of the input can be matched in two ways`);
+  } else {
+    w.issues.push(`${path}: the pattern ${JSON.stringify(source)} could not be proven safe within ${PATTERN_CHECK_MS} ms; simplify it`);
+  }
+};
+
+const walk = (node: unknown, path: string, depth: number, w: Walk): void => {
+  if (w.issues.length > 20) return;
+  if (Array.isArray(node)) {
+    node.forEach((x, i) => walk(x, `${path}[${i}]`, depth + 1, w));
+    return;
+  }
+  if (typeof node !== "object" || node === null) return;
+  if (depth > MAX_SCHEMA_DEPTH) {
+    w.issues.push(`${path}: the schema nests deeper than ${MAX_SCHEMA_DEPTH} levels`);
+    return;
+  }
+  for (const [k, v] of Object.entries(node)) {
+    if (++w.nodes > MAX_SCHEMA_NODES) {
+      if (w.nodes === MAX_SCHEMA_NODES + 1) w.issues.push(`${path}: the schema has more than ${MAX_SCHEMA_NODES} keys; split the task type or simplify its schema`);
+      return;
+    }
+    const at = `${path}.${k}`;
+    if (k === "pattern" && typeof v === "string") checkPattern(v, at, w);
+    if (k === "patternProperties" && typeof v === "object" && v !== null) for (const p of Object.keys(v)) checkPattern(p, `${at}[${JSON.stringify(p)}]`, w);
+    walk(v, at, depth + 1, w);
+  }
+};
+
+const PROBES: unknown[] = [null, true, 0, "", [], {}, { a: {} }, [[]]];
+
+/** Why a schema must be refused at install (each reason with its path), or `[]`. */
+export const schemaIssues = (ajv: Ajv, schema: Record<string, unknown>, root = "$"): string[] => {
+  const w: Walk = { nodes: 0, issues: [] };
+  walk(schema, root, 0, w);
+  if (w.issues.length > 0) return w.issues;
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(schema);
+  } catch (err) {
+    return [`${root}: ${(err as Error).message}`];
+  }
+  for (const probe of PROBES) {
+    try {
+      validate(probe);
+    } catch (err) {
+      if (err instanceof RangeError) return [`${root}: the schema never ends validating (a $ref loops on itself without descending into the value)`];
+      return [`${root}: validating ${JSON.stringify(probe)} throws: ${(err as Error).message}`];
+    }
+  }
+  return [];
+};
