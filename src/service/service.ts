@@ -11,6 +11,7 @@ import { StoreUnavailableError } from "../store/types.js";
 import type { Endpoint, RequestContext, ServiceError } from "./endpoint.js";
 import { callerOf, mayCall, REQUEST_INFO_HEADER, refuseCaller } from "./callers.js";
 import type { Caller } from "./callers.js";
+import { jsonDepth, MAX_ACTOR, MAX_JSON_DEPTH, MAX_REQUEST_BYTES } from "./limits.js";
 
 /** Header a caller may set to tie the events a request causes to its own trace. */
 export const CORRELATION_HEADER = "Ganglion-Correlation-Id";
@@ -41,10 +42,21 @@ export type RunningService = {
   readonly stop: () => Promise<void>;
 };
 
-/** Parses a request body: an empty body is `{}`; anything else must be JSON. */
+/**
+ * Parses a request body: an empty body is `{}`; anything else must be UTF-8 JSON within the
+ * size and nesting limits (`src/service/limits.ts`).
+ */
 export const parseBody = (data: Uint8Array): E.Either<ServiceError, unknown> => {
   if (data.length === 0) return E.right({});
-  const text = new TextDecoder().decode(data);
+  if (data.length > MAX_REQUEST_BYTES) return E.left({ code: "InvalidRequest", message: `the request is ${data.length} bytes; the limit is ${MAX_REQUEST_BYTES}`, paths: ["$"] });
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch {
+    return E.left({ code: "InvalidRequest", message: "the request is not valid UTF-8", paths: ["$"] });
+  }
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) return E.left({ code: "InvalidRequest", message: `the request nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`, paths: ["$"] });
   try {
     return E.right(JSON.parse(text));
   } catch (err) {
@@ -87,8 +99,8 @@ export const handleRequest = async (
   if (E.isLeft(body)) return body;
   const raw = body.right;
   const actorField = typeof raw === "object" && raw !== null ? (raw as { actor?: unknown }).actor : undefined;
-  if (actorField !== undefined && typeof actorField !== "string") {
-    return E.left({ code: "InvalidRequest", message: "actor: expected a string such as \"operator:alice\"", paths: ["actor"] });
+  if (actorField !== undefined && (typeof actorField !== "string" || actorField.length === 0 || actorField.length > MAX_ACTOR || /[\u0000-\u001f]/.test(actorField))) {
+    return E.left({ code: "InvalidRequest", message: `actor: expected a string such as "operator:alice" (1 to ${MAX_ACTOR} printable characters)`, paths: ["actor"] });
   }
   // Only a caller inside BUS (the admin) names itself; anyone else is who the server says.
   const actor = caller.role === "bus" ? (actorField ?? "operator") : caller.role === "dev" ? "dev-bootstrap" : caller.role;

@@ -5,6 +5,7 @@ import type { PluginApp, PluginAppError } from "../../plugins/app.js";
 import type { Catalog } from "../../plugins/catalog.js";
 import { decodeManifest, decodeManifestValue, parseDuration, PluginId } from "../../plugins/manifest.js";
 import { Cidr } from "../../plugins/manifestShape.js";
+import { BoundedText, MAX_TEXT } from "../limits.js";
 import { PLUGIN_REGISTER_ENDPOINT } from "../../store/subjects.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint, RequestContext, ServiceError } from "../endpoint.js";
@@ -32,8 +33,9 @@ const pluginIdField = t.type({ pluginId: PluginId });
 
 const InstallRequest = t.intersection([ManifestInput, t.partial({ grant: Grant })]);
 const ApproveRequest = t.intersection([pluginIdField, t.type({ capabilities: Grant }), t.partial({ allowFrom: t.array(Cidr) })]);
-const RevokeRequest = t.intersection([pluginIdField, t.type({ capabilities: t.array(t.string) }), t.partial({ reason: t.string })]);
-const ReasonRequest = t.intersection([pluginIdField, t.partial({ reason: t.string })]);
+const Reason = BoundedText(MAX_TEXT, "Reason");
+const RevokeRequest = t.intersection([pluginIdField, t.type({ capabilities: t.array(t.string) }), t.partial({ reason: Reason })]);
+const ReasonRequest = t.intersection([pluginIdField, t.partial({ reason: Reason })]);
 const CredsRequest = t.intersection([pluginIdField, t.partial({ ttl: t.string, allowFrom: t.array(Cidr) })]);
 const ListRequest = t.partial({ all: t.boolean });
 

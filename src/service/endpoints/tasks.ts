@@ -1,6 +1,7 @@
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { defineEndpoint } from "../endpoint.js";
+import { BoundedText, MAX_TEXT } from "../limits.js";
 import type { Endpoint } from "../endpoint.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import { Rate } from "../../plugins/manifest.js";
@@ -14,7 +15,7 @@ const Wait = t.partial({ waitMs: t.number });
 
 export const SubmitTaskRequest = t.intersection([t.type({ taskType: t.string, params: t.unknown }), t.partial({ pluginId: t.string }), Wait]);
 export const GetTaskRequest = t.intersection([TaskId, Wait]);
-export const CancelTaskRequest = t.intersection([TaskId, t.partial({ reason: t.string })]);
+export const CancelTaskRequest = t.intersection([TaskId, t.partial({ reason: BoundedText(MAX_TEXT, "Reason") })]);
 export const RetryTaskRequest = TaskId;
 export const LimitsRequest = t.intersection([
   t.type({ pluginId: t.string }),
