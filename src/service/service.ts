@@ -25,6 +25,7 @@ export const ErrorStatus: Readonly<Record<string, number>> = {
   RateLimited: 429,
   Internal: 500,
   Unavailable: 503,
+  ReplyTooLarge: 413,
 };
 
 export type ServiceDeps = {
@@ -162,7 +163,7 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
           return;
         }
         const caller = callerOf(msg.headers?.get(REQUEST_INFO_HEADER) || undefined, deps.accounts ?? {});
-        void respond(svc, microName, ep, msg, log, clock, caller).catch((e) => log.error({ err: e }, "could not reply"));
+        void respond(svc, microName, ep, msg, log, clock, caller, deps.nc.info?.max_payload ?? 1024 * 1024).catch((e) => log.error({ err: e }, "could not reply"));
       },
     });
   }
@@ -178,15 +179,23 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
   };
 };
 
-const respond = async (svc: Service, microName: string, ep: Endpoint, msg: ServiceMsg, log: Logger, clock: () => Date, caller: Caller) => {
+const respond = async (svc: Service, microName: string, ep: Endpoint, msg: ServiceMsg, log: Logger, clock: () => Date, caller: Caller, maxPayload: number) => {
   const given = msg.headers?.get(CORRELATION_HEADER) ?? "";
   const correlationId = /^[\w.:-]{1,128}$/.test(given) ? given : nuid.next();
-  const out = await handleRequest(ep, msg.data, { log: log.child({ correlationId }), now: clock(), correlationId }, caller);
+  let out = await handleRequest(ep, msg.data, { log: log.child({ correlationId }), now: clock(), correlationId }, caller);
   if (!msg.reply) return;
   if (E.isRight(out)) {
-    msg.respond(JSON.stringify({ ok: true, result: out.right ?? null }));
-    return;
+    const body = JSON.stringify({ ok: true, result: out.right ?? null });
+    // An answer the bus cannot carry would leave the caller waiting for a reply that never comes
+    // (and blaming the core); say what happened instead.
+    const size = Buffer.byteLength(body);
+    if (size <= maxPayload - 1024) {
+      msg.respond(body);
+      return;
+    }
+    out = E.left({ code: "ReplyTooLarge", message: `the answer is ${size} bytes and the bus carries at most ${maxPayload}; ask for less (a filter, a smaller limit)` });
   }
+  if (E.isRight(out)) return;
   const error = out.left;
   countError(svc, microName, error);
   const h = headers();
