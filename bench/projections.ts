@@ -8,7 +8,7 @@ import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { nuid } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { rebuildProjections } from "../src/projections/runner.js";
+import { rebuildProjections } from "../src/projections/runner/replay.js";
 import { eventSubject, Streams } from "../src/store/subjects.js";
 import type { BenchServer } from "./lib.js";
 import { commitMessage, progress, round, windowed } from "./lib.js";

@@ -7,7 +7,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { callService } from "../src/service/client.js";
-import { readCheckpoint } from "../src/projections/runner.js";
+import { readCheckpoint } from "../src/projections/runner/kv.js";
 import { loadManifests } from "../src/projections/manifest.js";
 import { Streams } from "../src/store/subjects.js";
 import type { BenchServer, ChildCore } from "./lib.js";

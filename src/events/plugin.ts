@@ -134,7 +134,7 @@ export const PluginEvent = t.union([
 ]);
 export type PluginEvent = t.TypeOf<typeof PluginEvent>;
 
-/** Event-store stream of one plugin. */
-export const pluginStreamName = (pluginId: string) => `plugin-${pluginId}`;
 /** Stream category of all plugins (`ev.plugin.>`). */
 export const PLUGIN_CATEGORY = "plugin";
+/** Event-store stream of one plugin. */
+export const pluginStreamName = (pluginId: string) => `${PLUGIN_CATEGORY}-${pluginId}`;

@@ -173,8 +173,10 @@ export const TaskEvent = t.union([
 ]);
 export type TaskEvent = t.TypeOf<typeof TaskEvent>;
 
+/** Stream category of all tasks (`ev.task.>`). */
+export const TASK_CATEGORY = "task";
 /** Event-store stream of a task. */
-export const taskStreamName = (taskId: string) => `task-${taskId}`;
+export const taskStreamName = (taskId: string) => `${TASK_CATEGORY}-${taskId}`;
 
 /**
  * An operator set a plugin's limits over its manifest's (`ganglion task limits`), on the stream
@@ -194,6 +196,14 @@ export const TaskLimitsOverridden = t.type({
   ]),
 });
 export type TaskLimitsOverridden = t.TypeOf<typeof TaskLimitsOverridden>;
+
+/**
+ * The events of the `tasklimits` category: a family of one type for now (io-ts unions need two
+ * members), kept apart from `TaskEvent` because they name a plugin, not a task. Part of
+ * `GanglionEvent`.
+ */
+export const TaskLimitsEvent = TaskLimitsOverridden;
+export type TaskLimitsEvent = TaskLimitsOverridden;
 
 /** Stream category and name of a plugin's limit overrides. */
 export const LIMITS_CATEGORY = "tasklimits";

@@ -22,5 +22,7 @@ export type WorkerOffline = t.TypeOf<typeof WorkerOffline>;
 export const WorkerEvent = t.union([WorkerOnline, WorkerOffline]);
 export type WorkerEvent = t.TypeOf<typeof WorkerEvent>;
 
+/** Stream category of all plugins' worker instances (`ev.worker.>`). */
+export const WORKER_CATEGORY = "worker";
 /** Event-store stream of a plugin's worker instances. */
-export const workerStreamName = (pluginId: string) => `worker-${pluginId}`;
+export const workerStreamName = (pluginId: string) => `${WORKER_CATEGORY}-${pluginId}`;

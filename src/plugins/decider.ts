@@ -1,8 +1,11 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { Decider } from "../es/decider.js";
+import { assertNever } from "../events/exhaustive.js";
 import type { Automatic, PluginEvent } from "../events/plugin.js";
 import { sameManifest } from "./manifestShape.js";
 import type { Manifest } from "./manifestShape.js";
+import { pluginStatusAfter } from "./status.js";
+import type { InstalledStatus } from "./status.js";
 
 /**
  * The plugin aggregate: what the log says about one plugin id.
@@ -11,13 +14,15 @@ import type { Manifest } from "./manifestShape.js";
  * - `pending`: installed, never approved: no credentials can be minted.
  * - `active`: approved (maybe with no capability at all); `disabled`: approved, then disabled.
  *
+ * How events move the status is the table in `./status.ts` (shared with the views).
+ *
  * `granted` ⊆ `manifest.capabilities`; `pendingCapabilities` = asked for, not granted.
  * `liveKeys` are the public keys of minted credentials not revoked yet.
  */
 export type Plugin =
   | { readonly status: "absent" }
   | {
-      readonly status: "pending" | "active" | "disabled" | "removed";
+      readonly status: InstalledStatus;
       readonly pluginId: string;
       readonly manifest: Manifest;
       readonly granted: readonly string[];
@@ -262,9 +267,12 @@ export const decide = (cmd: PluginCommand, s: Plugin): E.Either<PluginRejected, 
 
 /** Folds one event into the state. Total: an event that makes no sense in a state leaves it unchanged. */
 export const evolve = (s: Plugin, e: PluginEvent): Plugin => {
+  const status = pluginStatusAfter(e, s.status);
+  // The table keeps a plugin absent until its registration: nothing happens to it before.
+  if (status === "absent") return s;
   if (e.type === "plugin.registered") {
     return {
-      status: "pending",
+      status,
       pluginId: e.data.pluginId,
       manifest: e.data.manifest,
       granted: [],
@@ -272,36 +280,34 @@ export const evolve = (s: Plugin, e: PluginEvent): Plugin => {
       selfRegistered: e.data.selfRegistered,
     };
   }
-  if (s.status === "absent") return s;
+  if (s.status === "absent") return s; // (not reached: narrows `s`)
   switch (e.type) {
     case "plugin.capabilities.granted":
-      return {
-        ...s,
-        status: s.status === "pending" ? "active" : s.status,
-        granted: [...s.granted, ...e.data.capabilities.filter((c) => !s.granted.includes(c))],
-      };
+      return { ...s, status, granted: [...s.granted, ...e.data.capabilities.filter((c) => !s.granted.includes(c))] };
     case "plugin.capability.revoked":
-      return { ...s, granted: s.granted.filter((c) => !e.data.capabilities.includes(c)) };
+      return { ...s, status, granted: s.granted.filter((c) => !e.data.capabilities.includes(c)) };
     case "plugin.disabled": {
       const { disabledReason: _, ...rest } = s;
-      return { ...rest, status: "disabled", disabledReason: e.data.reason };
+      return { ...rest, status, disabledReason: e.data.reason };
     }
     case "plugin.enabled": {
       const { disabledReason: _, ...rest } = s;
-      return { ...rest, status: "active" };
+      return { ...rest, status };
     }
     case "plugin.upgraded":
-      return { ...s, manifest: e.data.manifest, granted: e.data.carriedOver };
+      return { ...s, status, manifest: e.data.manifest, granted: e.data.carriedOver };
     case "plugin.removed":
-      return { ...s, status: "removed", granted: [] };
+      return { ...s, status, granted: [] };
     case "plugin.credentials.issued":
-      return { ...s, liveKeys: [...s.liveKeys, { publicKey: e.data.publicKey, expiresAt: e.data.expiresAt }] };
+      return { ...s, status, liveKeys: [...s.liveKeys, { publicKey: e.data.publicKey, expiresAt: e.data.expiresAt }] };
     case "plugin.credentials.revoked":
-      return { ...s, liveKeys: s.liveKeys.filter((k) => !e.data.publicKeys.includes(k.publicKey)) };
+      return { ...s, status, liveKeys: s.liveKeys.filter((k) => !e.data.publicKeys.includes(k.publicKey)) };
     case "plugin.network.restricted": {
       const { allowFrom: _, ...rest } = s;
-      return e.data.allowFrom.length > 0 ? { ...rest, allowFrom: e.data.allowFrom } : rest;
+      return e.data.allowFrom.length > 0 ? { ...rest, status, allowFrom: e.data.allowFrom } : { ...rest, status };
     }
+    default:
+      return assertNever(e, "plugin event");
   }
 };
 

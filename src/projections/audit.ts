@@ -1,5 +1,8 @@
 import * as t from "io-ts";
 import type { EventMetadata } from "../events/envelope.js";
+import { pluginStreamName } from "../events/plugin.js";
+import { limitsStreamName, taskStreamName } from "../events/task.js";
+import { workerStreamName } from "../events/worker.js";
 import type { EventStore, RecordedEvent } from "../store/types.js";
 
 /** One line of the audit trail (`ganglion audit --json`, `audit export`, `ganglion.v1.audit.query`). */
@@ -73,10 +76,14 @@ const pluginIdOf = (data: unknown): string | undefined => {
   return typeof v === "string" ? v : undefined;
 };
 
+/** The start of every task's stream name. */
+const TASK_STREAMS = taskStreamName("");
+
 /**
  * The audit trail, oldest first. `taskId` reads only that task's stream; `pluginId` keeps the
- * plugin's and its workers' streams and every event of the tasks submitted to it (task events
- * after the submission name only the task, so the scan remembers the plugin's task ids).
+ * plugin's, its workers' and its limit overrides' streams and every event of the tasks submitted
+ * to it (task events after the submission name only the task, so the scan remembers the plugin's
+ * task ids).
  */
 export async function* audit(store: EventStore<{ type: string; data: unknown }>, f: AuditFilter, now = new Date()): AsyncGenerator<AuditEntry> {
   const since = f.since === undefined ? undefined : parseTimeBound(f.since, now);
@@ -92,18 +99,18 @@ export async function* audit(store: EventStore<{ type: string; data: unknown }>,
     );
   };
   if (f.taskId !== undefined) {
-    for await (const e of store.readStream(`task-${f.taskId}`)) {
+    for await (const e of store.readStream(taskStreamName(f.taskId))) {
       if (f.pluginId !== undefined && e.type === "task.submitted" && pluginIdOf(e.data) !== f.pluginId) return;
       if (keep(e)) yield toAuditEntry(e);
     }
     return;
   }
   const tasks = new Set<string>();
+  const own = f.pluginId === undefined ? new Set<string>() : new Set([pluginStreamName(f.pluginId), workerStreamName(f.pluginId), limitsStreamName(f.pluginId)]);
   for await (const e of store.readAll()) {
     if (f.pluginId !== undefined) {
-      const own = e.streamName === `plugin-${f.pluginId}` || e.streamName === `worker-${f.pluginId}`;
-      let mine = own;
-      if (!own && e.streamName.startsWith("task-")) {
+      let mine = own.has(e.streamName);
+      if (!mine && e.streamName.startsWith(TASK_STREAMS)) {
         const id = taskIdOf(e.data);
         if (e.type === "task.submitted" && pluginIdOf(e.data) === f.pluginId && id) tasks.add(id);
         mine = id !== undefined && tasks.has(id);

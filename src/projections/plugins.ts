@@ -1,9 +1,13 @@
 import * as t from "io-ts";
+import { assertNever } from "../events/exhaustive.js";
 import { PluginEvent } from "../events/plugin.js";
+import { pluginStatusAfter } from "../plugins/status.js";
+import type { InstalledStatus } from "../plugins/status.js";
 import { codecsByType, kvKey, sortedSet } from "./view.js";
 import type { View } from "./view.js";
 
-export const PluginViewStatus = t.keyof({ pending: null, active: null, disabled: null, removed: null });
+/** The statuses of a plugin row: the table's (`src/plugins/status.ts`), less `absent` (no row). */
+export const PluginViewStatus = t.keyof({ pending: null, active: null, disabled: null, removed: null } satisfies Record<InstalledStatus, null>);
 
 /**
  * Row `<pluginId>` of the `plugins` bucket. `pending` lists the capabilities the manifest asks
@@ -40,11 +44,14 @@ export const pluginsView: View<PluginRow, PluginEvent> = {
   keys: (e) => [pluginKey(e.data.pluginId)],
   evolve: (_key, row, e) => {
     const at = e.metadata.time;
+    // The status moves by the plugins' one table (`src/plugins/status.ts`); no row: absent.
+    const status = pluginStatusAfter(e, row?.status ?? "absent");
+    if (status === "absent") return null;
     if (e.type === "plugin.registered") {
       const m = e.data.manifest;
       return {
         pluginId: e.data.pluginId,
-        status: "pending",
+        status,
         version: e.data.version,
         description: m.description,
         selfRegistered: e.data.selfRegistered,
@@ -58,21 +65,21 @@ export const pluginsView: View<PluginRow, PluginEvent> = {
         updatedAt: at,
       };
     }
-    if (!row) return null;
-    const r = { ...row, updatedAt: at };
+    if (!row) return null; // (not reached: narrows `row`)
+    const r = { ...row, status, updatedAt: at };
     switch (e.type) {
       case "plugin.capabilities.granted": {
         const granted = sortedSet([...row.granted, ...e.data.capabilities]);
-        return { ...r, granted, pending: row.pending.filter((c) => !granted.includes(c)), status: row.status === "pending" ? "active" : row.status };
+        return { ...r, granted, pending: row.pending.filter((c) => !granted.includes(c)) };
       }
       case "plugin.capability.revoked": {
         const granted = row.granted.filter((c) => !e.data.capabilities.includes(c));
         return { ...r, granted, pending: row.requested.filter((c) => !granted.includes(c)) };
       }
       case "plugin.disabled":
-        return { ...r, status: "disabled", disabledReason: e.data.reason };
+        return { ...r, disabledReason: e.data.reason };
       case "plugin.enabled":
-        return { ...r, status: "active", disabledReason: null };
+        return { ...r, disabledReason: null };
       case "plugin.upgraded": {
         const granted = sortedSet(e.data.carriedOver);
         return {
@@ -86,13 +93,16 @@ export const pluginsView: View<PluginRow, PluginEvent> = {
         };
       }
       case "plugin.removed":
-        return { ...r, status: "removed", granted: [], pending: [], credentials: [] };
+        return { ...r, granted: [], pending: [], credentials: [] };
       case "plugin.credentials.issued":
         return { ...r, credentials: sortedSet([...row.credentials, e.data.publicKey]) };
       case "plugin.credentials.revoked":
         return { ...r, credentials: row.credentials.filter((k) => !e.data.publicKeys.includes(k)) };
-      default:
+      // Not shown in this view (and the row's `updatedAt` stays as it was).
+      case "plugin.network.restricted":
         return row;
+      default:
+        return assertNever(e, "plugin event");
     }
   },
 };

@@ -1,8 +1,12 @@
 import * as t from "io-ts";
+import { assertNever } from "../events/exhaustive.js";
 import { TaskError, TaskEvent } from "../events/task.js";
+import { taskStatusAfter, TERMINAL } from "../tasks/status.js";
+import type { SubmittedStatus } from "../tasks/status.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
 
+/** The statuses of a task row: the table's (`src/tasks/status.ts`), less `absent` (no row). */
 export const TaskViewStatus = t.keyof({
   scheduled: null,
   running: null,
@@ -10,9 +14,9 @@ export const TaskViewStatus = t.keyof({
   completed: null,
   cancelled: null,
   dead_lettered: null,
-});
+} satisfies Record<SubmittedStatus, null>);
 export type TaskViewStatus = t.TypeOf<typeof TaskViewStatus>;
-export const TERMINAL_STATUSES: readonly TaskViewStatus[] = ["completed", "cancelled", "dead_lettered"];
+export const TERMINAL_STATUSES: readonly TaskViewStatus[] = TERMINAL.filter((x): x is TaskViewStatus => x !== "absent");
 
 const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
 
@@ -60,6 +64,9 @@ export const tasksView: View<TaskRow, TaskEvent> = {
   events: codecsByType(TaskEvent.types as readonly t.Mixed[]),
   keys: (e) => (e.type === "task.report_refused" ? [] : [taskKey(e.data.taskId)]),
   evolve: (_key, row, e) => {
+    // The status moves by the tasks' one table (`src/tasks/status.ts`); no row: absent.
+    const status = taskStatusAfter(e, row?.status ?? "absent");
+    if (status === "absent") return null;
     if (e.type === "task.submitted") {
       const d = e.data;
       return {
@@ -67,7 +74,7 @@ export const tasksView: View<TaskRow, TaskEvent> = {
         pluginId: d.pluginId,
         pluginVersion: d.pluginVersion,
         taskType: d.taskType,
-        status: "scheduled",
+        status,
         attempt: 1,
         maxAttempts: d.retry.maxAttempts,
         instance: null,
@@ -85,38 +92,36 @@ export const tasksView: View<TaskRow, TaskEvent> = {
         updatedAt: d.at,
       };
     }
-    if (!row) return null;
+    if (!row) return null; // (not reached: narrows `row`)
     const at = e.data.at;
-    const r = { ...row, updatedAt: at };
+    const r = { ...row, status, updatedAt: at };
     const fail = (attempt: number, error: TaskError, instance: string | undefined): TaskRow => ({
       ...r,
       error,
       failures: [...row.failures, { attempt, at, error, instance: instance ?? null }].slice(-MAX_FAILURES),
     });
-    const finish = (status: TaskViewStatus): TaskRow => ({ ...r, status, finishedAt: at, durationMs: since(row.submittedAt, at), retryAt: null });
+    const finish = (): TaskRow => ({ ...r, finishedAt: at, durationMs: since(row.submittedAt, at), retryAt: null });
     switch (e.type) {
       case "task.dispatched":
-        return { ...r, status: "scheduled", attempt: e.data.attempt, dispatchedAt: at, instance: null, startedAt: null, progress: null, retryAt: null };
+        return { ...r, attempt: e.data.attempt, dispatchedAt: at, instance: null, startedAt: null, progress: null, retryAt: null };
       case "task.started":
-        return { ...r, status: "running", attempt: e.data.attempt, instance: e.data.instance, startedAt: at };
+        return { ...r, attempt: e.data.attempt, instance: e.data.instance, startedAt: at };
       case "task.progress":
         return { ...r, progress: e.data.message === undefined ? { done: e.data.done, total: e.data.total } : { done: e.data.done, total: e.data.total, message: e.data.message } };
       case "task.completed":
-        return { ...finish("completed"), result: e.data.result, instance: e.data.instance };
+        return { ...finish(), result: e.data.result, instance: e.data.instance };
       case "task.failed":
         return fail(e.data.attempt, e.data.error, e.data.instance);
       case "task.timed_out":
         return fail(e.data.attempt, { message: `${e.data.kind} timeout`, kind: "timeout" }, e.data.instance);
       case "task.retry_scheduled":
-        return { ...r, status: "retry_wait", retryAt: e.data.retryAt };
+        return { ...r, retryAt: e.data.retryAt };
       case "task.cancelled":
-        return finish("cancelled");
       case "task.dead_lettered":
-        return finish("dead_lettered");
+        return finish();
       case "task.resubmitted":
         return {
           ...r,
-          status: "scheduled",
           attempt: e.data.attempt,
           // The decider's budget: attempts so far plus a fresh policy's worth.
           maxAttempts: e.data.attempt - 1 + Math.max(1, e.data.maxAttempts),
@@ -127,8 +132,11 @@ export const tasksView: View<TaskRow, TaskEvent> = {
           startedAt: null,
           progress: null,
         };
-      default:
+      // Audit only: `keys` gives it no row.
+      case "task.report_refused":
         return row;
+      default:
+        return assertNever(e, "task event");
     }
   },
 };

@@ -1,8 +1,12 @@
 import * as t from "io-ts";
 import { PluginEvent } from "../events/plugin.js";
 import { TaskEvent } from "../events/task.js";
+import { pluginStatusAfter } from "../plugins/status.js";
+import type { PluginStatus } from "../plugins/status.js";
+import { taskStatusAfter } from "../tasks/status.js";
+import type { TaskStatus } from "../tasks/status.js";
 import { codecsByType, kvKey } from "./view.js";
-import type { View } from "./view.js";
+import type { Decoded, View } from "./view.js";
 
 /** Rows `tasks` and `plugins` of the `totals` bucket: how many are in each status. */
 export const TotalsRow = t.type({ byStatus: t.record(t.string, t.number), total: t.number });
@@ -13,40 +17,25 @@ export const TOTALS_PLUGINS = "plugins";
 
 type Ev = PluginEvent | TaskEvent;
 
-/** The status of a task or plugin after an event, given the one before (undefined: unchanged). */
+const taskCodecs = codecsByType(TaskEvent.types as readonly t.Mixed[]);
+const pluginCodecs = codecsByType(PluginEvent.types as readonly t.Mixed[]);
+const TASK_TYPES: ReadonlySet<string> = new Set(Object.keys(taskCodecs));
+
+/** Which of the two families this view folds an event is of (`events` admits no other). */
+const isTaskEvent = (e: Ev): e is TaskEvent => TASK_TYPES.has(e.type);
+
+/**
+ * The status of a task or plugin after an event, given the one before (undefined: no status
+ * yet), by the aggregate's one table (`src/tasks/status.ts`, `src/plugins/status.ts`). Undefined
+ * when the event leaves the status as it was (or leaves the aggregate absent).
+ */
 export const statusAfter = (e: Ev, before: string | undefined): string | undefined => {
-  switch (e.type) {
-    case "task.submitted":
-    case "task.dispatched":
-    case "task.resubmitted":
-      return "scheduled";
-    case "task.started":
-      return "running";
-    case "task.retry_scheduled":
-      return "retry_wait";
-    case "task.completed":
-      return "completed";
-    case "task.cancelled":
-      return "cancelled";
-    case "task.dead_lettered":
-      return "dead_lettered";
-    case "plugin.registered":
-      return "pending";
-    case "plugin.capabilities.granted":
-      return before === "pending" ? "active" : undefined;
-    case "plugin.disabled":
-      return "disabled";
-    case "plugin.enabled":
-      return before === "disabled" ? "active" : undefined;
-    case "plugin.removed":
-      return "removed";
-    default:
-      return undefined;
-  }
+  // Index values are the table's statuses: this view wrote them.
+  const after = isTaskEvent(e) ? taskStatusAfter(e, (before ?? "absent") as TaskStatus) : pluginStatusAfter(e, (before ?? "absent") as PluginStatus);
+  return after === "absent" || after === before ? undefined : after;
 };
 
-const subjectOf = (e: Ev): string | undefined =>
-  e.type.startsWith("task.") ? kvKey("task", (e as TaskEvent).data.taskId) : e.type.startsWith("plugin.") ? kvKey("plugin", (e as PluginEvent).data.pluginId) : undefined;
+const subjectOf = (e: Decoded<Ev>): string => (isTaskEvent(e) ? kvKey("task", e.data.taskId) : kvKey("plugin", e.data.pluginId));
 
 /**
  * Counts by status. Each task's and plugin's current status is kept in the index (`_idx.task.<id>`,
@@ -55,12 +44,11 @@ const subjectOf = (e: Ev): string | undefined =>
 export const totalsView: View<TotalsRow, Ev> = {
   name: "totals",
   row: TotalsRow,
-  events: codecsByType([...(TaskEvent.types as readonly t.Mixed[]), ...(PluginEvent.types as readonly t.Mixed[])]),
+  events: { ...taskCodecs, ...pluginCodecs },
   index: { key: subjectOf, next: statusAfter },
   keys: (e, before) => {
-    const after = statusAfter(e, before);
-    if (after === undefined || after === before) return [];
-    return [e.type.startsWith("task.") ? TOTALS_TASKS : TOTALS_PLUGINS];
+    if (statusAfter(e, before) === undefined) return [];
+    return [isTaskEvent(e) ? TOTALS_TASKS : TOTALS_PLUGINS];
   },
   evolve: (_key, row, e, before) => {
     const after = statusAfter(e, before)!;

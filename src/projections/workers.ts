@@ -1,4 +1,5 @@
 import * as t from "io-ts";
+import { assertNever } from "../events/exhaustive.js";
 import {
   TaskCancelled,
   TaskCompleted,
@@ -8,7 +9,9 @@ import {
   TaskSubmitted,
   TaskTimedOut,
 } from "../events/task.js";
+import type { TaskEvent } from "../events/task.js";
 import { WorkerOffline, WorkerOnline } from "../events/worker.js";
+import type { WorkerEvent } from "../events/worker.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
 
@@ -42,7 +45,14 @@ export const WorkerRow = t.type({
 });
 export type WorkerRow = t.TypeOf<typeof WorkerRow>;
 
-type Ev = WorkerOnline | WorkerOffline | TaskSubmitted | TaskStarted | TaskCompleted | TaskFailed | TaskTimedOut | TaskCancelled | TaskDeadLettered;
+/**
+ * The families this view reads from. It folds only some of their types (`events` below); the
+ * others have a `case` that leaves the row as it is, so a type added to a family is a build
+ * error here until someone decides what it means for a worker.
+ */
+type Ev = WorkerEvent | TaskEvent;
+/** The task events that end or start an attempt on a worker. */
+type AttemptEvent = TaskStarted | TaskCompleted | TaskFailed | TaskTimedOut | TaskCancelled | TaskDeadLettered;
 
 const MAX_FAILURES = 20;
 
@@ -71,6 +81,41 @@ const seen = (row: WorkerRow, instance: string, at: string): WorkerRow["instance
   return i ? { ...row.instances, [instance]: { ...i, lastSeenAt: at } } : row.instances;
 };
 
+/** A task attempt's start or end, on the row of the plugin the task went to (`key`). */
+const foldAttempt = (key: string, prev: WorkerRow | null, e: AttemptEvent): WorkerRow => {
+  const at = e.data.at;
+  // Keys of this view are plugin ids (valid KV keys as they are).
+  const row = { ...(prev ?? empty(key, at)), updatedAt: at };
+  const id = e.data.taskId;
+  const done = (r: WorkerRow): WorkerRow => {
+    const inFlight = without(r.inFlight, id);
+    return { ...r, inFlight, inFlightCount: Object.keys(inFlight).length };
+  };
+  switch (e.type) {
+    case "task.started": {
+      const inFlight = sorted({ ...row.inFlight, [id]: { attempt: e.data.attempt, instance: e.data.instance, startedAt: at } });
+      return { ...row, inFlight, inFlightCount: Object.keys(inFlight).length, instances: seen(row, e.data.instance, at) };
+    }
+    case "task.completed":
+      return { ...done(row), completed: row.completed + 1, instances: seen(row, e.data.instance, at) };
+    case "task.failed":
+    case "task.timed_out": {
+      const message = e.type === "task.failed" ? e.data.error.message : `${e.data.kind} timeout`;
+      const kind = e.type === "task.failed" ? (e.data.error.kind ?? "handler") : "timeout";
+      return {
+        ...done(row),
+        failed: row.failed + 1,
+        recentFailures: [...row.recentFailures, { taskId: id, attempt: e.data.attempt, at, message, kind }].slice(-MAX_FAILURES),
+      };
+    }
+    case "task.cancelled":
+    case "task.dead_lettered":
+      return done(row);
+    default:
+      return assertNever(e, "task event");
+  }
+};
+
 /**
  * Per-plugin liveness and load. Task events after `task.submitted` name only the task, so the
  * view indexes taskId ↦ pluginId from the submission (`View.index`).
@@ -90,44 +135,35 @@ export const workersView: View<WorkerRow, Ev> = {
   },
   evolve: (key, prev, e) => {
     const at = e.data.at;
-    if (e.type === "worker.online" || e.type === "worker.offline") {
-      const row = { ...(prev ?? empty(e.data.pluginId, at)), updatedAt: at };
-      const instances =
-        e.type === "worker.online"
-          ? sorted({ ...row.instances, [e.data.instance]: { version: e.data.version, onlineSince: at, lastSeenAt: at } })
-          : without(row.instances, e.data.instance);
-      return { ...row, instances, online: Object.keys(instances).length, ...(e.type === "worker.offline" ? { lastOfflineAt: at } : {}) };
-    }
-    if (e.type === "task.submitted") return prev;
-    // Keys of this view are plugin ids (valid KV keys as they are).
-    const row = { ...(prev ?? empty(key, at)), updatedAt: at };
-    const id = e.data.taskId;
-    const done = (r: WorkerRow): WorkerRow => {
-      const inFlight = without(r.inFlight, id);
-      return { ...r, inFlight, inFlightCount: Object.keys(inFlight).length };
-    };
     switch (e.type) {
-      case "task.started": {
-        const inFlight = sorted({ ...row.inFlight, [id]: { attempt: e.data.attempt, instance: e.data.instance, startedAt: at } });
-        return { ...row, inFlight, inFlightCount: Object.keys(inFlight).length, instances: seen(row, e.data.instance, at) };
+      case "worker.online":
+      case "worker.offline": {
+        const row = { ...(prev ?? empty(e.data.pluginId, at)), updatedAt: at };
+        const instances =
+          e.type === "worker.online"
+            ? sorted({ ...row.instances, [e.data.instance]: { version: e.data.version, onlineSince: at, lastSeenAt: at } })
+            : without(row.instances, e.data.instance);
+        return { ...row, instances, online: Object.keys(instances).length, ...(e.type === "worker.offline" ? { lastOfflineAt: at } : {}) };
       }
+      // Read for the index only (`keys` gives it no row).
+      case "task.submitted":
+        return prev;
+      case "task.started":
       case "task.completed":
-        return { ...done(row), completed: row.completed + 1, instances: seen(row, e.data.instance, at) };
       case "task.failed":
-      case "task.timed_out": {
-        const message = e.type === "task.failed" ? e.data.error.message : `${e.data.kind} timeout`;
-        const kind = e.type === "task.failed" ? (e.data.error.kind ?? "handler") : "timeout";
-        return {
-          ...done(row),
-          failed: row.failed + 1,
-          recentFailures: [...row.recentFailures, { taskId: id, attempt: e.data.attempt, at, message, kind }].slice(-MAX_FAILURES),
-        };
-      }
+      case "task.timed_out":
       case "task.cancelled":
       case "task.dead_lettered":
-        return done(row);
+        return foldAttempt(key, prev, e);
+      // Nothing a worker's row shows (their codecs are not in `events`).
+      case "task.dispatched":
+      case "task.progress":
+      case "task.retry_scheduled":
+      case "task.resubmitted":
+      case "task.report_refused":
+        return prev;
       default:
-        return row;
+        return assertNever(e, "workers event");
     }
   },
 };

@@ -13,8 +13,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { TaskEvent } from "../../src/events/task.js";
 import { loadManifests } from "../../src/projections/manifest.js";
-import { readCheckpoint, verifyProjections } from "../../src/projections/runner.js";
-import type { ViewReport } from "../../src/projections/runner.js";
+import { readCheckpoint } from "../../src/projections/runner/kv.js";
+import { verifyProjections } from "../../src/projections/runner/replay.js";
+import type { ViewReport } from "../../src/projections/runner/replay.js";
 import { callService } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 

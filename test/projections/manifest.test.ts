@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseTimeBound } from "../../src/projections/audit.js";
 import { loadManifests } from "../../src/projections/manifest.js";
-import { resolveViews } from "../../src/projections/runner.js";
+import { resolveViews } from "../../src/projections/runner/source.js";
 import { allViews } from "../../src/projections/views.js";
 
 t.test("the shipped manifests each have a view, and distinct buckets", async (t) => {

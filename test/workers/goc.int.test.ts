@@ -16,7 +16,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { TaskEvent } from "../../src/events/task.js";
 import { WorkerEvent } from "../../src/events/worker.js";
 import { loadManifests } from "../../src/projections/manifest.js";
-import { getEntry, liveBucket } from "../../src/projections/runner.js";
+import { getEntry, liveBucket } from "../../src/projections/runner/kv.js";
 import { WorkerRow } from "../../src/projections/workers.js";
 import { callService } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";

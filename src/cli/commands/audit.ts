@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
 import { audit, AuditFilterError } from "../../projections/audit.js";
 import type { AuditEntry, AuditFilter } from "../../projections/audit.js";
-import { readerStore } from "../../projections/runner.js";
+import { readerStore } from "../../projections/runner/source.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
-import { rebuildProjections, UnknownViewError, verifyProjections } from "../../projections/runner.js";
-import type { Progress } from "../../projections/runner.js";
+import { rebuildProjections, UnknownViewError, verifyProjections } from "../../projections/runner/replay.js";
+import type { Progress } from "../../projections/runner/replay.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { query } from "./views.js";

@@ -3,7 +3,7 @@ import * as E from "fp-ts/lib/Either.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { audit, AuditFilter, AuditFilterError } from "../../projections/audit.js";
-import { readerStore } from "../../projections/runner.js";
+import { readerStore } from "../../projections/runner/source.js";
 import { InvalidStreamNameError } from "../../store/types.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint } from "../endpoint.js";

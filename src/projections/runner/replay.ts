@@ -1,0 +1,155 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { Buckets } from "../../store/subjects.js";
+import type { EventStore } from "../../store/types.js";
+import { applyEvent, diffRows } from "../fold.js";
+import type { RowDiff, Rows } from "../fold.js";
+import { loadManifests } from "../manifest.js";
+import type { ViewManifest } from "../manifest.js";
+import type { AnyView, ViewEvent } from "../view.js";
+import { allViews } from "../views.js";
+import { openBucket, readBucket, readCheckpoint, writeCheckpoint } from "./kv.js";
+import { rowWriter } from "./rows.js";
+import { indexer, readerStore, resolveViews, sleep } from "./source.js";
+import type { AnyEvent } from "./source.js";
+
+/** Replay: the whole log folded in memory, to compare with the buckets (verify) or to repair them (rebuild). */
+
+export type Progress = { readonly view: string; readonly phase: "fold" | "write"; readonly done: number; readonly total: number };
+
+/** Folds the whole log (up to its head when called) in memory for one view. */
+export const foldLog = async (
+  store: EventStore<AnyEvent>,
+  m: ViewManifest,
+  view: AnyView,
+  opts: { onProgress?: (p: Progress) => void; onInvalid?: (e: ViewEvent, errors: string[]) => void } = {},
+): Promise<{ rows: Rows; head: number }> => {
+  const head = Number(await store.headPosition());
+  const rows: Rows = new Map();
+  let last = 0;
+  const toView = indexer();
+  for await (const r of store.readAll({ filter: m.filter })) {
+    const e = toView(r);
+    if (e.position > head) break;
+    const errors = applyEvent(view, rows, e);
+    if (errors) opts.onInvalid?.(e, errors);
+    if (e.position !== last) {
+      last = e.position;
+      opts.onProgress?.({ view: m.name, phase: "fold", done: e.position, total: head });
+    }
+  }
+  opts.onProgress?.({ view: m.name, phase: "fold", done: head, total: head });
+  return { rows, head };
+};
+
+export type ViewReport = {
+  readonly view: string;
+  readonly bucket: string;
+  readonly head: number;
+  readonly rows: number;
+  readonly differences: RowDiff[];
+  /** Rows already past the folded head (the live runner moved on meanwhile): not compared. */
+  readonly ahead: string[];
+  /** The bucket's checkpoint, when it is still below `head`: differences may be lag, not drift. */
+  readonly behindAt: number | null;
+};
+
+type ReplayOpts = {
+  readonly log: Logger;
+  readonly manifests?: readonly ViewManifest[];
+  readonly views?: Readonly<Record<string, AnyView>>;
+  /** Only these views (default all). */
+  readonly only?: readonly string[];
+  readonly onProgress?: (p: Progress) => void;
+};
+
+/** A view name that no manifest declares (a usage error in the CLI). */
+export class UnknownViewError extends Error {
+  override name = "UnknownViewError";
+}
+
+const select = async (o: ReplayOpts) => {
+  const pairs = resolveViews(o.manifests ?? (await loadManifests()), o.views ?? allViews);
+  if (o.only?.length) {
+    const unknown = o.only.filter((n) => !pairs.some((p) => p.manifest.name === n));
+    if (unknown.length) throw new UnknownViewError(`unknown view ${unknown.join(", ")}: the views are ${pairs.map((p) => p.manifest.name).join(", ")}`);
+    return pairs.filter((p) => o.only!.includes(p.manifest.name));
+  }
+  return pairs;
+};
+
+const lastPositionOf = (v: unknown) => {
+  const p = typeof v === "object" && v !== null ? (v as { lastPosition?: unknown }).lastPosition : undefined;
+  return typeof p === "number" ? p : 0;
+};
+
+/**
+ * Folds the whole log from scratch in memory and diffs it with each view's bucket (the bucket
+ * of the manifest's version). Rows the live runner already moved past the folded head are
+ * listed as `ahead`, not as differences.
+ */
+export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Promise<ViewReport[]> => {
+  const store = readerStore(nc, o.log);
+  const out: ViewReport[] = [];
+  for (const { manifest: m, view } of await select(o)) {
+    const { rows, head } = await foldLog(store, m, view, o.onProgress ? { onProgress: o.onProgress } : {});
+    // Give a live runner a moment to reach the head we folded to before comparing.
+    // (Only while the checkpoint moves: with no core running, there is nothing to wait for.)
+    let cp = (await readCheckpoint(nc, m.bucket)) ?? 0;
+    for (let i = 0; i < 5 && cp < head; i++) {
+      await sleep(1200);
+      const next = (await readCheckpoint(nc, m.bucket)) ?? 0;
+      if (next === cp) break;
+      cp = next;
+    }
+    const actual = await readBucket(await openBucket(nc, m.bucket, m.history ?? 1));
+    const ahead = [...actual].filter(([, v]) => lastPositionOf(v) > head).map(([k]) => k);
+    for (const k of ahead) {
+      actual.delete(k);
+      rows.delete(k);
+    }
+    out.push({ view: m.name, bucket: m.bucket, head, rows: rows.size, differences: diffRows(rows, actual), ahead, behindAt: cp < head ? cp : null });
+  }
+  return out;
+};
+
+/** Row writes a rebuild keeps in flight. */
+const REBUILD_WRITES_IN_FLIGHT = 256;
+
+/**
+ * Rebuilds views from the log: folds it from scratch in memory, then makes each bucket hold
+ * exactly those rows (compare-and-set row by row, so a live runner can keep going meanwhile),
+ * and moves the checkpoint to the folded head. Returns what it changed.
+ */
+export const rebuildProjections = async (nc: NatsConnection, o: ReplayOpts): Promise<{ view: string; bucket: string; head: number; rows: number; changed: number }[]> => {
+  const store = readerStore(nc, o.log);
+  const out = [];
+  for (const { manifest: m, view } of await select(o)) {
+    const log = o.log.child({ projection: m.name });
+    const { rows, head } = await foldLog(store, m, view, {
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      onInvalid: (e, errors) => log.warn({ position: e.position, type: e.type, errors }, "undecodable event skipped"),
+    });
+    const kv = await openBucket(nc, m.bucket, m.history ?? 1);
+    const actual = await readBucket(kv);
+    const diffs = diffRows(rows, actual);
+    const writer = rowWriter(kv, view, log);
+    let done = 0;
+    // Each differing row is its own key: the writes are independent, so keep many in flight
+    // instead of paying one round trip per row (the write phase dominated a rebuild).
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(REBUILD_WRITES_IN_FLIGHT, diffs.length) }, async () => {
+        while (next < diffs.length) {
+          const d = diffs[next++]!;
+          await writer.reconcile(d.key, rows.get(d.key), head);
+          o.onProgress?.({ view: m.name, phase: "write", done: ++done, total: diffs.length });
+        }
+      }),
+    );
+    const cp = (await readCheckpoint(nc, m.bucket)) ?? 0;
+    if (cp < head) await writeCheckpoint(await openBucket(nc, Buckets.Checkpoints), m.bucket, head);
+    out.push({ view: m.name, bucket: m.bucket, head, rows: rows.size, changed: diffs.length });
+  }
+  return out;
+};
