@@ -7,13 +7,15 @@ import type { Authority } from "./auth/authority.js";
 import { accountAuthority } from "./auth/accountAuthority.js";
 import type { AccountAuthority } from "./auth/accountAuthority.js";
 import { devAccountKey, opsAccountKey, pluginAccountKey } from "./auth/accounts.js";
+import { startOps } from "./auth/opsStreams.js";
+import type { OpsDeps } from "./auth/opsStreams.js";
 import { PluginEvent } from "./events/plugin.js";
 import { pluginApp } from "./plugins/app.js";
 import { defaultCatalog } from "./plugins/catalog.js";
 import { natsEventStore } from "./store/eventStore.js";
 import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "./store/streamDefinitions.js";
 import type { PluginStreamDefinition } from "./store/streamDefinitions.js";
-import { startProjections } from "./projections/runner.js";
+import { startProjections } from "./projections/runner/live.js";
 import { startTasks } from "./tasks/runtime.js";
 import type { TaskRuntime, TasksOptions } from "./tasks/runtime.js";
 import { startPlugins } from "./plugins/runtime.js";
@@ -39,6 +41,8 @@ export type CoreDeps = {
   readonly tasks?: TasksOptions;
   /** TLS of the host's connection, for the core's own extra connections (account pushes). */
   readonly tls?: TlsOptions;
+  /** The OPS account's disk bound and repair period (`src/auth/opsStreams.ts`). */
+  readonly ops?: Pick<OpsDeps, "diskStorage" | "repairEveryMs">;
 };
 
 export type Core = {
@@ -82,6 +86,8 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   if (accounts) stops.push(accounts.close);
   stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...replicas })).stop);
   stops.push((await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop);
+  // The OPS account (read-only operators): its JWT, a mirror of the log, copies of the views.
+  if (accounts && deps.sysCreds) stops.push((await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop);
   const authority = deps.authority;
   const tasks = await startTasks({
     nc: deps.nc,

@@ -158,3 +158,7 @@ export const OPS_DELIVER_ALL = "deliver.ops.>";
 // ---- system ---------------------------------------------------------------------------------
 
 export const CLAIMS_UPDATE = "$SYS.REQ.CLAIMS.UPDATE";
+/** The accounts the server's full resolver holds (`{data: [key…]}`), asked by a SYS user. */
+export const CLAIMS_LIST = "$SYS.REQ.CLAIMS.LIST";
+/** The account JWT the server holds for `account` (full resolver), asked by a SYS user. */
+export const claimsLookupSubject = (account: string) => `$SYS.REQ.ACCOUNT.${account}.CLAIMS.LOOKUP`;

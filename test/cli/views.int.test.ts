@@ -6,11 +6,12 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import pino from "pino";
 import { loadManifests } from "../../src/projections/manifest.js";
-import { startProjections } from "../../src/projections/runner.js";
+import { startProjections } from "../../src/projections/runner/live.js";
 import { auditEndpoints } from "../../src/service/endpoints/audit.js";
 import { queryEndpoints } from "../../src/service/endpoints/queries.js";
 import { startService } from "../../src/service/service.js";
 import { startEventLog } from "../support/eventLog.js";
+import { startTestOps } from "../support/ops.js";
 import { scenario } from "../projections/fixtures.js";
 import { runCli } from "./cliProcess.js";
 
@@ -23,7 +24,9 @@ const manifests = await loadManifests();
 const projections = await startProjections({ nc, log, manifests });
 t.teardown(() => projections.stop());
 await projections.caughtUp;
-const svc = await startService({ nc, log }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log })]);
+// The OPS account and its copies of the log and the views, as the core keeps them.
+const opsRt = await startTestOps(t, server, nc, manifests);
+const svc = await startService({ nc, log, accounts: { ops: opsRt.opsAccount } }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log })]);
 t.teardown(() => svc.stop());
 
 const bus = ["--nats", server.url, "--creds", server.installation.adminCreds];
@@ -119,22 +122,43 @@ t.test("projections verify is clean, reports drift with exit 1, rebuild repairs 
   t.same(status.map((s: { view: string }) => s.view).sort(), manifests.map((m) => m.name).sort());
 });
 
-t.test("nats-context writes a context whose credentials read the views and write nothing", async (t) => {
+t.test("nats-context writes a context whose credentials (account OPS) read the views and write nothing", async (t) => {
   const xdg = await mkdtemp(join(tmpdir(), "ganglion-xdg-"));
   t.teardown(() => rm(xdg, { recursive: true, force: true }));
-  const r = await runCli(["--data-dir", server.dataDir, "--nats", server.url, "nats-context", "--name", "gtest"], { XDG_CONFIG_HOME: xdg });
+  const r = await runCli(["--data-dir", server.dataDir, "--nats", server.url, "nats-context", "--name", "gtest", "--ttl", "1h"], { XDG_CONFIG_HOME: xdg });
   t.equal(r.code, 0, r.stderr);
   const file = join(xdg, "nats", "context", "gtest.json");
   t.match(r.stdout, file);
+  t.match(r.stdout, /expires:\s+\d{4}-/, "--ttl sets an expiry");
   const context = JSON.parse(await readFile(file, "utf8"));
   t.match(context, { url: server.url, inbox_prefix: "_INBOX._ops", creds: /nats-context-gtest\.creds$/ });
-  const ro = await server.connectWith(await readFile(context.creds, "utf8"), { inboxPrefix: context.inbox_prefix });
+  const roCreds = await readFile(context.creds, "utf8");
+  const ro = await server.connectWith(roCreds, { inboxPrefix: context.inbox_prefix });
   t.teardown(() => ro.close());
+  await opsRt.caughtUp();
   const entry = await (await new Kvm(ro).open("plugins")).get("p0");
   t.match(JSON.parse(entry!.string()), { pluginId: "p0" });
   const reply = await ro.request("ganglion.v1.views.totals", "{}", { timeout: 5000 });
   t.equal(JSON.parse(reply.string()).ok, true);
   await t.rejects((await new Kvm(ro).open("plugins")).put("p0", "{}", { timeout: 2000 } as never), "writes are denied");
+
+  // The ganglion CLI's read commands work with these credentials: the views through the query
+  // endpoints, the audit trail straight from OPS's mirror of EVENTS.
+  const credsFile = context.creds as string;
+  const ro$ = (...args: string[]) => runCli(["--nats", server.url, "--creds", credsFile, ...args]);
+  const plugins = await ro$("--json", "plugins");
+  t.equal(plugins.code, 0, plugins.stderr);
+  t.equal(JSON.parse(plugins.stdout).length, 5);
+  const show = await ro$("--json", "task", "show", "t0");
+  t.equal(show.code, 0, show.stderr);
+  t.equal(JSON.parse(show.stdout).history[0].type, "task.submitted");
+  const auditRo = await ro$("--json", "audit", "--task", "t3");
+  t.equal(auditRo.code, 0, auditRo.stderr);
+  t.same(JSON.parse(auditRo.stdout).map((e: { id: string }) => e.id), (await cliJson("audit", "--task", "t3")).map((e: { id: string }) => e.id), "the same trail as the admin reads");
+  const status = await ro$("--json", "projections", "status");
+  t.equal(status.code, 0, status.stderr);
+  const cmd = await ro$("plugin", "disable", "p0", "--reason", "ops");
+  t.not(cmd.code, 0, "a command is refused with OPS credentials");
   const noKeys = await runCli(["--data-dir", join(xdg, "nothing-here"), "--nats", server.url, "nats-context"], { XDG_CONFIG_HOME: xdg });
   t.equal(noKeys.code, 4);
   t.match(noKeys.stderr, /installation's keys.*--data-dir/);

@@ -6,6 +6,9 @@ import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, credsAuthenticator, Empty } from "@nats-io/transport-node";
+import { decode } from "@nats-io/jwt";
+import { opsAccountKey } from "../../src/auth/accounts.js";
+import { loadOrCreateAuthority } from "../../src/auth/authority.js";
 import { baseEnv, repoRoot, runCli, startCli } from "./cliProcess.js";
 
 // The README walkthrough as real processes: `ganglion up`, a plugin installed, approved and
@@ -48,11 +51,14 @@ t.test("the README's nats CLI operations, with the read-only context", async (t)
   const context = JSON.parse(await readFile(join(xdg, "nats", "context", "ganglion.json"), "utf8"));
   t.match(out, /wrote nats CLI context "ganglion"/);
   t.equal(context.url, up.url);
+  const credsText = await readFile(context.creds, "utf8");
+  const userJwt = credsText.split("\n").find((l) => l.startsWith("ey"))!;
+  t.equal(decode(userJwt).iss, opsAccountKey(await loadOrCreateAuthority(dataDir, { create: false })).getPublicKey(), "the context's user belongs to the OPS account");
   const nc = await connect({ servers: context.url, inboxPrefix: context.inbox_prefix, authenticator: credsAuthenticator(new TextEncoder().encode(await readFile(context.creds, "utf8"))) });
   t.teardown(() => nc.close());
   const json = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
 
-  // nats kv get plugins wordcount (waits for the fold of the revocation)
+  // nats kv get plugins wordcount, from OPS's copy of the bucket (waits for the fold of the revocation)
   let row: { status?: string; granted?: string[]; pending?: string[] } = {};
   for (let i = 0; i < 100 && !(row.pending ?? []).includes("topic.publish:text.counted"); i++) {
     const m = await nc.request("$JS.API.DIRECT.GET.KV_plugins.$KV.plugins.wordcount", Empty, { timeout: 5000 });
@@ -76,7 +82,7 @@ t.test("the README's nats CLI operations, with the read-only context", async (t)
   }
   t.match(task.task, { status: "completed", result: { words: 4 } });
   t.same(task.history!.map((e) => e.type).filter((x) => x !== "task.progress"), ["task.submitted", "task.started", "task.completed"]);
-  // nats stream view EVENTS
+  // nats stream view EVENTS (OPS's mirror of the log)
   const first = await (await jetstream(nc).consumers.get("EVENTS")).next({ expires: 5000 });
   t.match(json(first!.data), { events: [{ type: "plugin.registered" }] });
   // and nothing can be written

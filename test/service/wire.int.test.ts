@@ -5,15 +5,15 @@ import { Kvm } from "@nats-io/kv";
 import { Svcm } from "@nats-io/services";
 import { Empty } from "@nats-io/transport-node";
 import pino from "pino";
-import { mintBusUser } from "../../src/auth/authority.js";
+import { MAX_CONTROL_LINE } from "../../src/auth/ops.js";
 import { loadManifests } from "../../src/projections/manifest.js";
-import { READ_ONLY_INBOX, readOnlyPermissions } from "../../src/projections/operatorAccess.js";
-import { startProjections } from "../../src/projections/runner.js";
+import { startProjections } from "../../src/projections/runner/live.js";
 import { defineEndpoint } from "../../src/service/endpoint.js";
-import { AUDIT_ENDPOINT, auditEndpoints } from "../../src/service/endpoints/audit.js";
-import { QUERY_ENDPOINTS, queryEndpoints } from "../../src/service/endpoints/queries.js";
+import { auditEndpoints } from "../../src/service/endpoints/audit.js";
+import { queryEndpoints } from "../../src/service/endpoints/queries.js";
 import { startService } from "../../src/service/service.js";
 import { startEventLog } from "../support/eventLog.js";
+import { startTestOps } from "../support/ops.js";
 import { scenario } from "../projections/fixtures.js";
 
 const log = pino({ level: "silent" });
@@ -33,13 +33,16 @@ const boom = defineEndpoint({
     throw new Error("kaput");
   },
 });
-const svc = await startService({ nc, log, version: "1.2.3" }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log }), boom]);
+// The OPS account and its mirrors, as the core keeps them.
+const { opsAccount, issue, caughtUp } = await startTestOps(t, server, nc, manifests);
+const svc = await startService({ nc, log, version: "1.2.3", accounts: { ops: opsAccount } }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log }), boom]);
 t.teardown(() => svc.stop());
 
-// The operators' read-only credentials, exactly as `ganglion nats-context` mints them.
-const user = await mintBusUser(server.installation.authority, "ganglion-readonly", readOnlyPermissions({ buckets: manifests.map((m) => m.bucket), endpoints: [...QUERY_ENDPOINTS, AUDIT_ENDPOINT] }));
-const ro = await server.connectWith(user.creds, { inboxPrefix: READ_ONLY_INBOX, name: "operator-ro" });
+// The operators' read-only credentials (a user of the OPS account), exactly as `ganglion nats-context` mints them.
+const user = await issue("ganglion-readonly");
+const ro = await server.connectWith(user.creds, { name: "operator-ro" });
 t.teardown(() => ro.close());
+await caughtUp();
 const errors: string[] = [];
 void (async () => {
   for await (const s of ro.status()) if (s.type === "error") errors.push(String((s as { error?: unknown }).error ?? s.type));
@@ -49,11 +52,13 @@ const td = new TextDecoder();
 const json = (b: Uint8Array) => JSON.parse(td.decode(b));
 const req = async (endpoint: string, body: string) => ro.request(`ganglion.v1.${endpoint}`, body, { timeout: 5000 });
 
-t.test("KV views read as the nats CLI reads them: stream info, direct get of $KV.<bucket>.<key>, keys", async (t) => {
-  t.ok(user.jwt.length < 3500, `the JWT fits a CONNECT line (${user.jwt.length} bytes)`);
+t.test("KV views read as the nats CLI reads them (OPS mirrors): stream info, direct get of $KV.<bucket>.<key>, keys", async (t) => {
+  t.ok(user.jwt.length + 512 < MAX_CONTROL_LINE, `the JWT fits a CONNECT line (${user.jwt.length} bytes)`);
   const jsm = await jetstreamManager(ro);
   const info = await jsm.streams.info("KV_plugins");
-  t.same(info.config.subjects, ["$KV.plugins.>"]);
+  t.same(info.config.subjects, ["$KV.plugins.>"], "OPS reads its own copy of BUS's bucket");
+  t.match(info.config.description, /OPS copy of BUS bucket plugins/);
+  t.equal(info.config.max_msgs_per_subject, (await (await jetstreamManager(nc)).streams.info("KV_plugins")).config.max_msgs_per_subject, "with the bucket's history");
   const direct = await ro.request(`$JS.API.DIRECT.GET.KV_plugins.$KV.plugins.p0`, Empty, { timeout: 5000 });
   t.equal(direct.headers?.get("Nats-Subject"), "$KV.plugins.p0");
   t.match(json(direct.data), { pluginId: "p0", status: "active", granted: ["task.submit:p0.run", "topic.publish:news.p0"] });
@@ -62,6 +67,19 @@ t.test("KV views read as the nats CLI reads them: stream info, direct get of $KV
   const keys: string[] = [];
   for await (const k of await kv.keys()) keys.push(k);
   t.same(keys.sort(), ["p0", "p1", "p2", "p3", "p4"]);
+  // nats kv history / kv watch: ordered consumers on OPS's copy.
+  const history = [];
+  for await (const e of await kv.history({ key: "p3" })) history.push(e);
+  t.ok(history.length >= 1 && history.at(-1)!.operation === "PUT", "kv history");
+  t.match(history.at(-1)!.json(), { pluginId: "p3" });
+  const watched = new Set<string>();
+  const w = await kv.watch();
+  for await (const e of w) {
+    watched.add(e.key);
+    if (e.delta === 0) break;
+  }
+  w.stop();
+  t.same([...watched].sort(), ["p0", "p1", "p2", "p3", "p4"], "kv watch replays every row");
   const tasks = await new Kvm(ro).open("tasks");
   t.match(JSON.parse((await tasks.get("t0"))!.string()), { taskId: "t0" });
   const pointer = await (await new Kvm(ro).open("ganglion-projections")).get("plugins");
@@ -151,17 +169,17 @@ t.test("the read-only credentials write nothing", async (t) => {
   const kv = await new Kvm(ro).open("plugins");
   await t.rejects(kv.put("p0", JSON.stringify({ hacked: true }), { timeout: 2000 } as never), "KV put is denied");
   await t.rejects(jetstream(ro).publish("ev.plugin.p0", "{}", { timeout: 2000 }), "appending to the log is denied");
-  await t.rejects(req("test.boom", "{}"), "command endpoints are denied");
+  await t.rejects(req("test.boom", "{}"), "command endpoints are denied (not imported: no responders)");
   const jsm = await jetstreamManager(ro);
   await t.rejects(jsm.streams.delete("KV_plugins"), "deleting a bucket is denied");
   await t.rejects(jsm.streams.add({ name: "EVIL", subjects: ["evil.>"] }), "creating a stream is denied");
   await t.rejects(jsm.streams.purge("EVENTS"), "purging the log is denied");
   await t.rejects(
     (async () => {
-      const sub = ro.subscribe("_INBOX.p0.>");
+      const sub = ro.subscribe("deliver.ops.>");
       for await (const _ of sub) break;
     })(),
-    "a plugin's inbox cannot be read",
+    "subscriptions outside _INBOX. are denied (the mirrors' deliveries above all)",
   );
   const admin = await new Kvm(nc).open("plugins");
   t.notMatch(JSON.parse((await admin.get("p0"))!.string()), { hacked: true }, "the row is unchanged");

@@ -1,12 +1,12 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { AuthorityError, credsDir, loadOrCreateAuthority, mintBusUser, writeSecret } from "../../auth/authority.js";
-import { loadManifests } from "../../projections/manifest.js";
-import { MAX_CONTROL_LINE, READ_ONLY_INBOX, readOnlyPermissions } from "../../projections/operatorAccess.js";
-import { AUDIT_ENDPOINT } from "../../service/endpoints/audit.js";
-import { QUERY_ENDPOINTS } from "../../service/endpoints/queries.js";
+import { AccountPushError, accountAuthority } from "../../auth/accountAuthority.js";
+import { AuthorityError, credsDir, loadOrCreateAuthority, mintSysUser, sysCredsPath, writeSecret } from "../../auth/authority.js";
+import { issueOpsCredentials, MAX_CONTROL_LINE, OpsNotReadyError, READ_ONLY_INBOX } from "../../auth/ops.js";
+import { parseDuration } from "../../plugins/manifest.js";
+import { natsTls } from "../../tls/options.js";
 import { clientTlsOf } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
@@ -23,12 +23,15 @@ export const register = (program: Command, ctx: CliContext) => {
     .command("nats-context")
     .summary("write a nats CLI context with read-only credentials (views, log, service queries)")
     .description(
-      "Mint read-only operator credentials and write a nats CLI context for them, so that `nats --context <name> kv get plugins <id>`, `nats kv ls`, `nats micro info ganglion`, `nats req ganglion.v1.views.plugins '{}'` and `nats stream view EVENTS` work. The credentials read the view buckets and the log and call the query endpoints; they write nothing. Needs the installation's keys (--data-dir).",
+      "Mint read-only operator credentials and write a nats CLI context for them, so that `nats --context <name> kv get plugins <id>`, `nats kv ls`, `nats micro info ganglion`, `nats req ganglion.v1.views.plugins '{}'` and `nats stream view EVENTS` work. The credentials (a user of the OPS account) read OPS's copies of the view buckets and the log and call the query endpoints; they write nothing. Every run revokes the read-only credentials minted before. Needs the installation's keys (--data-dir) and a bus whose core has run once.",
     )
     .option("--name <name>", "context name", "ganglion")
     .option("--url <url>", "server URL to put in the context (default: the bus this CLI reaches)")
-    .action(async (opts: { name: string; url?: string }, cmd: Command) => {
+    .option("--ttl <duration>", 'expire the credentials after this long (e.g. "8h", "30d"); default: no expiry')
+    .action(async (opts: { name: string; url?: string; ttl?: string }, cmd: Command) => {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(opts.name)) throw new CliError(`--name ${JSON.stringify(opts.name)}: use letters, digits, '-' or '_'`, ExitCode.Usage);
+      const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
+      if (opts.ttl !== undefined && (ttlMs === undefined || ttlMs <= 0)) throw new CliError(`--ttl ${JSON.stringify(opts.ttl)} is not a duration like "8h" or "30d"`, ExitCode.Usage);
       const g = ctx.globals(cmd);
       const dataDir = resolve(g.dataDir);
       const url = opts.url ?? (await ctx.target(cmd)).url;
@@ -44,12 +47,29 @@ export const register = (program: Command, ctx: CliContext) => {
           ExitCode.Setup,
         );
       }
-      const manifests = await loadManifests();
-      const user = await mintBusUser(
-        authority,
-        `ganglion-readonly-${opts.name}`,
-        readOnlyPermissions({ buckets: manifests.map((m) => m.bucket), endpoints: [...QUERY_ENDPOINTS, AUDIT_ENDPOINT] }),
-      );
+      // A user of the OPS account (src/auth/ops.ts). Minting revokes every OPS user minted before:
+      // the OPS account JWT is pushed again with `revocations: {"*": now}`.
+      const bus = await ctx.target(cmd);
+      const sysCreds = (await readFile(sysCredsPath(dataDir), "utf8").catch(() => undefined)) ?? (await mintSysUser(authority)).creds;
+      const pushTls = bus.tls ? natsTls(bus.tls) : undefined;
+      const accounts = accountAuthority({ authority, sysCreds, servers: bus.url, ...(pushTls ? { tls: pushTls } : {}) });
+      let user;
+      try {
+        user = await issueOpsCredentials({
+          accounts,
+          sysCreds,
+          servers: bus.url,
+          tls: pushTls,
+          name: `ganglion-readonly-${opts.name}`,
+          ...(ttlMs !== undefined ? { ttlMs } : {}),
+        });
+      } catch (err) {
+        if (err instanceof OpsNotReadyError) throw new CliError(err.message, ExitCode.Setup);
+        if (err instanceof AccountPushError) throw new CliError(`${err.message}. Is the bus at ${bus.url} running?`, ExitCode.Unreachable, { cause: err });
+        throw err;
+      } finally {
+        await accounts.close();
+      }
       // The JWT travels in the CONNECT line; past nats-server's default limit the client would
       // only see a connect timeout.
       if (user.jwt.length + 512 > MAX_CONTROL_LINE) {
@@ -76,7 +96,8 @@ export const register = (program: Command, ctx: CliContext) => {
         [
           `wrote nats CLI context "${opts.name}" to ${file}`,
           `  url:          ${url}`,
-          `  creds:        ${credsPath} (read-only: views, the EVENTS log, $SRV and ganglion.v1 queries)`,
+          `  creds:        ${credsPath} (read-only, account OPS: its copies of the views and the EVENTS log, $SRV and ganglion.v1 queries)`,
+          `  expires:      ${user.expiresAt ?? "never"} (earlier read-only credentials are revoked)`,
           `  inbox_prefix: ${READ_ONLY_INBOX}`,
           ...(context.ca ? [`  ca:           ${context.ca}`] : []),
           ...(context.cert ? [`  cert:         ${context.cert}`, `  key:          ${context.key}`] : []),
@@ -85,7 +106,7 @@ export const register = (program: Command, ctx: CliContext) => {
           `  nats --context ${opts.name} micro info ganglion`,
           `  nats --context ${opts.name} req ganglion.v1.views.plugins '{}'`,
         ].join("\n"),
-        { context: opts.name, file, ...context, publicKey: user.publicKey },
+        { context: opts.name, file, ...context, publicKey: user.publicKey, expiresAt: user.expiresAt },
       );
     });
 };
