@@ -1,4 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
+import type { Decider } from "../es/decider.js";
 import type {
   AttemptFailure,
   RetryPolicy,
@@ -7,6 +8,9 @@ import type {
   TaskTimeouts,
   TimeoutKind,
 } from "../events/task.js";
+import { assertNever } from "../events/exhaustive.js";
+import { TaskStatus, taskStatusAfter, TERMINAL } from "./status.js";
+import type { SubmittedStatus } from "./status.js";
 
 /**
  * The task lifecycle as a pure decider: `decide(command, state)` → events or a rejection,
@@ -20,23 +24,14 @@ import type {
  *            retry_wait ◀── attempts left?  ── no ──▶ dead_lettered ─resubmit─▶ scheduled
  * cancel: any open state ─▶ cancelled
  * ```
+ *
+ * How events move the status is the table in `./status.ts` (shared with the views).
  */
 
-export const TaskStatus = {
-  Absent: "absent",
-  Scheduled: "scheduled",
-  Running: "running",
-  RetryWait: "retry_wait",
-  Completed: "completed",
-  Cancelled: "cancelled",
-  DeadLettered: "dead_lettered",
-} as const;
-export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
-
-export const TERMINAL: readonly TaskStatus[] = [TaskStatus.Completed, TaskStatus.Cancelled, TaskStatus.DeadLettered];
+export { TaskStatus, TERMINAL } from "./status.js";
 
 export type Task = {
-  readonly status: Exclude<TaskStatus, "absent">;
+  readonly status: SubmittedStatus;
   readonly taskId: string;
   readonly pluginId: string;
   readonly pluginVersion: string;
@@ -225,14 +220,19 @@ export const decide = (cmd: TaskCommand, s: TaskState): E.Either<TaskRejection, 
     case "resubmit":
       if (s.status !== "dead_lettered") return E.left({ _tag: "NotApplicable", message: `task ${id} is ${s.status}; only a dead-lettered task can be retried` });
       return E.right([{ type: "task.resubmitted", data: { taskId: id, attempt: s.attempt + 1, maxAttempts: s.retry.maxAttempts, at: cmd.at } }]);
+    default:
+      return assertNever(cmd, "task command");
   }
 };
 
 export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
+  const status = taskStatusAfter(e, s.status);
+  // The table keeps a task absent until its submission: nothing happens to it before.
+  if (status === "absent") return s;
   if (e.type === "task.submitted") {
     const d = e.data;
     return {
-      status: "scheduled",
+      status,
       taskId: d.taskId,
       pluginId: d.pluginId,
       pluginVersion: d.pluginVersion,
@@ -248,43 +248,45 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
       failures: [],
     };
   }
-  if (s.status === "absent") return s;
+  if (s.status === "absent") return s; // (not reached: narrows `s`)
   const clearAttempt = { instance: undefined, startedAt: undefined, activeAt: undefined, progress: undefined, retryAt: undefined };
   switch (e.type) {
     case "task.dispatched":
-      return { ...s, ...clearAttempt, status: "scheduled", attempt: e.data.attempt, scheduledAt: e.data.at };
+      return { ...s, ...clearAttempt, status, attempt: e.data.attempt, scheduledAt: e.data.at };
     case "task.started":
-      return { ...s, status: "running", instance: e.data.instance, startedAt: e.data.at, activeAt: e.data.at };
+      return { ...s, status, instance: e.data.instance, startedAt: e.data.at, activeAt: e.data.at };
     case "task.progress":
       return {
         ...s,
+        status,
         activeAt: e.data.at,
         progress: { done: e.data.done, total: e.data.total, at: e.data.at, ...(e.data.message !== undefined ? { message: e.data.message } : {}) },
       };
     case "task.completed":
-      return { ...s, status: "completed", result: e.data.result, endedAt: e.data.at };
+      return { ...s, status, result: e.data.result, endedAt: e.data.at };
     case "task.failed":
       return {
         ...s,
+        status,
         failures: [...s.failures, { attempt: e.data.attempt, at: e.data.at, error: e.data.error, ...(e.data.instance ? { instance: e.data.instance } : {}) }],
       };
     case "task.timed_out": {
       const error: TaskError = { message: `${e.data.kind.replaceAll("_", "-")} timeout of attempt ${e.data.attempt}`, kind: "timeout", retryable: e.data.kind === "start_to_close" };
       // A deadline hit while waiting for a retry is not a failure of an attempt.
       if (e.data.kind === "deadline" && s.status === "retry_wait") return s;
-      return { ...s, failures: [...s.failures, { attempt: e.data.attempt, at: e.data.at, error, ...(e.data.instance ? { instance: e.data.instance } : {}) }] };
+      return { ...s, status, failures: [...s.failures, { attempt: e.data.attempt, at: e.data.at, error, ...(e.data.instance ? { instance: e.data.instance } : {}) }] };
     }
     case "task.retry_scheduled":
-      return { ...s, ...clearAttempt, status: "retry_wait", retryAt: e.data.retryAt };
+      return { ...s, ...clearAttempt, status, retryAt: e.data.retryAt };
     case "task.cancelled":
-      return { ...s, status: "cancelled", endedAt: e.data.at, ...(e.data.reason ? { cancelReason: e.data.reason } : {}) };
+      return { ...s, status, endedAt: e.data.at, ...(e.data.reason ? { cancelReason: e.data.reason } : {}) };
     case "task.dead_lettered":
-      return { ...s, status: "dead_lettered", endedAt: e.data.at };
+      return { ...s, status, endedAt: e.data.at };
     case "task.resubmitted":
       return {
         ...s,
         ...clearAttempt,
-        status: "scheduled",
+        status,
         attempt: e.data.attempt,
         maxAttempt: e.data.attempt - 1 + Math.max(1, e.data.maxAttempts),
         scheduledAt: e.data.at,
@@ -294,8 +296,13 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
       };
     case "task.report_refused":
       return s;
+    default:
+      return assertNever(e, "task event");
   }
 };
+
+/** The task aggregate as one value, for the command handler (`src/es/handleCommand.ts`). */
+export const taskDecider: Decider<TaskState, TaskCommand, TaskEvent, TaskRejection> = { decide, evolve, initialState };
 
 export const fold = (events: readonly TaskEvent[]): TaskState => events.reduce(evolve, initialState());
 

@@ -12,4 +12,4 @@ export type { Provider, Providers, RouteError } from "./providers.js";
 export type { Rate, Bucket } from "./limits.js";
 export type { HealthPolicy, HealthState } from "./health.js";
 export type { Workers, WorkerCommand } from "./workers.js";
-export type { TaskRuntime, TaskView, TasksDeps, TasksOptions, SubmitRequest, LimitsView } from "./runtime.js";
+export type { TaskRuntime, TaskView, TasksDeps, TasksOptions, SubmitRequest, LimitsView, Clock } from "./runtime.js";

@@ -1,5 +1,6 @@
 import type { PluginEvent } from "../events/plugin.js";
 import type { Manifest, TaskSpec } from "../plugins/manifest.js";
+import { assertNever } from "../events/exhaustive.js";
 
 /**
  * What task routing needs to know about a plugin, folded from its `plugin-<id>` events: its
@@ -36,8 +37,13 @@ export const evolveProvider = (p: Provider | undefined, e: PluginEvent): Provide
       return p && { ...p, version: e.data.version, manifest: e.data.manifest as Manifest, grants: p.grants.filter((g) => !e.data.dropped.includes(g)) };
     case "plugin.removed":
       return undefined;
-    default:
+    // Nothing routing reads: credentials and network limits are the plugins context's business.
+    case "plugin.credentials.issued":
+    case "plugin.credentials.revoked":
+    case "plugin.network.restricted":
       return p;
+    default:
+      return assertNever(e, "plugin event");
   }
 };
 

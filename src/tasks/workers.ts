@@ -1,5 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
+import type { Decider } from "../es/decider.js";
 import type { WorkerEvent } from "../events/worker.js";
+import { assertNever } from "../events/exhaustive.js";
 
 /**
  * Liveness of a plugin's worker instances, pure. Heartbeats become `worker.online` only when an
@@ -14,17 +16,35 @@ export type WorkerCommand =
 
 export const initialWorkers = (): Workers => ({ online: new Map() });
 
-export const decideWorker = (cmd: WorkerCommand, s: Workers): E.Either<{ _tag: "NoChange" }, WorkerEvent[]> => {
+/** The one rejection: the command changes nothing (no event is appended). */
+export type WorkerRejection = { readonly _tag: "NoChange" };
+
+export const decideWorker = (cmd: WorkerCommand, s: Workers): E.Either<WorkerRejection, WorkerEvent[]> => {
   const known = s.online.has(cmd.instance);
-  if (cmd.type === "heartbeat") {
-    return known ? E.left({ _tag: "NoChange" }) : E.right([{ type: "worker.online", data: { pluginId: cmd.pluginId, instance: cmd.instance, version: cmd.version, at: cmd.at } }]);
+  switch (cmd.type) {
+    case "heartbeat":
+      return known ? E.left({ _tag: "NoChange" }) : E.right([{ type: "worker.online", data: { pluginId: cmd.pluginId, instance: cmd.instance, version: cmd.version, at: cmd.at } }]);
+    case "lost":
+      return known ? E.right([{ type: "worker.offline", data: { pluginId: cmd.pluginId, instance: cmd.instance, reason: cmd.reason, at: cmd.at } }]) : E.left({ _tag: "NoChange" });
+    default:
+      return assertNever(cmd, "worker command");
   }
-  return known ? E.right([{ type: "worker.offline", data: { pluginId: cmd.pluginId, instance: cmd.instance, reason: cmd.reason, at: cmd.at } }]) : E.left({ _tag: "NoChange" });
 };
 
 export const evolveWorkers = (s: Workers, e: WorkerEvent): Workers => {
   const online = new Map(s.online);
-  if (e.type === "worker.online") online.set(e.data.instance, { version: e.data.version, since: e.data.at });
-  else online.delete(e.data.instance);
+  switch (e.type) {
+    case "worker.online":
+      online.set(e.data.instance, { version: e.data.version, since: e.data.at });
+      break;
+    case "worker.offline":
+      online.delete(e.data.instance);
+      break;
+    default:
+      return assertNever(e, "worker event");
+  }
   return { online };
 };
+
+/** A plugin's worker instances as one value, for the command handler (`src/es/handleCommand.ts`). */
+export const workerDecider: Decider<Workers, WorkerCommand, WorkerEvent, WorkerRejection> = { decide: decideWorker, evolve: evolveWorkers, initialState: initialWorkers };

@@ -1,0 +1,95 @@
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
+import { DOTTED, pluginTasks, RESULTS_ALL, RESULTS_CONSUMER, Streams, taskConsumer, tasksStream, topicConsumer, topicSubject } from "../../store/subjects.js";
+import { subscribedTopics } from "../providers.js";
+import type { Provider } from "../providers.js";
+import { limitsOf } from "./state.js";
+import type { Ctx } from "./state.js";
+
+export const nanos = (ms: number) => ms * 1_000_000;
+
+/** The settings of a consumer that follow the runtime's options and a plugin's limits: changed in place. */
+const TUNABLE = ["ack_wait", "max_ack_pending", "max_deliver"] as const;
+
+/**
+ * The JetStream streams and durable consumers the runtime owns: a TASKS_<plugin> stream and its
+ * consumer per plugin that provides task types (its `max_ack_pending` is the plugin's
+ * concurrency), a TOPICS consumer per topic a plugin subscribes to, and the RESULTS consumer.
+ * Created when missing, their tunable settings updated when they differ, never deleted.
+ */
+export const consumers = (ctx: Ctx) => {
+  const { io, log, config } = ctx;
+
+  const ensureConsumer = async (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) => {
+    const have = await io.consumerInfo(stream, cfg.durable_name);
+    if (!have) return io.addConsumer(stream, cfg);
+    if (TUNABLE.some((k) => cfg[k] !== undefined && have.config[k] !== cfg[k])) {
+      await io.updateConsumer(stream, cfg.durable_name, { ack_wait: cfg.ack_wait, max_ack_pending: cfg.max_ack_pending, max_deliver: cfg.max_deliver });
+    }
+  };
+
+  const ensureStream = async (cfg: Partial<StreamConfig> & { name: string }) => {
+    if (!(await io.streamInfo(cfg.name))) await io.addStream(cfg);
+  };
+
+  /** A plugin's TASKS stream and consumer, and its topic consumers (none while it is pending). */
+  const ensureConsumers = async (p: Provider) => {
+    if (p.status === "pending") return;
+    if (p.manifest.provides.length > 0) {
+      await ensureStream(ctx.taskStream(p.pluginId));
+      await ensureConsumer(tasksStream(p.pluginId), {
+        durable_name: taskConsumer(p.pluginId),
+        filter_subject: pluginTasks(p.pluginId),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(config.ackWaitMs),
+        max_ack_pending: limitsOf(ctx.state, config, p).concurrency,
+        max_deliver: config.maxDeliver,
+      });
+    }
+    for (const topic of subscribedTopics(p)) {
+      if (!DOTTED.test(topic)) continue;
+      await ensureConsumer(Streams.Topics, {
+        durable_name: topicConsumer(p.pluginId, topic),
+        filter_subject: topicSubject(topic),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        ack_wait: nanos(config.ackWaitMs),
+        max_deliver: config.maxDeliver,
+      });
+    }
+  };
+
+  /** As `ensureConsumers`, a failure logged rather than thrown (the next plugin event tries again). */
+  const ensureConsumersLogged = (p: Provider, what = "creating the plugin's consumers failed") =>
+    ensureConsumers(p).catch((err) => log.error({ err, pluginId: p.pluginId }, what));
+
+  const ensureResultsConsumer = () =>
+    ensureConsumer(Streams.Results, {
+      durable_name: RESULTS_CONSUMER,
+      filter_subject: RESULTS_ALL,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      // Short on purpose: reports a crashed core had pulled but not handled come back to the next
+      // core within seconds, before the attempts they complete reach their start-to-close timeout
+      // (test/faults/coreCrash.int.test.ts; with 30 s, tasks timed out and the plugin was disabled).
+      ack_wait: nanos(5_000),
+      max_ack_pending: 1000,
+    });
+
+  /**
+   * The one-account topology (0.1) had a single TASKS work queue for every plugin. Its subjects
+   * overlap the per-plugin streams', so it goes before they are made; the attempts it held are
+   * queued again from the log by `reconcile` (scheduled attempts) or time out and retry (running
+   * ones: their workers' credentials were revoked by the upgrade anyway).
+   */
+  const retireLegacyTasks = async () => {
+    const info = await io.streamInfo(Streams.LegacyTasks).catch(() => undefined);
+    if (!info) return;
+    await io.deleteStream(Streams.LegacyTasks);
+    log.warn({ messages: info.messages }, "removed the shared TASKS stream of the one-account topology; its attempts are queued again per plugin");
+  };
+
+  return { ensureConsumer, ensureConsumers, ensureConsumersLogged, ensureResultsConsumer, retireLegacyTasks };
+};
+export type Consumers = ReturnType<typeof consumers>;

@@ -1,0 +1,80 @@
+import * as E from "fp-ts/lib/Either.js";
+import { Heartbeat } from "../wire.js";
+import type { WorkerCommand } from "../workers.js";
+import { every, isoOf } from "./clock.js";
+import type { Cancel } from "./clock.js";
+import type { Execute } from "./commands.js";
+import { background } from "./state.js";
+import type { Ctx } from "./state.js";
+
+/**
+ * Worker liveness from heartbeats (`hb.<plugin>.<instance>`): an instance's first heartbeat
+ * records it online, a goodbye (`state: stopping`) or `heartbeatTimeoutMs` of silence records it
+ * offline, and the attempts a silent instance was running are failed as `lost` (retried per
+ * policy, not counted against the plugin's health). Owns `state.seen` and `state.pendingOnline`;
+ * reads `state.workers` (the worker fold) and `state.open`.
+ */
+export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd: WorkerCommand) => Promise<boolean> }) => {
+  const { state, clock, log, config } = ctx;
+
+  /** Offline: its running attempts are lost (a goodbye loses none: the instance finished or gave them back). */
+  const goOffline = async (pluginId: string, instance: string, reason: "silent" | "stopped") => {
+    try {
+      const changed = await deps.executeWorker({ type: "lost", pluginId, instance, reason, at: isoOf(clock) });
+      if (!changed || reason === "stopped") return;
+      for (const s of [...state.open.values()]) {
+        if (s.pluginId === pluginId && s.status === "running" && s.instance === instance) {
+          await deps.execute(s.taskId, { type: "fail", attempt: s.attempt, instance, at: isoOf(clock), error: { message: `worker instance ${instance} went silent`, kind: "lost" } }, "system:health");
+        }
+      }
+    } catch (err) {
+      log.warn({ err, pluginId, instance }, "recording a worker offline failed");
+    }
+  };
+
+  const onHeartbeat = (subject: string, data: unknown) => {
+    const [, pluginId = "", instance = ""] = subject.split(".");
+    const d = Heartbeat.decode(data);
+    if (E.isLeft(d) || d.right.instance !== instance) {
+      log.warn({ subject }, "malformed heartbeat dropped");
+      return;
+    }
+    const key = `${pluginId}.${instance}`;
+    state.seen.set(key, { at: clock.now(), pluginId, instance });
+    const online = state.workers.get(pluginId)?.online.has(instance) ?? false;
+    if (d.right.state === "stopping") {
+      if (online) background(state, goOffline(pluginId, instance, "stopped"));
+      return;
+    }
+    if (online || state.pendingOnline.has(key)) return;
+    state.pendingOnline.add(key);
+    background(
+      state,
+      deps
+        .executeWorker({ type: "heartbeat", pluginId, instance, version: d.right.version, at: isoOf(clock) })
+        .catch((err) => log.warn({ err, pluginId, instance }, "recording a worker online failed"))
+        .finally(() => state.pendingOnline.delete(key)),
+    );
+  };
+
+  /** Records offline every online instance not heard from within the timeout (never heard from: since the start). */
+  const sweep = () => {
+    const now = clock.now();
+    for (const [pluginId, w] of state.workers) {
+      for (const instance of w.online.keys()) {
+        const key = `${pluginId}.${instance}`;
+        const last = state.seen.get(key)?.at ?? state.startedAt;
+        if (now - last > config.heartbeatTimeoutMs) {
+          state.seen.set(key, { at: now, pluginId, instance });
+          background(state, goOffline(pluginId, instance, "silent"));
+        }
+      }
+    }
+  };
+
+  /** Sweeps a few times per timeout, on the runtime's clock. */
+  const startSweeper = (): Cancel => every(clock, Math.max(100, Math.floor(config.heartbeatTimeoutMs / 3)), sweep, { unref: true });
+
+  return { onHeartbeat, goOffline, sweep, startSweeper };
+};
+export type Liveness = ReturnType<typeof liveness>;

@@ -1,0 +1,190 @@
+import * as E from "fp-ts/lib/Either.js";
+import { failure } from "io-ts/lib/PathReporter.js";
+import { taskStreamName } from "../../events/task.js";
+import type { TaskError } from "../../events/task.js";
+import type { TaskCommand, TaskState } from "../decider.js";
+import { assertNever } from "../../events/exhaustive.js";
+import { Report } from "../wire.js";
+import { isoOf } from "./clock.js";
+import type { Execute } from "./commands.js";
+import type { Dispatch } from "./dispatch.js";
+import type { Deliveries } from "./ports.js";
+import { schemaErrors } from "./schemas.js";
+import type { Schemas } from "./schemas.js";
+import type { Ctx } from "./state.js";
+
+/** Worker reports handled at once (different tasks; one task's reports stay in order). */
+export const REPORT_CONCURRENCY = 64;
+
+const TASK_ID = /^[A-Za-z0-9_-]+$/;
+
+/** What a report turns into: a command on the task, a keep-alive only, or nothing at all. */
+export type ReportAction = { readonly kind: "command"; readonly cmd: TaskCommand } | { readonly kind: "keepAlive" };
+
+/**
+ * The worker reports on RESULTS (`res.<plugin>.<taskId>`): each is checked (protocol, subject,
+ * owner, held attempt, result schema), turned into a task command and decided; a report that
+ * does not count is refused, its holder told to stop, and the refusal audited on the task's
+ * stream. Owns `state.lastProgressEvent` and writes `state.lastActive` (keep-alives).
+ */
+export const reports = (ctx: Ctx, deps: { execute: Execute; load: (taskId: string) => Promise<{ state: TaskState }>; dispatch: Dispatch; schemas: Schemas }) => {
+  const { state, clock, log, config, store } = ctx;
+
+  /** Audits a report that does not count on the task's stream; a holder that should not run is told to stop. */
+  const refuse = async (pluginId: string, r: Report, reason: string) => {
+    log.warn({ pluginId, report: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: r.status }, reason }, "worker report refused");
+    if (r.status === "started" || r.status === "progress") deps.dispatch.sendCancel(pluginId, r.taskId, r.attempt, `refused: ${reason}`);
+    const at = isoOf(clock);
+    await store
+      .appendToStream(
+        taskStreamName(r.taskId),
+        [
+          {
+            type: "task.report_refused",
+            data: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, pluginId, status: r.status, reason, at },
+            metadata: { actor: `plugin:${pluginId}`, time: at },
+          },
+        ],
+        { streamState: "stream_exists" },
+      )
+      .catch((err) => log.warn({ err, taskId: r.taskId }, "could not audit a refused report"));
+  };
+
+  /** The command a valid report on the task `s` (which it may hold) asks for. */
+  const actionOf = (pluginId: string, r: Report, s: Exclude<TaskState, { status: "absent" }>, at: string): ReportAction => {
+    switch (r.status) {
+      case "started":
+        return { kind: "command", cmd: { type: "start", attempt: r.attempt, instance: r.instance, delivery: r.delivery ?? 1, at } };
+      case "progress": {
+        const held = s.status === "running" && s.attempt === r.attempt && s.instance === r.instance;
+        const last = state.lastProgressEvent.get(r.taskId) ?? 0;
+        // No `progress` body: a keep-alive (the SDK's `working()`); it restarts start-to-close only.
+        if (held && (r.progress === undefined || clock.now() - last < config.progressThrottleMs)) return { kind: "keepAlive" };
+        return {
+          kind: "command",
+          cmd: { type: "progress", attempt: r.attempt, instance: r.instance, done: r.progress?.done ?? 0, total: r.progress?.total ?? 0, at, ...(r.progress?.message !== undefined ? { message: r.progress.message } : {}) },
+        };
+      }
+      case "completed": {
+        const p = state.providers.get(pluginId);
+        const v = p && deps.schemas.validator(p, s.taskType, "result");
+        if (!v) {
+          const error = { message: `plugin ${pluginId} no longer provides ${s.taskType}: the result cannot be validated`, kind: "invalid_result", retryable: false };
+          return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
+        }
+        if (!v(r.result)) {
+          const paths = schemaErrors(v, "result");
+          const error = { message: `the result does not match the result schema of ${s.taskType}: ${paths.join("; ")}`, kind: "invalid_result", paths };
+          return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
+        }
+        return { kind: "command", cmd: { type: "complete", attempt: r.attempt, instance: r.instance, result: r.result, at } };
+      }
+      case "failed": {
+        const error: TaskError = { message: r.error?.message ?? "failed without a message", kind: "handler", ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}) };
+        return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
+      }
+      default:
+        return assertNever(r.status, "report status");
+    }
+  };
+
+  /** A report that does not decode: dropped, and audited on the task its subject names. */
+  const malformed = async (subject: string, pluginId: string, subjectTaskId: string, raw: unknown, errors: string[]) => {
+    log.warn({ subject, errors }, "a worker report does not match the protocol; dropped");
+    if (!TASK_ID.test(subjectTaskId)) return;
+    const o = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    const shown: Report = {
+      taskId: subjectTaskId,
+      attempt: typeof o.attempt === "number" ? o.attempt : 0,
+      instance: typeof o.instance === "string" ? o.instance : "unknown",
+      status: (typeof o.status === "string" ? o.status : "unknown") as Report["status"],
+    };
+    await refuse(pluginId, shown, `malformed report: ${errors.join("; ")}`);
+  };
+
+  /** Handles one report; resolves once its outcome is in the log (or it was dropped). Throws to have it redelivered. */
+  const handle = async (m: { readonly subject: string; readonly json: () => unknown }) => {
+    const [, pluginId = "", subjectTaskId = ""] = m.subject.split(".");
+    let raw: unknown;
+    try {
+      raw = m.json();
+    } catch {
+      log.warn({ subject: m.subject }, "a worker report is not JSON; dropped");
+      return;
+    }
+    const d = Report.decode(raw);
+    if (E.isLeft(d)) return malformed(m.subject, pluginId, subjectTaskId, raw, failure(d.left));
+    const r = d.right;
+    if (r.taskId !== subjectTaskId || !TASK_ID.test(r.taskId)) {
+      log.warn({ subject: m.subject, taskId: r.taskId }, "a worker report names another task than its subject; dropped");
+      return;
+    }
+    // `open` is trusted for the owner (it never changes); what the report may do is decided on the log.
+    let s: TaskState = state.open.get(r.taskId) ?? (await deps.load(r.taskId)).state;
+    if (s.status === "absent") {
+      log.warn({ pluginId, taskId: r.taskId }, "a worker reported on an unknown task; dropped");
+      return;
+    }
+    if (s.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${s.pluginId}`);
+    const actor = `plugin:${pluginId}`;
+    const at = isoOf(clock);
+    // A worker may skip `started` (a minimal Go or C worker): its first report starts the attempt.
+    if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) s = (await deps.load(r.taskId)).state;
+    if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) {
+      const st = await deps.execute(r.taskId, { type: "start", attempt: r.attempt, instance: r.instance, delivery: r.delivery ?? 1, at }, actor);
+      if (E.isRight(st)) s = st.right.state;
+    }
+    if (s.status === "absent") return;
+    const action = actionOf(pluginId, r, s, at);
+    if (action.kind === "keepAlive") {
+      state.lastActive.set(r.taskId, clock.now());
+      return;
+    }
+    if (action.cmd.type === "progress") state.lastProgressEvent.set(r.taskId, clock.now());
+    const res = await deps.execute(r.taskId, action.cmd, actor);
+    if (E.isLeft(res)) {
+      if (res.left._tag === "NotHeld" || res.left._tag === "NotApplicable") return refuse(pluginId, r, res.left.message);
+      // AlreadyEnded: the holder's own duplicate (a redelivered report) is ignored; anyone else's
+      // report on an ended task is refused and audited.
+      const own = s.attempt === r.attempt && s.instance === r.instance;
+      if (own) log.debug({ taskId: r.taskId, rejection: res.left }, "duplicate report on an ended task ignored");
+      else return refuse(pluginId, r, res.left.message);
+    }
+  };
+
+  /**
+   * Consumes RESULTS: reports of different tasks are handled concurrently, those of one task in
+   * order (they arrive in order on its subject), so a slow append for one task does not hold up
+   * the rest. A report is acked once handled, nak'ed (redelivered) when handling it threw.
+   */
+  const run = async (deliveries: Deliveries) => {
+    const perTask = new Map<string, Promise<void>>();
+    let inFlight = 0;
+    let freed: (() => void) | undefined;
+    for await (const m of deliveries) {
+      while (inFlight >= REPORT_CONCURRENCY) await new Promise<void>((r) => (freed = r));
+      inFlight++;
+      const key = m.subject;
+      const next = (perTask.get(key) ?? Promise.resolve()).then(async () => {
+        try {
+          await handle(m);
+          m.ack();
+        } catch (err) {
+          log.warn({ err, subject: m.subject }, "handling a worker report failed; redelivering");
+          m.nak(500);
+        }
+      });
+      perTask.set(key, next);
+      void next.finally(() => {
+        if (perTask.get(key) === next) perTask.delete(key);
+        inFlight--;
+        const f = freed;
+        freed = undefined;
+        f?.();
+      });
+    }
+  };
+
+  return { handle, refuse, run };
+};
+export type Reports = ReturnType<typeof reports>;

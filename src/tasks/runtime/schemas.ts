@@ -1,0 +1,30 @@
+import { Ajv } from "ajv";
+import type { ValidateFunction } from "ajv";
+import type { Provider } from "../providers.js";
+
+/**
+ * The params and result schemas of the task types plugins provide, compiled once per plugin
+ * version and type (submit validates params, reports validate results).
+ */
+export const schemas = (ajv = new Ajv({ allErrors: true, strict: false })) => {
+  const compiled = new Map<string, ValidateFunction>();
+  /** The validator of a task type's params or result; `undefined` when the plugin does not provide the type. */
+  const validator = (p: Provider, taskType: string, which: "params" | "result"): ValidateFunction | undefined => {
+    const spec = p.manifest.provides.find((s) => s.type === taskType);
+    if (!spec) return undefined;
+    const key = `${p.pluginId}@${p.version}/${taskType}/${which}`;
+    let v = compiled.get(key);
+    if (!v) compiled.set(key, (v = ajv.compile(spec[which])));
+    return v;
+  };
+  return { validator };
+};
+export type Schemas = ReturnType<typeof schemas>;
+
+/** One `path: reason` per schema error; a missing or extra property is named in the path. */
+export const schemaErrors = (v: ValidateFunction, root: string) =>
+  (v.errors ?? []).map((e) => {
+    const p = e.params as { missingProperty?: string; additionalProperty?: string };
+    const prop = p.missingProperty ?? p.additionalProperty;
+    return `${root}${e.instancePath || ""}${prop !== undefined ? `/${prop}` : ""}: ${e.message ?? "invalid"}`;
+  });
