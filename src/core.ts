@@ -11,7 +11,7 @@ import { startOps } from "./auth/opsStreams.js";
 import type { OpsDeps } from "./auth/opsStreams.js";
 import { PluginEvent } from "./events/plugin.js";
 import { pluginApp } from "./plugins/app.js";
-import { defaultCatalog } from "./plugins/catalog.js";
+import { defaultCatalog } from "./contract/catalog.js";
 import { natsEventStore } from "./store/eventStore.js";
 import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "./store/streamDefinitions.js";
 import type { PluginStreamDefinition } from "./store/streamDefinitions.js";

@@ -16,9 +16,9 @@ import type { Authority } from "./auth/authority.js";
 import { renderServerConfig } from "./embedded/config.js";
 import { natsDir, portsDirPath, preloadedAccounts, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
 import type { TlsSetup } from "./embedded/installation.js";
-import { tlsConnectOption } from "./tls/options.js";
+import { tlsConnectOption } from "./contract/tls.js";
 import { prepareServerTls } from "./tls/pki.js";
-import type { ClientTls } from "./tls/options.js";
+import type { ClientTls } from "./contract/tls.js";
 import {
   findNatsServer,
   MIN_SERVER_VERSION,

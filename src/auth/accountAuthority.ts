@@ -8,7 +8,7 @@ import type { TlsOptions } from "@nats-io/nats-core";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
-import { CLAIMS_UPDATE } from "../store/subjects.js";
+import { CLAIMS_UPDATE } from "../contract/subjects.js";
 import { busJwtPath, keysDir, writeSecret } from "./authority.js";
 import type { Authority, MintedUser } from "./authority.js";
 import { devAccountKey, encodeBusAccountJwt, encodeDevAccount, encodePluginAccount, pluginAccountKey } from "./accounts.js";

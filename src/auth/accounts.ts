@@ -30,7 +30,7 @@ import {
   topicConsumer,
   topicSubject,
   assertPluginId,
-} from "../store/subjects.js";
+} from "../contract/subjects.js";
 import type { Authority } from "./authority.js";
 import { nativeKeyPair } from "./nativeKeys.js";
 import { unlimitedAccount, unlimitedJetStream } from "./authority.js";

@@ -4,7 +4,7 @@ import type { TlsOptions } from "@nats-io/nats-core";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { AUDIT_ENDPOINT } from "../service/endpoints/audit.js";
 import { QUERY_ENDPOINTS } from "../service/endpoints/queries.js";
-import { busApiLocal, CLAIMS_LIST, claimsLookupSubject, JS_BUS_API, opsDeliverSubject, OPS_DELIVER_ALL, serviceSubject } from "../store/subjects.js";
+import { busApiLocal, CLAIMS_LIST, claimsLookupSubject, JS_BUS_API, opsDeliverSubject, OPS_DELIVER_ALL, serviceSubject } from "../contract/subjects.js";
 import { mergeRevocations, mintAccountUser, revocationsOf } from "./accountAuthority.js";
 import type { AccountAuthority } from "./accountAuthority.js";
 import { opsAccountKey } from "./accounts.js";

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { loadManifests } from "../projections/manifest.js";
 import type { ViewManifest } from "../projections/manifest.js";
 import { liveBucket } from "../projections/runner/kv.js";
-import { Buckets, JS_BUS_API, opsDeliverSubject, Streams } from "../store/subjects.js";
+import { Buckets, JS_BUS_API, opsDeliverSubject, Streams } from "../contract/subjects.js";
 import type { AccountAuthority } from "./accountAuthority.js";
 import { applyOpsAccount, currentOps, mintOpsAdmin, OPS_CORE_INBOX, OPS_DISK_STORAGE_DEFAULT, sleep, waitPastSecond } from "./ops.js";
 import type { OpsPushDeps, OpsSpec } from "./ops.js";

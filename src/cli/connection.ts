@@ -5,8 +5,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { adminCredsPath } from "../auth/authority.js";
 import type { Config } from "../config.js";
 import { urlFilePath } from "../embedded/installation.js";
-import { resolveClientTls, tlsConnectOption } from "../tls/options.js";
-import type { ClientTls } from "../tls/options.js";
+import { resolveClientTls, tlsConnectOption } from "../contract/tls.js";
+import type { ClientTls } from "../contract/tls.js";
 import { CliError, ExitCode } from "./errors.js";
 
 /** The options every command accepts (declared once on the program). */

@@ -1,5 +1,5 @@
 import * as t from "io-ts";
-import { StoredManifest } from "../plugins/manifestShape.js";
+import { StoredManifest } from "../contract/manifest.js";
 
 /**
  * The lifecycle of a plugin, on the stream `plugin-<pluginId>` (subject `ev.plugin.<pluginId>`).

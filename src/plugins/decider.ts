@@ -2,8 +2,8 @@ import * as E from "fp-ts/lib/Either.js";
 import type { Decider } from "../es/decider.js";
 import { assertNever } from "../events/exhaustive.js";
 import type { Automatic, PluginEvent } from "../events/plugin.js";
-import { sameManifest } from "./manifestShape.js";
-import type { Manifest } from "./manifestShape.js";
+import { sameManifest } from "../contract/manifest.js";
+import type { Manifest } from "../contract/manifest.js";
 import { pluginStatusAfter } from "./status.js";
 import type { InstalledStatus } from "./status.js";
 

@@ -1,11 +1,11 @@
 import * as E from "fp-ts/lib/Either.js";
 import { parse as parseYaml } from "yaml";
-import { defaultCatalog } from "./catalog.js";
-import type { Catalog } from "./catalog.js";
-import { reportErrors } from "./decodeErrors.js";
+import { defaultCatalog } from "../contract/catalog.js";
+import type { Catalog } from "../contract/catalog.js";
+import { reportErrors } from "../contract/decodeErrors.js";
 import { createAjv, schemaIssues } from "./schemas.js";
-import { crossCheck, manifestCodec } from "./manifestShape.js";
-import type { Manifest as ManifestType } from "./manifestShape.js";
+import { crossCheck, manifestCodec } from "../contract/manifest.js";
+import type { Manifest as ManifestType } from "../contract/manifest.js";
 
 export {
   DEFAULT_HEALTH,
@@ -21,8 +21,8 @@ export {
   Semver,
   StoredManifest,
   TaskType,
-} from "./manifestShape.js";
-export type { Health, Limits, ManifestSource, RetryPolicy, SchemaCheck, TaskSpec } from "./manifestShape.js";
+} from "../contract/manifest.js";
+export type { Health, Limits, ManifestSource, RetryPolicy, SchemaCheck, TaskSpec } from "../contract/manifest.js";
 
 const ajv = createAjv();
 

@@ -1,13 +1,9 @@
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { HEARTBEATS_ALL } from "../store/subjects.js";
+import { HEARTBEATS_ALL } from "../contract/subjects.js";
+import { Heartbeat } from "../contract/wire.js";
 
-/** A heartbeat as workers send it on `hb.<plugin>.<instance>` (subjects.md, "Heartbeats"). */
-export const Heartbeat = t.intersection([
-  t.type({ instance: t.string }),
-  t.partial({ version: t.string, inFlight: t.number, state: t.string }),
-]);
 
 export type LiveInstance = { readonly lastHeartbeatAt: string; readonly inFlight: number | null; readonly state: string | null };
 

@@ -1,6 +1,8 @@
-/** The TypeScript worker SDK (`ganglion/sdk`) and the test harness for plugin authors. */
+/**
+ * The TypeScript worker SDK (`ganglion/sdk`): the `Worker` and its types. It imports only the
+ * contract (`src/contract/`), so loading it loads nothing of the core; the test bus and the mock
+ * task environment are in `ganglion/testing`.
+ */
 export { Worker, TaskFailure, SubmitError } from "./worker.js";
-export { createTestBus } from "./testBus.js";
 
 export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot } from "./worker.js";
-export type { TestBus, TestBusOptions } from "./testBus.js";

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
@@ -22,127 +21,18 @@ import {
   taskConsumer,
   topicConsumer,
   topicSubject,
-} from "../store/subjects.js";
-import { Control, TaskHeaders } from "../tasks/wire.js";
-import { tlsConnectOption } from "../tls/options.js";
-import type { Heartbeat, Report } from "../tasks/wire.js";
+} from "../contract/subjects.js";
+import { Control, TaskHeaders } from "../contract/wire.js";
+import { tlsConnectOption } from "../contract/tls.js";
+import type { Heartbeat, Report } from "../contract/wire.js";
+import { readCreds, sleep, SubmitError, TaskFailure, token, WorkerStopping } from "./types.js";
+import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
+import { metricsRecorder } from "./metrics.js";
+import { runTopicLoop } from "./topics.js";
 
-export type WorkerOptions = {
-  /** The plugin id (the manifest's `id`). */
-  readonly plugin: string;
-  /** A `.creds` file path, or the credentials text itself. */
-  readonly creds?: string;
-  /** Default `nats://127.0.0.1:4222`. */
-  readonly servers?: string | string[];
-  /**
-   * TLS (a bus started with `ganglion up --tls`), as PEM file paths: `ca` checks the server's
-   * certificate (e.g. `<data-dir>/tls/ca-cert.pem`); `cert` and `key` are the client certificate a
-   * bus with `--tls-verify` asks for (`ganglion tls client <name>`). With it the connection must be
-   * TLS; without it a `tls://` server is checked against the system CAs.
-   */
-  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
-  /** This process's instance id (a subject token); default `<host>-<pid>-<random>`. */
-  readonly instance?: string;
-  /** Reported in heartbeats; default `0.0.0`. */
-  readonly version?: string;
-  readonly logger?: Logger;
-  /** Heartbeat period (default 5 s). */
-  readonly heartbeatMs?: number;
-  /** At most one progress report per task per this many ms (default 1 s). */
-  readonly progressThrottleMs?: number;
-  /** Tasks this instance runs at once (default: the plugin's concurrency, the consumer's `max_ack_pending`). */
-  readonly concurrency?: number;
-};
+export { SubmitError, TaskFailure } from "./types.js";
+export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 
-/** What a handler knows about the task it runs. */
-export type TaskInfo = {
-  readonly id: string;
-  readonly type: string;
-  readonly attempt: number;
-  /** JetStream delivery count (> 1: redelivered after a crash or a stall). */
-  readonly delivery: number;
-  readonly deadline?: Date;
-  readonly plugin: string;
-  readonly instance: string;
-};
-
-/** Counters and observations of one worker; `worker.metrics()` reads them. */
-export type Metrics = {
-  readonly increment: (name: string, by?: number) => void;
-  readonly observe: (name: string, value: number) => void;
-};
-export type MetricsSnapshot = { counters: Record<string, number>; observations: Record<string, { count: number; sum: number; max: number }> };
-
-export type TaskContext = {
-  readonly task: TaskInfo;
-  /** A child of the worker's logger bound to the task. */
-  readonly log: Logger;
-  /** Aborted when the task is cancelled or timed out by the core, or the worker stops hard. */
-  readonly signal: AbortSignal;
-  /** Reports progress (throttled) and keeps the attempt alive (start-to-close restarts). */
-  readonly progress: (done: number, total: number, message?: string) => void;
-  /** Keeps the attempt alive without reporting progress (start-to-close restarts; no event). */
-  readonly working: () => void;
-  readonly metrics: Metrics;
-};
-
-export type TopicContext = {
-  readonly topic: string;
-  /** TOPICS stream sequence: a stable id of the message. */
-  readonly seq: number;
-  readonly delivery: number;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-};
-
-export type TaskHandler<P, R> = (params: P, ctx: TaskContext) => Promise<R> | R;
-export type TopicHandler<M> = (message: M, ctx: TopicContext) => Promise<void> | void;
-
-/**
- * Throw it from a handler to fail the attempt; `retryable: false` skips the remaining attempts
- * (any other error is retryable, per the task type's policy).
- */
-export class TaskFailure extends Error {
-  override name = "TaskFailure";
-  readonly retryable: boolean;
-  constructor(message: string, opts: { retryable?: boolean } = {}) {
-    super(message);
-    this.retryable = opts.retryable ?? true;
-  }
-}
-
-/** A submission from this plugin was refused by the core (`code` as the service names it). */
-export class SubmitError extends Error {
-  override name = "SubmitError";
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
-
-/** The abort reason when `stop()` ran out of grace: the attempt is handed back, not dropped. */
-class WorkerStopping extends Error {
-  override name = "WorkerStopping";
-  constructor() {
-    super("worker stopping");
-  }
-}
-
-type Registered = {
-  readonly handler: TaskHandler<unknown, unknown>;
-  readonly params?: t.Type<unknown, unknown, unknown>;
-  readonly result?: t.Type<unknown, unknown, unknown>;
-};
-
-type Running = { readonly attempt: number; readonly abort: AbortController; readonly msg: JsMsg };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const token = (s: string) => s.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z0-9]+/, "") || "w";
-
-const readCreds = (creds: string) => (creds.includes("-----BEGIN") ? creds : readFileSync(creds, "utf8"));
 
 /**
  * A Ganglion worker: connects with the plugin's own credentials, pulls its tasks from its durable
@@ -167,8 +57,7 @@ export class Worker {
   private readonly topics = new Map<string, { handler: TopicHandler<unknown>; codec?: t.Type<unknown, unknown, unknown> }>();
   private readonly capabilities = new Set<string>();
   private readonly running = new Map<string, Running>();
-  private readonly counters: Record<string, number> = {};
-  private readonly observations: Record<string, { count: number; sum: number; max: number }> = {};
+  private readonly recorder = metricsRecorder();
   private nc?: NatsConnection;
   private js?: JetStreamClient;
   private stopping = false;
@@ -243,7 +132,7 @@ export class Worker {
 
   /** Counters and observations so far (handlers add theirs through `ctx.metrics`). */
   metrics(): MetricsSnapshot {
-    return { counters: { ...this.counters }, observations: structuredClone(this.observations) };
+    return this.recorder.snapshot();
   }
 
   /** Tasks running in this instance now. */
@@ -337,17 +226,7 @@ export class Worker {
     return this.js;
   }
 
-  private readonly metricsApi: Metrics = {
-    increment: (name, by = 1) => {
-      this.counters[name] = (this.counters[name] ?? 0) + by;
-    },
-    observe: (name, value) => {
-      const o = (this.observations[name] ??= { count: 0, sum: 0, max: Number.NEGATIVE_INFINITY });
-      o.count++;
-      o.sum += value;
-      o.max = Math.max(o.max, value);
-    },
-  };
+  private readonly metricsApi: Metrics = this.recorder.api;
 
   private heartbeat(state: "running" | "stopping") {
     const nc = this.nc;
@@ -541,47 +420,6 @@ export class Worker {
 
   private async topicLoop(topic: string, h: { handler: TopicHandler<unknown>; codec?: t.Type<unknown, unknown, unknown> }): Promise<void> {
     const consumer = await this.consumerOf(Streams.Topics, topicConsumer(this.plugin, topic));
-    if (!consumer) return;
-    const log = this.log.child({ topic });
-    const info = await consumer.info(true).catch(() => undefined);
-    const ackWaitMs = info?.config.ack_wait ? info.config.ack_wait / 1e6 : 30_000;
-    while (!this.stopping) {
-      try {
-        const batch = await consumer.fetch({ max_messages: 16, expires: 1000 });
-        for await (const m of batch) {
-          if (this.stopping) {
-            m.nak();
-            continue;
-          }
-          try {
-            let msg: unknown = m.json();
-            if (h.codec) {
-              const d = h.codec.decode(msg);
-              if (E.isLeft(d)) {
-                log.warn({ seq: m.seq, errors: failure(d.left) }, "topic message does not match the codec; terminated");
-                m.term();
-                continue;
-              }
-              msg = d.right;
-            }
-            const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
-            try {
-              await h.handler(msg, { topic, seq: m.seq, delivery: m.info.deliveryCount, log, metrics: this.metricsApi });
-            } finally {
-              clearInterval(keepAlive);
-            }
-            m.ack();
-            this.metricsApi.increment("topics.handled");
-          } catch (err) {
-            log.warn({ seq: m.seq, err: (err as Error).message }, "topic handler failed; redelivering");
-            m.nak(1000);
-          }
-        }
-      } catch (err) {
-        if (this.stopping) break;
-        log.debug({ err: (err as Error).message }, "fetching topic messages failed; retrying");
-        await sleep(500);
-      }
-    }
+    if (consumer) await runTopicLoop({ consumer, topic, handler: h, log: this.log.child({ topic }), metrics: this.metricsApi, stopping: () => this.stopping });
   }
 }

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
-import { serviceSubject } from "../store/subjects.js";
+import { serviceSubject } from "../contract/subjects.js";
 import { Reply } from "./endpoint.js";
 import type { ServiceError } from "./endpoint.js";
 

@@ -6,7 +6,7 @@ import type { Service, ServiceMsg } from "@nats-io/services";
 import { headers, nuid } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { SERVICE_NAME, serviceSubject } from "../store/subjects.js";
+import { SERVICE_NAME, serviceSubject } from "../contract/subjects.js";
 import { StoreUnavailableError } from "../store/types.js";
 import type { Endpoint, RequestContext, ServiceError } from "./endpoint.js";
 import { callerOf, mayCall, REQUEST_INFO_HEADER, refuseCaller } from "./callers.js";

@@ -8,7 +8,7 @@ import { headers, nuid } from "@nats-io/transport-node";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
-import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "./subjects.js";
+import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "../contract/subjects.js";
 import {
   InvalidEventError,
   InvalidStreamNameError,

@@ -4,7 +4,7 @@ export { route, evolveProvider, evolveProviders, subscribedTopics } from "./prov
 export { take } from "./limits.js";
 export { healthy, record, verdict } from "./health.js";
 export { decideWorker, evolveWorkers, initialWorkers } from "./workers.js";
-export { TaskHeaders, msgIdOf, Report, ReportStatus, Heartbeat, Control, DeadLetter } from "./wire.js";
+export { TaskHeaders, msgIdOf, Report, ReportStatus, Heartbeat, Control, DeadLetter } from "../contract/wire.js";
 export { startTasks, toView, TasksStoreEvent, PluginSubmit } from "./runtime.js";
 
 export type { Task, TaskState, TaskCommand, TaskRejection } from "./decider.js";

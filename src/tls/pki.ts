@@ -5,8 +5,8 @@ import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { writeSecret } from "../auth/authority.js";
 import { NatsServerError } from "../embedded/natsServer.js";
-import { tlsPaths } from "./options.js";
-import type { ClientTls } from "./options.js";
+import { tlsPaths } from "../contract/tls.js";
+import type { ClientTls } from "../contract/tls.js";
 
 /**
  * The small PKI of `ganglion up --tls`: a CA in the data dir, the server certificate it signs for

@@ -8,7 +8,7 @@ import { loadOrCreateAuthority } from "../../src/auth/authority.js";
 import { capabilityImports, deriveAccountKey, encodePluginAccount, meetAccess, pluginAccountKey, pluginImports, sameAccess } from "../../src/auth/accounts.js";
 import { mergeRevocations } from "../../src/auth/accountAuthority.js";
 import { nativeKeyPair } from "../../src/auth/nativeKeys.js";
-import { defaultCatalog } from "../../src/plugins/catalog.js";
+import { defaultCatalog } from "../../src/contract/catalog.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ganglion-accounts-"));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

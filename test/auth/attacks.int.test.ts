@@ -6,9 +6,9 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { writeDevBootstrapCredentials } from "../../src/plugins/credentials.js";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { callService } from "../../src/service/client.js";
-import { JS_BUS_API, serviceSubject, Streams, submitSubject, taskConsumer, tasksStream, taskSubject } from "../../src/store/subjects.js";
+import { JS_BUS_API, serviceSubject, Streams, submitSubject, taskConsumer, tasksStream, taskSubject } from "../../src/contract/subjects.js";
 
 /**
  * The attacks of the trust-boundary issue, each with the real minted credentials of a plugin (or

@@ -23,7 +23,7 @@ import {
   taskSubject,
   topicConsumer,
   topicSubject,
-} from "../../src/store/subjects.js";
+} from "../../src/contract/subjects.js";
 import { pluginParts } from "../support/core.js";
 import { jetStreamAnswers, startTestServer } from "../support/natsServer.js";
 

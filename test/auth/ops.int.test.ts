@@ -11,7 +11,7 @@ import { decode } from "@nats-io/jwt";
 import { pino } from "pino";
 import { opsAccountKey } from "../../src/auth/accounts.js";
 import { MAX_CONTROL_LINE } from "../../src/auth/ops.js";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { runCli } from "../cli/cliProcess.js";
 import { eventually } from "../support/ops.js";
 

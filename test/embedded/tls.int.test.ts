@@ -10,7 +10,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { TlsOptions } from "@nats-io/nats-core";
 import { startEmbeddedBus } from "../../src/main.js";
 import { prepareServerTls } from "../../src/tls/pki.js";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { Worker } from "../../src/sdk/worker.js";
 import { repoRoot, runCli, startCli } from "../cli/cliProcess.js";
 import { startTestServer } from "../support/natsServer.js";

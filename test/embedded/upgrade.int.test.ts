@@ -11,7 +11,7 @@ import { connect, credsAuthenticator, errors } from "@nats-io/transport-node";
 import { loadConfig } from "../../src/config.js";
 import { startEmbeddedBus } from "../../src/main.js";
 import { callService } from "../../src/service/client.js";
-import { Streams, tasksStream } from "../../src/store/subjects.js";
+import { Streams, tasksStream } from "../../src/contract/subjects.js";
 import { Worker } from "../../src/sdk/worker.js";
 
 /**

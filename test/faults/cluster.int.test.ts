@@ -12,7 +12,7 @@ import { preloadedAccounts, prepareInstallation } from "../../src/embedded/insta
 import { findNatsServer, startNatsServer } from "../../src/embedded/natsServer.js";
 import type { RunningServer } from "../../src/embedded/natsServer.js";
 import { TYPE_HEADER } from "../../src/store/eventStore.js";
-import { Buckets, eventCategory, Streams, tasksStream } from "../../src/store/subjects.js";
+import { Buckets, eventCategory, Streams, tasksStream } from "../../src/contract/subjects.js";
 import { waitProjections, installEcho, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitAllEnded } from "./support.js";
 
 /**

@@ -7,7 +7,7 @@ import * as envelope from "../../src/events/envelope.js";
 import * as pluginEvents from "../../src/events/plugin.js";
 import * as taskEvents from "../../src/events/task.js";
 import * as workerEvents from "../../src/events/worker.js";
-import * as wire from "../../src/tasks/wire.js";
+import * as wire from "../../src/contract/wire.js";
 import * as taskEndpoints from "../../src/service/endpoints/tasks.js";
 import * as endpoint from "../../src/service/endpoint.js";
 

@@ -4,7 +4,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Reply } from "../../src/service/endpoint.js";
 import { TYPE_HEADER } from "../../src/store/eventStore.js";
-import { SERVICE_NAME, serviceSubject, Streams } from "../../src/store/subjects.js";
+import { SERVICE_NAME, serviceSubject, Streams } from "../../src/contract/subjects.js";
 import { startTestServer } from "../support/natsServer.js";
 import { installEcho, startCoreProcess } from "./support.js";
 

@@ -8,7 +8,7 @@ import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { startService } from "../../src/service/service.js";
 import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "../../src/store/streamDefinitions.js";
 import type { PluginStreamDefinition } from "../../src/store/streamDefinitions.js";
-import { JS_BUS_API, taskConsumer, tasksStream, taskSubject } from "../../src/store/subjects.js";
+import { JS_BUS_API, taskConsumer, tasksStream, taskSubject } from "../../src/contract/subjects.js";
 import { pluginParts } from "../support/core.js";
 import { spawn } from "node:child_process";
 import { baseEnv, repoRoot, runCli } from "../cli/cliProcess.js";

@@ -12,7 +12,7 @@ import { callService } from "../../src/service/client.js";
 import { handleRequest, startService } from "../../src/service/service.js";
 import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "../../src/store/streamDefinitions.js";
 import type { PluginStreamDefinition } from "../../src/store/streamDefinitions.js";
-import { JS_BUS_API, Streams, taskConsumer, tasksStream, taskSubject, topicSubject } from "../../src/store/subjects.js";
+import { JS_BUS_API, Streams, taskConsumer, tasksStream, taskSubject, topicSubject } from "../../src/contract/subjects.js";
 import { pluginParts } from "../support/core.js";
 import { startTestServer } from "../support/natsServer.js";
 

@@ -2,7 +2,7 @@ import t from "tap";
 import { readFileSync } from "node:fs";
 import * as E from "fp-ts/lib/Either.js";
 import { decodeManifest, parseDuration, StoredManifest } from "../../src/plugins/manifest.js";
-import { defaultCatalog, describeCapability, knownCapabilities } from "../../src/plugins/catalog.js";
+import { defaultCatalog, describeCapability, knownCapabilities } from "../../src/contract/catalog.js";
 
 const base = (extra: Record<string, string> = {}) => {
   const f = {

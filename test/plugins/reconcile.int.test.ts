@@ -9,7 +9,7 @@ import { mintPluginCredentials } from "../../src/plugins/credentials.js";
 import { startPlugins } from "../../src/plugins/runtime.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { applyDefinitions, loadDefinitions } from "../../src/store/streamDefinitions.js";
-import { Streams, topicSubject } from "../../src/store/subjects.js";
+import { Streams, topicSubject } from "../../src/contract/subjects.js";
 import { pluginParts } from "../support/core.js";
 import { startTestServer } from "../support/natsServer.js";
 

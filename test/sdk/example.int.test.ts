@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 
 // The README walkthrough with the shipped example: install its manifest, run its worker as a
 // process with its own credentials, submit, read the result.

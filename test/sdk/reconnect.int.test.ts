@@ -1,5 +1,5 @@
 import t from "tap";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { Worker } from "../../src/sdk/worker.js";
 
 const bus = await createTestBus();

@@ -1,7 +1,7 @@
 import t from "tap";
 import * as io from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { Worker } from "../../src/sdk/worker.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { TaskEvent } from "../../src/events/task.js";

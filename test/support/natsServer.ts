@@ -6,8 +6,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { readFile } from "node:fs/promises";
 import { prepareInstallation, runEmbeddedServer } from "../../src/embedded/installation.js";
 import type { Installation, TlsSetup } from "../../src/embedded/installation.js";
-import { tlsConnectOption } from "../../src/tls/options.js";
-import type { ClientTls } from "../../src/tls/options.js";
+import { tlsConnectOption } from "../../src/contract/tls.js";
+import type { ClientTls } from "../../src/contract/tls.js";
 
 /**
  * Waits until the BUS account's JetStream answers. Right after a restart the server loads the

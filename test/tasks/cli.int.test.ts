@@ -1,5 +1,5 @@
 import t from "tap";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { runCli } from "../cli/cliProcess.js";
 import { fixtureManifest, spawnWorker } from "./support.js";
 

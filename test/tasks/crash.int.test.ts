@@ -1,6 +1,6 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
 
 const bus = await createTestBus();

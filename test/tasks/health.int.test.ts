@@ -1,11 +1,11 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { PluginEvent } from "../../src/events/plugin.js";
 import { WorkerEvent } from "../../src/events/worker.js";
-import { tasksStream } from "../../src/store/subjects.js";
+import { tasksStream } from "../../src/contract/subjects.js";
 import { fixtureManifest, spawnWorker } from "./support.js";
 
 const bus = await createTestBus();

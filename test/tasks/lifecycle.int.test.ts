@@ -1,9 +1,9 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { createTestBus } from "../../src/sdk/testBus.js";
-import { deadLetterSubject, Streams, tasksStream } from "../../src/store/subjects.js";
-import { DeadLetter } from "../../src/tasks/wire.js";
+import { createTestBus } from "../../src/testing/testBus.js";
+import { deadLetterSubject, Streams, tasksStream } from "../../src/contract/subjects.js";
+import { DeadLetter } from "../../src/contract/wire.js";
 import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
 import type { WorkerProcess } from "./support.js";
 

@@ -1,7 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstream } from "@nats-io/jetstream";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { WorkerEvent } from "../../src/events/worker.js";
 import { taskEventsOf } from "./support.js";

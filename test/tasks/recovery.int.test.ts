@@ -4,7 +4,7 @@ import { loadDefinitions, pluginStreamConfig } from "../../src/store/streamDefin
 import type { PluginStreamDefinition } from "../../src/store/streamDefinitions.js";
 import { pino } from "pino";
 import { nuid } from "@nats-io/transport-node";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { Worker } from "../../src/sdk/worker.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { startTasks, TasksStoreEvent } from "../../src/tasks/runtime.js";

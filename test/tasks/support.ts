@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { TaskEvent } from "../../src/events/task.js";
-import type { TestBus } from "../../src/sdk/testBus.js";
+import type { TestBus } from "../../src/testing/testBus.js";
 
 /** A manifest of the fixture worker's task types, for plugin `id`; `overrides` per task type. */
 export const fixtureManifest = (id: string, opts: { retry?: object; scheduleToStart?: string; deadline?: string; timeout?: string; limits?: object; health?: object; capabilities?: string[] } = {}) => ({

@@ -1,8 +1,8 @@
 import t from "tap";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { createTestBus } from "../../src/sdk/testBus.js";
+import { createTestBus } from "../../src/testing/testBus.js";
 import { Worker } from "../../src/sdk/worker.js";
-import { Streams, topicConsumer } from "../../src/store/subjects.js";
+import { Streams, topicConsumer } from "../../src/contract/subjects.js";
 import { spawnWorker } from "./support.js";
 
 const bus = await createTestBus();

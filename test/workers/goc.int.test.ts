@@ -33,7 +33,7 @@ import {
   taskConsumer,
   tasksStream,
   taskSubject,
-} from "../../src/store/subjects.js";
+} from "../../src/contract/subjects.js";
 import type { TaskView } from "../../src/tasks/runtime.js";
 import { repoRoot, runCli, startCli } from "../cli/cliProcess.js";
 

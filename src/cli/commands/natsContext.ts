@@ -6,7 +6,7 @@ import { AccountPushError, accountAuthority } from "../../auth/accountAuthority.
 import { AuthorityError, credsDir, loadOrCreateAuthority, mintSysUser, sysCredsPath, writeSecret } from "../../auth/authority.js";
 import { issueOpsCredentials, MAX_CONTROL_LINE, OpsNotReadyError, READ_ONLY_INBOX } from "../../auth/ops.js";
 import { parseDuration } from "../../plugins/manifest.js";
-import { natsTls } from "../../tls/options.js";
+import { natsTls } from "../../contract/tls.js";
 import { clientTlsOf } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";

@@ -5,12 +5,12 @@ import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
-import { defaultCatalog, describeCapability } from "../../plugins/catalog.js";
+import { defaultCatalog, describeCapability } from "../../contract/catalog.js";
 import { decodeManifest } from "../../plugins/manifest.js";
 import type { Manifest } from "../../plugins/manifest.js";
 import type { PluginView } from "../../plugins/app.js";
 import { callService } from "../../service/client.js";
-import { JS_BUS_API } from "../../store/subjects.js";
+import { JS_BUS_API } from "../../contract/subjects.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 

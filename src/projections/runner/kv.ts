@@ -5,7 +5,7 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Buckets } from "../../store/subjects.js";
+import { Buckets } from "../../contract/subjects.js";
 import { stripPosition } from "../fold.js";
 import type { ViewManifest } from "../manifest.js";
 import { isIndexKey } from "../view.js";

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { Buckets } from "../../store/subjects.js";
+import { Buckets } from "../../contract/subjects.js";
 import type { EventStore } from "../../store/types.js";
 import { loadManifests } from "../manifest.js";
 import type { ViewManifest } from "../manifest.js";

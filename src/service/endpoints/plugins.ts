@@ -2,11 +2,11 @@ import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { explainCapabilities, viewOf } from "../../plugins/app.js";
 import type { PluginApp, PluginAppError } from "../../plugins/app.js";
-import type { Catalog } from "../../plugins/catalog.js";
+import type { Catalog } from "../../contract/catalog.js";
 import { decodeManifest, decodeManifestValue, parseDuration, PluginId } from "../../plugins/manifest.js";
-import { Cidr } from "../../plugins/manifestShape.js";
+import { Cidr } from "../../contract/manifest.js";
 import { BoundedText, MAX_TEXT } from "../limits.js";
-import { PLUGIN_REGISTER_ENDPOINT } from "../../store/subjects.js";
+import { PLUGIN_REGISTER_ENDPOINT } from "../../contract/subjects.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint, RequestContext, ServiceError } from "../endpoint.js";
 

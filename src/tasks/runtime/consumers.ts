@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
-import { DOTTED, pluginTasks, RESULTS_ALL, RESULTS_CONSUMER, Streams, taskConsumer, tasksStream, topicConsumer, topicSubject } from "../../store/subjects.js";
+import { DOTTED, pluginTasks, RESULTS_ALL, RESULTS_CONSUMER, Streams, taskConsumer, tasksStream, topicConsumer, topicSubject } from "../../contract/subjects.js";
 import { subscribedTopics } from "../providers.js";
 import type { Provider } from "../providers.js";
 import { limitsOf } from "./state.js";

@@ -1,9 +1,9 @@
 import type { TaskEvent } from "../../events/task.js";
-import { controlSubject, deadLetterSubject, Streams, tasksStream, taskSubject } from "../../store/subjects.js";
+import { controlSubject, deadLetterSubject, Streams, tasksStream, taskSubject } from "../../contract/subjects.js";
 import type { Task, TaskState } from "../decider.js";
 import { assertNever } from "../../events/exhaustive.js";
-import { msgIdOf, TaskHeaders } from "../wire.js";
-import type { Control, DeadLetter } from "../wire.js";
+import { msgIdOf, TaskHeaders } from "../../contract/wire.js";
+import type { Control, DeadLetter } from "../../contract/wire.js";
 import type { Ctx } from "./state.js";
 
 /** How often, and how many times, a failed publish of a current attempt is tried again. */

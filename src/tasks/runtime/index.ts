@@ -1,6 +1,6 @@
 import { nuid } from "@nats-io/transport-node";
 import { natsEventStore } from "../../store/eventStore.js";
-import { HEARTBEATS_ALL, RESULTS_CONSUMER, Streams, SUBMIT_ALL } from "../../store/subjects.js";
+import { HEARTBEATS_ALL, RESULTS_CONSUMER, Streams, SUBMIT_ALL } from "../../contract/subjects.js";
 import { api } from "./api.js";
 import { dateOf, realClock } from "./clock.js";
 import { taskCommands, workerCommands } from "./commands.js";

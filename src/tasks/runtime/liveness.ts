@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { Heartbeat } from "../wire.js";
+import { Heartbeat } from "../../contract/wire.js";
 import type { WorkerCommand } from "../workers.js";
 import { every, isoOf } from "./clock.js";
 import type { Cancel } from "./clock.js";

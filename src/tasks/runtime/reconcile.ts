@@ -1,5 +1,5 @@
-import { pluginTasks, RESULTS_CONSUMER, Streams, tasksStream } from "../../store/subjects.js";
-import { msgIdOf, TaskHeaders } from "../wire.js";
+import { pluginTasks, RESULTS_CONSUMER, Streams, tasksStream } from "../../contract/subjects.js";
+import { msgIdOf, TaskHeaders } from "../../contract/wire.js";
 import { sleep } from "./clock.js";
 import type { Dispatch } from "./dispatch.js";
 import type { Ctx } from "./state.js";

@@ -4,7 +4,7 @@ import { taskStreamName } from "../../events/task.js";
 import type { TaskError } from "../../events/task.js";
 import type { TaskCommand, TaskState } from "../decider.js";
 import { assertNever } from "../../events/exhaustive.js";
-import { Report } from "../wire.js";
+import { Report } from "../../contract/wire.js";
 import { isoOf } from "./clock.js";
 import type { Execute } from "./commands.js";
 import type { Dispatch } from "./dispatch.js";

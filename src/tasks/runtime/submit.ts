@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { DOTTED } from "../../store/subjects.js";
+import { DOTTED } from "../../contract/subjects.js";
 import type { ServiceError } from "../../service/endpoint.js";
 import type { TaskCommand } from "../decider.js";
 import { take } from "../limits.js";

@@ -5,7 +5,7 @@ import * as t from "io-ts";
  */
 import * as E from "fp-ts/lib/Either.js";
 import { isIP } from "node:net";
-import { DOTTED, PLUGIN_ID } from "../store/subjects.js";
+import { DOTTED, PLUGIN_ID } from "./subjects.js";
 import { parseCapability } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
 import { closed, reportErrors, withDefault } from "./decodeErrors.js";

@@ -1,6 +1,8 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import type { TlsOptions } from "@nats-io/nats-core";
+
+/** The file fields of nats.js's `TlsFiles` (declared here so the contract needs no NATS client). */
+export type TlsFiles = { caFile?: string; certFile?: string; keyFile?: string };
 
 /**
  * Client-side TLS: what a connection to a TLS bus needs, as file paths. Shared by the core, the
@@ -16,14 +18,14 @@ export type ClientTls = {
 };
 
 /** The nats.js `tls` option for `t` (files are read at every connect, so renewed files are picked up). */
-export const natsTls = (t: ClientTls): TlsOptions => ({
+export const natsTls = (t: ClientTls): TlsFiles => ({
   ...(t.ca ? { caFile: t.ca } : {}),
   ...(t.cert ? { certFile: t.cert } : {}),
   ...(t.key ? { keyFile: t.key } : {}),
 });
 
 /** `{ tls }` to spread into nats.js connect options, or nothing when `t` is undefined (plain, or the server's choice). */
-export const tlsConnectOption = (t: ClientTls | undefined): { tls?: TlsOptions } => (t ? { tls: natsTls(t) } : {});
+export const tlsConnectOption = (t: ClientTls | undefined): { tls?: TlsFiles } => (t ? { tls: natsTls(t) } : {});
 
 /** True when any of the URLs asks for TLS (`tls://host:port`). */
 export const isTlsUrl = (servers: string | readonly string[]): boolean =>

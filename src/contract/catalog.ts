@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
-import { DOTTED } from "../store/subjects.js";
+import { DOTTED } from "./subjects.js";
 
 /**
  * One entry of the capability catalog (`catalog/capabilities.json`). `imports` are what the

@@ -13,14 +13,14 @@ import { prepareInstallation, runEmbeddedServer } from "../embedded/installation
 import type { Installation } from "../embedded/installation.js";
 import { PluginEvent } from "../events/plugin.js";
 import { pluginApp } from "../plugins/app.js";
-import { defaultCatalog } from "../plugins/catalog.js";
+import { defaultCatalog } from "../contract/catalog.js";
 import { decodeManifest, decodeManifestValue } from "../plugins/manifest.js";
 import { natsEventStore } from "../store/eventStore.js";
 import { callService } from "../service/client.js";
 import type { ServiceError } from "../service/endpoint.js";
 import type { TaskRuntime, TaskView, TasksOptions } from "../tasks/runtime.js";
-import { tlsConnectOption, tlsDir } from "../tls/options.js";
-import type { ClientTls } from "../tls/options.js";
+import { tlsConnectOption, tlsDir } from "../contract/tls.js";
+import type { ClientTls } from "../contract/tls.js";
 import { mintClientCertificate } from "../tls/pki.js";
 import { writeSecret } from "../auth/authority.js";
 
