@@ -6,7 +6,7 @@ import * as t from "io-ts";
 import { jetstream } from "@nats-io/jetstream";
 import { headers, nuid } from "@nats-io/transport-node";
 import { COUNT_HEADER, natsEventStore, REVISION_HEADER, TYPE_HEADER } from "../src/store/eventStore.js";
-import { eventSubject } from "../src/store/subjects.js";
+import { eventSubject } from "../src/contract/subjects.js";
 import type { BenchServer } from "./lib.js";
 import { progress, round, windowed } from "./lib.js";
 

@@ -9,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { nuid } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { rebuildProjections } from "../src/projections/runner/replay.js";
-import { eventSubject, Streams } from "../src/store/subjects.js";
+import { eventSubject, Streams } from "../src/contract/subjects.js";
 import type { BenchServer } from "./lib.js";
 import { commitMessage, progress, round, windowed } from "./lib.js";
 

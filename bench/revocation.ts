@@ -19,7 +19,7 @@ import { encodePluginAccount } from "../src/auth/accounts.js";
 import { mintAccountUser } from "../src/auth/accountAuthority.js";
 import { pluginAccountKey } from "../src/auth/accounts.js";
 import { callService } from "../src/service/client.js";
-import { CLAIMS_UPDATE, topicSubject } from "../src/store/subjects.js";
+import { CLAIMS_UPDATE, topicSubject } from "../src/contract/subjects.js";
 import type { BenchServer } from "./lib.js";
 import { percentile, progress, round } from "./lib.js";
 

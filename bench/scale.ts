@@ -9,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { callService } from "../src/service/client.js";
 import { readCheckpoint } from "../src/projections/runner/kv.js";
 import { loadManifests } from "../src/projections/manifest.js";
-import { Streams } from "../src/store/subjects.js";
+import { Streams } from "../src/contract/subjects.js";
 import type { BenchServer, ChildCore } from "./lib.js";
 import { percentile, progress, round, rssMiB, sleep } from "./lib.js";
 import { fillOtherLog } from "./projections.js";

@@ -14,7 +14,7 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { callService } from "../src/service/client.js";
 import { TYPE_HEADER } from "../src/store/eventStore.js";
-import { eventCategory } from "../src/store/subjects.js";
+import { eventCategory } from "../src/contract/subjects.js";
 import type { BenchServer } from "./lib.js";
 import { percentile, progress, round, sleep, windowed } from "./lib.js";
 
