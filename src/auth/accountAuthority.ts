@@ -139,17 +139,28 @@ export const accountAuthority = (opts: {
     await c?.then((nc) => nc.close()).catch(() => undefined);
   };
 
+  const sendOnce = async (jwt: string) => {
+    const nc = await sys();
+    const m = await nc.request(CLAIMS_UPDATE, jwt, { timeout: opts.timeoutMs ?? 5000 });
+    const d = ClaimsUpdateReply.decode(m.json());
+    if (E.isLeft(d)) throw new AccountPushError(`unexpected reply to ${CLAIMS_UPDATE}: ${failure(d.left).join("; ")}`);
+    if ("error" in d.right) throw new AccountPushError(`the server refused the account JWT of ${decode(jwt).name}: ${d.right.error.description ?? d.right.error.code}`);
+  };
+
+  /**
+   * A push that fails on the kept connection (it may still be reconnecting after a server restart)
+   * is tried once more on a fresh one: a claims update is idempotent.
+   */
   const send = async (jwt: string) => {
-    try {
-      const nc = await sys();
-      const m = await nc.request(CLAIMS_UPDATE, jwt, { timeout: opts.timeoutMs ?? 5000 });
-      const d = ClaimsUpdateReply.decode(m.json());
-      if (E.isLeft(d)) throw new AccountPushError(`unexpected reply to ${CLAIMS_UPDATE}: ${failure(d.left).join("; ")}`);
-      if ("error" in d.right) throw new AccountPushError(`the server refused the account JWT of ${decode(jwt).name}: ${d.right.error.description ?? d.right.error.code}`);
-    } catch (err) {
-      if (err instanceof AccountPushError) throw err;
-      await dropSys();
-      throw new AccountPushError(`cannot push the account JWT of ${decode(jwt).name}: ${(err as Error).message}`, { cause: err });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await sendOnce(jwt);
+      } catch (err) {
+        if (err instanceof AccountPushError) throw err;
+        await dropSys();
+        if (attempt < 2) continue;
+        throw new AccountPushError(`cannot push the account JWT of ${decode(jwt).name}: ${(err as Error).message}`, { cause: err });
+      }
     }
   };
 
