@@ -4,7 +4,7 @@ import { AuthorityError } from "../auth/authority.js";
 import { ConfigError } from "../config.js";
 import { NatsServerError } from "../embedded/natsServer.js";
 import { DefinitionError } from "../store/streamDefinitions.js";
-import { CoreStartError } from "../main.js";
+import { CoreStartError } from "../host/main.js";
 
 /**
  * Exit codes of every `ganglion` command. Scripts may rely on them; add new ones at the end.

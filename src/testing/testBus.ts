@@ -8,7 +8,7 @@ import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AccountAuthority } from "../auth/accountAuthority.js";
 import { loadConfig } from "../config.js";
-import { startCore } from "../core.js";
+import { startCore } from "../host/core.js";
 import { prepareInstallation, runEmbeddedServer } from "../embedded/installation.js";
 import type { Installation } from "../embedded/installation.js";
 import { PluginEvent } from "../events/plugin.js";

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { parse } from "yaml";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
-import { COMPOSE } from "../../src/main.js";
+import { COMPOSE } from "../../src/host/main.js";
 import { buildProgram, run } from "../../src/cli/main.js";
 import { createContext } from "../../src/cli/context.js";
 import { decodeConfig } from "../../src/config.js";

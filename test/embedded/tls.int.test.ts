@@ -8,13 +8,13 @@ import { pino } from "pino";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TlsOptions } from "@nats-io/nats-core";
-import { startEmbeddedBus } from "../../src/main.js";
+import { startEmbeddedBus } from "../../src/host/main.js";
 import { prepareServerTls } from "../../src/tls/pki.js";
 import { createTestBus } from "../../src/testing/testBus.js";
 import { Worker } from "../../src/sdk/worker.js";
 import { repoRoot, runCli, startCli } from "../cli/cliProcess.js";
 import { startTestServer } from "../support/natsServer.js";
-import { COMPOSE } from "../../src/main.js";
+import { COMPOSE } from "../../src/host/main.js";
 
 /**
  * TLS end to end on the real nats-server: `ganglion up --tls` (generated CA and server

@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, errors } from "@nats-io/transport-node";
 import { loadConfig } from "../../src/config.js";
-import { startEmbeddedBus } from "../../src/main.js";
+import { startEmbeddedBus } from "../../src/host/main.js";
 import { callService } from "../../src/service/client.js";
 import { Streams, tasksStream } from "../../src/contract/subjects.js";
 import { Worker } from "../../src/sdk/worker.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { COMPOSE, writeComposeFiles } from "../../main.js";
+import { COMPOSE, writeComposeFiles } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 
 export const register = (program: Command, ctx: CliContext) => {

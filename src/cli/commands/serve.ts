@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadExistingAuthority, runUntilSignal, startServedBus } from "../../main.js";
+import { loadExistingAuthority, runUntilSignal, startServedBus } from "../../host/main.js";
 import { sysCredsPath } from "../../auth/authority.js";
 import { clientTlsOf, readCreds } from "../connection.js";
 import type { CliContext } from "../context.js";

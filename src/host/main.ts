@@ -11,14 +11,14 @@ import {
   sysCredsPath,
   writeSecret,
   AuthorityError,
-} from "./auth/authority.js";
-import type { Authority } from "./auth/authority.js";
-import { renderServerConfig } from "./embedded/config.js";
-import { natsDir, portsDirPath, preloadedAccounts, prepareInstallation, runEmbeddedServer, urlFilePath } from "./embedded/installation.js";
-import type { TlsSetup } from "./embedded/installation.js";
-import { tlsConnectOption } from "./contract/tls.js";
-import { prepareServerTls } from "./tls/pki.js";
-import type { ClientTls } from "./contract/tls.js";
+} from "../auth/authority.js";
+import type { Authority } from "../auth/authority.js";
+import { renderServerConfig } from "../embedded/config.js";
+import { natsDir, portsDirPath, preloadedAccounts, prepareInstallation, runEmbeddedServer, urlFilePath } from "../embedded/installation.js";
+import type { TlsSetup } from "../embedded/installation.js";
+import { tlsConnectOption } from "../contract/tls.js";
+import { prepareServerTls } from "../tls/pki.js";
+import type { ClientTls } from "../contract/tls.js";
 import {
   findNatsServer,
   MIN_SERVER_VERSION,
@@ -26,11 +26,11 @@ import {
   natsServerVersion,
   portFree,
   versionAtLeast,
-} from "./embedded/natsServer.js";
+} from "../embedded/natsServer.js";
 import { startCore } from "./core.js";
-import { writeDevBootstrapCredentials } from "./plugins/credentials.js";
+import { writeDevBootstrapCredentials } from "../plugins/credentials.js";
 import type { Core } from "./core.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log.js";
 
 /**
  * The composition roots of the two ways to run the core: `ganglion up` (an embedded nats-server
