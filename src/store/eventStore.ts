@@ -4,7 +4,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { headers, nuid } from "@nats-io/transport-node";
+import { randomUUID } from "node:crypto";
+import { headers } from "@nats-io/transport-node";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
@@ -101,7 +102,8 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       throw err;
     }));
   const clock = opts.clock ?? (() => new Date());
-  const newId = opts.newId ?? (() => nuid.next());
+  // UUIDs, as KurrentDB's event ids are (`uuid.v4`); Node makes them natively.
+  const newId = opts.newId ?? (() => randomUUID());
   const onSkipped = opts.onSkipped ?? (() => undefined);
   const cacheSize = opts.cacheSize ?? 10_000;
   const heads = new Map<string, Head>();

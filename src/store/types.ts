@@ -10,6 +10,17 @@ import type { EventMetadata } from "../events/envelope.js";
  */
 export type StreamState = "any" | "no_stream" | "stream_exists" | bigint;
 
+/**
+ * KurrentDB v1's named stream states and positions, as values of this store (`appendToStream(s,
+ * events, { streamState: NO_STREAM })`, `readAll({ fromPosition: START })`). KurrentDB exports
+ * them as string constants of the same meaning.
+ */
+export const ANY = "any" as const;
+export const NO_STREAM = "no_stream" as const;
+export const STREAM_EXISTS = "stream_exists" as const;
+export const START = "start" as const;
+export const END = "end" as const;
+
 /** An event as the caller hands it in; `type` + `data` must pass the store's codec. */
 export type EventData<E extends { type: string; data: unknown } = { type: string; data: unknown }> = E & {
   /** Unique id; a retried append with the same ids is not duplicated. Generated when absent. */
