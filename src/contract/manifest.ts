@@ -169,7 +169,12 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 1, backoff: [] };
 export type Limits = { concurrency: number; rate: { count: number; perMs: number } };
 export const DEFAULT_LIMITS: Limits = { concurrency: 4, rate: { count: 100, perMs: 1000 } };
 export type Health = { maxConsecutiveFailures: number; failureRatio: number; window: number };
-export const DEFAULT_HEALTH: Health = { maxConsecutiveFailures: 5, failureRatio: 0.5, window: 60_000 };
+/**
+ * The default health policy: 10 of the plugin's own failures in a row, or at least half of its
+ * attempts failing over 5 minutes (once 10 outcomes are in). Rejected input never counts
+ * (`src/tasks/runtime/health.ts`).
+ */
+export const DEFAULT_HEALTH: Health = { maxConsecutiveFailures: 10, failureRatio: 0.5, window: 300_000 };
 
 /**
  * The manifest codec for a source, over a catalog (`undefined`: capabilities are not checked),
@@ -183,9 +188,9 @@ export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSour
   const Health = closed(
     "health",
     {
-      maxConsecutiveFailures: withDefault(positiveInt("MaxConsecutiveFailures"), 5),
-      failureRatio: withDefault(ratio, 0.5),
-      window: withDefault(PositiveDuration, 60_000),
+      maxConsecutiveFailures: withDefault(positiveInt("MaxConsecutiveFailures"), DEFAULT_HEALTH.maxConsecutiveFailures),
+      failureRatio: withDefault(ratio, DEFAULT_HEALTH.failureRatio),
+      window: withDefault(PositiveDuration, DEFAULT_HEALTH.window),
     },
     {},
   );

@@ -27,6 +27,28 @@ const until = async <T>(f: () => Promise<T | undefined>, what: string, ms = 20_0
   }
 };
 
+t.test("input the worker refuses never counts: any number of bad requests leaves the plugin up", async (t) => {
+  const { creds } = await bus.install(fixtureManifest("picky", { health: { maxConsecutiveFailures: 2, failureRatio: 0.5, window: "1m" } }));
+  const w = await spawnWorker(bus, { plugin: "picky", creds, instance: "picky-1" });
+  t.teardown(() => w.kill());
+  await until(async () => (await eventsOf(WorkerEvent, "worker-picky")).find((e) => e.type === "worker.online"), "worker.online");
+  for (let i = 0; i < 5; i++) {
+    const r = await bus.tasks.submit({ taskType: "work.fail", params: { retryable: false }, pluginId: "picky" }, { actor: "operator:test" });
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    const v = await bus.tasks.get(r.right.taskId, 10_000);
+    t.ok(E.isRight(v) && v.right.status === "dead_lettered", "the task fails, as it should");
+  }
+  // A task that completes after them proves every failure before it was folded into health.
+  const ok = await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1 }, pluginId: "picky" }, { actor: "operator:test" });
+  if (E.isLeft(ok)) throw new Error(ok.left.message);
+  t.match(await bus.tasks.get(ok.right.taskId, 10_000), E.right({ status: "completed" }));
+  t.notOk((await eventsOf(PluginEvent, "plugin-picky")).some((e) => e.type === "plugin.disabled"), "five refused inputs did not disable it");
+  // Out of the way of the tests below, which route work.fail without naming a plugin.
+  await w.kill();
+  t.match(await bus.call("plugin.remove", { pluginId: "picky" }), E.right({}));
+  await until(async () => (E.isLeft(bus.tasks.limits("picky")) ? true : undefined), "picky no longer routed");
+});
+
 t.test("consecutive failures disable the plugin automatically and revoke its credentials; an operator enables it again", async (t) => {
   const { creds } = await bus.install(fixtureManifest("flaky", { health: { maxConsecutiveFailures: 3, failureRatio: 1, window: "1m" } }));
   const w = await spawnWorker(bus, { plugin: "flaky", creds, instance: "flaky-1" });
@@ -47,7 +69,7 @@ t.test("consecutive failures disable the plugin automatically and revoke its cre
     async () => (await eventsOf(PluginEvent, "plugin-flaky")).find((e) => e.type === "plugin.disabled"),
     "plugin.disabled",
   );
-  t.match(disabled, { data: { automatic: true, reason: /3 consecutive task failures/ } });
+  t.match(disabled, { data: { automatic: true, reason: /3 consecutive task failures .*counted: handler errors/ } });
   const events = await eventsOf(PluginEvent, "plugin-flaky");
   t.ok(events.some((e) => e.type === "plugin.credentials.revoked"), "its credentials were revoked");
   await t.rejects(bus.connectWith(creds, "_INBOX.flaky"), "the revoked credentials no longer connect");

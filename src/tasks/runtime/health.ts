@@ -4,14 +4,28 @@ import { healthy, record, verdict } from "../health.js";
 import { background } from "./state.js";
 import type { Ctx } from "./state.js";
 
-/** What an event says about its plugin's health: an outcome that counts, or nothing. */
+/**
+ * What an event says about its plugin's health: an outcome that counts, or nothing. The plugin's
+ * own faults count: a handler that throws or crashes (a retryable failure), a result that breaks
+ * its own schema, an attempt that overruns start-to-close. What is not its fault never counts:
+ * input the worker refused as unusable (a non-retryable handler failure: otherwise any submitter
+ * could disable any plugin with a few bad requests), an instance that died (`lost`), and the
+ * queue's timeouts (schedule-to-start, deadline).
+ */
 export const outcomeOf = (e: TaskEvent): "ok" | "failed" | undefined => {
   if (e.type === "task.completed") return "ok";
-  // A lost attempt is the worker's host failing, not the plugin; only start-to-close is the plugin's slowness.
-  if (e.type === "task.failed") return e.data.error.kind === "lost" ? undefined : "failed";
+  if (e.type === "task.failed") {
+    const err = e.data.error;
+    if (err.kind === "lost") return undefined;
+    if (err.kind === "handler" && err.retryable === false) return undefined;
+    return "failed";
+  }
   if (e.type === "task.timed_out") return e.data.kind === "start_to_close" ? "failed" : undefined;
   return undefined;
 };
+
+/** Said in every automatic `plugin.disabled` reason, so the log tells what was counted. */
+export const COUNTED = "counted: handler errors and crashes, invalid results, start-to-close timeouts; never counted: input the worker refused (non-retryable), lost instances, queue timeouts";
 
 /**
  * Automatic disabling: the outcomes of an active plugin's attempts, folded per plugin
@@ -37,7 +51,7 @@ export const health = (ctx: Ctx, disablePlugin: (pluginId: string, reason: strin
       state.disabling.add(s.pluginId);
       background(
         state,
-        disablePlugin(s.pluginId, `automatic: ${reason}`)
+        disablePlugin(s.pluginId, `automatic: ${reason} (${COUNTED})`)
           .then(() => log.warn({ pluginId: s.pluginId, reason }, "plugin disabled automatically"))
           .catch((err) => log.error({ err, pluginId: s.pluginId }, "automatic disable failed"))
           .finally(() => state.disabling.delete(s.pluginId)),

@@ -1,4 +1,5 @@
 import t from "tap";
+import { COUNTED } from "../../../src/tasks/runtime/health.js";
 import type { TaskEvent } from "../../../src/events/task.js";
 import type { Task } from "../../../src/tasks/decider.js";
 import { health, outcomeOf } from "../../../src/tasks/runtime/health.js";
@@ -39,7 +40,7 @@ t.test("consecutive failures: disabled once, with the reason, while the disable 
   m.observe(task, timedOut("start_to_close"));
   t.equal(calls.length, 0, "two failures: still healthy");
   m.observe(task, failed);
-  t.same(calls, [{ pluginId: "alpha", reason: "automatic: 3 consecutive task failures (limit 3)" }]);
+  t.same(calls, [{ pluginId: "alpha", reason: `automatic: 3 consecutive task failures (limit 3) (${COUNTED})` }]);
   m.observe(task, failed);
   t.equal(calls.length, 1, "no second disable while the first runs");
   t.ok(state.disabling.has("alpha"));
@@ -107,4 +108,16 @@ t.test("re-enabling starts from a clean record; replayed outcomes never count", 
   await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "started" });
   await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "failed", error: { message: "no" } });
   t.same(h.disabled, [], "one failure after the reset is no verdict");
+});
+
+t.test("what counts against a plugin's health: its own faults only", async (t) => {
+  const { outcomeOf } = await import("../../../src/tasks/runtime/health.js");
+  const failed = (error: { message: string; kind: string; retryable?: boolean }) => ({ type: "task.failed" as const, data: { taskId: "t", attempt: 1, at: "x", error } }) as never;
+  t.equal(outcomeOf(failed({ message: "boom", kind: "handler" })), "failed", "a handler error");
+  t.equal(outcomeOf(failed({ message: "boom", kind: "handler", retryable: true })), "failed");
+  t.equal(outcomeOf(failed({ message: "bad params", kind: "handler", retryable: false })), undefined, "input the worker refused");
+  t.equal(outcomeOf(failed({ message: "gone", kind: "lost" })), undefined, "a dead instance");
+  t.equal(outcomeOf(failed({ message: "schema", kind: "invalid_result", retryable: false })), "failed", "a result breaking its own schema");
+  t.equal(outcomeOf({ type: "task.timed_out", data: { taskId: "t", attempt: 1, kind: "start_to_close", at: "x" } } as never), "failed");
+  t.equal(outcomeOf({ type: "task.timed_out", data: { taskId: "t", attempt: 1, kind: "schedule_to_start", at: "x" } } as never), undefined);
 });
