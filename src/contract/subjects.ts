@@ -94,7 +94,13 @@ export const CONTROL_ALL = "ctl.>";
 
 export const topicSubject = (topic: string) => `top.${topic}`;
 /** A plugin's durable consumer on TOPICS for one granted topic. */
-export const topicConsumer = (pluginId: string, topic: string) => `top-${pluginId}-${topic.replaceAll(".", "_")}`;
+/**
+ * `top_<plugin>_<topic>` with the topic's `_` written `_u` and its `.` written `_d`. Injective on
+ * purpose: plugin ids hold no `_`, so the first `_` after `top_` ends the id, and the escaping
+ * decodes one way only. (The earlier `top-<plugin>-<topic with . as _>` was not: plugin `news`
+ * granted `feed-secret` and plugin `news-feed` granted `secret` shared a consumer.)
+ */
+export const topicConsumer = (pluginId: string, topic: string) => `top_${pluginId}_${topic.replaceAll("_", "_u").replaceAll(".", "_d")}`;
 
 // ---- heartbeats: hb.<plugin>.<instance> (core NATS) ------------------------------------------
 

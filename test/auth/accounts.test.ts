@@ -42,7 +42,7 @@ t.test("every capability in the catalog has imports (or says it opens none); an 
   // The catalog's templates say the same as the imports built from store/subjects.ts.
   for (const c of defaultCatalog().capabilities) {
     const cap = c.param ? `${c.name}:news.daily` : c.name;
-    const fill = (x: string) => x.replaceAll("<plugin>", "alpha").replaceAll("<param_>", "news_daily").replaceAll("<param>", "news.daily");
+    const fill = (x: string) => x.replaceAll("<plugin>", "alpha").replaceAll("<param_>", "news_ddaily").replaceAll("<param>", "news.daily");
     const built = capabilityImports(bus, "alpha", cap).map((i) => ({ local: i.local_subject ?? i.subject, bus: i.subject }));
     t.same(built, c.imports.map((i) => ({ local: fill(i.local), bus: fill(i.bus) })), `catalog/capabilities.json says what ${c.name} imports`);
   }

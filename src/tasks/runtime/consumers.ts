@@ -21,7 +21,14 @@ export const consumers = (ctx: Ctx) => {
   const { io, log, config } = ctx;
 
   const ensureConsumer = async (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) => {
-    const have = await io.consumerInfo(stream, cfg.durable_name);
+    let have = await io.consumerInfo(stream, cfg.durable_name);
+    // A consumer of that name reading other subjects is not ours to tune: it would hand its reader
+    // messages it was never granted. It is replaced (it cannot be changed in place).
+    if (have && cfg.filter_subject !== undefined && have.config.filter_subject !== cfg.filter_subject) {
+      log.warn({ stream, consumer: cfg.durable_name, found: have.config.filter_subject, wanted: cfg.filter_subject }, "a consumer with the wrong filter was replaced");
+      await io.deleteConsumer(stream, cfg.durable_name);
+      have = undefined;
+    }
     if (!have) return io.addConsumer(stream, cfg);
     if (TUNABLE.some((k) => cfg[k] !== undefined && have.config[k] !== cfg[k])) {
       await io.updateConsumer(stream, cfg.durable_name, { ack_wait: cfg.ack_wait, max_ack_pending: cfg.max_ack_pending, max_deliver: cfg.max_deliver });

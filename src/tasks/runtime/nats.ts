@@ -57,6 +57,9 @@ export const natsIO = async (nc: NatsConnection): Promise<TasksIO> => {
     updateConsumer: async (stream, consumer, patch) => {
       await jsm.consumers.update(stream, consumer, patch);
     },
+    deleteConsumer: async (stream, consumer) => {
+      await jsm.consumers.delete(stream, consumer);
+    },
     consume: async (stream, consumer, opts) => (await js.consumers.get(stream, consumer)).consume({ max_messages: opts.maxMessages, expires: opts.expiresMs }),
     subscribe: (subject, opts, onMessage) =>
       nc.subscribe(subject, {

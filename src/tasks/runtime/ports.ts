@@ -23,6 +23,7 @@ export type TasksIO = {
   readonly consumerInfo: (stream: string, consumer: string) => Promise<ConsumerState | undefined>;
   readonly addConsumer: (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) => Promise<void>;
   readonly updateConsumer: (stream: string, consumer: string, patch: Partial<ConsumerConfig>) => Promise<void>;
+  readonly deleteConsumer: (stream: string, consumer: string) => Promise<void>;
   /** Pulls from a durable consumer until `stop`. */
   readonly consume: (stream: string, consumer: string, opts: { readonly maxMessages: number; readonly expiresMs: number }) => Promise<Deliveries>;
   /** A core NATS subscription; `queue`: one member of the group gets each message. */

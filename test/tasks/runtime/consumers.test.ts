@@ -13,7 +13,7 @@ t.test("a plugin's TASKS stream and consumer follow its limits; its topic grants
   await c.ensureConsumers(state.providers.get("alpha")!);
   t.ok(io.streams.has("TASKS_alpha"));
   t.match(io.consumers.get("TASKS_alpha/tasks-alpha"), { filter_subject: "task.alpha.>", ack_wait: nanos(7000), max_ack_pending: 3, max_deliver: 4 });
-  t.match(io.consumers.get("TOPICS/top-alpha-orders_created"), { filter_subject: "top.orders.created", deliver_policy: "new", ack_wait: nanos(7000) });
+  t.match(io.consumers.get("TOPICS/top_alpha_orders_dcreated"), { filter_subject: "top.orders.created", deliver_policy: "new", ack_wait: nanos(7000) });
   await c.ensureConsumers(state.providers.get("alpha")!);
   t.same(io.updates, [], "nothing to change the second time");
   state.overrides.set("alpha", { concurrency: 10 });
@@ -51,4 +51,21 @@ t.test("setLimits appends the override, resets the bucket and applies it; the li
   await settle();
   t.match(h.io.consumers.get("TASKS_alpha/tasks-alpha"), { max_ack_pending: 8 }, "another core's override, from the log");
   t.match(a.limits("alpha"), E.right({ concurrency: 8 }));
+});
+
+t.test("topic consumer names are injective; a consumer with the wrong filter is replaced", async (t) => {
+  const { topicConsumer } = await import("../../../src/contract/subjects.js");
+  t.not(topicConsumer("news", "feed-secret"), topicConsumer("news-feed", "secret"), "news + feed-secret vs news-feed + secret");
+  t.not(topicConsumer("a", "b.c"), topicConsumer("a", "b_c"));
+  t.not(topicConsumer("a", "b_dc"), topicConsumer("a", "b.c"));
+  t.notMatch(topicConsumer("a", "x.y_z"), /[.*> ]/, "a valid consumer name");
+});
+
+t.test("a found consumer whose filter is not the grant's topic is replaced, not tuned", async (t) => {
+  const m = manifest("alpha", { capabilities: grants });
+  const { ctx, state, io } = testCtx({ plugins: installed(m, grants), options: { ackWaitMs: 7000, maxDeliver: 4 } });
+  // Planted under the name the grant uses, reading a topic alpha was never granted.
+  await ctx.io.addConsumer("TOPICS", { durable_name: "top_alpha_orders_dcreated", filter_subject: "top.payroll", ack_wait: nanos(7000), max_deliver: 4 });
+  await consumers(ctx).ensureConsumers(state.providers.get("alpha")!);
+  t.match(io.consumers.get("TOPICS/top_alpha_orders_dcreated"), { filter_subject: "top.orders.created" }, "it now reads only the granted topic");
 });

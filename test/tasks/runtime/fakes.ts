@@ -265,6 +265,7 @@ export const fakeIO = () => {
       return stream === "RESULTS" ? { config: c, numPending: resultsBacklog.pending, numAckPending: resultsBacklog.ackPending } : { config: c, numPending: 0, numAckPending: 0 };
     },
     addConsumer: async (stream, cfg) => void consumers.set(`${stream}/${cfg.durable_name}`, { ...cfg }),
+    deleteConsumer: async (stream, name) => void consumers.delete(`${stream}/${name}`),
     updateConsumer: async (stream, name, patch) => {
       updates.push({ stream, consumer: name, patch });
       consumers.set(`${stream}/${name}`, { ...consumers.get(`${stream}/${name}`), ...patch });
