@@ -77,7 +77,9 @@ const without = <V>(r: Record<string, V>, k: string): Record<string, V> => {
 const sorted = <V>(r: Record<string, V>): Record<string, V> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)));
 
 const seen = (row: WorkerRow, instance: string, at: string): WorkerRow["instances"] => {
-  const i = row.instances[instance];
+  // Instance names come from workers: `toString` or `__proto__` must read as "not there", not as
+  // a property every object inherits.
+  const i = Object.hasOwn(row.instances, instance) ? row.instances[instance] : undefined;
   return i ? { ...row.instances, [instance]: { ...i, lastSeenAt: at } } : row.instances;
 };
 

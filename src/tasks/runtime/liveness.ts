@@ -47,6 +47,17 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
       return;
     }
     if (online || state.pendingOnline.has(key)) return;
+    // A flood of made-up instance names (each one a worker.online event for good) stops at the
+    // plugin's cap; the instances already online keep their liveness.
+    const known = (state.workers.get(pluginId)?.online.size ?? 0) + [...state.pendingOnline].filter((k) => k.startsWith(`${pluginId}.`)).length;
+    if (known >= config.maxInstancesPerPlugin) {
+      const last = state.capWarned.get(pluginId) ?? -Infinity;
+      if (clock.now() - last > 60_000) {
+        state.capWarned.set(pluginId, clock.now());
+        log.warn({ pluginId, instance, limit: config.maxInstancesPerPlugin }, "heartbeat of a new instance dropped: the plugin is at its limit of online instances");
+      }
+      return;
+    }
     state.pendingOnline.add(key);
     background(
       state,

@@ -64,6 +64,8 @@ export type TasksState = {
   readonly seen: Map<string, { at: number; pluginId: string; instance: string }>;
   /** Instances whose `worker.online` is being recorded (liveness). */
   readonly pendingOnline: Set<string>;
+  /** When the instance cap of a plugin was last reported (liveness). */
+  readonly capWarned: Map<string, number>;
   /** Work started in the background, awaited by `stop()`; each entry leaves when it settles. */
   readonly pending: Set<Promise<unknown>>;
   /** When this runtime started: an instance never heard from counts as silent from then. */
@@ -91,6 +93,7 @@ export const createState = (now: number): TasksState => ({
   workers: new Map(),
   seen: new Map(),
   pendingOnline: new Set(),
+  capWarned: new Map(),
   pending: new Set(),
   startedAt: now,
   pluginsLive: false,
@@ -104,6 +107,7 @@ export type Config = {
   readonly progressThrottleMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxDeliver: number;
+  readonly maxInstancesPerPlugin: number;
   readonly limitOverrides: NonNullable<TasksOptions["limitOverrides"]>;
 };
 
@@ -113,6 +117,7 @@ export const configOf = (o: TasksOptions = {}): Config => ({
   progressThrottleMs: o.progressThrottleMs ?? 1000,
   heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 15_000,
   maxDeliver: o.maxDeliver ?? 20,
+  maxInstancesPerPlugin: o.maxInstancesPerPlugin ?? 64,
   limitOverrides: o.limitOverrides ?? {},
 });
 

@@ -81,3 +81,14 @@ t.test("an online instance never heard from by this core is silent from the core
   await settle();
   t.same(h.store.types("worker-alpha"), ["worker.online", "worker.offline"]);
 });
+
+t.test("a flood of made-up instance names stops at the plugin's cap; odd names are plain data", async (t) => {
+  const h = await harness({ plugins, options: { maxInstancesPerPlugin: 3 } });
+  t.teardown(h.stop);
+  for (const name of ["__proto__", "constructor", "toString", "i4", "i5", "i6"]) {
+    h.live.onHeartbeat(`hb.alpha.${name}`, hb(name));
+    await settle();
+  }
+  t.same(h.store.types("worker-alpha"), ["worker.online", "worker.online", "worker.online"], "three online events, then nothing");
+  t.same([...h.state.workers.get("alpha")!.online.keys()].sort(), ["__proto__", "constructor", "toString"]);
+});
