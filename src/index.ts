@@ -19,6 +19,12 @@ export {
 export * as subjects from "./contract/subjects.js";
 export { Control, Heartbeat, Report, TaskHeaders } from "./contract/wire.js";
 export { GanglionEvent } from "./events/index.js";
+// The core's service: the endpoint table, its closed error codes, and the typed client.
+export { Endpoints, ENDPOINT_NAMES } from "./contract/endpoints.js";
+export type { EndpointAccess, EndpointName, EndpointSpec, RequestOf, ResponseOf } from "./contract/endpoints.js";
+export { ErrorCode, Reply, ServiceError } from "./contract/errors.js";
+export { decodeReply, serviceClient } from "./contract/client.js";
+export type { CallOptions, Requester, ServiceClient, ServiceClientOptions } from "./contract/client.js";
 
 export type {
   AppendResult,

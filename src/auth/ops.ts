@@ -2,8 +2,7 @@ import { decode, encodeAccount } from "@nats-io/jwt";
 import type { Account, ClaimsData, Import, Permissions } from "@nats-io/jwt";
 import type { TlsOptions } from "@nats-io/nats-core";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
-import { AUDIT_ENDPOINT } from "../service/endpoints/audit.js";
-import { QUERY_ENDPOINTS } from "../service/endpoints/queries.js";
+import { endpointsWith } from "../contract/endpoints.js";
 import { busApiLocal, CLAIMS_LIST, claimsLookupSubject, JS_BUS_API, opsDeliverSubject, OPS_DELIVER_ALL, serviceSubject } from "../contract/subjects.js";
 import { mergeRevocations, mintAccountUser, revocationsOf } from "./accountAuthority.js";
 import type { AccountAuthority } from "./accountAuthority.js";
@@ -53,7 +52,7 @@ export const OPS_ACCOUNT_LIMITS = {
 } as const;
 
 /** The endpoints an OPS caller may reach: the ones declared `access: "read"`. */
-export const OPS_READ_ENDPOINTS: readonly string[] = [...QUERY_ENDPOINTS, AUDIT_ENDPOINT];
+export const OPS_READ_ENDPOINTS: readonly string[] = endpointsWith("read");
 
 /** What the OPS account JWT is computed from. */
 export type OpsSpec = {

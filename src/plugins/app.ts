@@ -13,27 +13,15 @@ import { mintPluginCredentials } from "./credentials.js";
 import { evolve, initialState, pendingCapabilities, pluginDecider } from "./decider.js";
 import type { Plugin, PluginCommand, PluginRejected, Present } from "./decider.js";
 import type { Manifest } from "./manifest.js";
+import type { PluginCredentials, PluginView as ContractPluginView } from "../contract/responses.js";
 
 export type { CommandMeta } from "../es/decider.js";
 
 /** A rejection from the decider, or the core cannot do it right now. */
 export type PluginAppError = PluginRejected | { readonly _tag: "Unavailable"; readonly message: string };
 
-/** What `list` and `show` answer: the state of one plugin in plain data. */
-export type PluginView = {
-  readonly pluginId: string;
-  readonly version: string;
-  readonly description: string;
-  readonly status: Present["status"];
-  readonly granted: readonly string[];
-  readonly pending: readonly string[];
-  readonly selfRegistered: boolean;
-  readonly disabledReason?: string;
-  /** Minted credentials not revoked (public keys only). */
-  readonly liveCredentials: readonly { publicKey: string; expiresAt: string | null }[];
-  readonly provides: readonly string[];
-  readonly revision: string;
-};
+/** What `list` and `show` answer: the state of one plugin in plain data (the contract's `PluginView`). */
+export type PluginView = ContractPluginView;
 
 export const viewOf = (s: Present, revision: bigint): PluginView => ({
   pluginId: s.pluginId,
@@ -118,7 +106,7 @@ export const pluginApp = (deps: PluginAppDeps) => {
     pluginId: string,
     opts: { ttlMs?: number; allowFrom?: readonly string[] },
     meta: CommandMeta,
-  ): Promise<E.Either<PluginAppError, { creds: string; publicKey: string; expiresAt: string | null; capabilities: readonly string[]; allowFrom: readonly string[] }>> => {
+  ): Promise<E.Either<PluginAppError, PluginCredentials>> => {
     const accounts = deps.accounts;
     if (!accounts) {
       return E.left({ _tag: "Unavailable", message: "this core has no key material or SYS credentials (started without a data dir), so it cannot mint credentials" });

@@ -1,3 +1,5 @@
+import type { EndpointAccess } from "../contract/endpoints.js";
+
 /**
  * Who sent a request, as the server says it, and whether the core may answer it. Subject
  * permissions never see a reply subject, so a request's reply could name any subject of the
@@ -47,8 +49,7 @@ export const refuseCaller = (reply: string | undefined, requestInfo: string | un
   return undefined;
 };
 
-/** Who may call an endpoint: BUS only (`command`), also OPS (`read`), also DEV (`register`). */
-export type EndpointAccess = "command" | "read" | "register";
+export type { EndpointAccess } from "../contract/endpoints.js";
 
 /** The caller of a service request, from the server's request info. */
 export type Caller = { readonly role: "bus" } | { readonly role: "ops" } | { readonly role: "dev" } | { readonly role: "foreign"; readonly account: string };

@@ -2,10 +2,18 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import { serviceSubject } from "../contract/subjects.js";
-import { Reply } from "./endpoint.js";
-import type { ServiceError } from "./endpoint.js";
+import { Reply } from "../contract/errors.js";
+import type { ServiceError } from "../contract/errors.js";
 
-/** Calls an endpoint of the core's service and decodes the reply; transport failures are `Unavailable`. */
+/** The typed client of the core's service (the one the CLI, the SDK and applications use). */
+export { decodeReply, serviceClient } from "../contract/client.js";
+export type { CallOptions, Requester, ServiceClient, ServiceClientOptions } from "../contract/client.js";
+
+/**
+ * An untyped call of any subject under `ganglion.v1.`: `result` is not decoded, `R` is the
+ * caller's word. For tests of endpoints outside the contract's table and of malformed requests;
+ * everything else uses `serviceClient`.
+ */
 export const callService = async <R = unknown>(
   nc: NatsConnection,
   endpoint: string,

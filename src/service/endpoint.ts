@@ -1,25 +1,11 @@
-import * as t from "io-ts";
+import type * as t from "io-ts";
 import type * as E from "fp-ts/lib/Either.js";
 import type { Logger } from "pino";
-import type { EndpointAccess } from "./callers.js";
+import type { EndpointAccess, EndpointSpec } from "../contract/endpoints.js";
+import type { ServiceError } from "../contract/errors.js";
 
-/**
- * A structured error reply. `code` is a PascalCase tag callers match on (`InvalidRequest`,
- * `NotFound`, `Conflict`, `RateLimited`, `Forbidden`, `Unavailable`, `Internal`, or a domain
- * rejection such as `AlreadyRegistered`); `paths` name each offending field of the request.
- */
-export const ServiceError = t.intersection([
-  t.type({ code: t.string, message: t.string }),
-  t.partial({ paths: t.array(t.string), details: t.unknown, retryAfterMs: t.number }),
-]);
-export type ServiceError = t.TypeOf<typeof ServiceError>;
-
-/** Every reply on `ganglion.v1.>` has this shape. */
-export const Reply = t.union([
-  t.type({ ok: t.literal(true), result: t.unknown }),
-  t.type({ ok: t.literal(false), error: ServiceError }),
-]);
-export type Reply = t.TypeOf<typeof Reply>;
+export { Reply, ServiceError } from "../contract/errors.js";
+export type { ErrorCode } from "../contract/errors.js";
 
 export type RequestContext = {
   readonly log: Logger;
@@ -34,17 +20,28 @@ export type RequestContext = {
   readonly correlationId: string;
 };
 
+/** A handler typed by its contract entry: it sees the decoded request and must answer the response type. */
+export type Handler<S extends EndpointSpec> = (req: t.TypeOf<S["request"]>, ctx: RequestContext) => Promise<E.Either<ServiceError, t.TypeOf<S["response"]>>>;
+
 /**
- * One command or query of the core's micro service, on `ganglion.v1.<name>`. The request is
- * decoded with `request` before `handle` sees it: a malformed request never reaches domain code.
+ * One command or query of the core's micro service, on `ganglion.v1.<name>`: an entry of the
+ * contract's endpoint table (`src/contract/endpoints.ts`: name, access, request and response
+ * codecs) and its handler. The request is decoded with `spec.request` before `handle` sees it: a
+ * malformed request never reaches domain code.
  */
-export type Endpoint<Req = any, Res = unknown> = {
+export type Endpoint = {
+  readonly spec: EndpointSpec;
   readonly name: string;
   readonly description: string;
-  /** Who may call it (default `command`: only BUS, the core's own account). */
-  readonly access?: EndpointAccess;
-  readonly request: t.Type<Req, any, unknown>;
-  readonly handle: (req: Req, ctx: RequestContext) => Promise<E.Either<ServiceError, Res>>;
+  /** Who may call it (from the table). */
+  readonly access: EndpointAccess;
+  readonly handle: (req: any, ctx: RequestContext) => Promise<E.Either<ServiceError, unknown>>;
 };
 
-export const defineEndpoint = <Req, Res>(e: Endpoint<Req, Res>): Endpoint<Req, Res> => e;
+export const defineEndpoint = <S extends EndpointSpec>(spec: S, handle: Handler<S>): Endpoint => ({
+  spec,
+  name: spec.name,
+  description: spec.description,
+  access: spec.access,
+  handle,
+});

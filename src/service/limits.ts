@@ -1,5 +1,3 @@
-import * as t from "io-ts";
-
 /**
  * Bounds on what anyone may send the core. Each refusal names the limit; nothing over a limit is
  * parsed further, appended, or kept.
@@ -8,8 +6,6 @@ import * as t from "io-ts";
 export const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 /** JSON nesting of a request (and of anything the core will encode into the log). */
 export const MAX_JSON_DEPTH = 64;
-/** Free text an operator writes into the log (`reason`, descriptions of a change). */
-export const MAX_TEXT = 1_000;
 /** Who an operator says they are (`actor`: `operator:alice`). */
 export const MAX_ACTOR = 128;
 
@@ -47,11 +43,4 @@ export const valueDepth = (v: unknown, limit = MAX_JSON_DEPTH): number => {
   return max;
 };
 
-/** A string of at most `max` characters (operators' free text). */
-export const BoundedText = (max: number, name = `Text(${max})`) =>
-  new t.Type<string, string, unknown>(
-    name,
-    (u): u is string => typeof u === "string" && u.length <= max,
-    (u, c) => (typeof u !== "string" ? t.failure(u, c, "expected a string") : u.length > max ? t.failure(u, c, `at most ${max} characters (got ${u.length})`) : t.success(u)),
-    (a) => a,
-  );
+export { BoundedText, MAX_TEXT } from "../contract/endpoints.js";

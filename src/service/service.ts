@@ -8,6 +8,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { SERVICE_NAME, serviceSubject } from "../contract/subjects.js";
 import { StoreUnavailableError } from "../store/types.js";
+import { Endpoints } from "../contract/endpoints.js";
+import type { EndpointSpec } from "../contract/endpoints.js";
+import type { ErrorCode } from "../contract/errors.js";
 import type { Endpoint, RequestContext, ServiceError } from "./endpoint.js";
 import { callerOf, mayCall, REQUEST_INFO_HEADER, refuseCaller } from "./callers.js";
 import type { Caller } from "./callers.js";
@@ -16,16 +19,31 @@ import { jsonDepth, MAX_ACTOR, MAX_JSON_DEPTH, MAX_REQUEST_BYTES } from "./limit
 /** Header a caller may set to tie the events a request causes to its own trace. */
 export const CORRELATION_HEADER = "Ganglion-Correlation-Id";
 
-/** The micro error code (`Nats-Service-Error-Code`) sent for each error `code`; others get 422. */
-export const ErrorStatus: Readonly<Record<string, number>> = {
+/** The micro error code (`Nats-Service-Error-Code`) sent for each error `code`: 422 for a domain rejection. */
+export const ErrorStatus: { readonly [C in ErrorCode]: number } = {
   InvalidRequest: 400,
   Forbidden: 403,
   NotFound: 404,
-  Conflict: 409,
+  ReplyTooLarge: 413,
   RateLimited: 429,
   Internal: 500,
   Unavailable: 503,
-  ReplyTooLarge: 413,
+  PayloadTooLarge: 422,
+  InvalidParams: 422,
+  ManifestConflict: 422,
+  Downgrade: 422,
+  NotRequested: 422,
+  NotGranted: 422,
+  NotApproved: 422,
+  Disabled: 422,
+  UnknownTaskType: 422,
+  NoProvider: 422,
+  Ambiguous: 422,
+  AlreadyEnded: 422,
+  NotDeadLettered: 422,
+  AlreadyExists: 422,
+  NotHeld: 422,
+  NotApplicable: 422,
 };
 
 export type ServiceDeps = {
@@ -36,6 +54,11 @@ export type ServiceDeps = {
   readonly clock?: () => Date;
   /** The OPS and DEV account keys: requests from them reach only their endpoints. */
   readonly accounts?: { readonly ops?: string; readonly dev?: string };
+  /**
+   * The endpoint table served (default: the contract's, `src/contract/endpoints.ts`). An endpoint
+   * whose entry is not this table's is refused; tests that serve endpoints of their own extend it.
+   */
+  readonly table?: Readonly<Record<string, EndpointSpec>>;
 };
 
 export type RunningService = {
@@ -93,7 +116,7 @@ export const handleRequest = async (
   ctx: Omit<RequestContext, "actor">,
   caller: Caller = { role: "bus" },
 ): Promise<E.Either<ServiceError, unknown>> => {
-  if (!mayCall(ep.access ?? "command", caller)) {
+  if (!mayCall(ep.access, caller)) {
     return E.left({ code: "Forbidden", message: `${ep.name} is not reachable from ${caller.role === "foreign" ? `account ${caller.account}` : `the ${caller.role.toUpperCase()} account`}` });
   }
   const body = parseBody(data);
@@ -105,7 +128,7 @@ export const handleRequest = async (
   }
   // Only a caller inside BUS (the admin) names itself; anyone else is who the server says.
   const actor = caller.role === "bus" ? (actorField ?? "operator") : caller.role === "dev" ? "dev-bootstrap" : caller.role;
-  const req = ep.request.decode(raw);
+  const req = ep.spec.request.decode(raw);
   if (E.isLeft(req)) {
     return E.left({ code: "InvalidRequest", message: `invalid ${ep.name} request: ${failure(req.left).join("; ")}`, paths: errorPaths(req.left) });
   }
@@ -132,8 +155,10 @@ export const handleRequest = async (
  */
 export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoint[]): Promise<RunningService> => {
   const seen = new Set<string>();
+  const table: Readonly<Record<string, EndpointSpec>> = deps.table ?? Endpoints;
   for (const ep of endpoints) {
     if (seen.has(ep.name)) throw new Error(`two endpoints are named ${ep.name}`);
+    if (!Object.hasOwn(table, ep.name) || table[ep.name] !== ep.spec) throw new Error(`endpoint ${ep.name} is not in the contract's endpoint table (src/contract/endpoints.ts)`);
     seen.add(ep.name);
   }
   const clock = deps.clock ?? (() => new Date());
@@ -209,7 +234,7 @@ const respond = async (svc: Service, microName: string, ep: Endpoint, msg: Servi
  * SMELL -- reaches into the library's endpoint records (`handlers[].stats.countError`); if their
  * shape changes, errors are still answered, only `num_errors` stops counting.
  */
-const countError = (svc: Service, microName: string, error: ServiceError) => {
+const countError = (svc: Service, microName: string, error: { code: string; message: string }) => {
   const handlers = (svc as unknown as { handlers?: { name?: string; stats?: { countError?: (e: Error) => void } }[] }).handlers;
   handlers?.find((h) => h.name === microName)?.stats?.countError?.(new Error(`${error.code}: ${error.message}`));
 };

@@ -16,8 +16,8 @@ import { pluginApp } from "../plugins/app.js";
 import { defaultCatalog } from "../contract/catalog.js";
 import { decodeManifest, decodeManifestValue } from "../plugins/manifest.js";
 import { natsEventStore } from "../store/eventStore.js";
-import { callService } from "../service/client.js";
-import type { ServiceError } from "../service/endpoint.js";
+import { serviceClient } from "../contract/client.js";
+import type { ServiceClient } from "../contract/client.js";
 import type { TaskRuntime, TaskView, TasksOptions } from "../tasks/runtime.js";
 import { tlsConnectOption, tlsDir } from "../contract/tls.js";
 import type { ClientTls } from "../contract/tls.js";
@@ -55,8 +55,12 @@ export type TestBus = {
   readonly install: (manifest: string | Record<string, unknown>, opts?: { grant?: readonly string[] | "all" }) => Promise<{ pluginId: string; creds: string }>;
   /** Submits a task as an operator would; with `waitMs`, waits for its end. Throws on a refusal. */
   readonly submit: (taskType: string, params: unknown, opts?: { pluginId?: string; waitMs?: number }) => Promise<TaskView>;
-  /** Calls an endpoint of the core's service (`plugin.disable`, `task.cancel`, ...). */
-  readonly call: <R = unknown>(endpoint: string, request: unknown) => Promise<E.Either<ServiceError, R>>;
+  /**
+   * Calls an endpoint of the core's service (`plugin.disable`, `task.cancel`, ...) as
+   * `operator:test`, typed by the contract's endpoint table: the reply is decoded with the
+   * endpoint's response codec.
+   */
+  readonly call: ServiceClient["call"];
   /** A connection with some credentials (for checks of what a plugin may do). */
   readonly connectWith: (creds: string, inboxPrefix?: string) => Promise<NatsConnection>;
   /** Stops the nats-server and starts it again on the same port and store (clients reconnect). */
@@ -149,7 +153,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
       if (E.isLeft(v)) throw new Error(v.left.message);
       return v.right;
     },
-    call: (endpoint, request) => callService(nc, endpoint, request),
+    call: serviceClient(nc).call,
     connectWith,
     restartServer: async () => {
       const port = server.port;

@@ -43,15 +43,15 @@ const snapshot = async () => {
     const kv = await kvm.open(bucket);
     for await (const k of await kv.keys()) rows[`${bucket}/${k}`] = (await kv.get(k))?.revision ?? -1;
   }
-  const plugins = await bus.call<{ plugins: { pluginId: string; status: string; revision: string }[] }>("plugin.list", {});
+  const plugins = await bus.call("plugin.list", {});
   return { streams, rows, plugins: E.isRight(plugins) ? plugins.right.plugins.map((p) => `${p.pluginId}:${p.status}:${p.revision}`) : "unreadable" };
 };
 
 /** Waits until the views have folded everything in the log, so a snapshot is stable. */
 const settled = async () => {
   for (let i = 0; i < 200; i++) {
-    const r = await bus.call<{ behind: number }[] | { views: { behind: number }[] }>("projections.status", {});
-    const views = E.isRight(r) ? (Array.isArray(r.right) ? r.right : r.right.views) : undefined;
+    const r = await bus.call("projections.status", {});
+    const views = E.isRight(r) ? r.right : undefined;
     if (views && views.every((v) => v.behind === 0)) return;
     await new Promise((res) => setTimeout(res, 50));
   }
@@ -178,7 +178,7 @@ t.test("a forged actor in the body is ignored: the log names the submitting plug
   const m = await g.request(submitSubject("work.beta"), JSON.stringify({ params: {}, actor: "operator:root" }), { timeout: 5000 });
   const r = m.json<{ ok: boolean; result: { taskId: string } }>();
   t.ok(r.ok);
-  const view = await bus.call<{ history: { actor: string }[] }>("views.task", { taskId: r.result.taskId });
+  const view = await bus.call("views.task", { taskId: r.result.taskId });
   t.ok(E.isRight(view));
   if (E.isRight(view)) t.equal(view.right.history[0]!.actor, "plugin:gamma");
 });

@@ -93,10 +93,10 @@ t.test("a result that does not match the result schema is a failure, not a compl
 });
 
 t.test("the service endpoints answer the same", async (t) => {
-  const r = await bus.call<{ status: string; result: unknown }>("task.submit", { taskType: "text.wordcount", params: { text: "x y" }, waitMs: 10_000 });
+  const r = await bus.call("task.submit", { taskType: "text.wordcount", params: { text: "x y" }, waitMs: 10_000 });
   t.ok(E.isRight(r));
   if (E.isRight(r)) t.match(r.right, { status: "completed", result: { words: 2 } });
-  const bad = await bus.call("task.submit", { taskType: 5 });
+  const bad = await bus.call("task.submit", { taskType: 5 } as never);
   t.match(bad, E.left({ code: "InvalidRequest" }));
   const nf = await bus.call("task.get", { taskId: "nope" });
   t.match(nf, E.left({ code: "NotFound" }));

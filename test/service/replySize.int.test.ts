@@ -15,13 +15,11 @@ const server = await startTestServer();
 t.teardown(server.stop);
 const nc = await server.connectAdmin();
 t.teardown(() => nc.close());
-const big = defineEndpoint({
-  name: "test.big",
-  description: "answers n MiB",
-  request: io.type({ mib: io.number }),
-  handle: async (req) => E.right({ blob: "x".repeat(req.mib * 1024 * 1024) }),
-});
-const svc = await startService({ nc, log: pino({ level: "silent" }) }, [big]);
+const big = defineEndpoint(
+  { name: "test.big", access: "command", description: "answers n MiB", request: io.type({ mib: io.number }), response: io.type({ blob: io.string }) },
+  async (req) => E.right({ blob: "x".repeat(req.mib * 1024 * 1024) }),
+);
+const svc = await startService({ nc, log: pino({ level: "silent" }), table: { [big.name]: big.spec } }, [big]);
 t.teardown(() => svc.stop());
 
 t.test("a reply over max_payload is ReplyTooLarge, naming both sizes; a small one goes through", async (t) => {

@@ -9,12 +9,17 @@ import { StoreUnavailableError } from "../../src/store/types.js";
 const enc = (s: string) => new TextEncoder().encode(s);
 const ctx = { log: pino({ level: "silent" }), now: new Date("2026-01-01T00:00:00Z"), correlationId: "c1" };
 
-const echo = defineEndpoint({
-  name: "test.echo",
-  description: "echoes",
-  request: io.intersection([io.type({ pluginId: io.string, n: io.number }), io.partial({ tags: io.array(io.string), nested: io.type({ deep: io.boolean }) })]),
-  handle: async (req, c) => E.right({ req, actor: c.actor, at: c.now.toISOString() }),
-});
+const echo = defineEndpoint(
+  {
+    name: "test.echo",
+    access: "command",
+    description: "echoes",
+    request: io.intersection([io.type({ pluginId: io.string, n: io.number }), io.partial({ tags: io.array(io.string), nested: io.type({ deep: io.boolean }) })]),
+    response: io.unknown,
+  },
+  async (req, c) => E.right({ req, actor: c.actor, at: c.now.toISOString() }),
+);
+const spec = (name: string) => ({ name, access: "command" as const, description: "", request: io.type({}), response: io.unknown });
 
 t.test("an empty body is {}; anything else must be JSON", async (t) => {
   t.same(parseBody(new Uint8Array()), E.right({}));
@@ -40,12 +45,12 @@ t.test("the actor comes from the request, defaults to operator, and must be a st
 });
 
 t.test("an unreachable event store is Unavailable with a retry hint, not Internal", async (t) => {
-  const away = defineEndpoint({ name: "away", description: "", request: io.type({}), handle: async () => Promise.reject(new StoreUnavailableError(new Error("jetstream is not enabled"))) });
+  const away = defineEndpoint(spec("away"), async () => Promise.reject(new StoreUnavailableError(new Error("jetstream is not enabled"))));
   t.match(await handleRequest(away, enc("{}"), ctx), E.left({ code: "Unavailable", retryAfterMs: 1000, message: /outcome is unknown/ }));
 });
 
 t.test("a throwing handler becomes an Internal error", async (t) => {
-  const boom = defineEndpoint({ name: "boom", description: "", request: io.type({}), handle: async () => Promise.reject(new Error("kaput")) });
+  const boom = defineEndpoint(spec("boom"), async () => Promise.reject(new Error("kaput")));
   t.match(await handleRequest(boom, enc("{}"), ctx), E.left({ code: "Internal", message: /boom failed: kaput/ }));
 });
 

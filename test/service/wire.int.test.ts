@@ -8,6 +8,7 @@ import pino from "pino";
 import { MAX_CONTROL_LINE } from "../../src/auth/ops.js";
 import { loadManifests } from "../../src/projections/manifest.js";
 import { startProjections } from "../../src/projections/runner/live.js";
+import { Endpoints } from "../../src/contract/endpoints.js";
 import { defineEndpoint } from "../../src/service/endpoint.js";
 import { auditEndpoints } from "../../src/service/endpoints/audit.js";
 import { queryEndpoints } from "../../src/service/endpoints/queries.js";
@@ -25,17 +26,12 @@ const projections = await startProjections({ nc, log, manifests });
 t.teardown(() => projections.stop());
 await projections.caughtUp;
 
-const boom = defineEndpoint({
-  name: "test.boom",
-  description: "throws",
-  request: io.type({}),
-  handle: async () => {
-    throw new Error("kaput");
-  },
+const boom = defineEndpoint({ name: "test.boom", access: "command", description: "throws", request: io.type({}), response: io.unknown }, async () => {
+  throw new Error("kaput");
 });
 // The OPS account and its mirrors, as the core keeps them.
 const { opsAccount, issue, caughtUp } = await startTestOps(t, server, nc, manifests);
-const svc = await startService({ nc, log, version: "1.2.3", accounts: { ops: opsAccount } }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log }), boom]);
+const svc = await startService({ nc, log, version: "1.2.3", accounts: { ops: opsAccount }, table: { ...Endpoints, [boom.name]: boom.spec } }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log }), boom]);
 t.teardown(() => svc.stop());
 
 // The operators' read-only credentials (a user of the OPS account), exactly as `ganglion nats-context` mints them.

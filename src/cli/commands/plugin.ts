@@ -8,13 +8,13 @@ import * as E from "fp-ts/lib/Either.js";
 import { defaultCatalog, describeCapability } from "../../contract/catalog.js";
 import { decodeManifest } from "../../plugins/manifest.js";
 import type { Manifest } from "../../plugins/manifest.js";
-import type { PluginView } from "../../plugins/app.js";
-import { callService } from "../../service/client.js";
+import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
+import type { PluginCommandResult, PluginView } from "../../contract/responses.js";
+import { serviceClient } from "../../service/client.js";
 import { JS_BUS_API } from "../../contract/subjects.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 
-type CommandResult = { plugin: PluginView; events: string[] };
 
 /** Who the events will say did it: the operator's OS user. */
 const actor = () => {
@@ -25,8 +25,8 @@ const actor = () => {
   }
 };
 
-const call = async <R>(nc: NatsConnection, endpoint: string, req: Record<string, unknown>): Promise<R> => {
-  const r = await callService<R>(nc, endpoint, { ...req, actor: actor() });
+const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>): Promise<ResponseOf<N>> => {
+  const r = await serviceClient(nc, { actor: actor() }).call(endpoint, req);
   if (E.isLeft(r)) {
     const code = r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure;
     throw new CliError(r.left.code === "InvalidRequest" || r.left.code === "Unavailable" ? r.left.message : `${r.left.message} (${r.left.code})`, code);
@@ -40,7 +40,7 @@ const splitList = (v: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-const changed = (r: CommandResult, what: string) => (r.events.length === 0 ? `nothing to do: ${what}` : `${what} (${r.events.join(", ")})`);
+const changed = (r: PluginCommandResult, what: string) => (r.events.length === 0 ? `nothing to do: ${what}` : `${what} (${r.events.join(", ")})`);
 
 /** Reads and decodes a manifest file, refusing it with every `path: reason` before any call. */
 const readManifest = async (file: string): Promise<{ text: string; manifest: Manifest }> => {
@@ -128,7 +128,7 @@ export const register = (program: Command, ctx: CliContext) => {
       }
       let grant: string[] | "all" | undefined = opts.yes ? "all" : opts.grant;
       if (grant === undefined && process.stdin.isTTY && !json) grant = await prompt(ctx, manifest);
-      const r = await ctx.withBus(cmd, (nc) => call<CommandResult>(nc, "plugin.install", { manifestText: text, ...(grant !== undefined ? { grant } : {}) }));
+      const r = await ctx.withBus(cmd, (nc) => call(nc, "plugin.install", { manifestText: text, ...(grant !== undefined ? { grant } : {}) }));
       const p = r.plugin;
       const how =
         p.status === "pending"
@@ -150,7 +150,7 @@ export const register = (program: Command, ctx: CliContext) => {
       if (opts.all && caps.length > 0) throw new CliError("give capabilities or --all, not both", ExitCode.Usage);
       const allowFrom = opts.allowFrom?.flatMap(splitList).filter((x) => x !== "");
       const r = await ctx.withBus(cmd, (nc) =>
-        call<CommandResult>(nc, "plugin.approve", { pluginId: id, capabilities: opts.all ? "all" : caps.flatMap(splitList), ...(allowFrom ? { allowFrom } : {}) }),
+        call(nc, "plugin.approve", { pluginId: id, capabilities: opts.all ? "all" : caps.flatMap(splitList), ...(allowFrom ? { allowFrom } : {}) }),
       );
       printPlugin(ctx, cmd, r.plugin, changed(r, `plugin ${id} approved`));
     });
@@ -163,7 +163,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("withdraw capabilities; the plugin's live connections lose them at once")
     .action(async (id: string, caps: string[], opts: { reason?: string }, cmd: Command) => {
       const r = await ctx.withBus(cmd, (nc) =>
-        call<CommandResult>(nc, "plugin.revoke", { pluginId: id, capabilities: caps.flatMap(splitList), ...(opts.reason ? { reason: opts.reason } : {}) }),
+        call(nc, "plugin.revoke", { pluginId: id, capabilities: caps.flatMap(splitList), ...(opts.reason ? { reason: opts.reason } : {}) }),
       );
       printPlugin(ctx, cmd, r.plugin, `${changed(r, `revoked ${caps.join(", ")} from ${id}`)}\nIts account no longer imports them: live connections lost them at once, and its credentials stay valid.`);
     });
@@ -178,7 +178,7 @@ export const register = (program: Command, ctx: CliContext) => {
       .option("--reason <text>", "why (recorded in the log)")
       .summary(summary)
       .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
-        const r = await ctx.withBus(cmd, (nc) => call<CommandResult>(nc, `plugin.${name}`, { pluginId: id, ...(opts.reason ? { reason: opts.reason } : {}) }));
+        const r = await ctx.withBus(cmd, (nc) => call(nc, name === "disable" ? "plugin.disable" : "plugin.remove", { pluginId: id, ...(opts.reason ? { reason: opts.reason } : {}) }));
         printPlugin(ctx, cmd, r.plugin, changed(r, `plugin ${id} ${name === "disable" ? "disabled" : "removed"}`));
       });
   }
@@ -188,7 +188,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .summary("enable a disabled plugin (it needs new credentials)")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const r = await ctx.withBus(cmd, (nc) => call<CommandResult>(nc, "plugin.enable", { pluginId: id }));
+      const r = await ctx.withBus(cmd, (nc) => call(nc, "plugin.enable", { pluginId: id }));
       printPlugin(ctx, cmd, r.plugin, `${changed(r, `plugin ${id} enabled`)}\nMint new credentials with \`ganglion plugin creds ${id}\`.`);
     });
 
@@ -197,7 +197,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--all", "include removed plugins", false)
     .summary("list plugins with their status and grants")
     .action(async (opts: { all: boolean }, cmd: Command) => {
-      const r = await ctx.withBus(cmd, (nc) => call<{ plugins: PluginView[] }>(nc, "plugin.list", opts.all ? { all: true } : {}));
+      const r = await ctx.withBus(cmd, (nc) => call(nc, "plugin.list", opts.all ? { all: true } : {}));
       ctx.output(cmd).table(r.plugins, [
         { header: "plugin", value: (p) => p.pluginId },
         { header: "version", value: (p) => p.version },
@@ -213,8 +213,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .summary("show a plugin, its manifest and its capabilities in plain words")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      type Shown = { plugin: PluginView; manifest: Manifest; capabilities: { capability: string; meaning: string; granted: boolean }[] };
-      const r = await ctx.withBus(cmd, (nc) => call<Shown>(nc, "plugin.show", { pluginId: id }));
+      const r = await ctx.withBus(cmd, (nc) => call(nc, "plugin.show", { pluginId: id }));
       const out = ctx.output(cmd);
       if (out.json) return out.record(r);
       const p = r.plugin;
@@ -247,7 +246,7 @@ export const register = (program: Command, ctx: CliContext) => {
     )
     .action(async (id: string, opts: { output?: string; ttl?: string; allowFrom?: string[] }, cmd: Command) => {
       const r = await ctx.withBus(cmd, (nc) =>
-        call<{ creds: string; publicKey: string; expiresAt: string | null; capabilities: string[]; allowFrom: string[] }>(nc, "plugin.creds", {
+        call(nc, "plugin.creds", {
           pluginId: id,
           ...(opts.ttl ? { ttl: opts.ttl } : {}),
           ...(opts.allowFrom ? { allowFrom: opts.allowFrom } : {}),

@@ -46,7 +46,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("each view's live bucket, version, checkpoint and lag behind the log")
     .action(async (_opts: unknown, cmd: Command) => {
       type S = { view: string; version: number; bucket: string; liveBucket: string; liveVersion: number; checkpoint: number; head: number; behind: number };
-      const rows = await ctx.withBus(cmd, (nc) => query<S[]>(nc, "projections.status", {}));
+      const rows = await ctx.withBus(cmd, (nc) => query(nc, "projections.status", {}));
       ctx.output(cmd).table(rows, [
         { header: "view", value: (r) => r.view },
         { header: "live bucket", value: (r) => `${r.liveBucket} (v${r.liveVersion})` },

@@ -3,8 +3,9 @@ import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
 import { parseDuration } from "../../plugins/manifest.js";
-import { callService } from "../../service/client.js";
-import type { TaskView } from "../../tasks/runtime.js";
+import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
+import type { TaskView } from "../../contract/responses.js";
+import { serviceClient } from "../../service/client.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 
@@ -16,8 +17,8 @@ const actor = () => {
   }
 };
 
-const call = async <R>(nc: NatsConnection, endpoint: string, req: Record<string, unknown>, timeoutMs?: number): Promise<R> => {
-  const r = await callService<R>(nc, endpoint, { ...req, actor: actor() }, timeoutMs ? { timeoutMs } : {});
+const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>, timeoutMs?: number): Promise<ResponseOf<N>> => {
+  const r = await serviceClient(nc, { actor: actor() }).call(endpoint, req, timeoutMs ? { timeoutMs } : {});
   if (E.isLeft(r)) {
     const code = r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure;
     const retry = r.left.retryAfterMs !== undefined ? ` Retry in ${r.left.retryAfterMs} ms.` : "";
@@ -84,14 +85,14 @@ export const register = (program: Command, ctx: CliContext) => {
       const waitMs = opts.wait ? parseTimeout(opts.timeout) : 0;
       const out = ctx.output(cmd);
       await ctx.withBus(cmd, async (nc) => {
-        const r = await call<{ taskId: string; pluginId: string }>(nc, "task.submit", { taskType, params, ...(opts.plugin ? { pluginId: opts.plugin } : {}) });
+        const r = await call(nc, "task.submit", { taskType, params, ...(opts.plugin ? { pluginId: opts.plugin } : {}) });
         if (!opts.wait) {
           if (out.json) out.record(r);
           else ctx.io.stdout(`${r.taskId}\n`);
           return;
         }
         if (!out.json) ctx.io.stderr(`task ${r.taskId} submitted to ${r.pluginId}; waiting\n`);
-        const v = await call<TaskView>(nc, "task.get", { taskId: r.taskId, waitMs }, waitMs + 10_000);
+        const v = await call(nc, "task.get", { taskId: r.taskId, waitMs }, waitMs + 10_000);
         if (!ENDED.includes(v.status)) {
           printTask(ctx, cmd, v, { failOnError: false });
           throw new CliError(`task ${r.taskId} did not end within ${opts.timeout} (it is ${v.status}); follow it with: ganglion task get ${r.taskId}`, ExitCode.Failure);
@@ -108,7 +109,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("show a task: status, attempts, progress, result or failures")
     .action(async (id: string, opts: { wait: boolean; timeout: string }, cmd: Command) => {
       const waitMs = opts.wait ? parseTimeout(opts.timeout) : 0;
-      const v = await ctx.withBus(cmd, (nc) => call<TaskView>(nc, "task.get", { taskId: id, waitMs }, waitMs + 10_000));
+      const v = await ctx.withBus(cmd, (nc) => call(nc, "task.get", { taskId: id, waitMs }, waitMs + 10_000));
       printTask(ctx, cmd, v, { failOnError: false });
     });
 
@@ -118,7 +119,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--reason <text>", "recorded in the log and given to the handler")
     .summary("cancel an open task (its handler gets an abort signal)")
     .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
-      const v = await ctx.withBus(cmd, (nc) => call<TaskView>(nc, "task.cancel", { taskId: id, ...(opts.reason ? { reason: opts.reason } : {}) }));
+      const v = await ctx.withBus(cmd, (nc) => call(nc, "task.cancel", { taskId: id, ...(opts.reason ? { reason: opts.reason } : {}) }));
       ctx.output(cmd).message(`task ${v.taskId} cancelled`, v);
     });
 
@@ -135,7 +136,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("show or override a plugin's concurrency and submission rate")
     .action(async (pluginId: string, opts: { concurrency?: number; rate?: string; reset: boolean }, cmd: Command) => {
       const v = await ctx.withBus(cmd, (nc) =>
-        call<{ pluginId: string; concurrency: number; rate: { count: number; perMs: number }; source: { concurrency: string; rate: string } }>(nc, "task.limits", {
+        call(nc, "task.limits", {
           pluginId,
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
           ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
@@ -156,7 +157,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "task id of a dead-lettered task")
     .summary("send a dead-lettered task again, with a fresh attempt budget")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const v = await ctx.withBus(cmd, (nc) => call<TaskView>(nc, "task.retry", { taskId: id }));
+      const v = await ctx.withBus(cmd, (nc) => call(nc, "task.retry", { taskId: id }));
       ctx.output(cmd).message(`task ${v.taskId} sent again (attempt ${v.attempt} of ${v.maxAttempts})`, v);
     });
 };

@@ -2,18 +2,15 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
-import type { AuditEntry } from "../../projections/audit.js";
-import type { PluginRow } from "../../projections/plugins.js";
-import type { TaskRow } from "../../projections/tasks.js";
-import type { TotalsRow } from "../../projections/totals.js";
-import type { WorkerRow } from "../../projections/workers.js";
-import { callService } from "../../service/client.js";
+import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
+import { PluginStatus, TaskStatus } from "../../contract/responses.js";
+import { serviceClient } from "../../service/client.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 
 /** Calls a query endpoint; a missing core is exit 3, a rejection exit 1, both with the reason. */
-export const query = async <R>(nc: NatsConnection, endpoint: string, req: Record<string, unknown>): Promise<R> => {
-  const r = await callService<R>(nc, endpoint, req);
+export const query = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>): Promise<ResponseOf<N>> => {
+  const r = await serviceClient(nc).call(endpoint, req);
   if (E.isLeft(r)) {
     if (r.left.code === "Unavailable" && !r.left.message.includes("ganglion up")) {
       throw new CliError(`${r.left.message}: no Ganglion core answers ${endpoint}. Is the core running (\`ganglion up\` or \`ganglion serve\`)?`, ExitCode.Unreachable);
@@ -27,8 +24,8 @@ const list = (xs: readonly string[]) => (xs.length ? xs.join(" ") : "-");
 const ago = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, "Z") : "-");
 const ms = (n: number | null) => (n === null ? "-" : n < 1000 ? `${n}ms` : `${(n / 1000).toFixed(1)}s`);
 
-const PLUGIN_STATUSES = ["pending", "active", "disabled", "removed"];
-const TASK_STATUSES = ["scheduled", "running", "retry_wait", "completed", "cancelled", "dead_lettered"];
+const PLUGIN_STATUSES = Object.keys(PluginStatus.keys);
+const TASK_STATUSES = Object.keys(TaskStatus.keys);
 
 /**
  * The operator views: `plugins`, `workers`, `tasks`, `task show`, `capabilities`, `totals`. Each
@@ -41,8 +38,8 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("list plugins: status, version, granted and pending capabilities")
     .description("List plugins from the plugins view: status, version, granted and pending capabilities, live credentials.")
     .addOption(new Option("--status <status>", "only plugins in this status").choices(PLUGIN_STATUSES))
-    .action(async (opts: { status?: string }, cmd: Command) => {
-      const rows = await ctx.withBus(cmd, (nc) => query<PluginRow[]>(nc, "views.plugins", opts.status ? { status: opts.status } : {}));
+    .action(async (opts: { status?: PluginStatus }, cmd: Command) => {
+      const rows = await ctx.withBus(cmd, (nc) => query(nc, "views.plugins", opts.status ? { status: opts.status } : {}));
       ctx.output(cmd).table(rows, [
         { header: "plugin", value: (p) => p.pluginId },
         { header: "status", value: (p) => p.status },
@@ -59,8 +56,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .description("Workers by plugin from the workers view: instances online and their last sign of life, tasks in flight, failures.")
     .option("--plugin <id>", "only this plugin")
     .action(async (opts: { plugin?: string }, cmd: Command) => {
-      type Live = Record<string, { lastHeartbeatAt: string; inFlight: number | null }>;
-      const rows = await ctx.withBus(cmd, (nc) => query<(WorkerRow & { live?: Live })[]>(nc, "views.workers", opts.plugin ? { pluginId: opts.plugin } : {}));
+      const rows = await ctx.withBus(cmd, (nc) => query(nc, "views.workers", opts.plugin ? { pluginId: opts.plugin } : {}));
       ctx.output(cmd).table(rows, [
         { header: "plugin", value: (w) => w.pluginId },
         { header: "online", value: (w) => w.online },
@@ -80,11 +76,11 @@ export const register = (program: Command, ctx: CliContext) => {
     .addOption(new Option("--status <status>", "only tasks in this status").choices(TASK_STATUSES))
     .option("--plugin <id>", "only tasks of this plugin")
     .option("--limit <n>", "at most this many", "100")
-    .action(async (opts: { status?: string; plugin?: string; limit: string }, cmd: Command) => {
+    .action(async (opts: { status?: TaskStatus; plugin?: string; limit: string }, cmd: Command) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new CliError(`--limit ${opts.limit}: expected a whole number from 1 to 10000`, ExitCode.Usage);
       const req = { limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.plugin ? { pluginId: opts.plugin } : {}) };
-      const rows = await ctx.withBus(cmd, (nc) => query<TaskRow[]>(nc, "views.tasks", req));
+      const rows = await ctx.withBus(cmd, (nc) => query(nc, "views.tasks", req));
       ctx.output(cmd).table(rows, [
         { header: "task", value: (r) => r.taskId },
         { header: "plugin", value: (r) => r.pluginId },
@@ -103,7 +99,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "task id")
     .summary("show a task's row of the tasks view and its full event history")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const v = await ctx.withBus(cmd, (nc) => query<{ task: TaskRow | null; history: AuditEntry[] }>(nc, "views.task", { taskId: id }));
+      const v = await ctx.withBus(cmd, (nc) => query(nc, "views.task", { taskId: id }));
       const out = ctx.output(cmd);
       if (out.json) {
         out.record(v as unknown as Record<string, unknown>);
@@ -144,7 +140,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .description("Who may do what, from the capabilities view: each granted capability and the plugins holding it (--by-plugin: the other way round).")
     .option("--by-plugin", "one line per plugin instead", false)
     .action(async (opts: { byPlugin: boolean }, cmd: Command) => {
-      const v = await ctx.withBus(cmd, (nc) => query<{ byCapability: Record<string, string[]>; byPlugin: Record<string, string[]> }>(nc, "views.capabilities", {}));
+      const v = await ctx.withBus(cmd, (nc) => query(nc, "views.capabilities", {}));
       const out = ctx.output(cmd);
       if (opts.byPlugin) {
         const rows = Object.entries(v.byPlugin).map(([plugin, caps]) => ({ plugin, caps }));
@@ -165,7 +161,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .command("totals")
     .summary("how many tasks and plugins are in each status")
     .action(async (_opts: unknown, cmd: Command) => {
-      const v = await ctx.withBus(cmd, (nc) => query<{ tasks: TotalsRow; plugins: TotalsRow }>(nc, "views.totals", {}));
+      const v = await ctx.withBus(cmd, (nc) => query(nc, "views.totals", {}));
       const rows = [
         ...Object.entries(v.tasks.byStatus).map(([status, n]) => ({ of: "tasks", status, n })),
         ...Object.entries(v.plugins.byStatus).map(([status, n]) => ({ of: "plugins", status, n })),

@@ -1,8 +1,8 @@
-import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
+import { Endpoints } from "../../contract/endpoints.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { audit, AuditFilter, AuditFilterError } from "../../projections/audit.js";
+import { audit, AuditFilterError } from "../../projections/audit.js";
 import { readerStore } from "../../projections/runner/source.js";
 import { InvalidStreamNameError } from "../../store/types.js";
 import { defineEndpoint } from "../endpoint.js";
@@ -12,8 +12,6 @@ export type AuditDeps = { readonly nc: NatsConnection; readonly log: Logger };
 
 export const AUDIT_ENDPOINT = "audit.query";
 
-const Limit = t.refinement(t.number, (n) => Number.isInteger(n) && n > 0 && n <= 100_000, "an integer in 1..100000");
-
 /**
  * `audit.query`: the event log filtered by plugin, task, type prefix and time, oldest first.
  * Request `{pluginId?, taskId?, type?, since?, until?, limit? (default 1000)}`; the reply says
@@ -22,12 +20,9 @@ const Limit = t.refinement(t.number, (n) => Number.isInteger(n) && n > 0 && n <=
 export const auditEndpoints = (deps: AuditDeps): Endpoint[] => {
   const store = readerStore(deps.nc, deps.log);
   return [
-    defineEndpoint({
-      name: AUDIT_ENDPOINT,
-      access: "read",
-      description: "The event log, filtered: {pluginId?, taskId?, type? (prefix), since?, until? (ISO or 15m/2h/7d back), limit?}.",
-      request: t.intersection([AuditFilter, t.partial({ limit: Limit })]),
-      handle: async (req, ctx) => {
+    defineEndpoint(
+      Endpoints[AUDIT_ENDPOINT],
+      async (req, ctx) => {
         const limit = req.limit ?? 1000;
         const events = [];
         let truncated = false;
@@ -47,6 +42,6 @@ export const auditEndpoints = (deps: AuditDeps): Endpoint[] => {
         }
         return E.right({ events, truncated });
       },
-    }),
+    ),
   ];
 };

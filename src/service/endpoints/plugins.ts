@@ -1,11 +1,11 @@
-import * as t from "io-ts";
+import type * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { explainCapabilities, viewOf } from "../../plugins/app.js";
 import type { PluginApp, PluginAppError } from "../../plugins/app.js";
 import type { Catalog } from "../../contract/catalog.js";
-import { decodeManifest, decodeManifestValue, parseDuration, PluginId } from "../../plugins/manifest.js";
-import { Cidr } from "../../contract/manifest.js";
-import { BoundedText, MAX_TEXT } from "../limits.js";
+import { Endpoints } from "../../contract/endpoints.js";
+import type { ManifestInput } from "../../contract/endpoints.js";
+import { decodeManifest, decodeManifestValue, parseDuration } from "../../plugins/manifest.js";
 import { PLUGIN_REGISTER_ENDPOINT } from "../../contract/subjects.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint, RequestContext, ServiceError } from "../endpoint.js";
@@ -23,21 +23,6 @@ const toServiceError = (e: PluginAppError): ServiceError => {
   const { _tag, message, ...details } = e;
   return Object.keys(details).length > 0 ? { code: _tag, message, details } : { code: _tag, message };
 };
-
-/** A manifest given as an object, or as YAML/JSON text (what the CLI reads from a file). */
-const ManifestInput = t.union([t.type({ manifest: t.UnknownRecord }), t.type({ manifestText: t.string })]);
-
-const Grant = t.union([t.literal("all"), t.array(t.string)]);
-
-const pluginIdField = t.type({ pluginId: PluginId });
-
-const InstallRequest = t.intersection([ManifestInput, t.partial({ grant: Grant })]);
-const ApproveRequest = t.intersection([pluginIdField, t.type({ capabilities: Grant }), t.partial({ allowFrom: t.array(Cidr) })]);
-const Reason = BoundedText(MAX_TEXT, "Reason");
-const RevokeRequest = t.intersection([pluginIdField, t.type({ capabilities: t.array(t.string) }), t.partial({ reason: Reason })]);
-const ReasonRequest = t.intersection([pluginIdField, t.partial({ reason: Reason })]);
-const CredsRequest = t.intersection([pluginIdField, t.partial({ ttl: t.string, allowFrom: t.array(Cidr) })]);
-const ListRequest = t.partial({ all: t.boolean });
 
 const decodeInput = (req: t.TypeOf<typeof ManifestInput>) =>
   "manifestText" in req ? decodeManifest(req.manifestText) : decodeManifestValue(req.manifest);
@@ -64,22 +49,17 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
   };
 
   return [
-    defineEndpoint({
-      name: "plugin.install",
-      description: "Install (or upgrade) a plugin from its manifest; grant all or some capabilities at once, or leave it pending",
-      request: InstallRequest,
-      handle: async (req, ctx) => {
+    defineEndpoint(
+      Endpoints["plugin.install"],
+      async (req, ctx) => {
         const m = decodeInput(req);
         if (E.isLeft(m)) return E.left(invalidManifest(m.left));
         return answer(await app.execute(m.right.id, { type: "install", manifest: m.right, ...(req.grant ? { grant: req.grant } : {}) }, meta(ctx)));
       },
-    }),
-    defineEndpoint({
-      name: PLUGIN_REGISTER_ENDPOINT,
-      access: "register",
-      description: "A worker registers its own manifest (dev bootstrap credentials): approved automatically in dev mode, pending otherwise",
-      request: ManifestInput,
-      handle: async (req, ctx) => {
+    ),
+    defineEndpoint(
+      Endpoints[PLUGIN_REGISTER_ENDPOINT],
+      async (req, ctx) => {
         const m = decodeInput(req);
         if (E.isLeft(m)) return E.left(invalidManifest(m.left));
         const pluginId = m.right.id;
@@ -108,19 +88,15 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
         if (E.isLeft(c)) return E.left(toServiceError(c.left));
         return E.right({ ...base, approved: true, creds: c.right.creds, publicKey: c.right.publicKey });
       },
-    }),
-    defineEndpoint({
-      name: "plugin.approve",
-      description: "Grant capabilities a plugin asks for (\"all\", or a list; an empty list approves the plugin with none); allowFrom sets the networks its credentials may connect from",
-      request: ApproveRequest,
-      handle: async (req, ctx) =>
+    ),
+    defineEndpoint(
+      Endpoints["plugin.approve"],
+      async (req, ctx) =>
         answer(await app.execute(req.pluginId, { type: "approve", pluginId: req.pluginId, capabilities: req.capabilities, ...(req.allowFrom ? { allowFrom: req.allowFrom } : {}) }, meta(ctx))),
-    }),
-    defineEndpoint({
-      name: "plugin.revoke",
-      description: "Withdraw granted capabilities; the plugin's account loses them at once (live connections included, no new credentials)",
-      request: RevokeRequest,
-      handle: async (req, ctx) =>
+    ),
+    defineEndpoint(
+      Endpoints["plugin.revoke"],
+      async (req, ctx) =>
         answer(
           await app.execute(
             req.pluginId,
@@ -128,38 +104,28 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
             meta(ctx),
           ),
         ),
-    }),
-    defineEndpoint({
-      name: "plugin.disable",
-      description: "Disable a plugin: its account loses every import and its live credentials are revoked (connections closed); no new ones are minted",
-      request: ReasonRequest,
-      handle: async (req, ctx) =>
+    ),
+    defineEndpoint(
+      Endpoints["plugin.disable"],
+      async (req, ctx) =>
         answer(await app.execute(req.pluginId, { type: "disable", pluginId: req.pluginId, reason: req.reason ?? `disabled by ${ctx.actor}` }, meta(ctx))),
-    }),
-    defineEndpoint({
-      name: "plugin.enable",
-      description: "Enable a disabled plugin (it needs new credentials)",
-      request: pluginIdField,
-      handle: async (req, ctx) => answer(await app.execute(req.pluginId, { type: "enable", pluginId: req.pluginId }, meta(ctx))),
-    }),
-    defineEndpoint({
-      name: "plugin.remove",
-      description: "Remove a plugin: its live credentials are revoked; installing it again starts over",
-      request: ReasonRequest,
-      handle: async (req, ctx) =>
+    ),
+    defineEndpoint(
+      Endpoints["plugin.enable"],
+      async (req, ctx) => answer(await app.execute(req.pluginId, { type: "enable", pluginId: req.pluginId }, meta(ctx))),
+    ),
+    defineEndpoint(
+      Endpoints["plugin.remove"],
+      async (req, ctx) =>
         answer(await app.execute(req.pluginId, { type: "remove", pluginId: req.pluginId, ...(req.reason ? { reason: req.reason } : {}) }, meta(ctx))),
-    }),
-    defineEndpoint({
-      name: "plugin.list",
-      description: "Every installed plugin with its status, grants and pending capabilities",
-      request: ListRequest,
-      handle: async (req) => E.right({ plugins: await app.list(req.all ? { all: true } : {}) }),
-    }),
-    defineEndpoint({
-      name: "plugin.show",
-      description: "One plugin: its state, its manifest, and its capabilities in plain words",
-      request: pluginIdField,
-      handle: async (req) => {
+    ),
+    defineEndpoint(
+      Endpoints["plugin.list"],
+      async (req) => E.right({ plugins: await app.list(req.all ? { all: true } : {}) }),
+    ),
+    defineEndpoint(
+      Endpoints["plugin.show"],
+      async (req) => {
         const r = await app.show(req.pluginId);
         if (E.isLeft(r)) return E.left(toServiceError(r.left));
         return E.right({
@@ -171,12 +137,10 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
           })),
         });
       },
-    }),
-    defineEndpoint({
-      name: "plugin.creds",
-      description: "Mint credentials for an approved, enabled plugin (answers the .creds text; only its public key is recorded)",
-      request: CredsRequest,
-      handle: async (req, ctx) => {
+    ),
+    defineEndpoint(
+      Endpoints["plugin.creds"],
+      async (req, ctx) => {
         let ttlMs: number | undefined;
         if (req.ttl !== undefined) {
           ttlMs = parseDuration(req.ttl);
@@ -188,6 +152,6 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
         if (E.isLeft(r)) return E.left(toServiceError(r.left));
         return E.right(r.right);
       },
-    }),
+    ),
   ];
 };

@@ -1,26 +1,24 @@
-import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import { defineEndpoint } from "../endpoint.js";
-import { BoundedText, MAX_TEXT } from "../limits.js";
-import type { Endpoint } from "../endpoint.js";
 import { failure } from "io-ts/lib/PathReporter.js";
+import { Endpoints } from "../../contract/endpoints.js";
 import { Rate } from "../../plugins/manifest.js";
-import type { TaskRuntime } from "../../tasks/runtime.js";
+import type { LimitsView, TaskRuntime, TaskView } from "../../tasks/runtime.js";
+import type * as C from "../../contract/responses.js";
+import { defineEndpoint } from "../endpoint.js";
+import type { Endpoint } from "../endpoint.js";
 
 /** What the `task.*` endpoints need: the tasks runtime the core started (`startTasks`). */
 export type TaskEndpointDeps = { readonly tasks: TaskRuntime };
 
-const TaskId = t.type({ taskId: t.string });
-const Wait = t.partial({ waitMs: t.number });
+export { CancelTaskRequest, GetTaskRequest, LimitsRequest, RetryTaskRequest, SubmitTaskRequest } from "../../contract/endpoints.js";
 
-export const SubmitTaskRequest = t.intersection([t.type({ taskType: t.string, params: t.unknown }), t.partial({ pluginId: t.string }), Wait]);
-export const GetTaskRequest = t.intersection([TaskId, Wait]);
-export const CancelTaskRequest = t.intersection([TaskId, t.partial({ reason: BoundedText(MAX_TEXT, "Reason") })]);
-export const RetryTaskRequest = TaskId;
-export const LimitsRequest = t.intersection([
-  t.type({ pluginId: t.string }),
-  t.partial({ concurrency: t.number, rate: t.string, reset: t.boolean }),
-]);
+/**
+ * The runtime's `TaskView` and `LimitsView` are the contract's: the handlers check one direction
+ * (what the runtime answers fits the table), this the other.
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const viewsAreTheContracts: [Same<TaskView, C.TaskView>, Same<LimitsView, C.LimitsView>] = [true, true];
+void viewsAreTheContracts;
 
 /** Longest wait an endpoint accepts: the caller's request timeout must exceed it. */
 export const MAX_WAIT_MS = 10 * 60_000;
@@ -34,11 +32,9 @@ const waitOf = (w: number | undefined) => Math.max(0, Math.min(w ?? 0, MAX_WAIT_
  * (`retryAfterMs`), `PayloadTooLarge`, `NotFound`, `AlreadyEnded`, `NotDeadLettered`.
  */
 export const taskEndpoints = (deps: TaskEndpointDeps): Endpoint[] => [
-  defineEndpoint({
-    name: "task.submit",
-    description: "Submit a task: params are validated against the provider's schema; routed to the named plugin or the one that provides the type",
-    request: SubmitTaskRequest,
-    handle: async (req, ctx) => {
+  defineEndpoint(
+    Endpoints["task.submit"],
+    async (req, ctx) => {
       const r = await deps.tasks.submit(
         { taskType: req.taskType, params: req.params, ...(req.pluginId !== undefined ? { pluginId: req.pluginId } : {}) },
         { actor: ctx.actor, correlationId: ctx.correlationId },
@@ -46,24 +42,18 @@ export const taskEndpoints = (deps: TaskEndpointDeps): Endpoint[] => [
       if (E.isLeft(r) || !req.waitMs) return r;
       return deps.tasks.get(r.right.taskId, waitOf(req.waitMs));
     },
-  }),
-  defineEndpoint({
-    name: "task.get",
-    description: "A task's state, attempts, progress, result or failures; waitMs waits for its end",
-    request: GetTaskRequest,
-    handle: (req) => deps.tasks.get(req.taskId, waitOf(req.waitMs)),
-  }),
-  defineEndpoint({
-    name: "task.cancel",
-    description: "Cancel an open task; its running handler receives an abort signal",
-    request: CancelTaskRequest,
-    handle: (req, ctx) => deps.tasks.cancel(req.taskId, req.reason ?? `cancelled by ${ctx.actor}`, ctx.actor),
-  }),
-  defineEndpoint({
-    name: "task.limits",
-    description: "A plugin's task limits (concurrency, submission rate); with concurrency / rate (\"10/s\") / reset, override its manifest's",
-    request: LimitsRequest,
-    handle: async (req, ctx) => {
+  ),
+  defineEndpoint(
+    Endpoints["task.get"],
+    (req) => deps.tasks.get(req.taskId, waitOf(req.waitMs)),
+  ),
+  defineEndpoint(
+    Endpoints["task.cancel"],
+    (req, ctx) => deps.tasks.cancel(req.taskId, req.reason ?? `cancelled by ${ctx.actor}`, ctx.actor),
+  ),
+  defineEndpoint(
+    Endpoints["task.limits"],
+    async (req, ctx) => {
       if (req.concurrency === undefined && req.rate === undefined && !req.reset) return deps.tasks.limits(req.pluginId);
       if (req.reset && (req.concurrency !== undefined || req.rate !== undefined)) {
         return E.left({ code: "InvalidRequest", message: "reset goes back to the manifest's limits: give it alone", paths: ["reset"] });
@@ -86,11 +76,9 @@ export const taskEndpoints = (deps: TaskEndpointDeps): Endpoint[] => [
         ctx.actor,
       );
     },
-  }),
-  defineEndpoint({
-    name: "task.retry",
-    description: "Send a dead-lettered task again, with a fresh attempt budget",
-    request: RetryTaskRequest,
-    handle: (req, ctx) => deps.tasks.retry(req.taskId, ctx.actor),
-  }),
+  ),
+  defineEndpoint(
+    Endpoints["task.retry"],
+    (req, ctx) => deps.tasks.retry(req.taskId, ctx.actor),
+  ),
 ];

@@ -1,0 +1,200 @@
+import * as t from "io-ts";
+import { Cidr, PluginId } from "./manifest.js";
+import {
+  AuditPage,
+  Capabilities,
+  LimitsView,
+  PluginCommandResult,
+  PluginCredentials,
+  PluginList,
+  PluginRegistered,
+  PluginRow,
+  PluginShown,
+  PluginStatus,
+  ProjectionStatus,
+  TaskRow,
+  TaskShown,
+  TaskStatus,
+  TaskSubmitted,
+  TaskView,
+  Totals,
+  WorkerWithLive,
+} from "./responses.js";
+
+/**
+ * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
+ * request codec (the handler sees only what it decoded), its response codec (what `result`
+ * holds; the typed client decodes it), and who may call it. `src/service/` serves exactly this
+ * table; `serviceClient` (`./client.ts`) calls it. Every request may also carry `actor`.
+ */
+
+/** Who may call an endpoint: BUS only (`command`), also OPS (`read`), also DEV (`register`). */
+export type EndpointAccess = "command" | "read" | "register";
+
+export type EndpointSpec<Req = any, Res = any> = {
+  readonly name: string;
+  readonly description: string;
+  readonly access: EndpointAccess;
+  readonly request: t.Type<Req, any, unknown>;
+  readonly response: t.Type<Res, any, unknown>;
+};
+
+// ---- bounds and request fields ----------------------------------------------------------------
+
+/** Free text an operator writes into the log (`reason`, descriptions of a change). */
+export const MAX_TEXT = 1_000;
+
+/** A string of at most `max` characters (operators' free text). */
+export const BoundedText = (max: number, name = `Text(${max})`) =>
+  new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === "string" && u.length <= max,
+    (u, c) => (typeof u !== "string" ? t.failure(u, c, "expected a string") : u.length > max ? t.failure(u, c, `at most ${max} characters (got ${u.length})`) : t.success(u)),
+    (a) => a,
+  );
+
+const intIn = (lo: number, hi: number) => t.refinement(t.number, (n) => Number.isInteger(n) && n >= lo && n <= hi, `an integer in ${lo}..${hi}`);
+const Reason = BoundedText(MAX_TEXT, "Reason");
+/** A row key from a request: an empty one is not a KV key. */
+const Id = t.refinement(t.string, (s) => s.length > 0, "a non-empty string");
+const Grant = t.union([t.literal("all"), t.array(t.string)]);
+const PluginIdField = t.type({ pluginId: PluginId });
+const TaskIdField = t.type({ taskId: t.string });
+const Wait = t.partial({ waitMs: t.number });
+const Empty = t.type({});
+
+// ---- requests ---------------------------------------------------------------------------------
+
+/** A manifest given as an object, or as YAML/JSON text (what the CLI reads from a file). */
+export const ManifestInput = t.union([t.type({ manifest: t.UnknownRecord }), t.type({ manifestText: t.string })]);
+export const InstallRequest = t.intersection([ManifestInput, t.partial({ grant: Grant })]);
+export const ApproveRequest = t.intersection([PluginIdField, t.type({ capabilities: Grant }), t.partial({ allowFrom: t.array(Cidr) })]);
+export const RevokeRequest = t.intersection([PluginIdField, t.type({ capabilities: t.array(t.string) }), t.partial({ reason: Reason })]);
+export const ReasonRequest = t.intersection([PluginIdField, t.partial({ reason: Reason })]);
+export const CredsRequest = t.intersection([PluginIdField, t.partial({ ttl: t.string, allowFrom: t.array(Cidr) })]);
+export const ListRequest = t.partial({ all: t.boolean });
+
+export const SubmitTaskRequest = t.intersection([t.type({ taskType: t.string, params: t.unknown }), t.partial({ pluginId: t.string }), Wait]);
+export const GetTaskRequest = t.intersection([TaskIdField, Wait]);
+export const CancelTaskRequest = t.intersection([TaskIdField, t.partial({ reason: Reason })]);
+export const RetryTaskRequest = TaskIdField;
+export const LimitsRequest = t.intersection([t.type({ pluginId: t.string }), t.partial({ concurrency: t.number, rate: t.string, reset: t.boolean })]);
+
+/** What `audit.query` keeps; all given filters must match. `since`/`until`: ISO-8601, or a duration back from now (`15m`). */
+export const AuditFilter = t.partial({ pluginId: t.string, taskId: t.string, type: t.string, since: t.string, until: t.string });
+export const AuditRequest = t.intersection([AuditFilter, t.partial({ limit: intIn(1, 100_000) })]);
+
+// ---- the table --------------------------------------------------------------------------------
+
+type Spec = Omit<EndpointSpec, "name">;
+const named = <T extends Record<string, Spec>>(table: T): { readonly [K in keyof T]: T[K] & { readonly name: K } } =>
+  Object.fromEntries(Object.entries(table).map(([name, s]) => [name, { name, ...s }])) as never;
+const spec = <Req, Res>(access: EndpointAccess, description: string, request: t.Type<Req, any, unknown>, response: t.Type<Res, any, unknown>) => ({
+  access,
+  description,
+  request,
+  response,
+});
+
+export const Endpoints = named({
+  "plugin.install": spec(
+    "command",
+    "Install (or upgrade) a plugin from its manifest; grant all or some capabilities at once, or leave it pending",
+    InstallRequest,
+    PluginCommandResult,
+  ),
+  "plugin.register": spec(
+    "register",
+    "A worker registers its own manifest (dev bootstrap credentials): approved automatically in dev mode, pending otherwise",
+    ManifestInput,
+    PluginRegistered,
+  ),
+  "plugin.approve": spec(
+    "command",
+    'Grant capabilities a plugin asks for ("all", or a list; an empty list approves the plugin with none); allowFrom sets the networks its credentials may connect from',
+    ApproveRequest,
+    PluginCommandResult,
+  ),
+  "plugin.revoke": spec(
+    "command",
+    "Withdraw granted capabilities; the plugin's account loses them at once (live connections included, no new credentials)",
+    RevokeRequest,
+    PluginCommandResult,
+  ),
+  "plugin.disable": spec(
+    "command",
+    "Disable a plugin: its account loses every import and its live credentials are revoked (connections closed); no new ones are minted",
+    ReasonRequest,
+    PluginCommandResult,
+  ),
+  "plugin.enable": spec("command", "Enable a disabled plugin (it needs new credentials)", PluginIdField, PluginCommandResult),
+  "plugin.remove": spec("command", "Remove a plugin: its live credentials are revoked; installing it again starts over", ReasonRequest, PluginCommandResult),
+  "plugin.list": spec("command", "Every installed plugin with its status, grants and pending capabilities", ListRequest, PluginList),
+  "plugin.show": spec("command", "One plugin: its state, its manifest, and its capabilities in plain words", PluginIdField, PluginShown),
+  "plugin.creds": spec(
+    "command",
+    "Mint credentials for an approved, enabled plugin (answers the .creds text; only its public key is recorded)",
+    CredsRequest,
+    PluginCredentials,
+  ),
+
+  "task.submit": spec(
+    "command",
+    "Submit a task: params are validated against the provider's schema; routed to the named plugin or the one that provides the type",
+    SubmitTaskRequest,
+    // `{taskId, pluginId}`; with `waitMs`, the task once it ended or the wait ran out.
+    t.union([TaskView, TaskSubmitted]),
+  ),
+  "task.get": spec("command", "A task's state, attempts, progress, result or failures; waitMs waits for its end", GetTaskRequest, TaskView),
+  "task.cancel": spec("command", "Cancel an open task; its running handler receives an abort signal", CancelTaskRequest, TaskView),
+  "task.limits": spec(
+    "command",
+    'A plugin\'s task limits (concurrency, submission rate); with concurrency / rate ("10/s") / reset, override its manifest\'s',
+    LimitsRequest,
+    LimitsView,
+  ),
+  "task.retry": spec("command", "Send a dead-lettered task again, with a fresh attempt budget", RetryTaskRequest, TaskView),
+
+  "views.plugins": spec(
+    "read",
+    "Plugins from the plugins view: status, version, granted and pending capabilities. Request {status?}.",
+    t.partial({ status: PluginStatus }),
+    t.array(PluginRow),
+  ),
+  "views.plugin": spec("read", "One plugin's row of the plugins view. Request {pluginId}.", t.type({ pluginId: Id }), PluginRow),
+  "views.workers": spec(
+    "read",
+    "Workers by plugin: instances online, last heartbeat, tasks in flight, recent failures. Request {pluginId?}.",
+    t.partial({ pluginId: t.string }),
+    t.array(WorkerWithLive),
+  ),
+  "views.tasks": spec(
+    "read",
+    "Tasks from the tasks view, newest first. Request {status?, pluginId?, limit? (default 100)}.",
+    t.partial({ status: TaskStatus, pluginId: t.string, limit: intIn(1, 10_000) }),
+    t.array(TaskRow),
+  ),
+  "views.task": spec("read", "One task: its row of the tasks view and its full event history. Request {taskId}.", t.type({ taskId: Id }), TaskShown),
+  "views.capabilities": spec("read", "Who may do what: capability → plugins and plugin → capabilities. Request {}.", Empty, Capabilities),
+  "views.totals": spec("read", "Counts by status of tasks and plugins. Request {}.", Empty, Totals),
+  "projections.status": spec("read", "Each view: its live bucket and version, checkpoint, and the head of the log. Request {}.", Empty, t.array(ProjectionStatus)),
+  "audit.query": spec(
+    "read",
+    "The event log, filtered: {pluginId?, taskId?, type? (prefix), since?, until? (ISO or 15m/2h/7d back), limit?}.",
+    AuditRequest,
+    AuditPage,
+  ),
+});
+
+export type Endpoints = typeof Endpoints;
+export type EndpointName = keyof Endpoints;
+export type RequestOf<N extends EndpointName> = t.TypeOf<Endpoints[N]["request"]>;
+export type ResponseOf<N extends EndpointName> = t.TypeOf<Endpoints[N]["response"]>;
+
+export const ENDPOINT_NAMES = Object.keys(Endpoints) as EndpointName[];
+
+/** The endpoints a caller with `access` may reach besides BUS (`read`: the OPS account's imports). */
+export const endpointsWith = (access: EndpointAccess): EndpointName[] => ENDPOINT_NAMES.filter((n) => Endpoints[n].access === access);
+
+/** The entry of a name, when the table has it. */
+export const endpointSpec = (name: string): EndpointSpec | undefined => (Object.hasOwn(Endpoints, name) ? Endpoints[name as EndpointName] : undefined);
