@@ -67,6 +67,19 @@ export const dispatch = (ctx: Ctx) => {
     sendCancel(s.pluginId, s.taskId, s.attempt, reason);
   };
 
+  /**
+   * An attempt a worker ended (completed, failed) has no more use for its message: it is deleted,
+   * so a worker that recorded its result but died before its ack does not get the finished task
+   * again after ack_wait (up to max_deliver times, running its work again each time).
+   */
+  const retire = async (s: TaskState) => {
+    if (s.status === "absent") return;
+    const q = state.queued.get(s.taskId);
+    if (!q || q.attempt !== s.attempt) return;
+    state.queued.delete(s.taskId);
+    await io.deleteMessage(tasksStream(s.pluginId), q.seq).catch(() => undefined);
+  };
+
   /** The command handler's `afterAppend`: one commit's events, with the states before and after it. */
   const effects = async (before: TaskState, events: TaskEvent[], after: TaskState) => {
     let withdrawn = false;
@@ -84,6 +97,7 @@ export const dispatch = (ctx: Ctx) => {
         case "task.failed":
           // A lost attempt was never acked by its (dead) holder: take its message back too.
           if (e.data.error.kind === "lost") await withdrawOnce("the worker instance holding it went silent");
+          else await retire(before);
           break;
         case "task.resubmitted": {
           const s = after as Task;
@@ -106,10 +120,12 @@ export const dispatch = (ctx: Ctx) => {
             .catch((err) => log.error({ err, taskId: s.taskId }, "publishing a dead letter failed (the event is in the log)"));
           break;
         }
+        case "task.completed":
+          await retire(before);
+          break;
         // Nothing outside the log changes: the worker holds the attempt, or it only audits.
         case "task.started":
         case "task.progress":
-        case "task.completed":
         case "task.retry_scheduled":
         case "task.report_refused":
           break;

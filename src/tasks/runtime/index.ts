@@ -8,6 +8,7 @@ import { consumers } from "./consumers.js";
 import { dispatch } from "./dispatch.js";
 import { folds } from "./folds.js";
 import { health } from "./health.js";
+import { advisories } from "./advisories.js";
 import { liveness } from "./liveness.js";
 import { natsIO } from "./nats.js";
 import { reconcile } from "./reconcile.js";
@@ -80,6 +81,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     }
   });
   const stopSweeper = live.startSweeper();
+  const stopAdvisories = advisories(ctx, { execute }).start();
   log.info({ plugins: state.providers.size, openTasks: state.open.size }, "tasks runtime started");
 
   const answers = api(ctx, { execute, load, consumers: cons });
@@ -91,6 +93,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     if (state.stopped) return;
     state.stopped = true;
     stopSweeper();
+    stopAdvisories();
     tm.disarmAll();
     hb.unsubscribe();
     submitSub.unsubscribe();

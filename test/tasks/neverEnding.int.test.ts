@@ -1,0 +1,58 @@
+import t from "tap";
+import * as E from "fp-ts/lib/Either.js";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createTestBus } from "../../src/testing/testBus.js";
+import { tasksStream } from "../../src/contract/subjects.js";
+import { taskEventsOf } from "./support.js";
+
+/**
+ * Every task ends, whatever a worker does with its message (issue: tasks that never end). A bare
+ * client following subjects.md: it terminates a message (+TERM), or records a completion and
+ * dies before its ack. The task type has no schedule-to-start and no deadline, so nothing but the
+ * core's reaction can end it.
+ */
+const bus = await createTestBus({ tasks: { ackWaitMs: 1000 } });
+t.teardown(bus.stop);
+const { creds } = await bus.install({
+  id: "raw",
+  version: "1.0.0",
+  description: "raw worker",
+  provides: [{ type: "raw.do", description: "x", params: { type: "object" }, result: { type: "object" }, timeout: "30s", retry: { maxAttempts: 3, backoff: ["100ms", "100ms"] } }],
+  capabilities: [],
+});
+const nc = await bus.connectWith(creds);
+t.teardown(() => nc.close());
+const js = jetstream(nc, { apiPrefix: "$JS.BUS.API" });
+let consumer;
+for (let i = 0; i < 100 && !consumer; i++) consumer = await js.consumers.get(tasksStream("raw"), "tasks-raw").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
+if (!consumer) throw new Error("no consumer tasks-raw");
+const c = consumer;
+const submit = async (params: unknown) => {
+  const r = await bus.tasks.submit({ taskType: "raw.do", params }, { actor: "operator:test" });
+  if (E.isLeft(r)) throw new Error(r.left.message);
+  return r.right.taskId;
+};
+
+t.test("a terminated task message ends its task (dead-lettered, saying so) instead of leaving it scheduled", async (t) => {
+  const id = await submit({ n: 1 });
+  const m = await c.next({ expires: 5000 });
+  t.equal(m?.headers?.get("Ganglion-Task-Id"), id);
+  m!.term();
+  const v = await bus.tasks.get(id, 15_000);
+  t.match(v, E.right({ status: "dead_lettered" }));
+  const failed = (await taskEventsOf(bus, id)).find((e) => e.type === "task.failed");
+  t.match(failed, { data: { error: { message: /terminated the task message/, retryable: false } } });
+});
+
+t.test("a completion recorded but never acked is not handed out again", async (t) => {
+  const id = await submit({ n: 2 });
+  const m = await c.next({ expires: 5000 });
+  const attempt = Number(m!.headers!.get("Ganglion-Attempt"));
+  await jetstream(nc).publish(`res.raw.${id}`, JSON.stringify({ taskId: id, attempt, instance: "raw-1", status: "completed", result: { ok: true } }));
+  t.match(await bus.tasks.get(id, 10_000), E.right({ status: "completed" }));
+  // No ack: without the core's cleanup the message comes back after ack_wait (1 s).
+  const again = await c.next({ expires: 3000 });
+  t.equal(again, null, "nothing was delivered again");
+  const jsm = await jetstreamManager(bus.nc);
+  t.equal((await jsm.streams.info(tasksStream("raw"))).state.messages, 0, "the finished attempt's message is gone");
+});
