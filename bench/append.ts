@@ -32,7 +32,15 @@ export const benchAppend = async (server: BenchServer, o: { events: number; inFl
     const pad = "x".repeat(64);
     // The raw path publishes a payload of the size Ganglion stores for the same event.
     const sample = JSON.stringify({
-      events: [{ id: "0123456789ABCDEFGHIJKL", type: "bench.appended", schemaVersion: 1, data: { n: 0, pad }, metadata: { actor: "operator:bench", time: new Date().toISOString() } }],
+      events: [
+        {
+          id: "0123456789ABCDEFGHIJKL",
+          type: "bench.appended",
+          schemaVersion: 1,
+          data: { n: 0, pad },
+          metadata: { actor: "operator:bench", time: new Date().toISOString() },
+        },
+      ],
     });
     const payload = new TextEncoder().encode(sample);
     // One loop per in-flight slot, each on its own streams: `inFlight` appends are always pending.
@@ -44,7 +52,12 @@ export const benchAppend = async (server: BenchServer, o: { events: number; inFl
 
     progress(`append: raw js.publish of ${o.events} messages, ${o.inFlight} in flight`);
     let t0 = performance.now();
-    await windowed(o.events, o.inFlight, (i) => js.publish(eventSubject("benchraw", String(i % streams)), payload), (d) => progress(`raw ${d}/${o.events}`));
+    await windowed(
+      o.events,
+      o.inFlight,
+      (i) => js.publish(eventSubject("benchraw", String(i % streams)), payload),
+      (d) => progress(`raw ${d}/${o.events}`),
+    );
     const rawSec = (performance.now() - t0) / 1000;
 
     // The same publish with what appendToStream adds on the wire (msg id, expected last subject
@@ -58,7 +71,11 @@ export const benchAppend = async (server: BenchServer, o: { events: number; inFl
       h.set(REVISION_HEADER, String(i));
       h.set(COUNT_HEADER, "1");
       h.set(TYPE_HEADER, "bench.appended");
-      const ack = await js.publish(eventSubject("benchhdr", String(k)), payload, { msgID: nuid.next(), headers: h, expect: { lastSubjectSequence: last.get(k) ?? 0 } });
+      const ack = await js.publish(eventSubject("benchhdr", String(k)), payload, {
+        msgID: nuid.next(),
+        headers: h,
+        expect: { lastSubjectSequence: last.get(k) ?? 0 },
+      });
       last.set(k, ack.seq);
     });
     const hdrSec = (performance.now() - t0) / 1000;
@@ -74,7 +91,16 @@ export const benchAppend = async (server: BenchServer, o: { events: number; inFl
     const gSec = (performance.now() - t0) / 1000;
     const rawPerSec = o.events / rawSec;
     const ganglionPerSec = o.events / gSec;
-    return { events: o.events, streams, inFlight: o.inFlight, payloadBytes: payload.length, rawPerSec: round(rawPerSec, 0), rawWithHeadersPerSec: round(o.events / hdrSec, 0), ganglionPerSec: round(ganglionPerSec, 0), ratio: round(ganglionPerSec / rawPerSec, 2) };
+    return {
+      events: o.events,
+      streams,
+      inFlight: o.inFlight,
+      payloadBytes: payload.length,
+      rawPerSec: round(rawPerSec, 0),
+      rawWithHeadersPerSec: round(o.events / hdrSec, 0),
+      ganglionPerSec: round(ganglionPerSec, 0),
+      ratio: round(ganglionPerSec / rawPerSec, 2),
+    };
   } finally {
     await nc.close();
   }

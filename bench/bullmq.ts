@@ -9,9 +9,7 @@ import type { ThroughputRun, LatencyRun } from "./tasks.js";
 import { spawnReady } from "./tasks.js";
 import { percentile, progress, round, sleep, windowed } from "./lib.js";
 
-export type BullResult =
-  | { skipped: string }
-  | { concurrencyPerInstance: number; throughput: ThroughputRun[]; latency: LatencyRun };
+export type BullResult = { skipped: string } | { concurrencyPerInstance: number; throughput: ThroughputRun[]; latency: LatencyRun };
 
 const redisAnswers = (host: string, port: number) =>
   new Promise<boolean>((resolve) => {
@@ -56,11 +54,17 @@ export const benchBullmq = async (o: {
   };
   const pad = "p".repeat(64);
   const add = async (n: number) => (await queue.add("bench.echo", { n, pad })).id!;
-  const out: BullResult = { concurrencyPerInstance: o.concurrency, throughput: [], latency: { offeredPerSec: o.latencyRate, tasks: 0, completed: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN } };
+  const out: BullResult = {
+    concurrencyPerInstance: o.concurrency,
+    throughput: [],
+    latency: { offeredPerSec: o.latencyRate, tasks: 0, completed: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN },
+  };
   try {
     for (const instances of o.instanceCounts) {
       const workers = await Promise.all(
-        Array.from({ length: instances }, () => spawnReady("bullWorker.ts", { QUEUE: name, REDIS_HOST: o.host, REDIS_PORT: String(o.port), CONCURRENCY: String(o.concurrency) })),
+        Array.from({ length: instances }, () =>
+          spawnReady("bullWorker.ts", { QUEUE: name, REDIS_HOST: o.host, REDIS_PORT: String(o.port), CONCURRENCY: String(o.concurrency) }),
+        ),
       );
       try {
         const warm: string[] = [];
@@ -82,15 +86,24 @@ export const benchBullmq = async (o: {
           for (let i = 0; i < n; i++) {
             const wait = t1 + (i * 1000) / o.latencyRate - performance.now();
             if (wait > 1) await sleep(wait);
-            pending.push((async () => {
-              const at = performance.now();
-              sent.set(await add(i), at);
-            })());
+            pending.push(
+              (async () => {
+                const at = performance.now();
+                sent.set(await add(i), at);
+              })(),
+            );
           }
           await Promise.all(pending);
           const got = await waitFor([...sent.keys()], 60_000);
           const lat = [...sent].flatMap(([id, at]) => (done.has(id) ? [done.get(id)! - at] : [])).sort((a, b) => a - b);
-          out.latency = { offeredPerSec: o.latencyRate, tasks: n, completed: got, p50Ms: round(percentile(lat, 50)), p99Ms: round(percentile(lat, 99)), maxMs: round(lat.at(-1) ?? NaN) };
+          out.latency = {
+            offeredPerSec: o.latencyRate,
+            tasks: n,
+            completed: got,
+            p50Ms: round(percentile(lat, 50)),
+            p99Ms: round(percentile(lat, 99)),
+            maxMs: round(lat.at(-1) ?? NaN),
+          };
         }
       } finally {
         await Promise.all(workers.map((w) => w.stop()));

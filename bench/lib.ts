@@ -133,7 +133,19 @@ export const startChildCore = async (server: BenchServer, extraEnv: Record<strin
     [
       // BENCH_CORE_PROF=<dir>: the core writes a V8 CPU profile there when it stops.
       ...(process.env.BENCH_CORE_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CORE_PROF] : []),
-      "--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--nats", server.url, "--creds", server.installation.adminCreds, "--data-dir", server.dataDir, "--log-level", "warn"],
+      "--import",
+      "tsx",
+      join(ROOT, "src/cli/main.ts"),
+      "serve",
+      "--nats",
+      server.url,
+      "--creds",
+      server.installation.adminCreds,
+      "--data-dir",
+      server.dataDir,
+      "--log-level",
+      "warn",
+    ],
     { env: { ...process.env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";

@@ -25,7 +25,19 @@ export const fillTaskLog = async (nc: NatsConnection, events: number, pluginId =
       const taskId = `t${k}${nuid.next().slice(0, 6)}`;
       const subject = eventSubject("task", taskId);
       const steps: [string, unknown][] = [
-        ["task.submitted", { taskId, pluginId, pluginVersion: "1.0.0", taskType: "bench.echo", params: { n: k }, retry: { maxAttempts: 1, backoffMs: [] }, timeouts: { startToCloseMs: 60_000 }, at: time }],
+        [
+          "task.submitted",
+          {
+            taskId,
+            pluginId,
+            pluginVersion: "1.0.0",
+            taskType: "bench.echo",
+            params: { n: k },
+            retry: { maxAttempts: 1, backoffMs: [] },
+            timeouts: { startToCloseMs: 60_000 },
+            at: time,
+          },
+        ],
         ["task.started", { taskId, attempt: 1, instance: "i1", delivery: 1, at: time }],
         ["task.completed", { taskId, attempt: 1, instance: "i1", result: { n: k }, at: time }],
       ];

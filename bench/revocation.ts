@@ -118,7 +118,20 @@ export const benchRevocation = async (server: BenchServer, o: { samples: number 
     }
     await sys.close();
     progress(`revocation: ${o.samples} samples through a raw account JWT push`);
-    return { samples: o.samples, ganglion: { ...figure(g), commandReplyP50Ms: round(percentile([...replies].sort((x, y) => x - y), 50)) }, grantCut: figure(cut), raw: figure(raw) };
+    return {
+      samples: o.samples,
+      ganglion: {
+        ...figure(g),
+        commandReplyP50Ms: round(
+          percentile(
+            [...replies].sort((x, y) => x - y),
+            50,
+          ),
+        ),
+      },
+      grantCut: figure(cut),
+      raw: figure(raw),
+    };
   } finally {
     await nc.close();
   }

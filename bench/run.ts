@@ -41,7 +41,8 @@ const parseArgs = (argv: string[]) => {
     else if (a === "--only") {
       const list = (argv[++i] ?? "").split(",").filter(Boolean);
       const bad = list.filter((b) => !(BENCHES as readonly string[]).includes(b));
-      if (list.length === 0 || bad.length) throw new Error(`--only: unknown benchmark ${bad.join(", ") || "(none given)"}; the benchmarks are ${BENCHES.join(", ")}`);
+      if (list.length === 0 || bad.length)
+        throw new Error(`--only: unknown benchmark ${bad.join(", ") || "(none given)"}; the benchmarks are ${BENCHES.join(", ")}`);
       only = list as Bench[];
     } else if (a === "--events") {
       events = Number(argv[++i]);
@@ -69,7 +70,9 @@ const main = async () => {
     return;
   }
   const m = await machine();
-  process.stdout.write(`Ganglion benchmarks on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), ${m.os}, Node ${m.node}, nats-server ${m.natsServer}${args.quick ? " (quick)" : ""}\n`);
+  process.stdout.write(
+    `Ganglion benchmarks on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), ${m.os}, Node ${m.node}, nats-server ${m.natsServer}${args.quick ? " (quick)" : ""}\n`,
+  );
   const q = args.quick;
   const tasksOpts = { tasks: q ? 2000 : 20_000, window: 256, concurrency: 64, instanceCounts: [1, 4], latencyRate: 1000, latencySeconds: q ? 3 : 10 };
   const out: Partial<Record<Bench, Entry>> = {};
@@ -164,28 +167,86 @@ export const renderTable = (r: Results): string => {
   const tag = (e: { quick: boolean; at: string }) => `${e.at.slice(0, 16).replace("T", " ")}${e.quick ? " quick" : ""}`;
   if (b.append) {
     const x = b.append.result;
-    rows.push(["1. append, 1 event/call, " + n(x.streams) + " streams, " + n(x.inFlight) + " in flight", `${n(x.rawPerSec)} msg/s (${n(x.rawWithHeadersPerSec)} with the store's headers)`, `${n(x.ganglionPerSec)} ev/s`, `${x.ratio}×`, "≥ 0.8×", met(x.ratio >= 0.8), tag(b.append)]);
+    rows.push([
+      "1. append, 1 event/call, " + n(x.streams) + " streams, " + n(x.inFlight) + " in flight",
+      `${n(x.rawPerSec)} msg/s (${n(x.rawWithHeadersPerSec)} with the store's headers)`,
+      `${n(x.ganglionPerSec)} ev/s`,
+      `${x.ratio}×`,
+      "≥ 0.8×",
+      met(x.ratio >= 0.8),
+      tag(b.append),
+    ]);
   }
   if (b.tasks) {
     const x = b.tasks.result;
     for (const g of x.ganglion.throughput) {
       const raw = x.raw.throughput.find((t: any) => t.instances === g.instances);
-      rows.push([`2. tasks end to end, ${g.instances} worker process(es) × ${x.concurrencyPerInstance}`, `${n(raw?.perSec)} msg/s`, `${n(g.perSec)} tasks/s`, raw ? `${Math.round((g.perSec / raw.perSec) * 100) / 100}×` : "–", g.instances === 4 ? "≥ 5,000/s" : "", g.instances === 4 ? met(g.perSec >= 5000) : "", tag(b.tasks)]);
+      rows.push([
+        `2. tasks end to end, ${g.instances} worker process(es) × ${x.concurrencyPerInstance}`,
+        `${n(raw?.perSec)} msg/s`,
+        `${n(g.perSec)} tasks/s`,
+        raw ? `${Math.round((g.perSec / raw.perSec) * 100) / 100}×` : "–",
+        g.instances === 4 ? "≥ 5,000/s" : "",
+        g.instances === 4 ? met(g.perSec >= 5000) : "",
+        tag(b.tasks),
+      ]);
     }
     const gl = x.ganglion.latency;
     const rl = x.raw.latency;
-    rows.push([`2. latency at ${n(gl.offeredPerSec)} tasks/s offered (p50 / p99)`, `${rl.p50Ms} / ${rl.p99Ms} ms`, `${gl.p50Ms} / ${gl.p99Ms} ms (${n(gl.completed)}/${n(gl.tasks)} done)`, "", "p99 ≤ 25 ms", met(gl.p99Ms <= 25 && gl.completed === gl.tasks), tag(b.tasks)]);
+    rows.push([
+      `2. latency at ${n(gl.offeredPerSec)} tasks/s offered (p50 / p99)`,
+      `${rl.p50Ms} / ${rl.p99Ms} ms`,
+      `${gl.p50Ms} / ${gl.p99Ms} ms (${n(gl.completed)}/${n(gl.tasks)} done)`,
+      "",
+      "p99 ≤ 25 ms",
+      met(gl.p99Ms <= 25 && gl.completed === gl.tasks),
+      tag(b.tasks),
+    ]);
     const bc = x.ganglion.belowCapacity;
-    if (bc) rows.push([`2. latency at ${n(bc.offeredPerSec)} tasks/s offered (p50 / p99)`, "", `${bc.p50Ms} / ${bc.p99Ms} ms (${n(bc.completed)}/${n(bc.tasks)} done)`, "", "", "", tag(b.tasks)]);
+    if (bc)
+      rows.push([
+        `2. latency at ${n(bc.offeredPerSec)} tasks/s offered (p50 / p99)`,
+        "",
+        `${bc.p50Ms} / ${bc.p99Ms} ms (${n(bc.completed)}/${n(bc.tasks)} done)`,
+        "",
+        "",
+        "",
+        tag(b.tasks),
+      ]);
   }
   if (b.projections) {
     const x = b.projections.result;
-    rows.push([`3. projection rebuild (tasks view) from ${n(x.events)} events`, `${n(x.rawPerSec)} ev/s`, `${n(x.ganglionPerSec)} ev/s (fold ${x.foldSec} s, write ${x.writeSec} s)`, `${x.ratio}×`, "≥ 0.6×", met(x.ratio >= 0.6), tag(b.projections)]);
+    rows.push([
+      `3. projection rebuild (tasks view) from ${n(x.events)} events`,
+      `${n(x.rawPerSec)} ev/s`,
+      `${n(x.ganglionPerSec)} ev/s (fold ${x.foldSec} s, write ${x.writeSec} s)`,
+      `${x.ratio}×`,
+      "≥ 0.6×",
+      met(x.ratio >= 0.6),
+      tag(b.projections),
+    ]);
   }
   if (b.revocation) {
     const x = b.revocation.result;
-    rows.push([`4. disable → connection closed (p50 / max, ${x.samples} samples)`, `${x.raw.p50Ms} / ${x.raw.maxMs} ms`, `${x.ganglion.p50Ms} / ${x.ganglion.maxMs} ms`, "", "≤ 100 ms", met(x.ganglion.maxMs <= 100), tag(b.revocation)]);
-    if (x.grantCut) rows.push([`4b. capability revoke → subject unreachable, connection kept (p50 / max)`, "", `${x.grantCut.p50Ms} / ${x.grantCut.maxMs} ms`, "", "≤ 100 ms", met(x.grantCut.maxMs <= 100), tag(b.revocation)]);
+    rows.push([
+      `4. disable → connection closed (p50 / max, ${x.samples} samples)`,
+      `${x.raw.p50Ms} / ${x.raw.maxMs} ms`,
+      `${x.ganglion.p50Ms} / ${x.ganglion.maxMs} ms`,
+      "",
+      "≤ 100 ms",
+      met(x.ganglion.maxMs <= 100),
+      tag(b.revocation),
+    ]);
+    if (x.grantCut)
+      rows.push([
+        `4b. capability revoke → subject unreachable, connection kept (p50 / max)`,
+        "",
+        `${x.grantCut.p50Ms} / ${x.grantCut.maxMs} ms`,
+        "",
+        "≤ 100 ms",
+        met(x.grantCut.maxMs <= 100),
+        tag(b.revocation),
+      ]);
   }
   if (b.bullmq) {
     const x = b.bullmq.result;
@@ -194,20 +255,52 @@ export const renderTable = (r: Results): string => {
       for (const t of x.throughput) {
         const g = b.tasks?.result.ganglion.throughput.find((y: any) => y.instances === t.instances);
         const ratio = g ? Math.round((g.perSec / t.perSec) * 100) / 100 : undefined;
-        rows.push([`5. BullMQ add → worker → completed, ${t.instances} process(es) × ${x.concurrencyPerInstance}`, `${n(t.perSec)} jobs/s (BullMQ)`, `${n(g?.perSec)} tasks/s`, ratio !== undefined ? `${ratio}×` : "–", "≥ 1.0×", met(ratio === undefined ? undefined : ratio >= 1), tag(b.bullmq)]);
+        rows.push([
+          `5. BullMQ add → worker → completed, ${t.instances} process(es) × ${x.concurrencyPerInstance}`,
+          `${n(t.perSec)} jobs/s (BullMQ)`,
+          `${n(g?.perSec)} tasks/s`,
+          ratio !== undefined ? `${ratio}×` : "–",
+          "≥ 1.0×",
+          met(ratio === undefined ? undefined : ratio >= 1),
+          tag(b.bullmq),
+        ]);
       }
       const l = x.latency;
       const gl = b.tasks?.result.ganglion.latency;
-      rows.push([`5. BullMQ latency at ${n(l.offeredPerSec)} jobs/s (p50 / p99)`, `${l.p50Ms} / ${l.p99Ms} ms (BullMQ)`, gl ? `${gl.p50Ms} / ${gl.p99Ms} ms` : "–", "", "", "", tag(b.bullmq)]);
+      rows.push([
+        `5. BullMQ latency at ${n(l.offeredPerSec)} jobs/s (p50 / p99)`,
+        `${l.p50Ms} / ${l.p99Ms} ms (BullMQ)`,
+        gl ? `${gl.p50Ms} / ${gl.p99Ms} ms` : "–",
+        "",
+        "",
+        "",
+        tag(b.bullmq),
+      ]);
     }
   }
   if (b.scale) {
     const x = b.scale.result;
     for (const c of ["submit", "cancel", "show"] as const) {
       const name = c === "show" ? "plugin.show" : `task.${c}`;
-      rows.push([`6. ${name} p50 / p99: ${n(x.small.events)} vs ${n(x.large.events)} events in the log`, `${x.small[c].p50Ms} / ${x.small[c].p99Ms} ms`, `${x.large[c].p50Ms} / ${x.large[c].p99Ms} ms`, "", "flat", met(x.large[c].p50Ms <= Math.max(2 * x.small[c].p50Ms, x.small[c].p50Ms + 2)), tag(b.scale)]);
+      rows.push([
+        `6. ${name} p50 / p99: ${n(x.small.events)} vs ${n(x.large.events)} events in the log`,
+        `${x.small[c].p50Ms} / ${x.small[c].p99Ms} ms`,
+        `${x.large[c].p50Ms} / ${x.large[c].p99Ms} ms`,
+        "",
+        "flat",
+        met(x.large[c].p50Ms <= Math.max(2 * x.small[c].p50Ms, x.small[c].p50Ms + 2)),
+        tag(b.scale),
+      ]);
     }
-    rows.push([`6. RSS at ${n(x.large.events)} events`, `nats-server ${n(x.rssAtLarge.natsServerMiB)} MiB`, `core ${n(x.rssAtLarge.coreMiB)} MiB`, "", "", "", tag(b.scale)]);
+    rows.push([
+      `6. RSS at ${n(x.large.events)} events`,
+      `nats-server ${n(x.rssAtLarge.natsServerMiB)} MiB`,
+      `core ${n(x.rssAtLarge.coreMiB)} MiB`,
+      "",
+      "",
+      "",
+      tag(b.scale),
+    ]);
   }
   const m = r.machine;
   return [

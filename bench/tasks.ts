@@ -141,12 +141,21 @@ export const benchTasks = async (
     // ---- Ganglion ----
     const creds = await installBenchPlugin(nc, server.dataDir);
     const submit = async (n: number): Promise<string> =>
-      unwrap(await callService<{ taskId: string }>(nc, "task.submit", { taskType: "bench.echo", params: { n, pad: "p".repeat(64) } }, { timeoutMs: 120_000 }), "task.submit").taskId;
+      unwrap(
+        await callService<{ taskId: string }>(nc, "task.submit", { taskType: "bench.echo", params: { n, pad: "p".repeat(64) } }, { timeoutMs: 120_000 }),
+        "task.submit",
+      ).taskId;
 
     for (const instances of o.instanceCounts) {
       const workers = await Promise.all(
         Array.from({ length: instances }, (_, i) =>
-          spawnReady("worker.ts", { PLUGIN: BENCH_PLUGIN, CREDS: creds, SERVERS: server.url, INSTANCE: `bench-${instances}-${i}`, CONCURRENCY: String(o.concurrency) }),
+          spawnReady("worker.ts", {
+            PLUGIN: BENCH_PLUGIN,
+            CREDS: creds,
+            SERVERS: server.url,
+            INSTANCE: `bench-${instances}-${i}`,
+            CONCURRENCY: String(o.concurrency),
+          }),
         ),
       );
       try {
@@ -157,7 +166,12 @@ export const benchTasks = async (
         progress(`tasks: ${o.tasks} tasks through Ganglion, ${instances} worker instance(s), ${o.window} submissions in flight`);
         const ids: string[] = [];
         const t0 = performance.now();
-        await windowed(o.tasks, o.window, async (i) => void ids.push(await submit(i)), (d) => progress(`submitted ${d}/${o.tasks}`));
+        await windowed(
+          o.tasks,
+          o.window,
+          async (i) => void ids.push(await submit(i)),
+          (d) => progress(`submitted ${d}/${o.tasks}`),
+        );
         const completed = await watcher.waitFor(() => ids, o.tasks, 180_000);
         const last = Math.max(...ids.map((id) => watcher.done.get(id) ?? 0));
         const sec = (last - t0) / 1000;
@@ -174,7 +188,14 @@ export const benchTasks = async (
             });
             const got = await watcher.waitFor(() => sent.keys(), n, 120_000);
             const lat = [...sent].flatMap(([id, at]) => (watcher.done.has(id) ? [watcher.done.get(id)! - at] : [])).sort((a, b) => a - b);
-            return { offeredPerSec: rate, tasks: n, completed: got, p50Ms: round(percentile(lat, 50)), p99Ms: round(percentile(lat, 99)), maxMs: round(lat.at(-1) ?? NaN) };
+            return {
+              offeredPerSec: rate,
+              tasks: n,
+              completed: got,
+              p50Ms: round(percentile(lat, 50)),
+              p99Ms: round(percentile(lat, 99)),
+              maxMs: round(lat.at(-1) ?? NaN),
+            };
           };
           result.ganglion.latency = await measure(o.latencyRate);
           result.ganglion.belowCapacity = await measure(o.latencyRate / 2);
@@ -215,7 +236,14 @@ export const benchTasks = async (
       for (const instances of o.instanceCounts) {
         const consumers = await Promise.all(
           Array.from({ length: instances }, () =>
-            spawnReady("rawConsumer.ts", { SERVERS: server.url, CREDS: server.installation.adminCreds, STREAM: stream, CONSUMER: "raw", DONE: doneSubject, CONCURRENCY: String(o.concurrency) }),
+            spawnReady("rawConsumer.ts", {
+              SERVERS: server.url,
+              CREDS: server.installation.adminCreds,
+              STREAM: stream,
+              CONSUMER: "raw",
+              DONE: doneSubject,
+              CONCURRENCY: String(o.concurrency),
+            }),
           ),
         );
         try {
@@ -239,7 +267,14 @@ export const benchTasks = async (
             base += n;
             const got = await waitRaw(lStart, n, 60_000);
             const lat = [...sent].flatMap(([i, at]) => (rawDone.has(i) ? [rawDone.get(i)! - at] : [])).sort((a, b) => a - b);
-            result.raw.latency = { offeredPerSec: o.latencyRate, tasks: n, completed: got, p50Ms: round(percentile(lat, 50)), p99Ms: round(percentile(lat, 99)), maxMs: round(lat.at(-1) ?? NaN) };
+            result.raw.latency = {
+              offeredPerSec: o.latencyRate,
+              tasks: n,
+              completed: got,
+              p50Ms: round(percentile(lat, 50)),
+              p99Ms: round(percentile(lat, 99)),
+              maxMs: round(lat.at(-1) ?? NaN),
+            };
           }
         } finally {
           await Promise.all(consumers.map((c) => c.stop()));

@@ -115,7 +115,10 @@ export const accountAuthority = (opts: {
   const chains = new Map<string, Promise<unknown>>();
   const serial = <T>(key: string, f: () => Promise<T>): Promise<T> => {
     const p = (chains.get(key) ?? Promise.resolve()).then(f, f);
-    chains.set(key, p.catch(() => undefined));
+    chains.set(
+      key,
+      p.catch(() => undefined),
+    );
     return p;
   };
 
@@ -144,7 +147,8 @@ export const accountAuthority = (opts: {
     const m = await nc.request(CLAIMS_UPDATE, jwt, { timeout: opts.timeoutMs ?? 5000 });
     const d = ClaimsUpdateReply.decode(m.json());
     if (E.isLeft(d)) throw new AccountPushError(`unexpected reply to ${CLAIMS_UPDATE}: ${failure(d.left).join("; ")}`);
-    if ("error" in d.right) throw new AccountPushError(`the server refused the account JWT of ${decode(jwt).name}: ${d.right.error.description ?? d.right.error.code}`);
+    if ("error" in d.right)
+      throw new AccountPushError(`the server refused the account JWT of ${decode(jwt).name}: ${d.right.error.description ?? d.right.error.code}`);
   };
 
   /**

@@ -1,15 +1,6 @@
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  createAccount,
-  createOperator,
-  createUser,
-  encodeAccount,
-  encodeOperator,
-  encodeUser,
-  fmtCreds,
-  fromSeed,
-} from "@nats-io/jwt";
+import { createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed } from "@nats-io/jwt";
 import type { Permissions } from "@nats-io/jwt";
 import type { KeyPair } from "@nats-io/nkeys";
 import { nativeKeyPair } from "./nativeKeys.js";
@@ -92,7 +83,9 @@ const readSeed = async (path: string, expectedPrefix: string): Promise<KeyPair |
   try {
     return fromSeed(new TextEncoder().encode(text));
   } catch (err) {
-    throw new AuthorityError(`${path} holds a corrupt seed (${(err as Error).message}). Restore it from a backup, or move the data dir aside to start a fresh installation.`);
+    throw new AuthorityError(
+      `${path} holds a corrupt seed (${(err as Error).message}). Restore it from a backup, or move the data dir aside to start a fresh installation.`,
+    );
   }
 };
 
@@ -109,8 +102,12 @@ export const loadOrCreateAuthority = async (dataDir: string, opts: { create?: bo
   }
   const present = Object.values(loaded).filter(Boolean).length;
   if (present > 0 && present < Object.keys(KEY_FILES).length) {
-    const missing = Object.entries(loaded).filter(([, v]) => !v).map(([k]) => KEY_FILES[k as keyof typeof KEY_FILES]);
-    throw new AuthorityError(`the key set in ${dir} is incomplete (missing ${missing.join(", ")}). Restore the missing files from a backup; Ganglion will not replace part of an installation's keys.`);
+    const missing = Object.entries(loaded)
+      .filter(([, v]) => !v)
+      .map(([k]) => KEY_FILES[k as keyof typeof KEY_FILES]);
+    throw new AuthorityError(
+      `the key set in ${dir} is incomplete (missing ${missing.join(", ")}). Restore the missing files from a backup; Ganglion will not replace part of an installation's keys.`,
+    );
   }
   if (present === 0) {
     if (opts.create === false) {

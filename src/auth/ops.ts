@@ -115,7 +115,8 @@ export const opsSpecOf = (jwt: string): OpsSpec => {
   return { streams: [...new Set(streams)].sort(), diskStorage: typeof disk === "number" ? disk : OPS_DISK_STORAGE_DEFAULT };
 };
 
-const sameSpec = (a: OpsSpec, b: OpsSpec) => a.diskStorage === b.diskStorage && a.streams.length === b.streams.length && a.streams.every((s, i) => b.streams[i] === s);
+const sameSpec = (a: OpsSpec, b: OpsSpec) =>
+  a.diskStorage === b.diskStorage && a.streams.length === b.streams.length && a.streams.every((s, i) => b.streams[i] === s);
 const sameRevocations = (a: Record<string, number>, b: Record<string, number>) =>
   Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 
@@ -235,7 +236,12 @@ export const lookupAccountJwt = async (
   }
 };
 
-export type OpsPushDeps = { readonly accounts: AccountAuthority; readonly sysCreds: string; readonly servers: string | string[]; readonly tls?: TlsOptions | undefined };
+export type OpsPushDeps = {
+  readonly accounts: AccountAuthority;
+  readonly sysCreds: string;
+  readonly servers: string | string[];
+  readonly tls?: TlsOptions | undefined;
+};
 
 /** The OPS JWT in force (the server's, else the last this data dir pushed) with every revocation either holds. */
 export const currentOps = async (d: OpsPushDeps): Promise<{ jwt: string | undefined; revocations: Record<string, number> }> => {
@@ -276,7 +282,9 @@ export const issueOpsCredentials = async (
   const clock = d.clock ?? (() => new Date());
   const cur = await currentOps(d);
   if (!cur.jwt) {
-    throw new OpsNotReadyError("the OPS account has not been set up on this server yet: start the core (`ganglion up` or `ganglion serve` with the data dir's keys) once, then run this again");
+    throw new OpsNotReadyError(
+      "the OPS account has not been set up on this server yet: start the core (`ganglion up` or `ganglion serve` with the data dir's keys) once, then run this again",
+    );
   }
   const at = Math.floor(clock().getTime() / 1000);
   await applyOpsAccount(d, opsSpecOf(cur.jwt), { "*": at });

@@ -1,8 +1,8 @@
-import { DeliverPolicy, DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { TlsOptions } from "@nats-io/nats-core";
-import { connect, credsAuthenticator, headers } from "@nats-io/transport-node";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { loadManifests } from "../projections/manifest.js";
@@ -33,8 +33,8 @@ import type { OpsPushDeps, OpsSpec } from "./ops.js";
  * mirror holds every revision a later append's expectation names.
  */
 
-/** Header of a copied KV message: its sequence in the BUS bucket. */
-export const SOURCE_SEQUENCE_HEADER = "Ganglion-Source-Sequence";
+export { SOURCE_SEQUENCE_HEADER, copyBucket } from "./opsCopy.js";
+import { copyBucket } from "./opsCopy.js";
 
 /** The BUS streams OPS holds: EVENTS, the view pointers, and the live bucket of every view. */
 export const opsStreamNames = async (nc: NatsConnection, manifests: readonly ViewManifest[]): Promise<string[]> => {
@@ -87,13 +87,32 @@ export const copyConfig = (source: StreamConfig): Partial<StreamConfig> & { name
 export const opsConfig = (source: StreamConfig) => (isKv(source.name) ? copyConfig(source) : mirrorConfig(source));
 
 /** Fields of an OPS stream that may be updated in place (the rest need a new stream). */
-const UPDATABLE = ["description", "max_age", "max_msgs", "max_bytes", "max_msg_size", "max_msgs_per_subject", "num_replicas", "allow_direct", "allow_rollup_hdrs", "deny_delete", "deny_purge", "discard"] as const;
+const UPDATABLE = [
+  "description",
+  "max_age",
+  "max_msgs",
+  "max_bytes",
+  "max_msg_size",
+  "max_msgs_per_subject",
+  "num_replicas",
+  "allow_direct",
+  "allow_rollup_hdrs",
+  "deny_delete",
+  "deny_purge",
+  "discard",
+] as const;
 
 /** Whether an OPS stream is the one `want` describes (up to the updatable fields). */
 const isOurs = (cfg: StreamConfig, want: Partial<StreamConfig>) =>
   want.mirror
-    ? cfg.mirror?.name === want.mirror.name && cfg.mirror.external?.api === want.mirror.external?.api && cfg.mirror.external?.deliver === want.mirror.external?.deliver && (cfg.subjects ?? []).length === 0
-    : !cfg.mirror && (cfg.sources ?? []).length === 0 && JSON.stringify(cfg.subjects ?? []) === JSON.stringify(want.subjects ?? []) && cfg.storage === want.storage;
+    ? cfg.mirror?.name === want.mirror.name &&
+      cfg.mirror.external?.api === want.mirror.external?.api &&
+      cfg.mirror.external?.deliver === want.mirror.external?.deliver &&
+      (cfg.subjects ?? []).length === 0
+    : !cfg.mirror &&
+      (cfg.sources ?? []).length === 0 &&
+      JSON.stringify(cfg.subjects ?? []) === JSON.stringify(want.subjects ?? []) &&
+      cfg.storage === want.storage;
 
 const streamNotFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 /** JetStream API error 10058: a stream of that name exists (with another configuration). */
@@ -159,53 +178,6 @@ const sourceConfigs = async (jsm: JetStreamManager, names: readonly string[]): P
 };
 
 // ---- the bucket copier ------------------------------------------------------------------------
-
-/** Where a copy stands: its last OPS sequence and the BUS sequence of the message stored there. */
-const copyPosition = async (ops: JetStreamManager, name: string): Promise<{ opsSeq: number; sourceSeq: number }> => {
-  const si = await ops.streams.info(name);
-  if (si.state.last_seq === 0 || si.state.messages === 0) return { opsSeq: si.state.last_seq, sourceSeq: 0 };
-  const last = await ops.streams.getMessage(name, { seq: si.state.last_seq });
-  const sourceSeq = Number(last?.header.get(SOURCE_SEQUENCE_HEADER) ?? "0");
-  return { opsSeq: si.state.last_seq, sourceSeq: Number.isSafeInteger(sourceSeq) ? sourceSeq : 0 };
-};
-
-/**
- * Copies one BUS bucket into its OPS copy, from where the copy stands, until `signal` aborts or
- * something fails (then it throws and the caller starts it again). Each message is published with
- * `Nats-Expected-Last-Sequence` = the copy's last sequence: two copiers (two core replicas) never
- * interleave; the one that loses re-reads where the copy stands and goes on from there.
- */
-export const copyBucket = async (o: { bus: JetStreamClient; busJsm: JetStreamManager; ops: JetStreamClient; opsJsm: JetStreamManager; name: string; signal: AbortSignal; onCopied?: (sourceSeq: number) => void }) => {
-  let { opsSeq, sourceSeq } = await copyPosition(o.opsJsm, o.name);
-  const src = await o.busJsm.streams.info(o.name);
-  if (sourceSeq > src.state.last_seq) {
-    // The BUS bucket is younger than the copy (deleted and created again): start the copy over.
-    await o.opsJsm.streams.purge(o.name);
-    ({ opsSeq, sourceSeq } = await copyPosition(o.opsJsm, o.name));
-  }
-  o.onCopied?.(sourceSeq);
-  const consumer = await o.bus.consumers.get(o.name, sourceSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: sourceSeq + 1 } : { deliver_policy: DeliverPolicy.All });
-  const msgs = await consumer.consume();
-  const abort = () => void msgs.stop();
-  o.signal.addEventListener("abort", abort);
-  try {
-    for await (const m of msgs) {
-      if (o.signal.aborted) break;
-      const h = headers();
-      for (const k of m.headers?.keys() ?? []) {
-        if (k.startsWith("Nats-Expected-") || k === "Nats-Msg-Id") continue;
-        for (const v of m.headers!.values(k)) h.append(k, v);
-      }
-      h.set(SOURCE_SEQUENCE_HEADER, String(m.seq));
-      const ack = await o.ops.publish(m.subject, m.data, { headers: h, expect: { lastSequence: opsSeq } });
-      opsSeq = ack.seq;
-      o.onCopied?.(m.seq);
-    }
-  } finally {
-    o.signal.removeEventListener("abort", abort);
-    msgs.stop();
-  }
-};
 
 // ---- the component ---------------------------------------------------------------------------
 
@@ -348,7 +320,8 @@ export const startOps = async (deps: OpsDeps): Promise<OpsRuntime> => {
           if (r.pushed || r.created.length + r.updated.length + r.replaced.length + r.deleted.length > 0) log.info(r, "OPS account and streams refreshed");
           // Behind at two ticks in a row: stuck (the OPS disk_storage reached?), not just busy.
           const stuck = r.behind.filter((n) => lastBehind.has(n));
-          if (stuck.length > 0) log.warn({ behind: stuck }, "OPS copies behind their BUS source since the last check (OPS disk_storage reached? see the server log)");
+          if (stuck.length > 0)
+            log.warn({ behind: stuck }, "OPS copies behind their BUS source since the last check (OPS disk_storage reached? see the server log)");
           lastBehind = new Set(r.behind);
           if (!again || stopped) return r;
         }
@@ -397,7 +370,14 @@ export const startOps = async (deps: OpsDeps): Promise<OpsRuntime> => {
       for (const [name, seq] of want) {
         for (;;) {
           const s = session;
-          const have = isKv(name) ? (copiers.get(name)?.sourceSeq ?? 0) : s && !s.closed ? await s.jsm.streams.info(name).then((i) => i.state.last_seq, () => 0) : 0;
+          const have = isKv(name)
+            ? (copiers.get(name)?.sourceSeq ?? 0)
+            : s && !s.closed
+              ? await s.jsm.streams.info(name).then(
+                  (i) => i.state.last_seq,
+                  () => 0,
+                )
+              : 0;
           if (have >= seq) break;
           if (Date.now() > deadline) throw new Error(`the OPS copy of ${name} is at ${have}, its BUS source at ${seq}`);
           await sleep(25);

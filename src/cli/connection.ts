@@ -44,7 +44,10 @@ export const clientTlsOf = async (g: GlobalOptions, config: Config, url: string)
   };
   const explicit = { ca: pick(g.tlsCa, config.tls?.ca), cert: pick(g.tlsCert, config.tls?.cert), key: pick(g.tlsKey, config.tls?.key) };
   if (Boolean(explicit.cert) !== Boolean(explicit.key)) {
-    throw new CliError("a TLS client certificate needs its key: give both --tls-cert and --tls-key (or GANGLION_TLS_CERT and GANGLION_TLS_KEY).", ExitCode.Usage);
+    throw new CliError(
+      "a TLS client certificate needs its key: give both --tls-cert and --tls-key (or GANGLION_TLS_CERT and GANGLION_TLS_KEY).",
+      ExitCode.Usage,
+    );
   }
   return resolveClientTls({ url, explicit, dataDir: resolve(g.dataDir) });
 };
@@ -105,7 +108,10 @@ export const readCreds = async (path: string, source = "--creds"): Promise<strin
   try {
     return await readFile(path, "utf8");
   } catch (err) {
-    throw new CliError(`cannot read the credentials file ${path} (from ${source}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check the path.`, ExitCode.Unreachable);
+    throw new CliError(
+      `cannot read the credentials file ${path} (from ${source}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check the path.`,
+      ExitCode.Unreachable,
+    );
   }
 };
 
@@ -125,10 +131,9 @@ export const connectTarget = async (target: BusTarget, opts: { name?: string; ti
       ...tlsConnectOption(target.tls),
     });
   } catch (err) {
-    const hint =
-      target.urlSource.endsWith("url")
-        ? " Is `ganglion up` still running? Start it again, or pass --nats URL."
-        : " Check the URL and that the server is running.";
+    const hint = target.urlSource.endsWith("url")
+      ? " Is `ganglion up` still running? Start it again, or pass --nats URL."
+      : " Check the URL and that the server is running.";
     const t = target.tls;
     const tls = t ? `, TLS${t.ca ? ` CA ${t.ca}` : " with the system CAs"}${t.cert ? `, client certificate ${t.cert}` : ""}` : "";
     const tlsHint = tlsProblem(err)
@@ -146,6 +151,6 @@ export const connectTarget = async (target: BusTarget, opts: { name?: string; ti
 
 /** True when a connect error came from TLS (handshake, certificate, or a server that requires it). */
 const tlsProblem = (err: unknown): boolean => {
-  const text = `${(err as Error)?.message ?? ""} ${((err as Error)?.cause as Error | undefined)?.message ?? ""} ${((err as { cause?: { code?: string } })?.cause?.code ?? "")}`;
+  const text = `${(err as Error)?.message ?? ""} ${((err as Error)?.cause as Error | undefined)?.message ?? ""} ${(err as { cause?: { code?: string } })?.cause?.code ?? ""}`;
   return /tls|ssl|certificate|self.signed|handshake|CERT_|ERR_SSL/i.test(text);
 };

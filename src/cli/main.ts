@@ -31,7 +31,10 @@ export const buildProgram = (ctx: CliContext): Command => {
     .option("--data-dir <dir>", "data dir of the embedded bus: keys, credentials, JetStream store (env GANGLION_DATA_DIR)", ctx.config.dataDir)
     .option("--nats <url>", "URL of a bus to reach instead of the data dir's (env GANGLION_NATS_URL)")
     .option("--creds <file>", "credentials file for --nats (env GANGLION_CREDS)")
-    .option("--tls-ca <file>", "CA certificate (PEM) the bus's TLS certificate is checked against (env GANGLION_TLS_CA; default <data-dir>/tls/ca-cert.pem for a tls:// URL); for `up`: the CA of --tls-cert")
+    .option(
+      "--tls-ca <file>",
+      "CA certificate (PEM) the bus's TLS certificate is checked against (env GANGLION_TLS_CA; default <data-dir>/tls/ca-cert.pem for a tls:// URL); for `up`: the CA of --tls-cert",
+    )
     .option("--tls-cert <file>", "client certificate (PEM) for a bus that verifies clients (env GANGLION_TLS_CERT); for `up`: the server certificate")
     .option("--tls-key <file>", "private key (PEM) of --tls-cert (env GANGLION_TLS_KEY)")
     .option("--json", "print results as JSON for scripts")

@@ -42,7 +42,11 @@ export const renderTable = <R>(rows: readonly R[], columns: readonly Column<R>[]
   const cells = rows.map((r) => columns.map((c) => cellText(c.value(r)).replace(/\n/g, " ")));
   const headers = columns.map((c) => c.header.toUpperCase());
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(headers), ...cells.map(line)].join("\n") + "\n";
 };
 

@@ -32,8 +32,7 @@ export type Catalog = t.TypeOf<typeof Catalog>;
 export type ParsedCapability = { readonly name: string; readonly param?: string; readonly entry: CatalogEntry };
 
 /** The capability strings a catalog knows, as they are written in manifests. */
-export const knownCapabilities = (c: Catalog): string[] =>
-  c.capabilities.map((e) => (e.param ? `${e.name}:<${e.param}>` : e.name));
+export const knownCapabilities = (c: Catalog): string[] => c.capabilities.map((e) => (e.param ? `${e.name}:<${e.param}>` : e.name));
 
 /**
  * Parses one capability string against the catalog. The reason on the left says what is wrong and,
@@ -84,5 +83,4 @@ export const CATALOG_FILE = new URL("../../catalog/capabilities.json", import.me
 
 let cached: Catalog | undefined;
 /** The catalog shipped with Ganglion, read once. */
-export const defaultCatalog = (): Catalog =>
-  (cached ??= decodeCatalog(JSON.parse(readFileSync(CATALOG_FILE, "utf8")), "catalog/capabilities.json"));
+export const defaultCatalog = (): Catalog => (cached ??= decodeCatalog(JSON.parse(readFileSync(CATALOG_FILE, "utf8")), "catalog/capabilities.json"));

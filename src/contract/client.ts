@@ -42,7 +42,11 @@ export const decodeReply = <N extends EndpointName>(endpoint: N, raw: unknown): 
   const d = Reply.decode(raw);
   if (E.isLeft(d)) {
     const lines = reportErrors(d.left);
-    return E.left({ code: "Internal", message: `malformed reply from the core to ${endpoint}: ${lines.join("; ")}`, paths: lines.map((l) => l.slice(0, l.indexOf(":"))) });
+    return E.left({
+      code: "Internal",
+      message: `malformed reply from the core to ${endpoint}: ${lines.join("; ")}`,
+      paths: lines.map((l) => l.slice(0, l.indexOf(":"))),
+    });
   }
   if (!d.right.ok) return E.left(d.right.error);
   const r = Endpoints[endpoint].response.decode(d.right.result) as E.Either<t.Errors, ResponseOf<N>>;

@@ -21,9 +21,7 @@ export const reportErrors = (errors: t.Errors): string[] => {
     const last = e.context[e.context.length - 1];
     const reason =
       e.message ??
-      (e.value === undefined
-        ? `is required (${last?.type.name ?? "a value"})`
-        : `expected ${last?.type.name ?? "something else"}, got ${short(e.value)}`);
+      (e.value === undefined ? `is required (${last?.type.name ?? "a value"})` : `expected ${last?.type.name ?? "something else"}, got ${short(e.value)}`);
     const line = `${path === "" ? "(document)" : path}: ${reason}`;
     if (!out.includes(line)) out.push(line);
   }
@@ -67,4 +65,9 @@ export const closed = <R extends t.Props, O extends t.Props>(name: string, requi
 
 /** A codec that replaces a missing value by `fallback` (use it among a `closed` codec's required fields). */
 export const withDefault = <A, O>(codec: t.Type<A, O, unknown>, fallback: A): t.Type<A, O, unknown> =>
-  new t.Type<A, O, unknown>(codec.name, codec.is, (u, c) => (u === undefined ? t.success(fallback) : codec.validate(u, t.appendContext(c, "", codec, u))), codec.encode);
+  new t.Type<A, O, unknown>(
+    codec.name,
+    codec.is,
+    (u, c) => (u === undefined ? t.success(fallback) : codec.validate(u, t.appendContext(c, "", codec, u))),
+    codec.encode,
+  );

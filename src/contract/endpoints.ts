@@ -49,7 +49,12 @@ export const BoundedText = (max: number, name = `Text(${max})`) =>
   new t.Type<string, string, unknown>(
     name,
     (u): u is string => typeof u === "string" && u.length <= max,
-    (u, c) => (typeof u !== "string" ? t.failure(u, c, "expected a string") : u.length > max ? t.failure(u, c, `at most ${max} characters (got ${u.length})`) : t.success(u)),
+    (u, c) =>
+      typeof u !== "string"
+        ? t.failure(u, c, "expected a string")
+        : u.length > max
+          ? t.failure(u, c, `at most ${max} characters (got ${u.length})`)
+          : t.success(u),
     (a) => a,
   );
 
@@ -149,7 +154,7 @@ export const Endpoints = named({
   "task.cancel": spec("command", "Cancel an open task; its running handler receives an abort signal", CancelTaskRequest, TaskView),
   "task.limits": spec(
     "command",
-    'A plugin\'s task limits (concurrency, submission rate); with concurrency / rate ("10/s") / reset, override its manifest\'s',
+    "A plugin's task limits (concurrency, submission rate); with concurrency / rate (\"10/s\") / reset, override its manifest's",
     LimitsRequest,
     LimitsView,
   ),
@@ -177,7 +182,12 @@ export const Endpoints = named({
   "views.task": spec("read", "One task: its row of the tasks view and its full event history. Request {taskId}.", t.type({ taskId: Id }), TaskShown),
   "views.capabilities": spec("read", "Who may do what: capability → plugins and plugin → capabilities. Request {}.", Empty, Capabilities),
   "views.totals": spec("read", "Counts by status of tasks and plugins. Request {}.", Empty, Totals),
-  "projections.status": spec("read", "Each view: its live bucket and version, checkpoint, and the head of the log. Request {}.", Empty, t.array(ProjectionStatus)),
+  "projections.status": spec(
+    "read",
+    "Each view: its live bucket and version, checkpoint, and the head of the log. Request {}.",
+    Empty,
+    t.array(ProjectionStatus),
+  ),
   "audit.query": spec(
     "read",
     "The event log, filtered: {pluginId?, taskId?, type? (prefix), since?, until? (ISO or 15m/2h/7d back), limit?}.",

@@ -60,8 +60,5 @@ export const ServiceError = t.intersection([
 export type ServiceError = t.TypeOf<typeof ServiceError>;
 
 /** Every reply on `ganglion.v1.>` (and on `submit.<type>`) has this shape; `result` is the endpoint's response. */
-export const Reply = t.union([
-  t.type({ ok: t.literal(true), result: t.unknown }),
-  t.type({ ok: t.literal(false), error: ServiceError }),
-]);
+export const Reply = t.union([t.type({ ok: t.literal(true), result: t.unknown }), t.type({ ok: t.literal(false), error: ServiceError })]);
 export type Reply = t.TypeOf<typeof Reply>;

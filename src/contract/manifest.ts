@@ -41,8 +41,7 @@ const durationCodec = (source: ManifestSource, positive: boolean) =>
     positive ? "PositiveDuration" : "Duration",
     (u): u is number => typeof u === "number" && Number.isInteger(u) && (positive ? u > 0 : u >= 0),
     (u, c) => {
-      const ms =
-        typeof u === "string" ? parseDuration(u) : source === "stored" && typeof u === "number" && Number.isInteger(u) && u >= 0 ? u : undefined;
+      const ms = typeof u === "string" ? parseDuration(u) : source === "stored" && typeof u === "number" && Number.isInteger(u) && u >= 0 ? u : undefined;
       if (ms === undefined) return t.failure(u, c, `expected a duration like "30s", "5m" or "500ms", got ${JSON.stringify(u)}`);
       return positive && ms === 0 ? t.failure(u, c, "must be longer than 0") : t.success(ms);
     },
@@ -54,23 +53,24 @@ export const Duration = durationCodec("input", false);
 
 const PER_MS: Record<string, number> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
-const rateCodec = (source: ManifestSource) => new t.Type<{ count: number; perMs: number }, { count: number; perMs: number }, unknown>(
-  "Rate",
-  (u): u is { count: number; perMs: number } =>
-    typeof u === "object" && u !== null && typeof (u as { count?: unknown }).count === "number" && typeof (u as { perMs?: unknown }).perMs === "number",
-  (u, c) => {
-    if (source === "stored" && typeof u === "object" && u !== null) {
-      const { count, perMs } = u as { count?: unknown; perMs?: unknown };
-      if (typeof count === "number" && count > 0 && Number.isInteger(count) && typeof perMs === "number" && perMs > 0) return t.success({ count, perMs });
-    }
-    if (typeof u === "string") {
-      const m = /^\s*(\d+)\s*\/\s*(s|sec|m|min|h)\s*$/.exec(u);
-      if (m && Number(m[1]) > 0) return t.success({ count: Number(m[1]), perMs: PER_MS[m[2]!]! });
-    }
-    return t.failure(u, c, `expected a rate like "100/s", "10/m" or "500/h", got ${JSON.stringify(u)}`);
-  },
-  (a) => a,
-);
+const rateCodec = (source: ManifestSource) =>
+  new t.Type<{ count: number; perMs: number }, { count: number; perMs: number }, unknown>(
+    "Rate",
+    (u): u is { count: number; perMs: number } =>
+      typeof u === "object" && u !== null && typeof (u as { count?: unknown }).count === "number" && typeof (u as { perMs?: unknown }).perMs === "number",
+    (u, c) => {
+      if (source === "stored" && typeof u === "object" && u !== null) {
+        const { count, perMs } = u as { count?: unknown; perMs?: unknown };
+        if (typeof count === "number" && count > 0 && Number.isInteger(count) && typeof perMs === "number" && perMs > 0) return t.success({ count, perMs });
+      }
+      if (typeof u === "string") {
+        const m = /^\s*(\d+)\s*\/\s*(s|sec|m|min|h)\s*$/.exec(u);
+        if (m && Number(m[1]) > 0) return t.success({ count: Number(m[1]), perMs: PER_MS[m[2]!]! });
+      }
+      return t.failure(u, c, `expected a rate like "100/s", "10/m" or "500/h", got ${JSON.stringify(u)}`);
+    },
+    (a) => a,
+  );
 
 /** A rate limit: `"100/s"` in manifests, decoded to `{ count, perMs }`. */
 export const Rate = rateCodec("input");
@@ -89,13 +89,14 @@ export const Semver = matching(
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
   'a semantic version like "1.2.0"',
 );
-export const TaskType = matching("TaskType", DOTTED, 'a dotted task type like "text.wordcount" (lower-case tokens of letters, digits, \'-\' or \'_\')');
+export const TaskType = matching("TaskType", DOTTED, "a dotted task type like \"text.wordcount\" (lower-case tokens of letters, digits, '-' or '_')");
 
 const positiveInt = (name: string) =>
   new t.Type<number, number, unknown>(
     name,
     (u): u is number => typeof u === "number" && Number.isInteger(u) && u > 0,
-    (u, c) => (typeof u === "number" && Number.isInteger(u) && u > 0 ? t.success(u) : t.failure(u, c, `expected a whole number above 0, got ${JSON.stringify(u)}`)),
+    (u, c) =>
+      typeof u === "number" && Number.isInteger(u) && u > 0 ? t.success(u) : t.failure(u, c, `expected a whole number above 0, got ${JSON.stringify(u)}`),
     (a) => a,
   );
 
@@ -246,7 +247,9 @@ export const crossCheck = (m: Manifest): string[] => {
     if (j !== undefined) errs.push(`provides[${i}].type: task type ${p.type} is already provided by provides[${j}]`);
     else seen.set(p.type, i);
     if (p.retry.backoff.length >= p.retry.maxAttempts && p.retry.backoff.length > 0) {
-      errs.push(`provides[${i}].retry.backoff: ${p.retry.backoff.length} backoff steps need maxAttempts above ${p.retry.backoff.length} (one step between two attempts)`);
+      errs.push(
+        `provides[${i}].retry.backoff: ${p.retry.backoff.length} backoff steps need maxAttempts above ${p.retry.backoff.length} (one step between two attempts)`,
+      );
     }
     if (p.deadline !== undefined && p.deadline < p.timeout) errs.push(`provides[${i}].deadline: shorter than its timeout`);
   });

@@ -70,10 +70,7 @@ export type PluginCredentials = t.TypeOf<typeof PluginCredentials>;
 // ---- tasks ------------------------------------------------------------------------------------
 
 /** The status of a submitted task (`src/tasks/status.ts`, less `absent`). */
-export const TaskStatus = t.keyof(
-  { scheduled: null, running: null, retry_wait: null, completed: null, cancelled: null, dead_lettered: null },
-  "TaskStatus",
-);
+export const TaskStatus = t.keyof({ scheduled: null, running: null, retry_wait: null, completed: null, cancelled: null, dead_lettered: null }, "TaskStatus");
 export type TaskStatus = t.TypeOf<typeof TaskStatus>;
 
 export const TaskProgress = t.intersection([t.type({ done: t.number, total: t.number, at: t.string }), t.partial({ message: t.string })]);

@@ -50,10 +50,11 @@ export const tlsPaths = (dataDir: string) => {
   } as const;
 };
 
-const exists = (p: string) => access(p).then(
-  () => true,
-  () => false,
-);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * The client TLS a data dir offers: its CA, and the admin client certificate when there is one.

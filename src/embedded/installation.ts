@@ -187,7 +187,9 @@ export const runEmbeddedServer = async (
   const bin = await findNatsServer(opts.env);
   const version = await natsServerVersion(bin);
   if (!versionAtLeast(version, MIN_SERVER_VERSION)) {
-    throw new NatsServerError(`${bin} is nats-server ${version}; Ganglion needs ${MIN_SERVER_VERSION} or newer. Upgrade it, or point NATS_SERVER_BIN at a newer binary.`);
+    throw new NatsServerError(
+      `${bin} is nats-server ${version}; Ganglion needs ${MIN_SERVER_VERSION} or newer. Upgrade it, or point NATS_SERVER_BIN at a newer binary.`,
+    );
   }
   const nd = natsDir(inst.dataDir);
   return startNatsServer({

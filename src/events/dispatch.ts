@@ -43,7 +43,10 @@ export const eventDecoder = <A>(codec: t.Type<A, unknown, unknown>): ((x: { type
   const known = [...members.keys()];
   return (x) => {
     const c = members.get(x.type);
-    if (!c) return E.left([`type: ${JSON.stringify(x.type)} is not one of the event types accepted here (${known.length} known, e.g. ${known.slice(0, 3).join(", ")})`]);
+    if (!c)
+      return E.left([
+        `type: ${JSON.stringify(x.type)} is not one of the event types accepted here (${known.length} known, e.g. ${known.slice(0, 3).join(", ")})`,
+      ]);
     return E.mapLeft(failure)(c.decode(x) as t.Validation<A>);
   };
 };

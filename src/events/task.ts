@@ -48,10 +48,7 @@ export const TaskError = t.intersection([
 export type TaskError = t.TypeOf<typeof TaskError>;
 
 /** One failed attempt, as kept in the failure chain of a dead letter. */
-export const AttemptFailure = t.intersection([
-  t.type({ attempt: t.number, at: t.string, error: TaskError }),
-  t.partial({ instance: t.string }),
-]);
+export const AttemptFailure = t.intersection([t.type({ attempt: t.number, at: t.string, error: TaskError }), t.partial({ instance: t.string })]);
 export type AttemptFailure = t.TypeOf<typeof AttemptFailure>;
 
 export const TimeoutKind = t.keyof({ schedule_to_start: null, start_to_close: null, deadline: null });
@@ -94,10 +91,7 @@ export type TaskStarted = t.TypeOf<typeof TaskStarted>;
 /** Progress of the running attempt (throttled by the core). */
 export const TaskProgressed = t.type({
   type: t.literal("task.progress"),
-  data: t.intersection([
-    t.type({ taskId: t.string, attempt: t.number, done: t.number, total: t.number, at: t.string }),
-    t.partial({ message: t.string }),
-  ]),
+  data: t.intersection([t.type({ taskId: t.string, attempt: t.number, done: t.number, total: t.number, at: t.string }), t.partial({ message: t.string })]),
 });
 export type TaskProgressed = t.TypeOf<typeof TaskProgressed>;
 

@@ -70,7 +70,10 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
 
   // The infrastructure every component shares, built once: one account authority (one push
   // chain per account), one plugin event store, one catalog, one plugin command handler.
-  const accounts = deps.authority && deps.sysCreds ? accountAuthority({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer(), ...(deps.tls ? { tls: deps.tls } : {}) }) : undefined;
+  const accounts =
+    deps.authority && deps.sysCreds
+      ? accountAuthority({ authority: deps.authority, sysCreds: deps.sysCreds, servers: deps.nc.getServer(), ...(deps.tls ? { tls: deps.tls } : {}) })
+      : undefined;
   const catalog = defaultCatalog();
   const pluginStore = natsEventStore(deps.nc, {
     codec: PluginEvent,
@@ -87,7 +90,8 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...replicas })).stop);
   stops.push((await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop);
   // The OPS account (read-only operators): its JWT, a mirror of the log, copies of the views.
-  if (accounts && deps.sysCreds) stops.push((await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop);
+  if (accounts && deps.sysCreds)
+    stops.push((await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop);
   const authority = deps.authority;
   const tasks = await startTasks({
     nc: deps.nc,

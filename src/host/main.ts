@@ -19,14 +19,7 @@ import type { TlsSetup } from "../embedded/installation.js";
 import { tlsConnectOption } from "../contract/tls.js";
 import { prepareServerTls } from "../tls/pki.js";
 import type { ClientTls } from "../contract/tls.js";
-import {
-  findNatsServer,
-  MIN_SERVER_VERSION,
-  NatsServerError,
-  natsServerVersion,
-  portFree,
-  versionAtLeast,
-} from "../embedded/natsServer.js";
+import { findNatsServer, MIN_SERVER_VERSION, NatsServerError, natsServerVersion, portFree, versionAtLeast } from "../embedded/natsServer.js";
 import { startCore } from "./core.js";
 import { writeDevBootstrapCredentials } from "../plugins/credentials.js";
 import type { Core } from "./core.js";
@@ -120,10 +113,7 @@ const serverRunningOn = async (dataDir: string): Promise<number | undefined> => 
 };
 
 /** Starts the core on `nc`; on failure runs `cleanup` and throws a `CoreStartError`. */
-const startCoreOrCleanup = async (
-  deps: Parameters<typeof startCore>[0],
-  cleanup: () => Promise<void>,
-): Promise<Core> => {
+const startCoreOrCleanup = async (deps: Parameters<typeof startCore>[0], cleanup: () => Promise<void>): Promise<Core> => {
   try {
     return await startCore(deps);
   } catch (err) {
@@ -181,9 +171,12 @@ export const startEmbeddedBus = async (opts: {
     nc = await connectWithCreds(server.url, await readFile(inst.adminCreds, "utf8"), "ganglion-core", { tls: inst.tls?.client });
   } catch (err) {
     await server.stop();
-    throw new CoreStartError(`the core could not connect to its own nats-server at ${server.url}: ${(err as Error).message}. See ${join(dataDir, "nats", "nats.log")}.`, {
-      cause: err,
-    });
+    throw new CoreStartError(
+      `the core could not connect to its own nats-server at ${server.url}: ${(err as Error).message}. See ${join(dataDir, "nats", "nats.log")}.`,
+      {
+        cause: err,
+      },
+    );
   }
   // 4. The core.
   const core = await startCoreOrCleanup(
@@ -214,7 +207,16 @@ export const startEmbeddedBus = async (opts: {
     })());
   const ended = server.exited.then((code) => `nats-server exited unexpectedly (code ${code}); see ${join(dataDir, "nats", "nats.log")}`);
   const tls = inst.tls ? { ...inst.tls.client, verify: inst.tls.server.verify } : undefined;
-  return { url: server.url, dataDir, adminCreds: inst.adminCreds, ...(devBootstrapCreds ? { devBootstrapCreds } : {}), ...(tls ? { tls } : {}), serverPid: server.pid, ended, stop };
+  return {
+    url: server.url,
+    dataDir,
+    adminCreds: inst.adminCreds,
+    ...(devBootstrapCreds ? { devBootstrapCreds } : {}),
+    ...(tls ? { tls } : {}),
+    serverPid: server.pid,
+    ended,
+    stop,
+  };
 };
 
 /**
@@ -236,7 +238,14 @@ export const startServedBus = async (opts: {
   const log = opts.log;
   const nc = opts.creds
     ? await connectWithCreds(opts.url, opts.creds, "ganglion-core", { maxReconnectAttempts: -1, tls: opts.tls })
-    : await connect({ servers: opts.url, name: "ganglion-core", maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true, ...tlsConnectOption(opts.tls) });
+    : await connect({
+        servers: opts.url,
+        name: "ganglion-core",
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        noAsyncTraces: true,
+        ...tlsConnectOption(opts.tls),
+      });
   log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, "connected");
   const core = await startCoreOrCleanup(
     {
@@ -358,7 +367,14 @@ export const writeComposeFiles = async (
       storeDir: COMPOSE.storeDir,
       resolverDir: COMPOSE.resolverDir,
       ...(tls
-        ? { tls: { certFile: inContainer(tls.server.certFile), keyFile: inContainer(tls.server.keyFile), caFile: inContainer(tls.server.caFile), verify: tls.server.verify } }
+        ? {
+            tls: {
+              certFile: inContainer(tls.server.certFile),
+              keyFile: inContainer(tls.server.keyFile),
+              caFile: inContainer(tls.server.caFile),
+              verify: tls.server.verify,
+            },
+          }
         : {}),
     }),
     // The nats image reads it as whatever user it runs as; it holds public JWTs only.

@@ -64,8 +64,7 @@ export const pluginApp = (deps: PluginAppDeps) => {
   const handler = commandHandler(deps.store, pluginDecider, { streamName: pluginStreamName });
   const load = handler.load;
 
-  const revokedKeys = (events: readonly PluginEvent[]) =>
-    events.flatMap((e) => (e.type === "plugin.credentials.revoked" ? e.data.publicKeys : []));
+  const revokedKeys = (events: readonly PluginEvent[]) => events.flatMap((e) => (e.type === "plugin.credentials.revoked" ? e.data.publicKeys : []));
 
   const unavailable = (pluginId: string): PluginAppError => ({
     _tag: "Unavailable",
@@ -109,7 +108,10 @@ export const pluginApp = (deps: PluginAppDeps) => {
   ): Promise<E.Either<PluginAppError, PluginCredentials>> => {
     const accounts = deps.accounts;
     if (!accounts) {
-      return E.left({ _tag: "Unavailable", message: "this core has no key material or SYS credentials (started without a data dir), so it cannot mint credentials" });
+      return E.left({
+        _tag: "Unavailable",
+        message: "this core has no key material or SYS credentials (started without a data dir), so it cannot mint credentials",
+      });
     }
     let minted: Awaited<ReturnType<typeof mintPluginCredentials>> | undefined;
     let granted: readonly string[] = [];

@@ -38,8 +38,7 @@ export type Present = Exclude<Plugin, { status: "absent" }>;
 export const initialState = (): Plugin => ({ status: "absent" });
 
 /** Capabilities the manifest asks for that are not granted. */
-export const pendingCapabilities = (p: Plugin): string[] =>
-  p.status === "absent" ? [] : p.manifest.capabilities.filter((c) => !p.granted.includes(c));
+export const pendingCapabilities = (p: Plugin): string[] => (p.status === "absent" ? [] : p.manifest.capabilities.filter((c) => !p.granted.includes(c)));
 
 /** Commands. Time, ids and keys are inputs: `decide` never reads a clock or mints anything. */
 export type PluginCommand =
@@ -238,7 +237,8 @@ export const decide = (cmd: PluginCommand, s: Plugin): E.Either<PluginRejected, 
         return E.left({
           _tag: "NotApproved",
           pluginId: s.pluginId,
-          message: `plugin ${s.pluginId} is pending approval; approve it first: ganglion plugin approve ${s.pluginId} ${s.manifest.capabilities.join(" ")}`.trimEnd(),
+          message:
+            `plugin ${s.pluginId} is pending approval; approve it first: ganglion plugin approve ${s.pluginId} ${s.manifest.capabilities.join(" ")}`.trimEnd(),
         });
       }
       if (s.status === "disabled") {

@@ -43,7 +43,9 @@ export const reconcileAccounts = async (store: EventStore<PluginEvent>, accounts
 export const startPlugins = async (deps: PluginsRuntimeDeps): Promise<{ stop: () => Promise<void> }> => {
   const log = deps.log.child({ component: "plugins" });
   if (!deps.accounts) {
-    log.warn("no key material or SYS credentials: this core cannot change plugin accounts (approve, revoke, disable, enable, remove and creds will answer Unavailable)");
+    log.warn(
+      "no key material or SYS credentials: this core cannot change plugin accounts (approve, revoke, disable, enable, remove and creds will answer Unavailable)",
+    );
     return { stop: async () => undefined };
   }
   const n = await reconcileAccounts(deps.store, deps.accounts);

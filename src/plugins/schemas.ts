@@ -44,7 +44,9 @@ const checkPattern = (p: string, path: string, w: Walk) => {
   source = source.length > 60 ? `${source.slice(0, 60)}…` : source;
   if (r.status === "vulnerable") {
     const c = r.complexity.type === "polynomial" ? `polynomial (degree ${r.complexity.degree})` : r.complexity.type;
-    w.issues.push(`${path}: the pattern ${JSON.stringify(source)} can take ${c} time on some inputs (a ReDoS risk: nested or overlapping repetition); rewrite it so no part of the input can be matched in two ways`);
+    w.issues.push(
+      `${path}: the pattern ${JSON.stringify(source)} can take ${c} time on some inputs (a ReDoS risk: nested or overlapping repetition); rewrite it so no part of the input can be matched in two ways`,
+    );
   } else {
     w.issues.push(`${path}: the pattern ${JSON.stringify(source)} could not be proven safe within ${PATTERN_CHECK_MS} ms; simplify it`);
   }
@@ -63,7 +65,8 @@ const walk = (node: unknown, path: string, depth: number, w: Walk): void => {
   }
   for (const [k, v] of Object.entries(node)) {
     if (++w.nodes > MAX_SCHEMA_NODES) {
-      if (w.nodes === MAX_SCHEMA_NODES + 1) w.issues.push(`${path}: the schema has more than ${MAX_SCHEMA_NODES} keys; split the task type or simplify its schema`);
+      if (w.nodes === MAX_SCHEMA_NODES + 1)
+        w.issues.push(`${path}: the schema has more than ${MAX_SCHEMA_NODES} keys; split the task type or simplify its schema`);
       return;
     }
     const at = `${path}.${k}`;

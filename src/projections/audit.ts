@@ -88,15 +88,13 @@ const TASK_STREAMS = taskStreamName("");
 export async function* audit(store: EventStore<{ type: string; data: unknown }>, f: AuditFilter, now = new Date()): AsyncGenerator<AuditEntry> {
   const since = f.since === undefined ? undefined : parseTimeBound(f.since, now);
   const until = f.until === undefined ? undefined : parseTimeBound(f.until, now);
-  if (f.since !== undefined && since === undefined) throw new AuditFilterError(`since: ${JSON.stringify(f.since)} is neither an ISO time nor a duration like 15m`, "since");
-  if (f.until !== undefined && until === undefined) throw new AuditFilterError(`until: ${JSON.stringify(f.until)} is neither an ISO time nor a duration like 15m`, "until");
+  if (f.since !== undefined && since === undefined)
+    throw new AuditFilterError(`since: ${JSON.stringify(f.since)} is neither an ISO time nor a duration like 15m`, "since");
+  if (f.until !== undefined && until === undefined)
+    throw new AuditFilterError(`until: ${JSON.stringify(f.until)} is neither an ISO time nor a duration like 15m`, "until");
   const keep = (e: RecordedEvent) => {
     const time = Date.parse(e.metadata.time);
-    return (
-      (f.type === undefined || e.type.startsWith(f.type)) &&
-      (since === undefined || time >= since) &&
-      (until === undefined || time <= until)
-    );
+    return (f.type === undefined || e.type.startsWith(f.type)) && (since === undefined || time >= since) && (until === undefined || time <= until);
   };
   if (f.taskId !== undefined) {
     for await (const e of store.readStream(taskStreamName(f.taskId))) {
@@ -106,7 +104,8 @@ export async function* audit(store: EventStore<{ type: string; data: unknown }>,
     return;
   }
   const tasks = new Set<string>();
-  const own = f.pluginId === undefined ? new Set<string>() : new Set([pluginStreamName(f.pluginId), workerStreamName(f.pluginId), limitsStreamName(f.pluginId)]);
+  const own =
+    f.pluginId === undefined ? new Set<string>() : new Set([pluginStreamName(f.pluginId), workerStreamName(f.pluginId), limitsStreamName(f.pluginId)]);
   for await (const e of store.readAll()) {
     if (f.pluginId !== undefined) {
       let mine = own.has(e.streamName);

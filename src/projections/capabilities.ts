@@ -1,12 +1,6 @@
 import * as t from "io-ts";
 import { assertNever } from "../events/exhaustive.js";
-import {
-  PluginCapabilitiesGranted,
-  PluginCapabilityRevoked,
-  PluginRegistered,
-  PluginRemoved,
-  PluginUpgraded,
-} from "../events/plugin.js";
+import { PluginCapabilitiesGranted, PluginCapabilityRevoked, PluginRegistered, PluginRemoved, PluginUpgraded } from "../events/plugin.js";
 import type { PluginEvent } from "../events/plugin.js";
 import { codecsByType, kvKey, sortedSet } from "./view.js";
 import type { View } from "./view.js";

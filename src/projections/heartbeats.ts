@@ -4,7 +4,6 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { HEARTBEATS_ALL } from "../contract/subjects.js";
 import { Heartbeat } from "../contract/wire.js";
 
-
 export type LiveInstance = { readonly lastHeartbeatAt: string; readonly inFlight: number | null; readonly state: string | null };
 
 /**

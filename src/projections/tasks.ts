@@ -107,7 +107,11 @@ export const tasksView: View<TaskRow, TaskEvent> = {
       case "task.started":
         return { ...r, attempt: e.data.attempt, instance: e.data.instance, startedAt: at };
       case "task.progress":
-        return { ...r, progress: e.data.message === undefined ? { done: e.data.done, total: e.data.total } : { done: e.data.done, total: e.data.total, message: e.data.message } };
+        return {
+          ...r,
+          progress:
+            e.data.message === undefined ? { done: e.data.done, total: e.data.total } : { done: e.data.done, total: e.data.total, message: e.data.message },
+        };
       case "task.completed":
         return { ...finish(), result: e.data.result, instance: e.data.instance };
       case "task.failed":

@@ -1,14 +1,6 @@
 import * as t from "io-ts";
 import { assertNever } from "../events/exhaustive.js";
-import {
-  TaskCancelled,
-  TaskCompleted,
-  TaskDeadLettered,
-  TaskFailed,
-  TaskStarted,
-  TaskSubmitted,
-  TaskTimedOut,
-} from "../events/task.js";
+import { TaskCancelled, TaskCompleted, TaskDeadLettered, TaskFailed, TaskStarted, TaskSubmitted, TaskTimedOut } from "../events/task.js";
 import type { TaskEvent } from "../events/task.js";
 import { WorkerOffline, WorkerOnline } from "../events/worker.js";
 import type { WorkerEvent } from "../events/worker.js";

@@ -122,6 +122,10 @@ export type Registered = {
 export type Running = { readonly attempt: number; readonly abort: AbortController; readonly msg: JsMsg };
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-export const token = (s: string) => s.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z0-9]+/, "") || "w";
+export const token = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, "-")
+    .replace(/^[^a-z0-9]+/, "") || "w";
 
 export const readCreds = (creds: string) => (creds.includes("-----BEGIN") ? creds : readFileSync(creds, "utf8"));

@@ -33,7 +33,6 @@ import { runTopicLoop } from "./topics.js";
 export { SubmitError, TaskFailure } from "./types.js";
 export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 
-
 /**
  * A Ganglion worker: connects with the plugin's own credentials, pulls its tasks from its durable
  * consumer, runs the handlers, reports progress and results, sends heartbeats, reads its topics.
@@ -96,9 +95,17 @@ export class Worker {
    * Handles tasks of `type`. With `params`, params are decoded first (a mismatch fails the attempt,
    * not retried); with `result`, the result is checked and encoded before it is sent.
    */
-  onTask<P = unknown, R = unknown>(type: string, handler: TaskHandler<P, R>, codecs: { params?: t.Type<P, unknown, unknown>; result?: t.Type<R, unknown, unknown> } = {}): this {
+  onTask<P = unknown, R = unknown>(
+    type: string,
+    handler: TaskHandler<P, R>,
+    codecs: { params?: t.Type<P, unknown, unknown>; result?: t.Type<R, unknown, unknown> } = {},
+  ): this {
     assertDotted("task type", type);
-    this.tasks.set(type, { handler: handler as TaskHandler<unknown, unknown>, ...(codecs.params ? { params: codecs.params as t.Type<unknown, unknown, unknown> } : {}), ...(codecs.result ? { result: codecs.result as t.Type<unknown, unknown, unknown> } : {}) });
+    this.tasks.set(type, {
+      handler: handler as TaskHandler<unknown, unknown>,
+      ...(codecs.params ? { params: codecs.params as t.Type<unknown, unknown, unknown> } : {}),
+      ...(codecs.result ? { result: codecs.result as t.Type<unknown, unknown, unknown> } : {}),
+    });
     return this;
   }
 
@@ -242,7 +249,8 @@ export class Worker {
       try {
         return await this.jsc().consumers.get(stream, name);
       } catch (err) {
-        if (!warned) this.log.warn({ stream, consumer: name, err: (err as Error).message }, "consumer not available yet (is the plugin approved and enabled?); retrying");
+        if (!warned)
+          this.log.warn({ stream, consumer: name, err: (err as Error).message }, "consumer not available yet (is the plugin approved and enabled?); retrying");
         warned = true;
         await sleep(500);
       }
@@ -350,7 +358,15 @@ export class Worker {
     const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
     let lastProgress = 0;
     const ctx: TaskContext = {
-      task: { id: taskId, type, attempt, delivery: m.info.deliveryCount, plugin: this.plugin, instance: this.instance, ...(a.deadline ? { deadline: a.deadline } : {}) },
+      task: {
+        id: taskId,
+        type,
+        attempt,
+        delivery: m.info.deliveryCount,
+        plugin: this.plugin,
+        instance: this.instance,
+        ...(a.deadline ? { deadline: a.deadline } : {}),
+      },
       log,
       signal: abort.signal,
       working,
@@ -381,7 +397,9 @@ export class Worker {
       if (reg.result) {
         if (!reg.result.is(result)) {
           const v = reg.result.decode(result);
-          throw new TaskFailure(`the handler's result does not match its codec: ${E.isLeft(v) ? failure(v.left).join("; ") : "not an instance"}`, { retryable: false });
+          throw new TaskFailure(`the handler's result does not match its codec: ${E.isLeft(v) ? failure(v.left).join("; ") : "not an instance"}`, {
+            retryable: false,
+          });
         }
         result = reg.result.encode(result);
       }

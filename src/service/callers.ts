@@ -41,7 +41,8 @@ export const requestAccount = (header: string | undefined): string | undefined =
  * without the header came from inside BUS (the admin), which may act for anyone.
  */
 export const refuseCaller = (reply: string | undefined, requestInfo: string | undefined, expectedAccount?: string): string | undefined => {
-  if (!answerableReply(reply)) return typeof reply === "string" && reply !== "" ? `reply subject ${JSON.stringify(reply.slice(0, 120))} is not an inbox` : "no reply subject";
+  if (!answerableReply(reply))
+    return typeof reply === "string" && reply !== "" ? `reply subject ${JSON.stringify(reply.slice(0, 120))} is not an inbox` : "no reply subject";
   if (requestInfo === undefined) return reply!.startsWith("_INBOX.") ? undefined : "a server-mapped reply without request info";
   const acc = requestAccount(requestInfo);
   if (!acc) return "unreadable request info";

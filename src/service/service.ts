@@ -72,7 +72,8 @@ export type RunningService = {
  */
 export const parseBody = (data: Uint8Array): E.Either<ServiceError, unknown> => {
   if (data.length === 0) return E.right({});
-  if (data.length > MAX_REQUEST_BYTES) return E.left({ code: "InvalidRequest", message: `the request is ${data.length} bytes; the limit is ${MAX_REQUEST_BYTES}`, paths: ["$"] });
+  if (data.length > MAX_REQUEST_BYTES)
+    return E.left({ code: "InvalidRequest", message: `the request is ${data.length} bytes; the limit is ${MAX_REQUEST_BYTES}`, paths: ["$"] });
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(data);
@@ -80,7 +81,8 @@ export const parseBody = (data: Uint8Array): E.Either<ServiceError, unknown> => 
     return E.left({ code: "InvalidRequest", message: "the request is not valid UTF-8", paths: ["$"] });
   }
   const depth = jsonDepth(text);
-  if (depth > MAX_JSON_DEPTH) return E.left({ code: "InvalidRequest", message: `the request nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`, paths: ["$"] });
+  if (depth > MAX_JSON_DEPTH)
+    return E.left({ code: "InvalidRequest", message: `the request nests ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`, paths: ["$"] });
   try {
     return E.right(JSON.parse(text));
   } catch (err) {
@@ -117,14 +119,24 @@ export const handleRequest = async (
   caller: Caller = { role: "bus" },
 ): Promise<E.Either<ServiceError, unknown>> => {
   if (!mayCall(ep.access, caller)) {
-    return E.left({ code: "Forbidden", message: `${ep.name} is not reachable from ${caller.role === "foreign" ? `account ${caller.account}` : `the ${caller.role.toUpperCase()} account`}` });
+    return E.left({
+      code: "Forbidden",
+      message: `${ep.name} is not reachable from ${caller.role === "foreign" ? `account ${caller.account}` : `the ${caller.role.toUpperCase()} account`}`,
+    });
   }
   const body = parseBody(data);
   if (E.isLeft(body)) return body;
   const raw = body.right;
   const actorField = typeof raw === "object" && raw !== null ? (raw as { actor?: unknown }).actor : undefined;
-  if (actorField !== undefined && (typeof actorField !== "string" || actorField.length === 0 || actorField.length > MAX_ACTOR || /[\u0000-\u001f]/.test(actorField))) {
-    return E.left({ code: "InvalidRequest", message: `actor: expected a string such as "operator:alice" (1 to ${MAX_ACTOR} printable characters)`, paths: ["actor"] });
+  if (
+    actorField !== undefined &&
+    (typeof actorField !== "string" || actorField.length === 0 || actorField.length > MAX_ACTOR || /[\u0000-\u001f]/.test(actorField))
+  ) {
+    return E.left({
+      code: "InvalidRequest",
+      message: `actor: expected a string such as "operator:alice" (1 to ${MAX_ACTOR} printable characters)`,
+      paths: ["actor"],
+    });
   }
   // Only a caller inside BUS (the admin) names itself; anyone else is who the server says.
   const actor = caller.role === "bus" ? (actorField ?? "operator") : caller.role === "dev" ? "dev-bootstrap" : caller.role;
@@ -139,7 +151,11 @@ export const handleRequest = async (
     // condition, not a bug. The append may or may not have landed (a lost ack), so say so.
     if (err instanceof StoreUnavailableError) {
       ctx.log.warn({ err, endpoint: ep.name }, "event store unavailable");
-      return E.left({ code: "Unavailable", message: `${ep.name}: ${err.message}; the outcome is unknown (the log may or may not hold it), check before retrying a command`, retryAfterMs: 1000 });
+      return E.left({
+        code: "Unavailable",
+        message: `${ep.name}: ${err.message}; the outcome is unknown (the log may or may not hold it), check before retrying a command`,
+        retryAfterMs: 1000,
+      });
     }
     ctx.log.error({ err, endpoint: ep.name }, "endpoint handler failed");
     return E.left({ code: "Internal", message: `${ep.name} failed: ${(err as Error).message ?? String(err)}` });
@@ -158,7 +174,8 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
   const table: Readonly<Record<string, EndpointSpec>> = deps.table ?? Endpoints;
   for (const ep of endpoints) {
     if (seen.has(ep.name)) throw new Error(`two endpoints are named ${ep.name}`);
-    if (!Object.hasOwn(table, ep.name) || table[ep.name] !== ep.spec) throw new Error(`endpoint ${ep.name} is not in the contract's endpoint table (src/contract/endpoints.ts)`);
+    if (!Object.hasOwn(table, ep.name) || table[ep.name] !== ep.spec)
+      throw new Error(`endpoint ${ep.name} is not in the contract's endpoint table (src/contract/endpoints.ts)`);
     seen.add(ep.name);
   }
   const clock = deps.clock ?? (() => new Date());
@@ -188,7 +205,9 @@ export const startService = async (deps: ServiceDeps, endpoints: readonly Endpoi
           return;
         }
         const caller = callerOf(msg.headers?.get(REQUEST_INFO_HEADER) || undefined, deps.accounts ?? {});
-        void respond(svc, microName, ep, msg, log, clock, caller, deps.nc.info?.max_payload ?? 1024 * 1024).catch((e) => log.error({ err: e }, "could not reply"));
+        void respond(svc, microName, ep, msg, log, clock, caller, deps.nc.info?.max_payload ?? 1024 * 1024).catch((e) =>
+          log.error({ err: e }, "could not reply"),
+        );
       },
     });
   }
@@ -218,14 +237,22 @@ const respond = async (svc: Service, microName: string, ep: Endpoint, msg: Servi
       msg.respond(body);
       return;
     }
-    out = E.left({ code: "ReplyTooLarge", message: `the answer is ${size} bytes and the bus carries at most ${maxPayload}; ask for less (a filter, a smaller limit)` });
+    out = E.left({
+      code: "ReplyTooLarge",
+      message: `the answer is ${size} bytes and the bus carries at most ${maxPayload}; ask for less (a filter, a smaller limit)`,
+    });
   }
   if (E.isRight(out)) return;
   const error = out.left;
   countError(svc, microName, error);
   const h = headers();
   h.set(CORRELATION_HEADER, correlationId);
-  msg.respondError(ErrorStatus[error.code] ?? 422, `${error.code}: ${error.message}`.slice(0, 1000).replace(/[\r\n]+/g, " "), JSON.stringify({ ok: false, error }), { headers: h });
+  msg.respondError(
+    ErrorStatus[error.code] ?? 422,
+    `${error.code}: ${error.message}`.slice(0, 1000).replace(/[\r\n]+/g, " "),
+    JSON.stringify({ ok: false, error }),
+    { headers: h },
+  );
 };
 
 /**

@@ -10,12 +10,7 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
 import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "../contract/subjects.js";
-import {
-  InvalidEventError,
-  InvalidStreamNameError,
-  StoreUnavailableError,
-  WrongExpectedVersionError,
-} from "./types.js";
+import { InvalidEventError, InvalidStreamNameError, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
 import type {
   AppendResult,
   EventData,
@@ -79,8 +74,7 @@ export type NatsEventStoreOptions<A extends AnyEvent> = {
 
 type Head = { seq: number; lastRevision: bigint };
 
-const isWrongLastSequence = (err: unknown) =>
-  err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+const isWrongLastSequence = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
 
 const isNotFound = (err: unknown) =>
   err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.NoMessageFound || err.code === JetStreamApiCodes.StreamNotFound);
@@ -209,7 +203,11 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
     const stored = encodeEvents(list);
     const state = options.streamState ?? "any";
     const msgID =
-      stored.length === 1 ? stored[0]!.id : createHash("sha256").update(stored.map((s) => s.id).join("\n")).digest("base64url");
+      stored.length === 1
+        ? stored[0]!.id
+        : createHash("sha256")
+            .update(stored.map((s) => s.id).join("\n"))
+            .digest("base64url");
     const payload = JSON.stringify({ events: stored } satisfies Commit);
     let head = heads.get(subject);
     // A cold cache assumes a new stream unless the caller expects one to exist: one round trip

@@ -1,5 +1,15 @@
 export { natsEventStore, streamNameToSubject, subjectToStreamName, REVISION_HEADER, COUNT_HEADER, TYPE_HEADER } from "./eventStore.js";
-export { ANY, END, InvalidEventError, InvalidStreamNameError, NO_STREAM, START, STREAM_EXISTS, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
+export {
+  ANY,
+  END,
+  InvalidEventError,
+  InvalidStreamNameError,
+  NO_STREAM,
+  START,
+  STREAM_EXISTS,
+  StoreUnavailableError,
+  WrongExpectedVersionError,
+} from "./types.js";
 export { applyDefinitions, loadDefinitions } from "./streamDefinitions.js";
 
 export type { NatsEventStoreOptions } from "./eventStore.js";

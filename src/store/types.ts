@@ -91,11 +91,7 @@ export type Subscription<E extends { type: string; data: unknown }> = AsyncItera
 };
 
 export type EventStore<E extends { type: string; data: unknown }> = {
-  appendToStream: (
-    streamName: string,
-    events: EventData<E> | readonly EventData<E>[],
-    options?: { streamState?: StreamState },
-  ) => Promise<AppendResult>;
+  appendToStream: (streamName: string, events: EventData<E> | readonly EventData<E>[], options?: { streamState?: StreamState }) => Promise<AppendResult>;
   readStream: (streamName: string, options?: ReadStreamOptions) => AsyncIterable<RecordedEvent<E>>;
   readAll: (options?: ReadAllOptions) => AsyncIterable<RecordedEvent<E>>;
   subscribeToAll: (options?: SubscribeOptions) => Subscription<E>;
@@ -136,7 +132,9 @@ export class InvalidStreamNameError extends Error {
   override name = "InvalidStreamNameError";
   readonly _tag = "InvalidStreamName" as const;
   constructor(readonly streamName: string) {
-    super(`stream name ${JSON.stringify(streamName)} is not <category>-<id> with a category of lower-case letters/digits and an id of letters, digits, '-' or '_'`);
+    super(
+      `stream name ${JSON.stringify(streamName)} is not <category>-<id> with a category of lower-case letters/digits and an id of letters, digits, '-' or '_'`,
+    );
   }
 }
 

@@ -1,13 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { Decider } from "../es/decider.js";
-import type {
-  AttemptFailure,
-  RetryPolicy,
-  TaskError,
-  TaskEvent,
-  TaskTimeouts,
-  TimeoutKind,
-} from "../events/task.js";
+import type { AttemptFailure, RetryPolicy, TaskError, TaskEvent, TaskTimeouts, TimeoutKind } from "../events/task.js";
 import { assertNever } from "../events/exhaustive.js";
 import { TaskStatus, taskStatusAfter, TERMINAL } from "./status.js";
 import type { SubmittedStatus } from "./status.js";
@@ -157,23 +150,33 @@ export const decide = (cmd: TaskCommand, s: TaskState): E.Either<TaskRejection, 
       if (s.status === "running" && s.instance === cmd.instance) return E.right([]);
       return E.right([{ type: "task.started", data: { taskId: id, attempt: cmd.attempt, instance: cmd.instance, delivery: cmd.delivery, at: cmd.at } }]);
     case "progress":
-      if (!holds(s, cmd.attempt, cmd.instance)) return E.left({ _tag: "NotHeld", message: `instance ${cmd.instance} does not hold attempt ${cmd.attempt} of task ${id}` });
+      if (!holds(s, cmd.attempt, cmd.instance))
+        return E.left({ _tag: "NotHeld", message: `instance ${cmd.instance} does not hold attempt ${cmd.attempt} of task ${id}` });
       return E.right([
         {
           type: "task.progress",
-          data: { taskId: id, attempt: cmd.attempt, done: cmd.done, total: cmd.total, at: cmd.at, ...(cmd.message !== undefined ? { message: cmd.message } : {}) },
+          data: {
+            taskId: id,
+            attempt: cmd.attempt,
+            done: cmd.done,
+            total: cmd.total,
+            at: cmd.at,
+            ...(cmd.message !== undefined ? { message: cmd.message } : {}),
+          },
         },
       ]);
     case "complete":
       if (!isOpen(s)) return E.left(ended(s));
-      if (!holds(s, cmd.attempt, cmd.instance)) return E.left({ _tag: "NotHeld", message: `instance ${cmd.instance} does not hold attempt ${cmd.attempt} of task ${id}` });
+      if (!holds(s, cmd.attempt, cmd.instance))
+        return E.left({ _tag: "NotHeld", message: `instance ${cmd.instance} does not hold attempt ${cmd.attempt} of task ${id}` });
       return E.right([{ type: "task.completed", data: { taskId: id, attempt: cmd.attempt, instance: cmd.instance, result: cmd.result, at: cmd.at } }]);
     case "fail": {
       if (!isOpen(s)) return E.left(ended(s));
       if (cmd.instance !== undefined && !holds(s, cmd.attempt, cmd.instance)) {
         return E.left({ _tag: "NotHeld", message: `instance ${cmd.instance} does not hold attempt ${cmd.attempt} of task ${id}` });
       }
-      if (cmd.attempt !== s.attempt || s.status === "retry_wait") return E.left({ _tag: "NotApplicable", message: `attempt ${cmd.attempt} of task ${id} is not current` });
+      if (cmd.attempt !== s.attempt || s.status === "retry_wait")
+        return E.left({ _tag: "NotApplicable", message: `attempt ${cmd.attempt} of task ${id} is not current` });
       const instance = cmd.instance ?? s.instance;
       const failure: AttemptFailure = { attempt: s.attempt, at: cmd.at, error: cmd.error, ...(instance ? { instance } : {}) };
       return E.right([
@@ -218,7 +221,8 @@ export const decide = (cmd: TaskCommand, s: TaskState): E.Either<TaskRejection, 
         },
       ]);
     case "resubmit":
-      if (s.status !== "dead_lettered") return E.left({ _tag: "NotApplicable", message: `task ${id} is ${s.status}; only a dead-lettered task can be retried` });
+      if (s.status !== "dead_lettered")
+        return E.left({ _tag: "NotApplicable", message: `task ${id} is ${s.status}; only a dead-lettered task can be retried` });
       return E.right([{ type: "task.resubmitted", data: { taskId: id, attempt: s.attempt + 1, maxAttempts: s.retry.maxAttempts, at: cmd.at } }]);
     default:
       return assertNever(cmd, "task command");
@@ -271,10 +275,18 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
         failures: [...s.failures, { attempt: e.data.attempt, at: e.data.at, error: e.data.error, ...(e.data.instance ? { instance: e.data.instance } : {}) }],
       };
     case "task.timed_out": {
-      const error: TaskError = { message: `${e.data.kind.replaceAll("_", "-")} timeout of attempt ${e.data.attempt}`, kind: "timeout", retryable: e.data.kind === "start_to_close" };
+      const error: TaskError = {
+        message: `${e.data.kind.replaceAll("_", "-")} timeout of attempt ${e.data.attempt}`,
+        kind: "timeout",
+        retryable: e.data.kind === "start_to_close",
+      };
       // A deadline hit while waiting for a retry is not a failure of an attempt.
       if (e.data.kind === "deadline" && s.status === "retry_wait") return s;
-      return { ...s, status, failures: [...s.failures, { attempt: e.data.attempt, at: e.data.at, error, ...(e.data.instance ? { instance: e.data.instance } : {}) }] };
+      return {
+        ...s,
+        status,
+        failures: [...s.failures, { attempt: e.data.attempt, at: e.data.at, error, ...(e.data.instance ? { instance: e.data.instance } : {}) }],
+      };
     }
     case "task.retry_scheduled":
       return { ...s, ...clearAttempt, status, retryAt: e.data.retryAt };

@@ -65,24 +65,59 @@ export type RouteError =
  * The plugin a task of `taskType` goes to: the named one, or the one active plugin that provides
  * the type. None or several is an error listing the candidates.
  */
-export const route = (ps: Providers, taskType: string, pluginId?: string): { ok: true; provider: Provider; spec: TaskSpec } | { ok: false; error: RouteError } => {
+export const route = (
+  ps: Providers,
+  taskType: string,
+  pluginId?: string,
+): { ok: true; provider: Provider; spec: TaskSpec } | { ok: false; error: RouteError } => {
   const providing = [...ps.values()].filter((p) => p.manifest.provides.some((s) => s.type === taskType));
   const describe = (p: Provider) => `${p.pluginId} (${p.status})`;
   if (pluginId !== undefined) {
     const p = ps.get(pluginId);
     const spec = p?.manifest.provides.find((s) => s.type === taskType);
-    if (!p) return { ok: false, error: { _tag: "NoProvider", message: `no plugin ${pluginId} is installed; providers of ${taskType}: ${providing.map(describe).join(", ") || "none"}`, candidates: providing.map((x) => x.pluginId) } };
-    if (!spec) return { ok: false, error: { _tag: "NoProvider", message: `plugin ${pluginId} does not provide ${taskType}; providers: ${providing.map(describe).join(", ") || "none"}`, candidates: providing.map((x) => x.pluginId) } };
-    if (p.status !== "active") return { ok: false, error: { _tag: "NoProvider", message: `plugin ${pluginId} is ${p.status}: it cannot receive tasks`, candidates: [pluginId] } };
+    if (!p)
+      return {
+        ok: false,
+        error: {
+          _tag: "NoProvider",
+          message: `no plugin ${pluginId} is installed; providers of ${taskType}: ${providing.map(describe).join(", ") || "none"}`,
+          candidates: providing.map((x) => x.pluginId),
+        },
+      };
+    if (!spec)
+      return {
+        ok: false,
+        error: {
+          _tag: "NoProvider",
+          message: `plugin ${pluginId} does not provide ${taskType}; providers: ${providing.map(describe).join(", ") || "none"}`,
+          candidates: providing.map((x) => x.pluginId),
+        },
+      };
+    if (p.status !== "active")
+      return { ok: false, error: { _tag: "NoProvider", message: `plugin ${pluginId} is ${p.status}: it cannot receive tasks`, candidates: [pluginId] } };
     return { ok: true, provider: p, spec };
   }
   if (providing.length === 0) return { ok: false, error: { _tag: "UnknownTaskType", message: `no installed plugin provides the task type ${taskType}` } };
   const active = providing.filter((p) => p.status === "active");
   if (active.length === 0) {
-    return { ok: false, error: { _tag: "NoProvider", message: `no enabled plugin provides ${taskType}; installed providers: ${providing.map(describe).join(", ")}`, candidates: providing.map((x) => x.pluginId) } };
+    return {
+      ok: false,
+      error: {
+        _tag: "NoProvider",
+        message: `no enabled plugin provides ${taskType}; installed providers: ${providing.map(describe).join(", ")}`,
+        candidates: providing.map((x) => x.pluginId),
+      },
+    };
   }
   if (active.length > 1) {
-    return { ok: false, error: { _tag: "Ambiguous", message: `several enabled plugins provide ${taskType}: ${active.map((p) => p.pluginId).join(", ")}; name one with --plugin`, candidates: active.map((p) => p.pluginId) } };
+    return {
+      ok: false,
+      error: {
+        _tag: "Ambiguous",
+        message: `several enabled plugins provide ${taskType}: ${active.map((p) => p.pluginId).join(", ")}; name one with --plugin`,
+        candidates: active.map((p) => p.pluginId),
+      },
+    };
   }
   const p = active[0]!;
   return { ok: true, provider: p, spec: p.manifest.provides.find((s) => s.type === taskType)! };

@@ -23,9 +23,13 @@ export const decideWorker = (cmd: WorkerCommand, s: Workers): E.Either<WorkerRej
   const known = s.online.has(cmd.instance);
   switch (cmd.type) {
     case "heartbeat":
-      return known ? E.left({ _tag: "NoChange" }) : E.right([{ type: "worker.online", data: { pluginId: cmd.pluginId, instance: cmd.instance, version: cmd.version, at: cmd.at } }]);
+      return known
+        ? E.left({ _tag: "NoChange" })
+        : E.right([{ type: "worker.online", data: { pluginId: cmd.pluginId, instance: cmd.instance, version: cmd.version, at: cmd.at } }]);
     case "lost":
-      return known ? E.right([{ type: "worker.offline", data: { pluginId: cmd.pluginId, instance: cmd.instance, reason: cmd.reason, at: cmd.at } }]) : E.left({ _tag: "NoChange" });
+      return known
+        ? E.right([{ type: "worker.offline", data: { pluginId: cmd.pluginId, instance: cmd.instance, reason: cmd.reason, at: cmd.at } }])
+        : E.left({ _tag: "NoChange" });
     default:
       return assertNever(cmd, "worker command");
   }
@@ -47,4 +51,8 @@ export const evolveWorkers = (s: Workers, e: WorkerEvent): Workers => {
 };
 
 /** A plugin's worker instances as one value, for the command handler (`src/es/handleCommand.ts`). */
-export const workerDecider: Decider<Workers, WorkerCommand, WorkerEvent, WorkerRejection> = { decide: decideWorker, evolve: evolveWorkers, initialState: initialWorkers };
+export const workerDecider: Decider<Workers, WorkerCommand, WorkerEvent, WorkerRejection> = {
+  decide: decideWorker,
+  evolve: evolveWorkers,
+  initialState: initialWorkers,
+};

@@ -41,7 +41,12 @@ export class MockTaskEnvironment {
 
   /** Runs the handler once with `params`; resolves with its result or rejects with its error. */
   async run<P, R>(handler: TaskHandler<P, R>, params: P): Promise<R> {
-    const rec = this.record as { progress: MockTaskRecord["progress"]; working: number; counters: Record<string, number>; observations: Record<string, number[]> };
+    const rec = this.record as {
+      progress: MockTaskRecord["progress"];
+      working: number;
+      counters: Record<string, number>;
+      observations: Record<string, number[]>;
+    };
     const metrics: Metrics = {
       increment: (name, by = 1) => void (rec.counters[name] = (rec.counters[name] ?? 0) + by),
       observe: (name, value) => void (rec.observations[name] ??= []).push(value),

@@ -47,10 +47,11 @@ const LEAF_DAYS = 825;
 /** A certificate this close to its end is issued again at start. */
 const RENEW_BEFORE_DAYS = 30;
 
-const exists = (p: string) => access(p).then(
-  () => true,
-  () => false,
-);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 type X509 = typeof import("@peculiar/x509");
 let lib: Promise<X509> | undefined;
@@ -122,7 +123,10 @@ const generateCa = async (): Promise<{ cert: string; key: string }> => {
 };
 
 /** Issues a leaf certificate signed by the CA: a server one (SANs = `hosts`) or a client one. */
-const issueLeaf = async (ca: { cert: string; key: string }, leaf: { commonName: string; kind: "server" | "client"; hosts?: readonly string[]; days: number }) => {
+const issueLeaf = async (
+  ca: { cert: string; key: string },
+  leaf: { commonName: string; kind: "server" | "client"; hosts?: readonly string[]; days: number },
+) => {
   const m = await x509();
   const caCert = new m.X509Certificate(ca.cert);
   const signer = await importSigningKey(ca.key);
@@ -190,8 +194,12 @@ const loadOrCreateCa = async (dataDir: string, issued: string[]): Promise<{ cert
   if (hasCert && hasKey) {
     const ca = { cert: await readPem(p.caCert, "CA certificate"), key: await readPem(p.caKey, "CA key") };
     const c = parseCert(ca.cert, p.caCert);
-    if (!c.checkPrivateKey(createPrivateKey(ca.key))) throw new TlsError(`${p.caKey} is not the key of ${p.caCert}. Restore the pair from a backup, or move ${p.dir} aside to start a new CA (every client then needs the new ca-cert.pem).`);
-    if (new Date(c.validTo).getTime() < Date.now()) throw new TlsError(`the CA ${p.caCert} expired on ${c.validTo}. Move ${p.dir} aside to start a new CA (every client then needs the new ca-cert.pem).`);
+    if (!c.checkPrivateKey(createPrivateKey(ca.key)))
+      throw new TlsError(
+        `${p.caKey} is not the key of ${p.caCert}. Restore the pair from a backup, or move ${p.dir} aside to start a new CA (every client then needs the new ca-cert.pem).`,
+      );
+    if (new Date(c.validTo).getTime() < Date.now())
+      throw new TlsError(`the CA ${p.caCert} expired on ${c.validTo}. Move ${p.dir} aside to start a new CA (every client then needs the new ca-cert.pem).`);
     return ca;
   }
   if (hasCert !== hasKey) {
@@ -241,7 +249,13 @@ const ensureLeaf = async (
  * with `verify` the admin client certificate must then be in the data dir already, unless the
  * CA's key is there too (`tls/ca-key.pem`) to issue one.
  */
-export const prepareServerTls = async (opts: { dataDir: string; host: string; verify: boolean; given?: GivenTls; extraNames?: readonly string[] }): Promise<PreparedTls> => {
+export const prepareServerTls = async (opts: {
+  dataDir: string;
+  host: string;
+  verify: boolean;
+  given?: GivenTls;
+  extraNames?: readonly string[];
+}): Promise<PreparedTls> => {
   const p = tlsPaths(opts.dataDir);
   const issued: string[] = [];
   let server: ServerTls;
@@ -285,13 +299,21 @@ export const prepareServerTls = async (opts: { dataDir: string; host: string; ve
  * client <name>`. Needs the CA's key, so only for a CA Ganglion generated (or whose key was put
  * at `tls/ca-key.pem`).
  */
-export const mintClientCertificate = async (dataDir: string, name: string, opts: { days?: number } = {}): Promise<{ cert: string; key: string; ca: string; notAfter: string }> => {
+export const mintClientCertificate = async (
+  dataDir: string,
+  name: string,
+  opts: { days?: number } = {},
+): Promise<{ cert: string; key: string; ca: string; notAfter: string }> => {
   const p = tlsPaths(dataDir);
   if (!(await exists(p.caCert))) {
-    throw new TlsError(`${dataDir} has no CA (${p.caCert} is missing): start the bus once with \`ganglion up --tls --data-dir ${dataDir}\`, or point --data-dir at the data dir that has it.`);
+    throw new TlsError(
+      `${dataDir} has no CA (${p.caCert} is missing): start the bus once with \`ganglion up --tls --data-dir ${dataDir}\`, or point --data-dir at the data dir that has it.`,
+    );
   }
   if (!(await exists(p.caKey))) {
-    throw new TlsError(`${p.caKey} is missing: this installation uses a CA Ganglion did not make. Issue client certificates with that CA, or put its key at ${p.caKey}.`);
+    throw new TlsError(
+      `${p.caKey} is missing: this installation uses a CA Ganglion did not make. Issue client certificates with that CA, or put its key at ${p.caKey}.`,
+    );
   }
   const ca = { cert: await readPem(p.caCert, "CA certificate"), key: await readPem(p.caKey, "CA key") };
   const made = await issueLeaf(ca, { commonName: name, kind: "client", days: opts.days ?? 365 });

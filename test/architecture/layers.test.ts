@@ -23,7 +23,11 @@ t.test("the layer rules of .dependency-cruiser.cjs hold for src/", async (t) => 
     const r = await cruise(["src"], { ...config.options, ruleSet: { forbidden: config.forbidden }, validate: true } as never);
     const out = r.output as { summary: { violations: { rule: { name: string }; from: string; to: string }[]; totalCruised: number } };
     t.ok(out.summary.totalCruised > 100, `cruised ${out.summary.totalCruised} modules`);
-    t.same(out.summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`), [], "no violations");
+    t.same(
+      out.summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`),
+      [],
+      "no violations",
+    );
   } finally {
     process.chdir(cwd);
   }
@@ -38,9 +42,16 @@ t.test("ganglion/sdk loads without the core: importing it loads nothing of src/t
     ["--import", "tsx", "--import", join(root, "test/support/recordLoads.mjs"), "-e", `await import(${JSON.stringify(join(root, "src/sdk/index.ts"))});`],
     { env: { ...process.env, LOADS_FILE: loads }, cwd: root },
   );
-  const ours = (await readFile(loads, "utf8")).split("\n").filter((u) => u.startsWith("file://") && u.includes("/src/")).map((u) => u.slice(u.indexOf("/src/") + 1));
+  const ours = (await readFile(loads, "utf8"))
+    .split("\n")
+    .filter((u) => u.startsWith("file://") && u.includes("/src/"))
+    .map((u) => u.slice(u.indexOf("/src/") + 1));
   t.ok(ours.includes("src/sdk/worker.ts"), "the worker was loaded");
-  t.same(ours.filter((p) => !/^src\/(sdk|contract|events)\//.test(p)), [], "only the SDK and the contract");
+  t.same(
+    ours.filter((p) => !/^src\/(sdk|contract|events)\//.test(p)),
+    [],
+    "only the SDK and the contract",
+  );
 });
 
 t.test("no file in src/ is over 450 lines", async (t) => {

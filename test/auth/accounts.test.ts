@@ -44,13 +44,20 @@ t.test("every capability in the catalog has imports (or says it opens none); an 
     const cap = c.param ? `${c.name}:news.daily` : c.name;
     const fill = (x: string) => x.replaceAll("<plugin>", "alpha").replaceAll("<param_>", "news_ddaily").replaceAll("<param>", "news.daily");
     const built = capabilityImports(bus, "alpha", cap).map((i) => ({ local: i.local_subject ?? i.subject, bus: i.subject }));
-    t.same(built, c.imports.map((i) => ({ local: fill(i.local), bus: fill(i.bus) })), `catalog/capabilities.json says what ${c.name} imports`);
+    t.same(
+      built,
+      c.imports.map((i) => ({ local: fill(i.local), bus: fill(i.bus) })),
+      `catalog/capabilities.json says what ${c.name} imports`,
+    );
   }
   t.same(pluginImports(bus, "alpha", { active: false, granted: ["topic.publish:news"] }), []);
   const imports = pluginImports(bus, "alpha", { active: true, granted: ["task.submit:x.y"] });
   const submit = imports.find((i) => i.subject === "submit.alpha.x.y");
   t.same(submit?.local_subject, "submit.x.y", "the plugin's submit.<type> arrives as submit.<plugin>.<type>");
-  t.ok(imports.every((i) => i.account === bus), "everything comes from BUS");
+  t.ok(
+    imports.every((i) => i.account === bus),
+    "everything comes from BUS",
+  );
   t.ok(
     imports.every((i) => !/[*>]/.test(i.subject.replace(/\.\*$/, "").replace(/\.>$/, "")) || i.subject.startsWith("hb.")),
     "no import widens past the plugin's own names",

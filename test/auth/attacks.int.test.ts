@@ -67,7 +67,9 @@ const ajs = jetstream(a, { apiPrefix: JS_BUS_API });
 /** A request whose effect we can wait for on the same connection: everything sent before it was processed. */
 const barrier = async (nc: NatsConnection) => {
   await nc.flush();
-  await jetstream(nc, { apiPrefix: JS_BUS_API }).consumers.get(tasksStream("alpha"), taskConsumer("alpha")).catch(() => undefined);
+  await jetstream(nc, { apiPrefix: JS_BUS_API })
+    .consumers.get(tasksStream("alpha"), taskConsumer("alpha"))
+    .catch(() => undefined);
   await new Promise((r) => setTimeout(r, 200));
 };
 
@@ -86,7 +88,13 @@ const unchanged = async (t: { same: (a: unknown, b: unknown, m: string) => unkno
 
 t.test("ack injection into the log: a report published with a reply of the log, a view row or a purge", async (t) => {
   const before = await snapshot();
-  for (const reply of ["ev.plugin.beta", "$KV.plugins.beta", "$KV.tasks." + betaTasks[0], `$JS.API.STREAM.PURGE.${tasksStream("beta")}`, serviceSubject("plugin.disable")]) {
+  for (const reply of [
+    "ev.plugin.beta",
+    "$KV.plugins.beta",
+    "$KV.tasks." + betaTasks[0],
+    `$JS.API.STREAM.PURGE.${tasksStream("beta")}`,
+    serviceSubject("plugin.disable"),
+  ]) {
     a.publish(`res.alpha.${alphaTask}`, JSON.stringify({ bogus: true }), { reply });
   }
   await barrier(a);
@@ -113,7 +121,9 @@ t.test("ack injection through a request and through a pull", async (t) => {
   // A JetStream publish of its own report, its reply forged as the victim's event stream.
   a.publish(`res.alpha.${alphaTask}`, "{}", { reply: "ev.plugin.gamma" });
   // A pull of its own consumer whose reply is the log: the delivery of its own task goes there.
-  a.publish(`${JS_BUS_API}.CONSUMER.MSG.NEXT.${tasksStream("alpha")}.${taskConsumer("alpha")}`, JSON.stringify({ batch: 1, expires: 1e9 }), { reply: "ev.plugin.gamma" });
+  a.publish(`${JS_BUS_API}.CONSUMER.MSG.NEXT.${tasksStream("alpha")}.${taskConsumer("alpha")}`, JSON.stringify({ batch: 1, expires: 1e9 }), {
+    reply: "ev.plugin.gamma",
+  });
   await barrier(a);
   await settled();
   const after = await snapshot();
@@ -128,7 +138,9 @@ t.test("a pull whose reply is a command: the task message never reaches the core
   await settled();
   const before = await snapshot();
   for (const cmd of ["plugin.disable", "plugin.remove", "task.cancel"]) {
-    a.publish(`${JS_BUS_API}.CONSUMER.MSG.NEXT.${tasksStream("alpha")}.${taskConsumer("alpha")}`, JSON.stringify({ batch: 1, expires: 1e9 }), { reply: serviceSubject(cmd) });
+    a.publish(`${JS_BUS_API}.CONSUMER.MSG.NEXT.${tasksStream("alpha")}.${taskConsumer("alpha")}`, JSON.stringify({ batch: 1, expires: 1e9 }), {
+      reply: serviceSubject(cmd),
+    });
   }
   await barrier(a);
   await unchanged(t, { ...before, streams: { ...before.streams } }, "pulls into commands");
@@ -154,14 +166,20 @@ t.test("the core as a confused deputy: a submission's reply names the JetStream 
   t.teardown(() => g.close());
   await settled();
   const before = await snapshot();
-  const replies = [`$JS.API.STREAM.PURGE.${tasksStream("beta")}`, `$KV.tasks.${betaTasks[1]}`, serviceSubject("plugin.disable"), "ev.plugin.beta", `$JS.API.STREAM.DELETE.${Streams.Events}`];
+  const replies = [
+    `$JS.API.STREAM.PURGE.${tasksStream("beta")}`,
+    `$KV.tasks.${betaTasks[1]}`,
+    serviceSubject("plugin.disable"),
+    "ev.plugin.beta",
+    `$JS.API.STREAM.DELETE.${Streams.Events}`,
+  ];
   for (const reply of replies) g.publish(submitSubject("work.beta"), JSON.stringify({ params: { via: reply } }), { reply });
   await g.flush();
   // The submissions were served (they are allowed) but their answers went back to gamma's own
   // account: so five tasks were added, and nothing else changed.
   let added = 0;
   for (let i = 0; i < 100 && added < replies.length; i++) {
-    added = ((await jsm.streams.info(tasksStream("beta"))).state.messages) - before.streams[tasksStream("beta")]!.messages;
+    added = (await jsm.streams.info(tasksStream("beta"))).state.messages - before.streams[tasksStream("beta")]!.messages;
     if (added < replies.length) await new Promise((r) => setTimeout(r, 50));
   }
   t.equal(added, replies.length, "beta's queue was not purged: it holds the new tasks on top of the old");
@@ -239,9 +257,13 @@ t.test("the dev bootstrap credentials reach only plugin.register, and cannot tak
   const before = await snapshot();
   await t.rejects(d.request(serviceSubject("plugin.disable"), JSON.stringify({ pluginId: "beta" }), { timeout: 1000 }), "no command is imported into DEV");
   await t.rejects(d.request(serviceSubject("plugin.creds"), JSON.stringify({ pluginId: "beta" }), { timeout: 1000 }));
-  const takeover = await callService(d, "plugin.register", { manifest: { id: "beta", version: "1.0.0", description: "victim", provides: provides("work.beta"), capabilities: [] } });
+  const takeover = await callService(d, "plugin.register", {
+    manifest: { id: "beta", version: "1.0.0", description: "victim", provides: provides("work.beta"), capabilities: [] },
+  });
   t.equal(E.isLeft(takeover) && takeover.left.code, "Forbidden");
-  const upgrade = await callService(d, "plugin.register", { manifest: { id: "beta", version: "9.0.0", description: "mine now", capabilities: ["task.submit:work.beta"] } });
+  const upgrade = await callService(d, "plugin.register", {
+    manifest: { id: "beta", version: "9.0.0", description: "mine now", capabilities: ["task.submit:work.beta"] },
+  });
   t.equal(E.isLeft(upgrade) && upgrade.left.code, "Forbidden", "nor upgrade it");
   await unchanged(t, before, "dev bootstrap attempts");
 });

@@ -164,7 +164,11 @@ t.test("A can do what its account imports", async (t) => {
     a.nc.publish(heartbeatSubject("alpha", "i1"), "{}");
     a.nc.publish(providerSubject("chat"), "{}");
   });
-  t.same(seen.sort(), [heartbeatSubject("alpha", "i1"), "prov.alpha.chat", resultSubject("alpha", "t1")].sort(), "reports, heartbeats, and the provider under its own id");
+  t.same(
+    seen.sort(),
+    [heartbeatSubject("alpha", "i1"), "prov.alpha.chat", resultSubject("alpha", "t1")].sort(),
+    "reports, heartbeats, and the provider under its own id",
+  );
   const ack = await jetstream(a.nc).publish(resultSubject("alpha", "t2"), JSON.stringify({ ok: true }));
   t.equal(ack.stream, Streams.Results, "its report lands in RESULTS; the ack comes back");
   await jetstream(a.nc).publish(topicSubject("news"), "from alpha");
@@ -230,5 +234,3 @@ t.test("a disabled plugin is cut off and refused, through the plugin commands; i
   const claims = JSON.parse(Buffer.from(jwt!.split(".")[1]!, "base64url").toString()) as { nats: { imports?: unknown[] } };
   t.same(claims.nats.imports ?? [], [], "the disabled plugin's account imports nothing");
 });
-
-

@@ -63,7 +63,12 @@ const snapshot = async () => {
   const row = JSON.parse((await (await adminKv("plugins")).get("victim"))!.string());
   const consumers: string[] = [];
   for await (const c of admin.consumers.list("EVENTS")) consumers.push(`${c.name}:${c.config.deliver_subject ?? ""}`);
-  return { events: { messages: ev.messages, last: ev.last_seq }, views, plugin: { status: row.status, granted: row.granted, credentials: row.credentials }, consumers: consumers.sort() };
+  return {
+    events: { messages: ev.messages, last: ev.last_seq },
+    views,
+    plugin: { status: row.status, granted: row.granted, credentials: row.credentials },
+    consumers: consumers.sort(),
+  };
 };
 const unchanged = async (t: Test, before: Awaited<ReturnType<typeof snapshot>>, what: string) => {
   await sleep(1000); // time for anything the attack set in motion to land
@@ -79,7 +84,10 @@ const unchanged = async (t: Test, before: Awaited<ReturnType<typeof snapshot>>, 
 // The worst case for a delivery into the imported BUS API: a message of the log whose body *is* a
 // valid consumer-create request (a consumer on BUS's EVENTS delivering into plugin.disable).
 // The core never appends such a message; planting one here makes the attack its strongest.
-const EVIL_REQUEST = { stream_name: "EVENTS", config: { deliver_subject: "ganglion.v1.plugin.disable", filter_subject: "ev.nothing.here", ack_policy: "none", deliver_policy: "all" } };
+const EVIL_REQUEST = {
+  stream_name: "EVENTS",
+  config: { deliver_subject: "ganglion.v1.plugin.disable", filter_subject: "ev.nothing.here", ack_policy: "none", deliver_policy: "all" },
+};
 await jetstream(bus.nc).publish("ev.planted.request", JSON.stringify(EVIL_REQUEST));
 // A durable consumer of BUS the attacker will try to delete.
 await admin.consumers.add("EVENTS", { durable_name: "victim-reader", ack_policy: AckPolicy.Explicit, filter_subject: "ev.plugin.>" });
@@ -89,7 +97,10 @@ const ro = await connectOps(first.creds);
 const roErrors = violations(ro);
 const roJsm = await jetstreamManager(ro);
 // The OPS copies hold what BUS holds (the planted message included).
-await eventually("the OPS mirror of EVENTS to catch up", async () => (await roJsm.streams.info("EVENTS")).state.last_seq === (await admin.streams.info("EVENTS")).state.last_seq);
+await eventually(
+  "the OPS mirror of EVENTS to catch up",
+  async () => (await roJsm.streams.info("EVENTS")).state.last_seq === (await admin.streams.info("EVENTS")).state.last_seq,
+);
 await eventually("the OPS copy of plugins to hold the victim", async () => (await (await new Kvm(ro).open("plugins")).get("victim")) !== null);
 
 t.test("the minted credentials are an OPS user that fits a CONNECT line", async (t) => {
@@ -140,9 +151,15 @@ t.test("(a) an OPS push consumer delivering into a command or into the imported 
     else t.equal(ci.delivered.consumer_seq, 0, `${stream} → ${ci.config.deliver_subject}: no interest in OPS, nothing delivered`);
   }
   const ops = opsAccountKey(bus.installation.authority).getPublicKey();
-  t.ok(arrived.some((m) => m.body === JSON.stringify(EVIL_REQUEST) && m.acc.includes(ops) && m.reply.startsWith("$JS.ACK.")), "the planted request did reach BUS's consumer API, from OPS, with a $JS.ACK. reply");
+  t.ok(
+    arrived.some((m) => m.body === JSON.stringify(EVIL_REQUEST) && m.acc.includes(ops) && m.reply.startsWith("$JS.ACK.")),
+    "the planted request did reach BUS's consumer API, from OPS, with a $JS.ACK. reply",
+  );
   const evil = await snapshot();
-  t.notOk(evil.consumers.some((c) => c.endsWith(":ganglion.v1.plugin.disable")), "no consumer of BUS delivers into plugin.disable");
+  t.notOk(
+    evil.consumers.some((c) => c.endsWith(":ganglion.v1.plugin.disable")),
+    "no consumer of BUS delivers into plugin.disable",
+  );
   t.equal((await roJsm.streams.info("EVENTS")).state.last_seq, evil.events.last, "the OPS mirror of EVENTS still follows");
 });
 
@@ -151,12 +168,23 @@ t.test("(a') push consumers delivering into OPS's own JetStream API or bucket su
     const si = await roJsm.streams.info("KV_plugins");
     const streams: string[] = [];
     for await (const x of roJsm.streams.names()) streams.push(x);
-    return { streams: streams.sort(), last: si.state.last_seq, messages: si.state.messages, victim: (await (await new Kvm(ro).open("plugins")).get("victim"))?.string() };
+    return {
+      streams: streams.sort(),
+      last: si.state.last_seq,
+      messages: si.state.messages,
+      victim: (await (await new Kvm(ro).open("plugins")).get("victim"))?.string(),
+    };
   };
   const before = await copy();
   const busBefore = await snapshot();
   const made: [string, string][] = [];
-  for (const deliver of ["$JS.API.STREAM.DELETE.KV_plugins", "$JS.API.STREAM.PURGE.KV_plugins", "$JS.API.STREAM.CREATE.EVIL", "$KV.plugins.victim", "$KV.plugins.planted"]) {
+  for (const deliver of [
+    "$JS.API.STREAM.DELETE.KV_plugins",
+    "$JS.API.STREAM.PURGE.KV_plugins",
+    "$JS.API.STREAM.CREATE.EVIL",
+    "$KV.plugins.victim",
+    "$KV.plugins.planted",
+  ]) {
     const ci = await roJsm.consumers.add("EVENTS", { deliver_subject: deliver, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
     made.push([deliver, ci.name]);
   }
@@ -182,12 +210,18 @@ t.test("(b) an OPS user cannot create or delete consumers on BUS's EVENTS", asyn
   await roJsm.consumers.delete("EVENTS", "victim-reader");
   await unchanged(t, before, "consumer create/delete");
   t.ok((await admin.consumers.info("EVENTS", "victim-reader")).name, "BUS's durable is still there");
-  t.ok(roErrors.some((e) => e.includes("$JS.BUS.API")), "the server reported the denied BUS API publishes");
+  t.ok(
+    roErrors.some((e) => e.includes("$JS.BUS.API")),
+    "the server reported the denied BUS API publishes",
+  );
 });
 
 t.test("(c) a command endpoint is out of reach from OPS (not imported: no responders); reads answer", async (t) => {
   const before = await snapshot();
-  await t.rejects(ro.request("ganglion.v1.plugin.disable", JSON.stringify({ pluginId: "victim", reason: "pwned" }), { timeout: 2000 }), "not imported into OPS");
+  await t.rejects(
+    ro.request("ganglion.v1.plugin.disable", JSON.stringify({ pluginId: "victim", reason: "pwned" }), { timeout: 2000 }),
+    "not imported into OPS",
+  );
   await t.rejects(ro.request("ganglion.v1.plugin.remove", JSON.stringify({ pluginId: "victim" }), { timeout: 2000 }));
   await t.rejects(ro.request("ganglion.v1.task.submit", JSON.stringify({ taskType: "victim.run", params: {} }), { timeout: 2000 }));
   // The read endpoints answer; a read endpoint cannot be talked into acting.
@@ -222,8 +256,15 @@ t.test("(e) a re-mint revokes the previous OPS credentials; the new ones work an
   t.match(JSON.parse((await (await new Kvm(nc).open("plugins")).get("victim"))!.string()), { pluginId: "victim" });
   // The core's own OPS user was revoked too: it reconnects and the copies follow BUS again.
   await bus.install({ ...manifest, id: "newcomer", provides: [{ ...manifest.provides[0]!, type: "newcomer.run" }] });
-  await eventually("the OPS copy to show a plugin installed after the re-mint", async () => (await (await new Kvm(nc).open("plugins")).get("newcomer")) !== null, 15_000);
-  await eventually("the OPS mirror of EVENTS to follow", async () => (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.last_seq === (await admin.streams.info("EVENTS")).state.last_seq);
+  await eventually(
+    "the OPS copy to show a plugin installed after the re-mint",
+    async () => (await (await new Kvm(nc).open("plugins")).get("newcomer")) !== null,
+    15_000,
+  );
+  await eventually(
+    "the OPS mirror of EVENTS to follow",
+    async () => (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.last_seq === (await admin.streams.info("EVENTS")).state.last_seq,
+  );
 });
 
 t.test("(f) credentials minted with --ttl 2s are refused once expired", async (t) => {
@@ -247,7 +288,15 @@ t.test("(g) after a nats-server restart the mirror and the copies follow BUS aga
   await bus.install({ ...manifest, id: "after-restart", provides: [{ ...manifest.provides[0]!, type: "after-restart.run" }] });
   const nc = await connectOps(creds);
   t.teardown(() => nc.close());
-  await eventually("the OPS copy to show a plugin installed after the restart", async () => (await (await new Kvm(nc).open("plugins")).get("after-restart")) !== null, 20_000);
-  await eventually("the OPS mirror of EVENTS to follow", async () => (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.last_seq === (await admin.streams.info("EVENTS")).state.last_seq, 20_000);
+  await eventually(
+    "the OPS copy to show a plugin installed after the restart",
+    async () => (await (await new Kvm(nc).open("plugins")).get("after-restart")) !== null,
+    20_000,
+  );
+  await eventually(
+    "the OPS mirror of EVENTS to follow",
+    async () => (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.last_seq === (await admin.streams.info("EVENTS")).state.last_seq,
+    20_000,
+  );
   t.pass("both follow");
 });

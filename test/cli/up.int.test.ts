@@ -14,7 +14,11 @@ t.teardown(() => rm(dataDir, { recursive: true, force: true }));
 const operatorPublicKey = async () => fromSeed(new TextEncoder().encode((await readFile(join(dataDir, "keys", "operator.nk"), "utf8")).trim())).getPublicKey();
 const adminConnect = async (url: string) =>
   connect({ servers: url, authenticator: credsAuthenticator(await readFile(join(dataDir, "creds", "admin.creds"))), maxReconnectAttempts: 0 });
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 t.test("up prints its ready line, serves the CLI, and keeps data and keys across a restart", async (t) => {
   const first = await startCli(["up", "--port", "0", "--data-dir", dataDir]);
@@ -37,7 +41,10 @@ t.test("up prints its ready line, serves the CLI, and keeps data and keys across
   t.equal(status.code, 0, status.stderr);
   const s = JSON.parse(status.stdout) as { url: string; streams: { name: string; messages: number }[] };
   t.equal(s.url, first.url);
-  t.ok(s.streams.find((x) => x.name === "EVENTS" && x.messages >= 1), "status sees the event");
+  t.ok(
+    s.streams.find((x) => x.name === "EVENTS" && x.messages >= 1),
+    "status sees the event",
+  );
 
   const twice = await runCli(["up", "--port", "0", "--data-dir", dataDir]);
   t.equal(twice.code, 4, "a second up on the same data dir is refused");

@@ -42,7 +42,10 @@ t.test("plugins, workers, tasks, capabilities, totals: tables for people, JSON f
   t.equal(table.code, 0, table.stderr);
   t.match(table.stdout, /^PLUGIN\s+STATUS\s+VERSION\s+GRANTED\s+PENDING\s+CREDS/);
   t.match(table.stdout, /p3\s+active\s+2\.0\.0\s+task\.submit:p3\.run\s+secret\.read:db/);
-  t.same((await cliJson("plugins", "--status", "removed")).map((p: { pluginId: string }) => p.pluginId), ["p4"]);
+  t.same(
+    (await cliJson("plugins", "--status", "removed")).map((p: { pluginId: string }) => p.pluginId),
+    ["p4"],
+  );
   const bad = await cli("plugins", "--status", "sleeping");
   t.equal(bad.code, 2, "a bad choice is a usage error");
   t.match(bad.stderr, /sleeping/);
@@ -67,7 +70,11 @@ t.test("task show prints the row and the full history", async (t) => {
   const j = await cliJson("task", "show", "t0");
   const fromLog = [];
   for await (const e of store.readStream("task-t0")) fromLog.push(e.type);
-  t.same(j.history.map((e: { type: string }) => e.type), fromLog, "every event of the task, in order");
+  t.same(
+    j.history.map((e: { type: string }) => e.type),
+    fromLog,
+    "every event of the task, in order",
+  );
   const missing = await cli("task", "show", "no-such-task");
   t.equal(missing.code, 1);
   t.match(missing.stderr, /no task "no-such-task".*ganglion tasks/);
@@ -92,9 +99,15 @@ t.test("audit filters the log; audit export writes JSON lines", async (t) => {
   const file = join(dir, "log.jsonl");
   const ex = await cli("audit", "export", "--out", file);
   t.equal(ex.code, 0, ex.stderr);
-  const lines = (await readFile(file, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  const lines = (await readFile(file, "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   t.equal(lines.length, eventCount);
-  t.same(lines.map((l) => l.id), all.map((e: { id: string }) => e.id));
+  t.same(
+    lines.map((l) => l.id),
+    all.map((e: { id: string }) => e.id),
+  );
   const stdout = await cli("audit", "export", "--task", "t3");
   t.equal(stdout.stdout.trim().split("\n").length, t3.length);
 });
@@ -154,7 +167,11 @@ t.test("nats-context writes a context whose credentials (account OPS) read the v
   t.equal(JSON.parse(show.stdout).history[0].type, "task.submitted");
   const auditRo = await ro$("--json", "audit", "--task", "t3");
   t.equal(auditRo.code, 0, auditRo.stderr);
-  t.same(JSON.parse(auditRo.stdout).map((e: { id: string }) => e.id), (await cliJson("audit", "--task", "t3")).map((e: { id: string }) => e.id), "the same trail as the admin reads");
+  t.same(
+    JSON.parse(auditRo.stdout).map((e: { id: string }) => e.id),
+    (await cliJson("audit", "--task", "t3")).map((e: { id: string }) => e.id),
+    "the same trail as the admin reads",
+  );
   const status = await ro$("--json", "projections", "status");
   t.equal(status.code, 0, status.stderr);
   const cmd = await ro$("plugin", "disable", "p0", "--reason", "ops");

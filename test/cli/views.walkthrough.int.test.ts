@@ -41,7 +41,9 @@ t.teardown(async () => {
   worker.kill("SIGTERM");
   await workerExit;
 });
-const submitted = JSON.parse(await ok("--json", "task", "submit", "text.wordcount", "--data", JSON.stringify({ text: "the quick brown fox" }), "--wait", "--timeout", "60s"));
+const submitted = JSON.parse(
+  await ok("--json", "task", "submit", "text.wordcount", "--data", JSON.stringify({ text: "the quick brown fox" }), "--wait", "--timeout", "60s"),
+);
 const taskId: string = submitted.taskId ?? submitted.id;
 await ok("plugin", "revoke", "wordcount", "topic.publish:text.counted");
 
@@ -53,8 +55,16 @@ t.test("the README's nats CLI operations, with the read-only context", async (t)
   t.equal(context.url, up.url);
   const credsText = await readFile(context.creds, "utf8");
   const userJwt = credsText.split("\n").find((l) => l.startsWith("ey"))!;
-  t.equal(decode(userJwt).iss, opsAccountKey(await loadOrCreateAuthority(dataDir, { create: false })).getPublicKey(), "the context's user belongs to the OPS account");
-  const nc = await connect({ servers: context.url, inboxPrefix: context.inbox_prefix, authenticator: credsAuthenticator(new TextEncoder().encode(await readFile(context.creds, "utf8"))) });
+  t.equal(
+    decode(userJwt).iss,
+    opsAccountKey(await loadOrCreateAuthority(dataDir, { create: false })).getPublicKey(),
+    "the context's user belongs to the OPS account",
+  );
+  const nc = await connect({
+    servers: context.url,
+    inboxPrefix: context.inbox_prefix,
+    authenticator: credsAuthenticator(new TextEncoder().encode(await readFile(context.creds, "utf8"))),
+  });
   t.teardown(() => nc.close());
   const json = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
 
@@ -73,7 +83,10 @@ t.test("the README's nats CLI operations, with the read-only context", async (t)
   // nats micro info ganglion
   const info = json((await nc.request("$SRV.INFO.ganglion", Empty, { timeout: 5000 })).data);
   t.equal(info.name, "ganglion");
-  t.ok(info.endpoints.some((e: { subject: string }) => e.subject === "ganglion.v1.plugin.install"), "commands and queries are one service");
+  t.ok(
+    info.endpoints.some((e: { subject: string }) => e.subject === "ganglion.v1.plugin.install"),
+    "commands and queries are one service",
+  );
   // nats req ganglion.v1.views.task '{"taskId":…}'
   let task: { task?: { status: string; result: unknown } | null; history?: { type: string }[] } = {};
   for (let i = 0; i < 100 && task.task?.status !== "completed"; i++) {
@@ -81,7 +94,10 @@ t.test("the README's nats CLI operations, with the read-only context", async (t)
     if (task.task?.status !== "completed") await new Promise((r) => setTimeout(r, 100));
   }
   t.match(task.task, { status: "completed", result: { words: 4 } });
-  t.same(task.history!.map((e) => e.type).filter((x) => x !== "task.progress"), ["task.submitted", "task.started", "task.completed"]);
+  t.same(
+    task.history!.map((e) => e.type).filter((x) => x !== "task.progress"),
+    ["task.submitted", "task.started", "task.completed"],
+  );
   // nats stream view EVENTS (OPS's mirror of the log)
   const first = await (await jetstream(nc).consumers.get("EVENTS")).next({ expires: 5000 });
   t.match(json(first!.data), { events: [{ type: "plugin.registered" }] });
@@ -93,10 +109,20 @@ t.test("projections verify is clean and audit shows the full history of the task
   const verify = await g("projections", "verify");
   t.equal(verify.code, 0, verify.stdout + verify.stderr);
   const history = JSON.parse(await ok("--json", "audit", "--task", taskId));
-  t.same(history.map((e: { type: string }) => e.type).filter((x: string) => x !== "task.progress"), ["task.submitted", "task.started", "task.completed"]);
+  t.same(
+    history.map((e: { type: string }) => e.type).filter((x: string) => x !== "task.progress"),
+    ["task.submitted", "task.started", "task.completed"],
+  );
   const plugin = JSON.parse(await ok("--json", "audit", "--plugin", "wordcount"));
   const types = plugin.map((e: { type: string }) => e.type);
-  for (const x of ["plugin.registered", "plugin.capabilities.granted", "plugin.credentials.issued", "plugin.capability.revoked", "task.submitted", "task.completed"]) {
+  for (const x of [
+    "plugin.registered",
+    "plugin.capabilities.granted",
+    "plugin.credentials.issued",
+    "plugin.capability.revoked",
+    "task.submitted",
+    "task.completed",
+  ]) {
     t.ok(types.includes(x), `the plugin's audit trail has ${x}`);
   }
   const people = await ok("audit", "--plugin", "wordcount", "--type", "plugin.capability");

@@ -14,14 +14,23 @@ import { decodeConfig } from "../../src/config.js";
 import { findNatsServer, startNatsServer } from "../../src/embedded/natsServer.js";
 import { repoRoot, startCli } from "../cli/cliProcess.js";
 
-type Service = { image?: string; build?: { context: string; dockerfile: string }; command: string[]; volumes: string[]; ports?: string[]; depends_on?: string[] };
+type Service = {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command: string[];
+  volumes: string[];
+  ports?: string[];
+  depends_on?: string[];
+};
 const compose = parse(await readFile(join(repoRoot, "docker-compose.yml"), "utf8")) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 const config = decodeConfig({});
 const quiet = { stdout: () => undefined, stderr: () => undefined };
 const flag = (cmd: string[], name: string) => cmd[cmd.indexOf(name) + 1];
 
 /** The host directory docker-compose.yml mounts, and that `compose init` writes by default. */
-const composeInit = buildProgram(createContext(config, quiet)).commands.find((c) => c.name() === "compose")!.commands.find((c) => c.name() === "init")!;
+const composeInit = buildProgram(createContext(config, quiet))
+  .commands.find((c) => c.name() === "compose")!
+  .commands.find((c) => c.name() === "init")!;
 const hostDir = `./${composeInit.registeredArguments[0]!.defaultValue as string}`;
 
 t.test("docker-compose.yml runs the official nats image on the generated config", async (t) => {
@@ -34,7 +43,10 @@ t.test("docker-compose.yml runs the official nats image on the generated config"
     t.ok(v, `a volume at ${dir}`);
     t.ok(v && v.split(":")[0]! in compose.volumes, `${dir} is a named volume`);
   }
-  t.ok(nats.ports?.some((p) => p.endsWith(`:${COMPOSE.port}`)), "the client port is published");
+  t.ok(
+    nats.ports?.some((p) => p.endsWith(`:${COMPOSE.port}`)),
+    "the client port is published",
+  );
 });
 
 t.test("docker-compose.yml runs the core with ganglion serve and the keys", async (t) => {

@@ -31,7 +31,14 @@ const creds = async (dir: string) => credsAuthenticator(await readFile(join(dir,
 /** One connect attempt with the admin credentials: the connection, or the error it failed with. */
 const tryConnect = async (url: string, dataDir: string, tls?: TlsOptions): Promise<{ nc?: NatsConnection; err?: Error }> => {
   try {
-    const nc = await connect({ servers: url, authenticator: await creds(dataDir), maxReconnectAttempts: 0, reconnect: false, timeout: 5000, ...(tls ? { tls } : {}) });
+    const nc = await connect({
+      servers: url,
+      authenticator: await creds(dataDir),
+      maxReconnectAttempts: 0,
+      reconnect: false,
+      timeout: 5000,
+      ...(tls ? { tls } : {}),
+    });
     return { nc };
   } catch (err) {
     return { err: err as Error };
@@ -107,7 +114,11 @@ t.test("up --tls: generated certificates, TLS clients and the CLI get in, plain 
   for (const ip of ["127.0.0.1", "::1"]) t.ok(server.checkIP(ip), `it covers ${ip}`);
   t.ok(server.checkHost("localhost"), "it covers localhost");
   const conf = await readFile(join(dir, "nats", "nats-server.conf"), "utf8");
-  t.match(conf, /tls: \{\n {2}cert_file: ".*server-cert\.pem"\n {2}key_file: ".*server-key\.pem"\n {2}ca_file: ".*ca-cert\.pem"\n {2}verify: false\n {2}timeout: 2\n\}/, "the config has the tls block");
+  t.match(
+    conf,
+    /tls: \{\n {2}cert_file: ".*server-cert\.pem"\n {2}key_file: ".*server-key\.pem"\n {2}ca_file: ".*ca-cert\.pem"\n {2}verify: false\n {2}timeout: 2\n\}/,
+    "the config has the tls block",
+  );
 
   const withCa = await tryConnect(first.url, dir, { caFile: ca });
   t.ok(withCa.nc, `a TLS connection with the CA succeeds ${withCa.err?.message ?? ""}`);
@@ -116,9 +127,21 @@ t.test("up --tls: generated certificates, TLS clients and the CLI get in, plain 
   const status = await runCli(["status", "--json", "--data-dir", dir]);
   t.equal(status.code, 0, status.stderr);
   t.equal((JSON.parse(status.stdout) as { url: string }).url, first.url, "the CLI connects over TLS with the data dir's CA");
-  const elsewhere = await runCli(["status", "--json", "--data-dir", join(dir, "nowhere"), "--nats", first.url.replace("127.0.0.1", "localhost"), "--creds", join(dir, "creds", "admin.creds")], {
-    GANGLION_TLS_CA: ca,
-  });
+  const elsewhere = await runCli(
+    [
+      "status",
+      "--json",
+      "--data-dir",
+      join(dir, "nowhere"),
+      "--nats",
+      first.url.replace("127.0.0.1", "localhost"),
+      "--creds",
+      join(dir, "creds", "admin.creds"),
+    ],
+    {
+      GANGLION_TLS_CA: ca,
+    },
+  );
   t.equal(elsewhere.code, 0, `GANGLION_TLS_CA names the CA for a bus outside the data dir ${elsewhere.stderr}`);
 
   const plain = await plainClient(first.url);
@@ -128,7 +151,15 @@ t.test("up --tls: generated certificates, TLS clients and the CLI get in, plain 
   const untrusted = await tryConnect(first.url.replace("tls://", "nats://"), dir);
   t.ok(untrusted.err, "a client that does not know the CA is refused");
   t.match(untrusted.err?.message, /certificate/i);
-  const cliPlain = await runCli(["status", "--data-dir", join(dir, "nowhere"), "--nats", first.url.replace("tls://", "nats://"), "--creds", join(dir, "creds", "admin.creds")]);
+  const cliPlain = await runCli([
+    "status",
+    "--data-dir",
+    join(dir, "nowhere"),
+    "--nats",
+    first.url.replace("tls://", "nats://"),
+    "--creds",
+    join(dir, "creds", "admin.creds"),
+  ]);
   t.equal(cliPlain.code, 3, "the CLI without the CA cannot reach it: exit 3");
   t.match(cliPlain.stderr, /speaks TLS.*--tls-ca/, "and says what to pass");
 
@@ -201,7 +232,11 @@ t.test("up --tls --tls-verify: a client needs a certificate of the CA; `tls clie
   const context = await runCli(["nats-context", "--name", "mtls", "--data-dir", dir], { XDG_CONFIG_HOME: join(dir, "xdg") });
   t.equal(context.code, 0, context.stderr);
   const file = JSON.parse(await readFile(join(dir, "xdg", "nats", "context", "mtls.json"), "utf8")) as { ca?: string; cert?: string; key?: string };
-  t.same({ ca: file.ca, cert: file.cert, key: file.key }, { ca, cert: join(dir, "tls", "admin-cert.pem"), key: join(dir, "tls", "admin-key.pem") }, "the context carries the CA and a client certificate");
+  t.same(
+    { ca: file.ca, cert: file.cert, key: file.key },
+    { ca, cert: join(dir, "tls", "admin-cert.pem"), key: join(dir, "tls", "admin-key.pem") },
+    "the context carries the CA and a client certificate",
+  );
 
   await worker.stop({ graceMs: 1000 });
   t.equal((await up.stop()).code, 0);
@@ -217,7 +252,19 @@ t.test("certificates the operator brings: checked, used where they are; half a s
   const half = await runCli(["up", "--tls-cert", given.cert, "--port", "0", "--data-dir", dir]);
   t.equal(half.code, 2, "--tls-cert alone: usage error");
   t.match(half.stderr, /--tls-cert FILE --tls-key FILE --tls-ca FILE/);
-  const wrongKey = await runCli(["up", "--tls-cert", given.cert, "--tls-key", join(pki, "tls", "ca-key.pem"), "--tls-ca", given.ca, "--port", "0", "--data-dir", dir]);
+  const wrongKey = await runCli([
+    "up",
+    "--tls-cert",
+    given.cert,
+    "--tls-key",
+    join(pki, "tls", "ca-key.pem"),
+    "--tls-ca",
+    given.ca,
+    "--port",
+    "0",
+    "--data-dir",
+    dir,
+  ]);
   t.equal(wrongKey.code, 4, "a key that is not the certificate's: set-up error");
   t.match(wrongKey.stderr, /is not the key of/);
 
@@ -242,11 +289,14 @@ t.test("serve --nats tls://… --tls-ca --tls-cert --tls-key: the core runs agai
   t.teardown(() => serve.stop());
   t.equal(serve.lines()[0], `ganglion ready ${server.url}`);
   // Installing pushes the plugin's account JWT over the core's own connection with SYS credentials.
-  const install = await runCli(["plugin", "install", join(repoRoot, "examples/ts-worker/manifest.yaml"), "--yes", ...remote, "--data-dir", join(server.dataDir, "nowhere")], {
-    GANGLION_TLS_CA: join(p, "ca-cert.pem"),
-    GANGLION_TLS_CERT: join(p, "admin-cert.pem"),
-    GANGLION_TLS_KEY: join(p, "admin-key.pem"),
-  });
+  const install = await runCli(
+    ["plugin", "install", join(repoRoot, "examples/ts-worker/manifest.yaml"), "--yes", ...remote, "--data-dir", join(server.dataDir, "nowhere")],
+    {
+      GANGLION_TLS_CA: join(p, "ca-cert.pem"),
+      GANGLION_TLS_CERT: join(p, "admin-cert.pem"),
+      GANGLION_TLS_KEY: join(p, "admin-key.pem"),
+    },
+  );
   t.equal(install.code, 0, `GANGLION_TLS_* reach it too ${install.stderr}`);
   const halfPair = await runCli(["status", ...remote, "--tls-ca", join(p, "ca-cert.pem"), "--tls-cert", join(p, "admin-cert.pem")]);
   t.equal(halfPair.code, 2, "a client certificate without its key is a usage error");

@@ -61,7 +61,10 @@ t.test("every credential minted before is revoked; the admin credentials were mi
 
 t.test("the log and the views are kept; the shared TASKS queue is gone, its task queued per plugin", async (t) => {
   const plugins = await callService<{ plugins: { pluginId: string; status: string }[] }>(admin, "plugin.list", {});
-  t.match(E.isRight(plugins) && plugins.right.plugins, [{ pluginId: "legacy", status: "active" }, { pluginId: "waiting", status: "pending" }]);
+  t.match(E.isRight(plugins) && plugins.right.plugins, [
+    { pluginId: "legacy", status: "active" },
+    { pluginId: "waiting", status: "pending" },
+  ]);
   const view = await callService<{ plugins: { pluginId: string }[] } | { pluginId: string }[]>(admin, "views.plugins", {});
   t.ok(E.isRight(view) && JSON.stringify(view.right).includes('"legacy"'), "the plugins view still has its rows");
   const jsm = await jetstreamManager(admin);
@@ -88,7 +91,14 @@ t.test("new credentials belong to the plugin's account and serve the task queued
 t.test("a second start is not an upgrade", async (t) => {
   await bus.stop();
   lines.length = 0;
-  const again = await startEmbeddedBus({ dataDir, host: "127.0.0.1", port: 0, dev: false, env: { NATS_SERVER_BIN: config.natsServerBin, PATH: config.path }, log });
+  const again = await startEmbeddedBus({
+    dataDir,
+    host: "127.0.0.1",
+    port: 0,
+    dev: false,
+    env: { NATS_SERVER_BIN: config.natsServerBin, PATH: config.path },
+    log,
+  });
   t.teardown(again.stop);
   t.notMatch(lines.join(""), /one-account topology/);
   t.equal(await refused(await readFile(again.adminCreds, "utf8"), again.url), undefined, "the admin credentials of the upgrade still work");

@@ -26,7 +26,16 @@ const memoryStore = () => {
       const at = cur.length === 0 ? "no_stream" : BigInt(cur.length - 1);
       if (o.streamState !== "any" && o.streamState !== at) throw new WrongExpectedVersionError(name, o.streamState as never, at);
       for (const e of events) {
-        cur.push({ ...e, id: `${name}-${cur.length}`, streamName: name, revision: BigInt(cur.length), position: ++position, schemaVersion: 1, metadata: e.metadata as never, created: new Date() });
+        cur.push({
+          ...e,
+          id: `${name}-${cur.length}`,
+          streamName: name,
+          revision: BigInt(cur.length),
+          position: ++position,
+          schemaVersion: 1,
+          metadata: e.metadata as never,
+          created: new Date(),
+        });
         appended.push({ meta: e.metadata });
       }
       streams.set(name, cur);
@@ -55,7 +64,10 @@ t.test("decides on the loaded state, appends with its revision, stamps actor, ti
 t.test("a lost race is decided again on a fresh read; a cached state is trusted for one try", async (t) => {
   const m = memoryStore();
   const cache = new Map<string, { state: number; revision: bigint | "no_stream" }>();
-  const h = commandHandler(m.store, counter, { streamName: (id) => `counter-${id}`, cache: { get: (id) => cache.get(id), set: (id, l) => cache.set(id, l), drop: (id) => cache.delete(id) } });
+  const h = commandHandler(m.store, counter, {
+    streamName: (id) => `counter-${id}`,
+    cache: { get: (id) => cache.get(id), set: (id, l) => cache.set(id, l), drop: (id) => cache.delete(id) },
+  });
   await h.handle("b", { type: "add", n: 1 }, meta);
   await m.race("counter-b", 5); // another replica appended: the cached state is stale
   t.match(await h.handle("b", { type: "add", n: 2 }, meta), E.right({ before: 6, state: 8 }), "decided on the fresh state after the conflict");
@@ -74,7 +86,11 @@ t.test("gives up after the retry budget: the conflict is reported, not hidden", 
       return m.store.appendToStream(...a);
     },
   } as EventStore<Ev>;
-  const h = commandHandler(racing, { ...counter, decide: (c: Cmd) => E.right([{ type: "added" as const, data: { n: c.n } }]) }, { streamName: (id) => `counter-${id}` });
+  const h = commandHandler(
+    racing,
+    { ...counter, decide: (c: Cmd) => E.right([{ type: "added" as const, data: { n: c.n } }]) },
+    { streamName: (id) => `counter-${id}` },
+  );
   await t.rejects(h.handle("c", { type: "add", n: 1 }, meta), WrongExpectedVersionError);
   t.equal(tries, MAX_COMMAND_ATTEMPTS);
 });

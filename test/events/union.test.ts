@@ -2,7 +2,16 @@ import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { eventDecoder, membersByType } from "../../src/events/dispatch.js";
 import { GanglionEvent, PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent } from "../../src/events/index.js";
-import { LIMITS_CATEGORY, limitsStreamName, PLUGIN_CATEGORY, pluginStreamName, TASK_CATEGORY, taskStreamName, WORKER_CATEGORY, workerStreamName } from "../../src/events/index.js";
+import {
+  LIMITS_CATEGORY,
+  limitsStreamName,
+  PLUGIN_CATEGORY,
+  pluginStreamName,
+  TASK_CATEGORY,
+  taskStreamName,
+  WORKER_CATEGORY,
+  workerStreamName,
+} from "../../src/events/index.js";
 
 t.test("the union of all events is the union of the four families, task limits included", async (t) => {
   const all = [...membersByType(GanglionEvent)!.keys()].sort();

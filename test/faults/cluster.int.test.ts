@@ -71,7 +71,13 @@ t.teardown(() => Promise.all(running.map((s) => s?.stop())));
 const urls = nodes.map((n) => `nats://127.0.0.1:${n.port}`);
 
 const admin = await readFile(inst.adminCreds, "utf8");
-const nc = await connect({ servers: urls, authenticator: credsAuthenticator(new TextEncoder().encode(admin)), maxReconnectAttempts: -1, reconnectTimeWait: 100, name: "fault-cluster" });
+const nc = await connect({
+  servers: urls,
+  authenticator: credsAuthenticator(new TextEncoder().encode(admin)),
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 100,
+  name: "fault-cluster",
+});
 t.teardown(() => nc.close());
 const jsm = await jetstreamManager(nc, { timeout: 10_000, checkAPI: false });
 
@@ -148,8 +154,16 @@ t.test("a 3-node cluster with R3 streams: one node SIGKILLed under load, nothing
   // The node comes back with its store and catches up as a replica of every stream.
   running[2] = await start(victim);
   const audit = await waitAllEnded(nc, acked, 90_000);
-  t.same(acked.filter((id) => !audit.tasks.has(id)), [], "every acknowledged task is in the log");
-  t.same([...audit.tasks].filter(([, x]) => x.completed !== 1).map(([id, x]) => `${id}: ${x.types.join(" > ")}`), [], "every task in the log completed exactly once");
+  t.same(
+    acked.filter((id) => !audit.tasks.has(id)),
+    [],
+    "every acknowledged task is in the log",
+  );
+  t.same(
+    [...audit.tasks].filter(([, x]) => x.completed !== 1).map(([id, x]) => `${id}: ${x.types.join(" > ")}`),
+    [],
+    "every task in the log completed exactly once",
+  );
   const caughtUp = async () => {
     for (let i = 0; i < 120; i++) {
       const infos = await Promise.all([Streams.Events, tasksStream("clustered"), Streams.Results].map((s) => jsm.streams.info(s).catch(() => undefined)));
@@ -174,7 +188,10 @@ t.test("a 3-node cluster with R3 streams: one node SIGKILLed under load, nothing
   t.equal(await core.kill(), 0, "the core stops cleanly on SIGTERM");
   core = await startCoreProcess({ url: urls[0]!, dataDir, adminCreds: inst.adminCreds, replicas: 3 });
   const cps = await waitProjections(nc, 60_000);
-  t.ok(Object.values(cps).every((c) => c >= head), `after a core restart every view reached the head (${JSON.stringify(cps)})`);
+  t.ok(
+    Object.values(cps).every((c) => c >= head),
+    `after a core restart every view reached the head (${JSON.stringify(cps)})`,
+  );
   const reports = await verifyViews(nc);
   for (const r of reports) t.same(r.differences, [], `projection ${r.view} verifies clean against the log (head ${r.head} ≥ ${head})`);
   t.equal(core.proc.exitCode, null, "the core is still running");

@@ -39,8 +39,16 @@ t.test("the core is SIGKILLed in the middle of thousands of tasks, then restarte
   const missing = acked.filter((id) => !audit.tasks.has(id));
   t.same(missing, [], "every acknowledged task is in the log");
   const rows = [...audit.tasks.entries()];
-  t.same(rows.filter(([, a]) => a.submitted !== 1).map(([id]) => id), [], "every task was submitted exactly once");
-  t.same(rows.filter(([, a]) => a.completed !== 1).map(([id, a]) => `${id}: ${a.types.join(" → ")}`), [], "every task in the log completed exactly once");
+  t.same(
+    rows.filter(([, a]) => a.submitted !== 1).map(([id]) => id),
+    [],
+    "every task was submitted exactly once",
+  );
+  t.same(
+    rows.filter(([, a]) => a.completed !== 1).map(([id, a]) => `${id}: ${a.types.join(" → ")}`),
+    [],
+    "every task in the log completed exactly once",
+  );
   for (const [id, a] of rows.filter(([, a]) => a.completed !== 1).slice(0, 5)) t.comment(`${id}: ${a.types.join(" > ")}`);
   t.ok(audit.tasks.size >= TASKS, "nothing lost: at least the acknowledged tasks are in the log");
 

@@ -33,11 +33,19 @@ const endpoints = info.endpoints.map((e) => ({ name: e.subject.slice(serviceSubj
 const nearMiss = fc.record(
   {
     // Never the installed plugin's own id: a well-formed command on it would rightly succeed.
-    pluginId: fc.oneof(fc.constantFrom("not-there", "FUZZED", "fuzzed.*", ">", "", "a b", "-", "."), fc.string().filter((s) => s !== "fuzzed"), fc.anything()),
+    pluginId: fc.oneof(
+      fc.constantFrom("not-there", "FUZZED", "fuzzed.*", ">", "", "a b", "-", "."),
+      fc.string().filter((s) => s !== "fuzzed"),
+      fc.anything(),
+    ),
     taskId: fc.oneof(fc.string(), fc.constantFrom("../x", "*", ">", "", "-", "."), fc.anything()),
     taskType: fc.oneof(fc.constantFrom("fault.echo", "fault.*", "FAULT.ECHO", "fault..echo"), fc.string(), fc.anything()),
     // Never valid params of fault.echo (an object with an integer n).
-    params: fc.oneof(fc.record({ n: fc.oneof(fc.string(), fc.constant(1.5), fc.constant(null), fc.boolean()) }), fc.string(), fc.array(fc.anything(), { maxLength: 3 })),
+    params: fc.oneof(
+      fc.record({ n: fc.oneof(fc.string(), fc.constant(1.5), fc.constant(null), fc.boolean()) }),
+      fc.string(),
+      fc.array(fc.anything(), { maxLength: 3 }),
+    ),
     capabilities: fc.oneof(fc.constant("all"), fc.array(fc.string(), { maxLength: 3 }), fc.anything()),
     manifest: fc.oneof(fc.record({ id: fc.string(), version: fc.string(), provides: fc.anything() }), fc.anything()),
     manifestText: fc.oneof(fc.string(), fc.constant("id: [unclosed"), fc.anything()),

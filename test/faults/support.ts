@@ -134,7 +134,12 @@ export const spawnEchoWorker = (o: { servers: string; creds: string; plugin: str
  * core did not acknowledge (unavailable, timed out, or one of `transient`) is retried after a pause: the answer is the
  * ids the core acknowledged, each exactly once, and how many attempts went unanswered.
  */
-export const submitAll = async (nc: NatsConnection, count: number, window: number, opts: { ms?: number; onAck?: (acked: number) => void; transient?: readonly string[] } = {}) => {
+export const submitAll = async (
+  nc: NatsConnection,
+  count: number,
+  window: number,
+  opts: { ms?: number; onAck?: (acked: number) => void; transient?: readonly string[] } = {},
+) => {
   const transient = opts.transient ?? ["Unavailable"];
   const acked: string[] = [];
   let unanswered = 0;
@@ -143,7 +148,12 @@ export const submitAll = async (nc: NatsConnection, count: number, window: numbe
     Array.from({ length: window }, async () => {
       for (let i = next++; i < count; i = next++) {
         for (;;) {
-          const r = await callService<{ taskId: string }>(nc, "task.submit", { taskType: "fault.echo", params: { n: i, ...(opts.ms ? { ms: opts.ms } : {}) } }, { timeoutMs: 5000 });
+          const r = await callService<{ taskId: string }>(
+            nc,
+            "task.submit",
+            { taskType: "fault.echo", params: { n: i, ...(opts.ms ? { ms: opts.ms } : {}) } },
+            { timeoutMs: 5000 },
+          );
           if (E.isRight(r)) {
             acked.push(r.right.taskId);
             opts.onAck?.(acked.length);

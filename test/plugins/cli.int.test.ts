@@ -26,8 +26,17 @@ t.teardown(() => core.close());
 const jsm = await jetstreamManager(core);
 const definitions = await loadDefinitions();
 await applyDefinitions(core, jsm, definitions);
-await jsm.streams.add(pluginStreamConfig(definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!, "wordcount"));
-await jsm.consumers.add(tasksStream("wordcount"), { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
+await jsm.streams.add(
+  pluginStreamConfig(
+    definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!,
+    "wordcount",
+  ),
+);
+await jsm.consumers.add(tasksStream("wordcount"), {
+  durable_name: taskConsumer("wordcount"),
+  filter_subject: "task.wordcount.>",
+  ack_policy: AckPolicy.Explicit,
+});
 const parts = await pluginParts(server, core, (f) => t.teardown(f));
 const svc = await startService({ nc: core, log }, pluginEndpoints({ app: parts.app, catalog: parts.catalog }));
 t.teardown(() => svc.stop());
@@ -129,13 +138,18 @@ t.test("in a terminal, install asks in plain words and grants what the operator 
   const file = join(work, "prompted.yaml");
   await writeFile(
     file,
-    (await readFile(manifest, "utf8")).replace("id: wordcount", "id: prompted").replace("  - topic.publish:text.counted", "  - topic.publish:text.counted\n  - provider.chat"),
+    (await readFile(manifest, "utf8"))
+      .replace("id: wordcount", "id: prompted")
+      .replace("  - topic.publish:text.counted", "  - topic.publish:text.counted\n  - provider.chat"),
   );
-  const r = await interactive(["plugin", "install", file, ...bus], [
-    [/\[a\/s\/N\]/, "s"],
-    [/topic\.publish:text\.counted: Publish messages on the topic text\.counted[^]*?Grant it\? \[y\/N\]/, "y"],
-    [/provider\.chat: Send prompts to the chat model provider[^]*?Grant it\? \[y\/N\]/, "n"],
-  ]);
+  const r = await interactive(
+    ["plugin", "install", file, ...bus],
+    [
+      [/\[a\/s\/N\]/, "s"],
+      [/topic\.publish:text\.counted: Publish messages on the topic text\.counted[^]*?Grant it\? \[y\/N\]/, "y"],
+      [/provider\.chat: Send prompts to the chat model provider[^]*?Grant it\? \[y\/N\]/, "n"],
+    ],
+  );
   t.equal(r.code, 0, r.out);
   const shown = await ganglion("plugin", "show", "prompted", "--json");
   const s = JSON.parse(shown.stdout) as { plugin: { status: string; granted: string[]; pending: string[] } };

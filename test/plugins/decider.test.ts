@@ -29,8 +29,14 @@ const given = deciderSpec(pluginDecider);
 
 const m1 = manifest();
 const registered: PluginEvent = { type: "plugin.registered", data: { pluginId: "wordcount", version: "1.0.0", manifest: m1, selfRegistered: false } };
-const grantedAll: PluginEvent = { type: "plugin.capabilities.granted", data: { pluginId: "wordcount", capabilities: ["topic.publish:text.counted", "provider.chat"] } };
-const issued: PluginEvent = { type: "plugin.credentials.issued", data: { pluginId: "wordcount", publicKey: "UKEY1", expiresAt: null, capabilities: ["topic.publish:text.counted", "provider.chat"] } };
+const grantedAll: PluginEvent = {
+  type: "plugin.capabilities.granted",
+  data: { pluginId: "wordcount", capabilities: ["topic.publish:text.counted", "provider.chat"] },
+};
+const issued: PluginEvent = {
+  type: "plugin.credentials.issued",
+  data: { pluginId: "wordcount", publicKey: "UKEY1", expiresAt: null, capabilities: ["topic.publish:text.counted", "provider.chat"] },
+};
 
 t.test("install on nothing registers the plugin, pending", async (t) => {
   t.same(given([]).when({ type: "install", manifest: m1 }), E.right([registered]));
@@ -181,7 +187,7 @@ t.test("remove revokes, is idempotent, and a new install starts over", async (t)
   t.same(given(after).when({ type: "remove", pluginId: "wordcount" }), E.right([]));
   t.same(given(after).when({ type: "install", manifest: m1 }), E.right([registered]));
   t.equal(given([...after, registered]).state().status, "pending");
-  t.equal(E.isLeft(given([]).when({ type: "remove", pluginId: "wordcount" })) , true);
+  t.equal(E.isLeft(given([]).when({ type: "remove", pluginId: "wordcount" })), true);
 });
 
 t.test("every decided event passes the event codec (what the store will check)", async (t) => {

@@ -26,7 +26,11 @@ const definitions = await loadDefinitions();
 await applyDefinitions(admin, jsm, definitions);
 const template = definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!;
 await jsm.streams.add(pluginStreamConfig(template, "wordcount"));
-await jsm.consumers.add(tasksStream("wordcount"), { durable_name: taskConsumer("wordcount"), filter_subject: "task.wordcount.>", ack_policy: AckPolicy.Explicit });
+await jsm.consumers.add(tasksStream("wordcount"), {
+  durable_name: taskConsumer("wordcount"),
+  filter_subject: "task.wordcount.>",
+  ack_policy: AckPolicy.Explicit,
+});
 
 const parts = await pluginParts(server, admin, (f) => t.teardown(f));
 const deps = { app: parts.app, catalog: parts.catalog };
@@ -77,7 +81,10 @@ const refused = async (creds: string) => {
 };
 
 t.test("a bad manifest is refused with every path, and nothing is appended", async (t) => {
-  const bad = manifestText.replace("timeout: 30s", "timeout: 30").replace("topic.publish:text.counted", "topic.pub:text.counted").replace("id: wordcount", "id: badone");
+  const bad = manifestText
+    .replace("timeout: 30s", "timeout: 30")
+    .replace("topic.publish:text.counted", "topic.pub:text.counted")
+    .replace("id: wordcount", "id: badone");
   const r = await call("plugin.install", { manifestText: bad });
   t.ok(E.isLeft(r));
   if (E.isLeft(r)) {
@@ -114,7 +121,10 @@ t.test("install → pending → approve → creds → connect: the operator's fl
 
   // The events record who did what, and only the public key of the credentials.
   const evs = await streamEvents("wordcount");
-  t.same(evs.map((e) => e.type), ["plugin.registered", "plugin.capabilities.granted", "plugin.credentials.issued"]);
+  t.same(
+    evs.map((e) => e.type),
+    ["plugin.registered", "plugin.capabilities.granted", "plugin.credentials.issued"],
+  );
   t.equal(evs[0]!.metadata.actor, "operator:alice");
   t.equal(evs[1]!.metadata.actor, "operator:alice");
   const issued = evs[2]!;
@@ -133,9 +143,15 @@ t.test("install → pending → approve → creds → connect: the operator's fl
   t.equal(m?.json<{ text: string }>().text, "one two");
   await m?.ackAck();
 
-  const shown = await ok<{ capabilities: { capability: string; meaning: string; granted: boolean }[]; plugin: { liveCredentials: unknown[] } }>("plugin.show", { pluginId: "wordcount" });
+  const shown = await ok<{ capabilities: { capability: string; meaning: string; granted: boolean }[]; plugin: { liveCredentials: unknown[] } }>("plugin.show", {
+    pluginId: "wordcount",
+  });
   t.same(shown.capabilities, [
-    { capability: "topic.publish:text.counted", meaning: "Publish messages on the topic text.counted; every plugin subscribed to it will read them.", granted: true },
+    {
+      capability: "topic.publish:text.counted",
+      meaning: "Publish messages on the topic text.counted; every plugin subscribed to it will read them.",
+      granted: true,
+    },
   ]);
   t.equal(shown.plugin.liveCredentials.length, 1);
 
@@ -166,12 +182,18 @@ t.test("install → pending → approve → creds → connect: the operator's fl
   t.same(revoked.plugin.pending, ["topic.publish:text.counted"]);
   await t.rejects(jetstream(p2.nc).publish(topicSubject("text.counted"), "no longer granted", { timeout: 1000 }), "the revoked topic reaches nothing");
   t.equal(await topics(), before + 1, "nothing more was stored");
-  t.notOk(p2.statuses.some((s) => s.type === "disconnect"), "the connection stayed up");
+  t.notOk(
+    p2.statuses.some((s) => s.type === "disconnect"),
+    "the connection stayed up",
+  );
   // Granting it again opens it on the same connection, with no reconnect.
   t.same((await ok("plugin.approve", { pluginId: "wordcount", capabilities: ["topic.publish:text.counted"] })).events, ["plugin.capabilities.granted"]);
   await jetstream(p2.nc).publish(topicSubject("text.counted"), "granted again");
   t.equal(await topics(), before + 2, "the grant reached the live connection");
-  t.notOk(p2.statuses.some((s) => s.type === "disconnect" || s.type === "reconnect"), "without a reconnect");
+  t.notOk(
+    p2.statuses.some((s) => s.type === "disconnect" || s.type === "reconnect"),
+    "without a reconnect",
+  );
   await ok("plugin.revoke", { pluginId: "wordcount", capabilities: ["topic.publish:text.counted"] });
   const c3 = await ok<{ creds: string; capabilities: string[] }>("plugin.creds", { pluginId: "wordcount" });
   t.same(c3.capabilities, []);
@@ -219,7 +241,11 @@ t.test("self-registration with the dev bootstrap credentials stays pending witho
   await ok("plugin.install", { manifestText: manifestText.replace("id: wordcount", "id: owned"), grant: "all" });
   const takeover = await callService<{ creds?: string }>(nc, "plugin.register", { manifestText: manifestText.replace("id: wordcount", "id: owned") });
   t.equal(E.isLeft(takeover) && takeover.left.code, "Forbidden", "an operator's plugin cannot be registered over");
-  t.same((await streamEvents("owned")).map((e) => e.type), ["plugin.registered", "plugin.capabilities.granted"], "and nothing was appended to it");
+  t.same(
+    (await streamEvents("owned")).map((e) => e.type),
+    ["plugin.registered", "plugin.capabilities.granted"],
+    "and nothing was appended to it",
+  );
   t.equal((await streamEvents("selfreg")).length, 1, "nothing was approved");
 });
 
@@ -234,7 +260,10 @@ t.test("in dev mode a self-registration is approved automatically, and the event
   t.equal(res.plugin.status, "active");
   t.same(res.plugin.granted, ["topic.publish:text.counted"]);
   const evs = await streamEvents("devworker");
-  t.same(evs.map((e) => e.type), ["plugin.registered", "plugin.capabilities.granted", "plugin.credentials.issued"]);
+  t.same(
+    evs.map((e) => e.type),
+    ["plugin.registered", "plugin.capabilities.granted", "plugin.credentials.issued"],
+  );
   const granted = evs[1]!;
   t.same(granted.type === "plugin.capabilities.granted" && granted.data.automatic, {
     automatic: true,

@@ -67,7 +67,9 @@ t.test("a bad duration names its exact path", async (t) => {
     timeout: 30`,
   });
   t.same(errors(text), ['provides[0].timeout: expected a duration like "30s", "5m" or "500ms", got 30']);
-  t.match(errors(base({ provides: "\n  - { type: a.b, description: d, params: {}, result: {}, timeout: soon }" })), ['provides[0].timeout: expected a duration like "30s"']);
+  t.match(errors(base({ provides: "\n  - { type: a.b, description: d, params: {}, result: {}, timeout: soon }" })), [
+    'provides[0].timeout: expected a duration like "30s"',
+  ]);
 });
 
 t.test("every error is reported at once, each with its path", async (t) => {
@@ -145,5 +147,8 @@ t.test("durations", async (t) => {
 });
 
 t.test("capabilities in plain words", async (t) => {
-  t.equal(describeCapability(defaultCatalog(), "topic.publish:text.counted"), "Publish messages on the topic text.counted; every plugin subscribed to it will read them.");
+  t.equal(
+    describeCapability(defaultCatalog(), "topic.publish:text.counted"),
+    "Publish messages on the topic text.counted; every plugin subscribed to it will read them.",
+  );
 });

@@ -29,7 +29,11 @@ t.test("credentials the log says are revoked are revoked again at start (a resto
   await parts.accounts.applyPlugin("delta", { active: true, granted: [] });
   const store = natsEventStore(admin, { codec: PluginEvent });
   await store.appendToStream(pluginStreamName("delta"), [
-    { type: "plugin.credentials.revoked", data: { pluginId: "delta", publicKeys: [creds.publicKey], reason: "disabled: test" }, metadata: { actor: "operator:test" } },
+    {
+      type: "plugin.credentials.revoked",
+      data: { pluginId: "delta", publicKeys: [creds.publicKey], reason: "disabled: test" },
+      metadata: { actor: "operator:test" },
+    },
   ]);
   const nc = await server.connectWith(creds.creds, { name: "delta" });
   t.teardown(() => nc.close());
@@ -49,7 +53,9 @@ t.test("credentials the log says are revoked are revoked again at start (a resto
 });
 
 t.test("a grant pushed to the server but never recorded (a crash in between) is withdrawn at start", async (t) => {
-  const m = await (await import("../../src/plugins/manifest.js")).decodeManifestValue({
+  const m = await (
+    await import("../../src/plugins/manifest.js")
+  ).decodeManifestValue({
     id: "echo",
     version: "1.0.0",
     description: "echo",

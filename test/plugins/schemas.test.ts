@@ -19,8 +19,15 @@ t.test("catastrophic patterns are refused at install, naming the path and the ri
     const why = refused(withSchema({ type: "object", properties: { s: { type: "string", pattern: p } } }));
     t.match(why, /provides\[0\]\.params: .*schema\.properties\.s\.pattern: the pattern .* can take (exponential|polynomial)/, p);
   }
-  t.match(refused(withSchema({ type: "object" }, { type: "object", patternProperties: { "^(a+)+$": { type: "string" } } })), /provides\[0\]\.result: .*patternProperties/);
-  t.equal(refused(withSchema({ type: "object", properties: { s: { type: "string", pattern: "^[a-z][a-z0-9-]{0,63}$" } } })), undefined, "a linear pattern is fine");
+  t.match(
+    refused(withSchema({ type: "object" }, { type: "object", patternProperties: { "^(a+)+$": { type: "string" } } })),
+    /provides\[0\]\.result: .*patternProperties/,
+  );
+  t.equal(
+    refused(withSchema({ type: "object", properties: { s: { type: "string", pattern: "^[a-z][a-z0-9-]{0,63}$" } } })),
+    undefined,
+    "a linear pattern is fine",
+  );
   t.match(refused(withSchema({ type: "object", properties: { s: { type: "string", pattern: "([a-" } } })), /not a valid regular expression/);
 });
 

@@ -18,7 +18,10 @@ const sample: { readonly [K in PluginEvent["type"]]: Extract<PluginEvent, { type
   "plugin.capability.revoked": { type: "plugin.capability.revoked", data: { pluginId: id, capabilities: ["a"] } },
   "plugin.disabled": { type: "plugin.disabled", data: { pluginId: id, reason: "r" } },
   "plugin.enabled": { type: "plugin.enabled", data: { pluginId: id } },
-  "plugin.upgraded": { type: "plugin.upgraded", data: { pluginId: id, fromVersion: "1.0.0", version: "2.0.0", manifest: m, carriedOver: [], pending: [], dropped: [] } },
+  "plugin.upgraded": {
+    type: "plugin.upgraded",
+    data: { pluginId: id, fromVersion: "1.0.0", version: "2.0.0", manifest: m, carriedOver: [], pending: [], dropped: [] },
+  },
   "plugin.removed": { type: "plugin.removed", data: { pluginId: id } },
   "plugin.credentials.issued": { type: "plugin.credentials.issued", data: { pluginId: id, publicKey: "U1", expiresAt: null, capabilities: [] } },
   "plugin.credentials.revoked": { type: "plugin.credentials.revoked", data: { pluginId: id, publicKeys: ["U1"], reason: "r" } },
@@ -60,7 +63,8 @@ t.test("the decider, the plugins view and the totals agree on every plugin's sta
   commits.push({ streamName: "plugin-q1", events: [register("q1")] });
   commits.push({ streamName: "plugin-q1", events: [{ type: "plugin.disabled", data: { pluginId: "q1", reason: "r" } }] });
   const byStream = new Map<string, PluginEvent[]>();
-  for (const c of commits) if (c.streamName.startsWith("plugin-")) byStream.set(c.streamName, [...(byStream.get(c.streamName) ?? []), ...(c.events as PluginEvent[])]);
+  for (const c of commits)
+    if (c.streamName.startsWith("plugin-")) byStream.set(c.streamName, [...(byStream.get(c.streamName) ?? []), ...(c.events as PluginEvent[])]);
   const log = asViewEvents(commits);
   const rows = foldAll(pluginsView, log);
   const counts: Record<string, number> = {};

@@ -49,9 +49,17 @@ export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number
   const ids = Array.from({ length: nPlugins }, (_, i) => `p${i}`);
   for (const id of ids) {
     const caps = [`task.submit:${id}.run`, `topic.publish:news.${id}`, "secret.read:db"];
-    out.push({ streamName: `plugin-${id}`, events: [{ type: "plugin.registered", data: { pluginId: id, version: "1.0.0", manifest: manifest(id, "1.0.0", caps), selfRegistered: false } }] });
+    out.push({
+      streamName: `plugin-${id}`,
+      events: [{ type: "plugin.registered", data: { pluginId: id, version: "1.0.0", manifest: manifest(id, "1.0.0", caps), selfRegistered: false } }],
+    });
     out.push({ streamName: `plugin-${id}`, events: [{ type: "plugin.capabilities.granted", data: { pluginId: id, capabilities: caps.slice(0, 2) } }] });
-    out.push({ streamName: `plugin-${id}`, events: [{ type: "plugin.credentials.issued", data: { pluginId: id, publicKey: `U${id.toUpperCase()}1`, expiresAt: null, capabilities: caps.slice(0, 2) } }] });
+    out.push({
+      streamName: `plugin-${id}`,
+      events: [
+        { type: "plugin.credentials.issued", data: { pluginId: id, publicKey: `U${id.toUpperCase()}1`, expiresAt: null, capabilities: caps.slice(0, 2) } },
+      ],
+    });
     out.push({ streamName: `worker-${id}`, events: [{ type: "worker.online", data: { pluginId: id, instance: `${id}-a`, version: "1.0.0", at: at() } }] });
   }
   // Revocations, a disable/enable, an upgrade and a removal.
@@ -69,7 +77,15 @@ export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number
     events: [
       {
         type: "plugin.upgraded",
-        data: { pluginId: "p3", fromVersion: "1.0.0", version: "2.0.0", manifest: manifest("p3", "2.0.0", ["task.submit:p3.run", "secret.read:db"]), carriedOver: ["task.submit:p3.run"], pending: ["secret.read:db"], dropped: ["topic.publish:news.p3"] },
+        data: {
+          pluginId: "p3",
+          fromVersion: "1.0.0",
+          version: "2.0.0",
+          manifest: manifest("p3", "2.0.0", ["task.submit:p3.run", "secret.read:db"]),
+          carriedOver: ["task.submit:p3.run"],
+          pending: ["secret.read:db"],
+          dropped: ["topic.publish:news.p3"],
+        },
       },
     ],
   });
@@ -88,7 +104,16 @@ export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number
       events: [
         {
           type: "task.submitted",
-          data: { taskId, pluginId, pluginVersion: "1.0.0", taskType: `${pluginId}.run`, params: { n: i }, retry: { maxAttempts: 2, backoffMs: [100] }, timeouts: { startToCloseMs: 30_000 }, at: at() },
+          data: {
+            taskId,
+            pluginId,
+            pluginVersion: "1.0.0",
+            taskType: `${pluginId}.run`,
+            params: { n: i },
+            retry: { maxAttempts: 2, backoffMs: [100] },
+            timeouts: { startToCloseMs: 30_000 },
+            at: at(),
+          },
         },
       ],
     });
@@ -117,7 +142,10 @@ export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number
         streamName: s,
         events: [
           { type: "task.timed_out", data: { taskId, attempt: 1, kind: "start_to_close", instance, at: t1 } },
-          { type: "task.dead_lettered", data: { taskId, attempts: 1, failures: [{ attempt: 1, at: t1, error: { message: "start_to_close timeout", kind: "timeout" } }], at: t1 } },
+          {
+            type: "task.dead_lettered",
+            data: { taskId, attempts: 1, failures: [{ attempt: 1, at: t1, error: { message: "start_to_close timeout", kind: "timeout" } }], at: t1 },
+          },
         ],
       });
     } else {

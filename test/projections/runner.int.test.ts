@@ -30,9 +30,11 @@ const appendAll = async (commits: Commit[]) => {
   const rest = chains.filter((c) => c[0]!.streamName.startsWith("task-"));
   for (const chain of first) for (const c of chain) await store.appendToStream(c.streamName, c.events as never);
   for (let i = 0; i < rest.length; i += 64) {
-    await Promise.all(rest.slice(i, i + 64).map(async (chain) => {
-      for (const c of chain) await store.appendToStream(c.streamName, c.events as never);
-    }));
+    await Promise.all(
+      rest.slice(i, i + 64).map(async (chain) => {
+        for (const c of chain) await store.appendToStream(c.streamName, c.events as never);
+      }),
+    );
   }
 };
 
@@ -87,7 +89,11 @@ t.test("verify reports drift; rebuild repairs it; a redelivered event changes no
   const [bad] = await verifyProjections(nc, { log, manifests, only: ["plugins"] });
   t.same(
     bad!.differences.map((d) => [d.kind, d.key]),
-    [["unexpected", "bogus"], ["different", "p0"], ["missing", "p1"]],
+    [
+      ["unexpected", "bogus"],
+      ["different", "p0"],
+      ["missing", "p1"],
+    ],
     "each drifted row is named with what differs",
   );
   const [rebuilt] = await rebuildProjections(nc, { log, manifests, only: ["plugins"] });
@@ -114,11 +120,17 @@ t.test("an undecodable event is logged and skipped; the fold goes on", async (t)
   const loose = natsEventStore(nc, { codec: io.type({ type: io.string, data: io.unknown }) });
   await loose.appendToStream("plugin-broken", { type: "plugin.registered", data: { pluginId: 7 } });
   await store.appendToStream("plugin-after", { type: "plugin.enabled", data: { pluginId: "after" } });
-  await store.appendToStream("worker-zz", { type: "worker.online", data: { pluginId: "zz", instance: "zz-1", version: "1.0.0", at: new Date().toISOString() } });
+  await store.appendToStream("worker-zz", {
+    type: "worker.online",
+    data: { pluginId: "zz", instance: "zz-1", version: "1.0.0", at: new Date().toISOString() },
+  });
   const r = await startProjections({ nc, log: capture, manifests: manifests.filter((m) => m.name === "plugins" || m.name === "workers") });
   await r.caughtUp;
   await r.stop();
-  t.ok(lines.some((l) => l.includes("undecodable event skipped") && l.includes("pluginId")), "the skip is logged with the failing path");
+  t.ok(
+    lines.some((l) => l.includes("undecodable event skipped") && l.includes("pluginId")),
+    "the skip is logged with the failing path",
+  );
   t.ok((await bucketRows("workers")).has("zz"), "later events are folded");
   t.notOk((await bucketRows("plugins")).has("broken"));
 });
@@ -151,7 +163,13 @@ t.test("two core replicas fold the same views concurrently: compare-and-set keep
   const extra = scenario({ plugins: 2, tasks: 100, seed: 99 }).map((c) => ({ ...c, streamName: c.streamName.replace(/-(p|t)(\d+)/, "-x$1$2") }));
   // Ids of the extra run must differ from the first run's: rename plugins and tasks.
   const renameIds = (v: unknown): unknown =>
-    typeof v === "string" ? v.replace(/^(p|t)(\d+)$/, "x$1$2").replace(/^(p\d+)-a$/, "x$1-a") : Array.isArray(v) ? v.map(renameIds) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === "manifest" ? x : renameIds(x)])) : v;
+    typeof v === "string"
+      ? v.replace(/^(p|t)(\d+)$/, "x$1$2").replace(/^(p\d+)-a$/, "x$1-a")
+      : Array.isArray(v)
+        ? v.map(renameIds)
+        : v && typeof v === "object"
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === "manifest" ? x : renameIds(x)]))
+          : v;
   await appendAll(extra.map((c) => ({ ...c, events: c.events.map((e) => renameIds(e) as typeof e) })));
   await Promise.all([a.caughtUp, b.caughtUp]);
   const head = Number(await store.headPosition());
@@ -171,7 +189,10 @@ t.test("the fold survives a server restart and resumes where it stopped", async 
   const more = scenario({ plugins: 1, tasks: 60, seed: 5 })
     .filter((c) => c.streamName.startsWith("task-"))
     .map((c) => ({ ...c, streamName: c.streamName.replace("task-t", "task-r") }))
-    .map((c) => ({ ...c, events: c.events.map((e) => ({ ...e, data: { ...e.data, taskId: (e.data as { taskId: string }).taskId.replace(/^t/, "r") } }) as typeof e) }));
+    .map((c) => ({
+      ...c,
+      events: c.events.map((e) => ({ ...e, data: { ...e.data, taskId: (e.data as { taskId: string }).taskId.replace(/^t/, "r") } }) as typeof e),
+    }));
   // The admin connection reconnects by itself; appends succeed once it has.
   for (;;) {
     try {

@@ -16,10 +16,21 @@ const row = (rows: Rows, key: string) => {
 
 t.test("plugins: status, version, granted and pending after grants, revocations, upgrades, removal", async (t) => {
   const rows = foldAll(pluginsView, log);
-  t.match(row(rows, "p0"), { status: "active", version: "1.0.0", granted: ["task.submit:p0.run", "topic.publish:news.p0"], pending: ["secret.read:db"], credentials: ["UP01"] });
+  t.match(row(rows, "p0"), {
+    status: "active",
+    version: "1.0.0",
+    granted: ["task.submit:p0.run", "topic.publish:news.p0"],
+    pending: ["secret.read:db"],
+    credentials: ["UP01"],
+  });
   t.match(row(rows, "p1"), { status: "active", granted: ["task.submit:p1.run"], pending: ["secret.read:db", "topic.publish:news.p1"], credentials: [] });
   t.match(row(rows, "p2"), { status: "active", disabledReason: null });
-  t.match(row(rows, "p3"), { version: "2.0.0", granted: ["task.submit:p3.run"], pending: ["secret.read:db"], requested: ["secret.read:db", "task.submit:p3.run"] });
+  t.match(row(rows, "p3"), {
+    version: "2.0.0",
+    granted: ["task.submit:p3.run"],
+    pending: ["secret.read:db"],
+    requested: ["secret.read:db", "task.submit:p3.run"],
+  });
   t.match(row(rows, "p4"), { status: "removed", granted: [], pending: [] });
 });
 
@@ -37,7 +48,9 @@ t.test("capabilities: both directions, removal and upgrade drop grants", async (
 
 t.test("tasks: one row per task, consistent with the totals", async (t) => {
   const rows = foldAll(tasksView, log);
-  const tasks = [...rows.values()].map((r) => r as unknown as { status: string; attempt: number; failures: unknown[]; result: unknown; durationMs: number | null });
+  const tasks = [...rows.values()].map(
+    (r) => r as unknown as { status: string; attempt: number; failures: unknown[]; result: unknown; durationMs: number | null },
+  );
   t.equal(tasks.length, 60);
   const retried = tasks.filter((x) => x.attempt === 2);
   t.ok(retried.length > 0, "the scenario retries some tasks");

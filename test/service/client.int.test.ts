@@ -41,7 +41,10 @@ t.test("plugin.* replies decode", async (t) => {
   t.match(creds.creds, /BEGIN NATS USER JWT/);
   t.type(creds.expiresAt, "string");
   const list = await ok("plugin.list", {});
-  t.same(list.plugins.map((p) => p.pluginId), ["wordcount"]);
+  t.same(
+    list.plugins.map((p) => p.pluginId),
+    ["wordcount"],
+  );
   t.equal(list.plugins[0]!.liveCredentials.length, 1);
   t.match(await client.call("plugin.enable", { pluginId: "nobody" }), E.left({ code: "NotFound" }));
 });
@@ -64,13 +67,19 @@ t.test("task.* replies decode", async (t) => {
 t.test("views, projections.status and audit.query replies decode", async (t) => {
   await eventually("the views caught up", async () => (await ok("projections.status", {})).every((v) => v.behind === 0));
   const plugins = await ok("views.plugins", {});
-  t.same(plugins.map((p) => [p.pluginId, p.status]), [["wordcount", "active"]]);
+  t.same(
+    plugins.map((p) => [p.pluginId, p.status]),
+    [["wordcount", "active"]],
+  );
   t.equal((await ok("views.plugin", { pluginId: "wordcount" })).credentials.length, 1);
   const tasks = await ok("views.tasks", { pluginId: "wordcount" });
   t.equal(tasks.length, 1);
   t.equal(tasks[0]!.status, "cancelled");
   const task = await ok("views.task", { taskId: tasks[0]!.taskId });
-  t.same(task.history.map((e) => e.type), ["task.submitted", "task.cancelled"]);
+  t.same(
+    task.history.map((e) => e.type),
+    ["task.submitted", "task.cancelled"],
+  );
   t.equal(task.history[1]!.actor, "operator:wire");
   t.match(await ok("views.workers", {}), [{ pluginId: "wordcount", online: 0, inFlightCount: 0, live: {} }]);
   t.match(await ok("views.capabilities", {}), { byCapability: {}, byPlugin: {} });

@@ -92,7 +92,17 @@ t.test("ErrorCode is closed: its codec, the statuses and every code written in s
 // ---- the typed client -------------------------------------------------------------------------
 
 t.test("decodeReply: a result that does not match the response codec is Internal, naming the path", async (t) => {
-  const good = { taskId: "t1", pluginId: "p", taskType: "a.b", status: "running", attempt: 1, maxAttempts: 3, params: {}, submittedAt: "2026-01-01T00:00:00Z", failures: [] };
+  const good = {
+    taskId: "t1",
+    pluginId: "p",
+    taskType: "a.b",
+    status: "running",
+    attempt: 1,
+    maxAttempts: 3,
+    params: {},
+    submittedAt: "2026-01-01T00:00:00Z",
+    failures: [],
+  };
   t.same(decodeReply("task.get", { ok: true, result: good }), E.right(good));
   const bad = decodeReply("task.get", { ok: true, result: { ...good, status: "lost", attempt: "1" } });
   t.match(bad, E.left({ code: "Internal", message: /task\.get does not match the contract/, paths: ["result.status", "result.attempt"] }));
@@ -113,5 +123,8 @@ t.test("serviceClient: the actor goes with every request; transport failures are
   t.same(r, E.right({ byCapability: {}, byPlugin: {} }));
   t.same(sent, [{ subject: "ganglion.v1.views.capabilities", body: { actor: "operator:ann" } }]);
   const none = { request: async () => Promise.reject(Object.assign(new Error("503"), { name: "NoRespondersError" })) };
-  t.match(await serviceClient(none).call("views.totals", {}), E.left({ code: "Unavailable", message: /no Ganglion core answers on ganglion\.v1\.views\.totals/ }));
+  t.match(
+    await serviceClient(none).call("views.totals", {}),
+    E.left({ code: "Unavailable", message: /no Ganglion core answers on ganglion\.v1\.views\.totals/ }),
+  );
 });

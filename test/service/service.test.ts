@@ -14,7 +14,10 @@ const echo = defineEndpoint(
     name: "test.echo",
     access: "command",
     description: "echoes",
-    request: io.intersection([io.type({ pluginId: io.string, n: io.number }), io.partial({ tags: io.array(io.string), nested: io.type({ deep: io.boolean }) })]),
+    request: io.intersection([
+      io.type({ pluginId: io.string, n: io.number }),
+      io.partial({ tags: io.array(io.string), nested: io.type({ deep: io.boolean }) }),
+    ]),
     response: io.unknown,
   },
   async (req, c) => E.right({ req, actor: c.actor, at: c.now.toISOString() }),
@@ -57,13 +60,24 @@ t.test("a throwing handler becomes an Internal error", async (t) => {
 t.test("junk at the boundary: each refusal names the limit, nothing reaches the handler", async (t) => {
   const deep = "[".repeat(100_000) + "]".repeat(100_000);
   t.match(parseBody(enc(deep)), E.left({ code: "InvalidRequest", message: /nests 100000 levels deep; the limit is 64/, paths: ["$"] }));
-  t.match(parseBody(enc(JSON.stringify({ s: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[" }))), E.right({ s: /^\[+$/ }), "brackets inside strings are text");
+  t.match(
+    parseBody(enc(JSON.stringify({ s: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[" }))),
+    E.right({ s: /^\[+$/ }),
+    "brackets inside strings are text",
+  );
   t.match(parseBody(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), E.left({ code: "InvalidRequest", message: /not valid UTF-8/ }));
   t.match(parseBody(new Uint8Array(3 * 1024 * 1024).fill(0x20)), E.left({ code: "InvalidRequest", message: /bytes; the limit is/ }));
   const big = "x".repeat(7 * 1024 * 1024);
   t.match(await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: big })), ctx), E.left({ code: "InvalidRequest" }));
-  t.match(await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: "a".repeat(129) })), ctx), E.left({ code: "InvalidRequest", paths: ["actor"] }));
-  t.match(await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: "op\nerator" })), ctx), E.left({ code: "InvalidRequest", paths: ["actor"] }), "no control characters in an actor");
+  t.match(
+    await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: "a".repeat(129) })), ctx),
+    E.left({ code: "InvalidRequest", paths: ["actor"] }),
+  );
+  t.match(
+    await handleRequest(echo, enc(JSON.stringify({ pluginId: "p", n: 1, actor: "op\nerator" })), ctx),
+    E.left({ code: "InvalidRequest", paths: ["actor"] }),
+    "no control characters in an actor",
+  );
   // Prototype keys are plain data: they neither pollute nor pass for fields.
   const r = await handleRequest(echo, enc('{"pluginId":"p","n":1,"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}'), ctx);
   t.ok(E.isRight(r));

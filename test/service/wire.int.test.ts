@@ -31,7 +31,11 @@ const boom = defineEndpoint({ name: "test.boom", access: "command", description:
 });
 // The OPS account and its mirrors, as the core keeps them.
 const { opsAccount, issue, caughtUp } = await startTestOps(t, server, nc, manifests);
-const svc = await startService({ nc, log, version: "1.2.3", accounts: { ops: opsAccount }, table: { ...Endpoints, [boom.name]: boom.spec } }, [...queryEndpoints({ nc, log, manifests }), ...auditEndpoints({ nc, log }), boom]);
+const svc = await startService({ nc, log, version: "1.2.3", accounts: { ops: opsAccount }, table: { ...Endpoints, [boom.name]: boom.spec } }, [
+  ...queryEndpoints({ nc, log, manifests }),
+  ...auditEndpoints({ nc, log }),
+  boom,
+]);
 t.teardown(() => svc.stop());
 
 // The operators' read-only credentials (a user of the OPS account), exactly as `ganglion nats-context` mints them.
@@ -54,7 +58,11 @@ t.test("KV views read as the nats CLI reads them (OPS mirrors): stream info, dir
   const info = await jsm.streams.info("KV_plugins");
   t.same(info.config.subjects, ["$KV.plugins.>"], "OPS reads its own copy of BUS's bucket");
   t.match(info.config.description, /OPS copy of BUS bucket plugins/);
-  t.equal(info.config.max_msgs_per_subject, (await (await jetstreamManager(nc)).streams.info("KV_plugins")).config.max_msgs_per_subject, "with the bucket's history");
+  t.equal(
+    info.config.max_msgs_per_subject,
+    (await (await jetstreamManager(nc)).streams.info("KV_plugins")).config.max_msgs_per_subject,
+    "with the bucket's history",
+  );
   const direct = await ro.request(`$JS.API.DIRECT.GET.KV_plugins.$KV.plugins.p0`, Empty, { timeout: 5000 });
   t.equal(direct.headers?.get("Nats-Subject"), "$KV.plugins.p0");
   t.match(json(direct.data), { pluginId: "p0", status: "active", granted: ["task.submit:p0.run", "topic.publish:news.p0"] });
@@ -111,7 +119,10 @@ t.test("queries answer {ok:true,result}", async (t) => {
   t.equal(plugins.result.length, 5);
   t.notOk("lastPosition" in plugins.result[0], "runner fields are not part of the answer");
   const active = json((await req("views.plugins", JSON.stringify({ status: "removed" }))).data);
-  t.same(active.result.map((p: { pluginId: string }) => p.pluginId), ["p4"]);
+  t.same(
+    active.result.map((p: { pluginId: string }) => p.pluginId),
+    ["p4"],
+  );
   const task = json((await req("views.task", JSON.stringify({ taskId: "t1" }))).data);
   t.equal(task.result.task.taskId, "t1");
   t.equal(task.result.history[0].type, "task.submitted");
@@ -179,5 +190,8 @@ t.test("the read-only credentials write nothing", async (t) => {
   );
   const admin = await new Kvm(nc).open("plugins");
   t.notMatch(JSON.parse((await admin.get("p0"))!.string()), { hacked: true }, "the row is unchanged");
-  t.ok(errors.some((e) => /permission/i.test(e)), "the server reported the violations");
+  t.ok(
+    errors.some((e) => /permission/i.test(e)),
+    "the server reported the violations",
+  );
 });

@@ -16,7 +16,11 @@ const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
   return out;
 };
 
-const caught = (p: Promise<unknown>): Promise<unknown> => p.then(() => "did not reject", (e: unknown) => e);
+const caught = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => "did not reject",
+    (e: unknown) => e,
+  );
 
 const opened = (owner = "ada"): ContractEvent => ({ type: "account.opened", data: { owner } });
 const deposited = (amount: number): ContractEvent => ({ type: "account.deposited", data: { amount } });
@@ -38,7 +42,14 @@ export const eventStoreContract = (t: Test, make: () => Promise<EventStore<Contr
     t.equal(r2.nextExpectedRevision, 2n);
     t.ok(r2.position > r1.position);
     const evs = await collect(s.readStream(n));
-    t.same(evs.map((e) => [e.type, e.revision]), [["account.opened", 0n], ["account.deposited", 1n], ["account.deposited", 2n]]);
+    t.same(
+      evs.map((e) => [e.type, e.revision]),
+      [
+        ["account.opened", 0n],
+        ["account.deposited", 1n],
+        ["account.deposited", 2n],
+      ],
+    );
     t.same(evs[2]!.data, { amount: 7 });
     t.equal(evs[1]!.position, evs[2]!.position, "events of one append share one position");
     t.equal(evs[0]!.streamName, n);
@@ -96,7 +107,10 @@ export const eventStoreContract = (t: Test, make: () => Promise<EventStore<Contr
   t.test("a retried append with the same event ids is not duplicated", async (t) => {
     const s = await make();
     const n = name();
-    const batch = [{ ...opened(), id: nuid.next() }, { ...deposited(1), id: nuid.next() }];
+    const batch = [
+      { ...opened(), id: nuid.next() },
+      { ...deposited(1), id: nuid.next() },
+    ];
     const r1 = await s.appendToStream(n, batch);
     const r2 = await s.appendToStream(n, batch);
     t.equal(r2.position, r1.position);
@@ -151,10 +165,16 @@ export const eventStoreContract = (t: Test, make: () => Promise<EventStore<Contr
     await s.appendToStream(a, deposited(4));
     const all = await collect(s.readAll({ fromPosition: start }));
     const mine = all.filter((e) => e.streamName === a || e.streamName === b);
-    t.same(mine.map((e) => e.streamName), [a, b, a]);
+    t.same(
+      mine.map((e) => e.streamName),
+      [a, b, a],
+    );
     t.ok(mine.every((e, i) => i === 0 || e.position > mine[i - 1]!.position));
     const ledgers = await collect(s.readAll({ fromPosition: start, filter: { categories: ["ledger"] } }));
-    t.same(ledgers.map((e) => e.streamName), [b]);
+    t.same(
+      ledgers.map((e) => e.streamName),
+      [b],
+    );
     const deposits = await collect(s.readAll({ fromPosition: start, filter: { eventTypePrefixes: ["account.dep"] } }));
     t.ok(deposits.length >= 1 && deposits.every((e) => e.type === "account.deposited"));
     const back = await collect(s.readAll({ direction: "backwards", maxCount: 2 }));

@@ -41,7 +41,10 @@ t.test("a compatible change updates in place; an incompatible one is refused nam
   const c = (await jsm.streams.info("DEFS")).config;
   t.same(c.subjects, ["defs.>", "more.>"]);
   t.equal(c.max_age, 3600e9);
-  const err = await applyDefinitions(nc, jsm, [def({ storage: "memory" })]).then(() => undefined, (e: unknown) => e);
+  const err = await applyDefinitions(nc, jsm, [def({ storage: "memory" })]).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.type(err, DefinitionError);
   t.match((err as Error).message, /"storage"/);
   t.equal((await jsm.streams.info("DEFS")).config.storage, "file", "the stream was left as it was");
@@ -50,8 +53,14 @@ t.test("a compatible change updates in place; an incompatible one is refused nam
 t.test("a malformed definition file is refused with its path and the field", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "ganglion-defs-"));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, "bad.json"), JSON.stringify({ kind: "stream", description: "x", config: { name: "X", subjects: "x.>", storage: "disk", retention: "limits" } }));
-  const err = await loadDefinitions(dir).then(() => undefined, (e: unknown) => e);
+  await writeFile(
+    join(dir, "bad.json"),
+    JSON.stringify({ kind: "stream", description: "x", config: { name: "X", subjects: "x.>", storage: "disk", retention: "limits" } }),
+  );
+  const err = await loadDefinitions(dir).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.type(err, DefinitionError);
   t.match((err as Error).message, /bad\.json/);
   t.match((err as Error).message, /subjects/);

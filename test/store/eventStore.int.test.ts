@@ -27,13 +27,23 @@ t.test("a foreign, undecodable message is reported with its position and skipped
   const junk = await js.publish(subject, "not json");
   const h = headers();
   h.set("Ganglion-Revision", "2");
-  await js.publish(subject, JSON.stringify({ events: [{ id: "z", type: "account.deposited", schemaVersion: 1, data: { amount: "NaN" }, metadata: { actor: "x", time: "t" } }] }), { headers: h });
+  await js.publish(
+    subject,
+    JSON.stringify({ events: [{ id: "z", type: "account.deposited", schemaVersion: 1, data: { amount: "NaN" }, metadata: { actor: "x", time: "t" } }] }),
+    { headers: h },
+  );
   await s.appendToStream(n, { type: "account.deposited", data: { amount: 3 } });
   const evs = [];
   for await (const e of s.readStream(n)) evs.push(e);
-  t.same(evs.map((e) => e.type), ["account.opened", "account.deposited"]);
+  t.same(
+    evs.map((e) => e.type),
+    ["account.opened", "account.deposited"],
+  );
   t.ok(skipped.some((x) => x.position === BigInt(junk.seq) && /not JSON/.test(x.errors[0]!)));
-  t.ok(skipped.some((x) => /amount/.test(x.errors.join(" "))), "a codec failure names the path");
+  t.ok(
+    skipped.some((x) => /amount/.test(x.errors.join(" "))),
+    "a codec failure names the path",
+  );
   // A subscription skips them too and carries on.
   const sub = s.subscribeToStream(n);
   const got: string[] = [];

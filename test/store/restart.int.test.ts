@@ -47,7 +47,10 @@ t.test("a subscription survives a nats-server restart: nothing lost, nothing han
     Array.from({ length: 100 }, (_, i) => i),
     "every event once, in order",
   );
-  t.same(seen.map((e) => e.revision), Array.from({ length: 100 }, (_, i) => BigInt(i)));
+  t.same(
+    seen.map((e) => e.revision),
+    Array.from({ length: 100 }, (_, i) => BigInt(i)),
+  );
 });
 
 t.test("appended events survive a restart of the server", async (t) => {
@@ -66,6 +69,9 @@ t.test("appended events survive a restart of the server", async (t) => {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  t.same(evs.map((e) => e.type), ["account.opened", "account.deposited"]);
+  t.same(
+    evs.map((e) => e.type),
+    ["account.opened", "account.deposited"],
+  );
   t.equal(await store.streamRevision(n), 1n);
 });

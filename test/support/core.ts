@@ -21,7 +21,11 @@ export type PluginParts = {
 
 /** `teardown` gets the account authority's close (its SYS connection would keep the test alive). */
 export const pluginParts = async (server: TestServer, nc: NatsConnection, teardown: (f: () => Promise<void>) => void): Promise<PluginParts> => {
-  const accounts = accountAuthority({ authority: server.installation.authority, sysCreds: await readFile(server.installation.sysCreds, "utf8"), servers: server.url });
+  const accounts = accountAuthority({
+    authority: server.installation.authority,
+    sysCreds: await readFile(server.installation.sysCreds, "utf8"),
+    servers: server.url,
+  });
   teardown(accounts.close);
   await accounts.applyInfrastructure();
   const store = natsEventStore(nc, { codec: PluginEvent, defaultActor: "core" });

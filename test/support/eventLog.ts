@@ -14,7 +14,11 @@ export const startEventLog = async (t: Test) => {
   t.teardown(() => server.stop());
   const nc = await server.connectAdmin();
   t.teardown(() => nc.close());
-  await applyDefinitions(nc, await jetstreamManager(nc), (await loadDefinitions()).filter((d) => d.kind === "stream" && d.config.name === "EVENTS"));
+  await applyDefinitions(
+    nc,
+    await jetstreamManager(nc),
+    (await loadDefinitions()).filter((d) => d.kind === "stream" && d.config.name === "EVENTS"),
+  );
   const store = natsEventStore(nc, { codec: GanglionEvent });
   return { server, nc, store };
 };

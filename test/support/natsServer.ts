@@ -17,7 +17,12 @@ import type { ClientTls } from "../../src/contract/tls.js";
 export const jetStreamReady = async (url: string, creds: string, timeoutMs = 20_000, tls?: ClientTls): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const nc = await connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), name: "ready-probe", ...tlsConnectOption(tls) }).catch(() => undefined);
+    const nc = await connect({
+      servers: url,
+      authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+      name: "ready-probe",
+      ...tlsConnectOption(tls),
+    }).catch(() => undefined);
     try {
       if (nc) {
         await nc.request("$JS.API.INFO", "", { timeout: 1000 });

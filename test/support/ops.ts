@@ -48,4 +48,3 @@ export const eventually = async (what: string, f: () => Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, 50));
   }
 };
-

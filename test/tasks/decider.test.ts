@@ -52,11 +52,7 @@ t.test("after a redelivery only the new holder may report", async (t) => {
 });
 
 t.test("failure retries per policy, then dead-letters with the whole chain", async (t) => {
-  const r = run([
-    submit,
-    start(1, "a"),
-    { type: "fail", attempt: 1, instance: "a", error: { message: "boom" }, at: at(20) },
-  ]);
+  const r = run([submit, start(1, "a"), { type: "fail", attempt: 1, instance: "a", error: { message: "boom" }, at: at(20) }]);
   t.same(types(r.events).slice(-2), ["task.failed", "task.retry_scheduled"]);
   t.same(dueTimer(r.state), { at: at(120), kind: "dispatch" });
   const r2 = run([
@@ -108,12 +104,7 @@ t.test("cancel ends an open task once; the holder is named", async (t) => {
 });
 
 t.test("a stale attempt cannot start after a retry was dispatched", async (t) => {
-  const r = run([
-    submit,
-    start(1, "a"),
-    { type: "timeout", kind: "start_to_close", attempt: 1, at: at(1010) },
-    { type: "dispatch", at: at(1110) },
-  ]);
+  const r = run([submit, start(1, "a"), { type: "timeout", kind: "start_to_close", attempt: 1, at: at(1010) }, { type: "dispatch", at: at(1110) }]);
   t.match(r.state, { status: "scheduled", attempt: 2 });
   t.match(decide(start(1, "a", 1200), r.state), E.left({ _tag: "NotHeld" }));
 });
@@ -126,7 +117,12 @@ t.test("a deadline reached while waiting for a retry dead-letters without a new 
   const w = run([fits, start(1, "a"), { type: "fail", attempt: 1, instance: "a", error: { message: "x" }, at: at(100) }]);
   t.match(w.state, { status: "retry_wait" });
   t.same(dueTimer(w.state), { at: at(2100), kind: "dispatch" });
-  const dl = run([fits, start(1, "a"), { type: "fail", attempt: 1, instance: "a", error: { message: "x" }, at: at(100) }, { type: "timeout", kind: "deadline", attempt: 1, at: at(3000) }]);
+  const dl = run([
+    fits,
+    start(1, "a"),
+    { type: "fail", attempt: 1, instance: "a", error: { message: "x" }, at: at(100) },
+    { type: "timeout", kind: "deadline", attempt: 1, at: at(3000) },
+  ]);
   t.match(dl.last, E.left({ _tag: "NotApplicable" }), "the dispatch is due first");
   t.match(decide({ type: "dispatch", at: at(10) }, run([submit]).state), E.left({ _tag: "NotApplicable" }));
   t.match(decide({ type: "resubmit", at: at(10) }, run([submit]).state), E.left({ _tag: "NotApplicable" }));

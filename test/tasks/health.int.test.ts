@@ -42,7 +42,10 @@ t.test("input the worker refuses never counts: any number of bad requests leaves
   const ok = await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1 }, pluginId: "picky" }, { actor: "operator:test" });
   if (E.isLeft(ok)) throw new Error(ok.left.message);
   t.match(await bus.tasks.get(ok.right.taskId, 10_000), E.right({ status: "completed" }));
-  t.notOk((await eventsOf(PluginEvent, "plugin-picky")).some((e) => e.type === "plugin.disabled"), "five refused inputs did not disable it");
+  t.notOk(
+    (await eventsOf(PluginEvent, "plugin-picky")).some((e) => e.type === "plugin.disabled"),
+    "five refused inputs did not disable it",
+  );
   // Out of the way of the tests below, which route work.fail without naming a plugin.
   await w.kill();
   t.match(await bus.call("plugin.remove", { pluginId: "picky" }), E.right({}));
@@ -53,10 +56,7 @@ t.test("consecutive failures disable the plugin automatically and revoke its cre
   const { creds } = await bus.install(fixtureManifest("flaky", { health: { maxConsecutiveFailures: 3, failureRatio: 1, window: "1m" } }));
   const w = await spawnWorker(bus, { plugin: "flaky", creds, instance: "flaky-1" });
   t.teardown(() => w.kill());
-  const online = await until(
-    async () => (await eventsOf(WorkerEvent, "worker-flaky")).find((e) => e.type === "worker.online"),
-    "worker.online",
-  );
+  const online = await until(async () => (await eventsOf(WorkerEvent, "worker-flaky")).find((e) => e.type === "worker.online"), "worker.online");
   t.match(online, { data: { instance: "flaky-1" } });
 
   for (let i = 0; i < 3; i++) {
@@ -65,26 +65,26 @@ t.test("consecutive failures disable the plugin automatically and revoke its cre
     const v = await bus.tasks.get(r.right.taskId, 10_000);
     t.ok(E.isRight(v) && v.right.status === "dead_lettered");
   }
-  const disabled = await until(
-    async () => (await eventsOf(PluginEvent, "plugin-flaky")).find((e) => e.type === "plugin.disabled"),
-    "plugin.disabled",
-  );
+  const disabled = await until(async () => (await eventsOf(PluginEvent, "plugin-flaky")).find((e) => e.type === "plugin.disabled"), "plugin.disabled");
   t.match(disabled, { data: { automatic: true, reason: /3 consecutive task failures .*counted: handler errors/ } });
   const events = await eventsOf(PluginEvent, "plugin-flaky");
-  t.ok(events.some((e) => e.type === "plugin.credentials.revoked"), "its credentials were revoked");
+  t.ok(
+    events.some((e) => e.type === "plugin.credentials.revoked"),
+    "its credentials were revoked",
+  );
   await t.rejects(bus.connectWith(creds, "_INBOX.flaky"), "the revoked credentials no longer connect");
 
   const refused = await bus.tasks.submit({ taskType: "work.fail", params: {} }, { actor: "operator:test" });
   t.match(refused, E.left({ code: "NoProvider" }), "a disabled plugin gets no tasks");
 
   t.match(await bus.call("plugin.enable", { pluginId: "flaky" }), E.right({}));
-  await until(async () => (E.isRight(await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1 } }, { actor: "operator:test" })) ? true : undefined), "routing again");
+  await until(
+    async () => (E.isRight(await bus.tasks.submit({ taskType: "work.sleep", params: { ms: 1 } }, { actor: "operator:test" })) ? true : undefined),
+    "routing again",
+  );
 
   // The worker's connection was closed by the revocation: it went silent.
-  const offline = await until(
-    async () => (await eventsOf(WorkerEvent, "worker-flaky")).find((e) => e.type === "worker.offline"),
-    "worker.offline",
-  );
+  const offline = await until(async () => (await eventsOf(WorkerEvent, "worker-flaky")).find((e) => e.type === "worker.offline"), "worker.offline");
   t.match(offline, { data: { instance: "flaky-1", reason: "silent" } });
   const wev = await eventsOf(WorkerEvent, "worker-flaky");
   t.equal(wev.filter((e) => e.type === "worker.online").length, 1, "one online event, not one per heartbeat");

@@ -22,7 +22,9 @@ const view = async (id: string, waitMs: number) => {
 };
 const types = async (id: string) => (await taskEventsOf(bus, id)).map((e) => e.type);
 
-const { creds } = await bus.install(fixtureManifest("lifecycle", { retry: { maxAttempts: 3, backoff: ["50ms", "100ms"] }, timeout: "1500ms", health: { maxConsecutiveFailures: 100 } }));
+const { creds } = await bus.install(
+  fixtureManifest("lifecycle", { retry: { maxAttempts: 3, backoff: ["50ms", "100ms"] }, timeout: "1500ms", health: { maxConsecutiveFailures: 100 } }),
+);
 const w: WorkerProcess = await spawnWorker(bus, { plugin: "lifecycle", creds, instance: "life-1" });
 t.teardown(() => w.kill());
 
@@ -30,11 +32,23 @@ t.test("a failing task is retried per its policy, then dead-lettered with its fa
   const id = await submit("work.fail", {}, "lifecycle");
   const v = await view(id, 20_000);
   t.equal(v.status, "dead_lettered");
-  t.same(v.failures.map((f) => f.error.message), ["failing attempt 1", "failing attempt 2", "failing attempt 3"]);
+  t.same(
+    v.failures.map((f) => f.error.message),
+    ["failing attempt 1", "failing attempt 2", "failing attempt 3"],
+  );
   t.same(await types(id), [
-    "task.submitted", "task.started", "task.failed", "task.retry_scheduled",
-    "task.dispatched", "task.started", "task.failed", "task.retry_scheduled",
-    "task.dispatched", "task.started", "task.failed", "task.dead_lettered",
+    "task.submitted",
+    "task.started",
+    "task.failed",
+    "task.retry_scheduled",
+    "task.dispatched",
+    "task.started",
+    "task.failed",
+    "task.retry_scheduled",
+    "task.dispatched",
+    "task.started",
+    "task.failed",
+    "task.dead_lettered",
   ]);
   const jsm = await jetstreamManager(bus.nc);
   const letter = await jsm.streams.getMessage(Streams.DeadLetters, { last_by_subj: deadLetterSubject("lifecycle", id) });
@@ -89,7 +103,10 @@ t.test("schedule-to-start: nobody takes the task in time", async (t) => {
   const v = await view(id, 20_000);
   t.equal(v.status, "dead_lettered");
   const events = await taskEventsOf(bus, id);
-  t.match(events.find((e) => e.type === "task.timed_out"), { data: { kind: "schedule_to_start" } });
+  t.match(
+    events.find((e) => e.type === "task.timed_out"),
+    { data: { kind: "schedule_to_start" } },
+  );
   const jsm = await jetstreamManager(bus.nc);
   const ci = await jsm.consumers.info(tasksStream("idle"), "tasks-idle");
   t.equal(ci.num_pending, 0, "the withdrawn message is no longer queued");
@@ -104,8 +121,15 @@ t.test("deadline: the whole task must end in time, across attempts", async (t) =
   const v = await view(id, 20_000);
   t.equal(v.status, "dead_lettered");
   const events = await taskEventsOf(bus, id);
-  t.same(events.filter((e) => e.type === "task.timed_out").map((e) => e.type === "task.timed_out" && e.data.kind), ["deadline"], "progress kept start-to-close alive");
-  t.ok(events.some((e) => e.type === "task.progress"), "progress is in the log");
+  t.same(
+    events.filter((e) => e.type === "task.timed_out").map((e) => e.type === "task.timed_out" && e.data.kind),
+    ["deadline"],
+    "progress kept start-to-close alive",
+  );
+  t.ok(
+    events.some((e) => e.type === "task.progress"),
+    "progress is in the log",
+  );
   await w2.waitFor((l) => l.event === "aborted" && l.taskId === id, "the abort");
 });
 

@@ -17,14 +17,24 @@ const { creds } = await bus.install({
   id: "raw",
   version: "1.0.0",
   description: "raw worker",
-  provides: [{ type: "raw.do", description: "x", params: { type: "object" }, result: { type: "object" }, timeout: "30s", retry: { maxAttempts: 3, backoff: ["100ms", "100ms"] } }],
+  provides: [
+    {
+      type: "raw.do",
+      description: "x",
+      params: { type: "object" },
+      result: { type: "object" },
+      timeout: "30s",
+      retry: { maxAttempts: 3, backoff: ["100ms", "100ms"] },
+    },
+  ],
   capabilities: [],
 });
 const nc = await bus.connectWith(creds);
 t.teardown(() => nc.close());
 const js = jetstream(nc, { apiPrefix: "$JS.BUS.API" });
 let consumer;
-for (let i = 0; i < 100 && !consumer; i++) consumer = await js.consumers.get(tasksStream("raw"), "tasks-raw").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
+for (let i = 0; i < 100 && !consumer; i++)
+  consumer = await js.consumers.get(tasksStream("raw"), "tasks-raw").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
 if (!consumer) throw new Error("no consumer tasks-raw");
 const c = consumer;
 const submit = async (params: unknown) => {

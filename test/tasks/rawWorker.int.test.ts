@@ -16,7 +16,9 @@ t.test("a bare NATS client following subjects.md serves tasks", async (t) => {
     id: "bare",
     version: "1.0.0",
     description: "bare worker",
-    provides: [{ type: "math.double", description: "x2", params: { type: "object", required: ["n"] }, result: { type: "object", required: ["n"] }, timeout: "10s" }],
+    provides: [
+      { type: "math.double", description: "x2", params: { type: "object", required: ["n"] }, result: { type: "object", required: ["n"] }, timeout: "10s" },
+    ],
     capabilities: [],
   });
   // Only the .creds: no inbox prefix; JetStream through the API prefix BUS's imports use.
@@ -24,7 +26,8 @@ t.test("a bare NATS client following subjects.md serves tasks", async (t) => {
   t.teardown(() => nc.close());
   const js = jetstream(nc, { apiPrefix: "$JS.BUS.API" });
   let consumer;
-  for (let i = 0; i < 100 && !consumer; i++) consumer = await js.consumers.get("TASKS_bare", "tasks-bare").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
+  for (let i = 0; i < 100 && !consumer; i++)
+    consumer = await js.consumers.get("TASKS_bare", "tasks-bare").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
   if (!consumer) throw new Error("no consumer tasks-bare");
 
   const r = await bus.tasks.submit({ taskType: "math.double", params: { n: 21 } }, { actor: "operator:test" });
@@ -46,7 +49,11 @@ t.test("a bare NATS client following subjects.md serves tasks", async (t) => {
   const v = await bus.tasks.get(r.right.taskId, 10_000);
   t.match(v, E.right({ status: "completed", result: { n: 42 }, instance: "bare-1" }));
   const types = (await taskEventsOf(bus, r.right.taskId)).map((e) => e.type);
-  t.same(types.filter((x) => x !== "task.progress"), ["task.submitted", "task.started", "task.completed"], "the first report started the attempt");
+  t.same(
+    types.filter((x) => x !== "task.progress"),
+    ["task.submitted", "task.started", "task.completed"],
+    "the first report started the attempt",
+  );
 
   await js.publish(`res.bare.${r.right.taskId}`, JSON.stringify({ taskId: r.right.taskId, attempt: "one", instance: "bare-1", status: "completed" }));
   let refusal: string | undefined;

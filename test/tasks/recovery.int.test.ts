@@ -28,21 +28,25 @@ t.test("a task recorded but never queued (the core stopped in between) is queued
 
   const taskId = nuid.next();
   const store = natsEventStore(bus.nc, { codec: TasksStoreEvent });
-  await store.appendToStream(`task-${taskId}`, [
-    {
-      type: "task.submitted",
-      data: {
-        taskId,
-        pluginId: "recover",
-        pluginVersion: "1.0.0",
-        taskType: "echo.it",
-        params: { lost: false },
-        retry: { maxAttempts: 1, backoffMs: [] },
-        timeouts: { startToCloseMs: 10_000 },
-        at: new Date().toISOString(),
+  await store.appendToStream(
+    `task-${taskId}`,
+    [
+      {
+        type: "task.submitted",
+        data: {
+          taskId,
+          pluginId: "recover",
+          pluginVersion: "1.0.0",
+          taskType: "echo.it",
+          params: { lost: false },
+          retry: { maxAttempts: 1, backoffMs: [] },
+          timeouts: { startToCloseMs: 10_000 },
+          at: new Date().toISOString(),
+        },
       },
-    },
-  ], { streamState: "no_stream" });
+    ],
+    { streamState: "no_stream" },
+  );
   const before = await bus.tasks.get(taskId);
   t.match(before, E.right({ status: "scheduled" }), "recorded, and nobody queued it");
 

@@ -15,7 +15,16 @@ const at = "2026-01-01T00:00:00.000Z";
 const sample: { readonly [K in TaskEvent["type"]]: Extract<TaskEvent, { type: K }> } = {
   "task.submitted": {
     type: "task.submitted",
-    data: { taskId, pluginId: "p", pluginVersion: "1.0.0", taskType: "x", params: {}, retry: { maxAttempts: 2, backoffMs: [] }, timeouts: { startToCloseMs: 1000 }, at },
+    data: {
+      taskId,
+      pluginId: "p",
+      pluginVersion: "1.0.0",
+      taskType: "x",
+      params: {},
+      retry: { maxAttempts: 2, backoffMs: [] },
+      timeouts: { startToCloseMs: 1000 },
+      at,
+    },
   },
   "task.dispatched": { type: "task.dispatched", data: { taskId, attempt: 2, at } },
   "task.started": { type: "task.started", data: { taskId, attempt: 1, instance: "i", delivery: 1, at } },
@@ -64,7 +73,8 @@ t.test("every event type from every status", async (t) => {
 t.test("the decider, the tasks view and the totals agree on every task's status", async (t) => {
   const commits = scenario({ plugins: 4, tasks: 120, seed: 3 });
   const byStream = new Map<string, TaskEvent[]>();
-  for (const c of commits) if (c.streamName.startsWith("task-")) byStream.set(c.streamName, [...(byStream.get(c.streamName) ?? []), ...(c.events as TaskEvent[])]);
+  for (const c of commits)
+    if (c.streamName.startsWith("task-")) byStream.set(c.streamName, [...(byStream.get(c.streamName) ?? []), ...(c.events as TaskEvent[])]);
   const log = asViewEvents(commits);
   const rows = foldAll(tasksView, log);
   const counts: Record<string, number> = {};

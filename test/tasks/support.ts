@@ -8,7 +8,10 @@ import { TaskEvent } from "../../src/events/task.js";
 import type { TestBus } from "../../src/testing/testBus.js";
 
 /** A manifest of the fixture worker's task types, for plugin `id`; `overrides` per task type. */
-export const fixtureManifest = (id: string, opts: { retry?: object; scheduleToStart?: string; deadline?: string; timeout?: string; limits?: object; health?: object; capabilities?: string[] } = {}) => ({
+export const fixtureManifest = (
+  id: string,
+  opts: { retry?: object; scheduleToStart?: string; deadline?: string; timeout?: string; limits?: object; health?: object; capabilities?: string[] } = {},
+) => ({
   id,
   version: "1.0.0",
   description: `test plugin ${id}`,
@@ -41,7 +44,10 @@ export type WorkerProcess = {
 const FIXTURE = new URL("./fixtures/worker.ts", import.meta.url).pathname;
 
 /** Starts the fixture worker as a real child process with the plugin's credentials. */
-export const spawnWorker = async (bus: TestBus, o: { plugin: string; creds: string; instance: string; concurrency?: number; topics?: string[] }): Promise<WorkerProcess> => {
+export const spawnWorker = async (
+  bus: TestBus,
+  o: { plugin: string; creds: string; instance: string; concurrency?: number; topics?: string[] },
+): Promise<WorkerProcess> => {
   const credsFile = join(bus.dataDir, `${o.instance}.creds`);
   await writeFile(credsFile, o.creds, { mode: 0o600 });
   const proc = spawn(process.execPath, ["--import", "tsx", FIXTURE], {

@@ -98,7 +98,8 @@ async function main(t: Test) {
 
   // No inbox prefix, for any user: a plugin's user lives in its own account, where replies come
   // back on subjects the server maps across the account boundary.
-  const connectWith = (creds: string) => connect({ servers: up.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), maxReconnectAttempts: 0 });
+  const connectWith = (creds: string) =>
+    connect({ servers: up.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), maxReconnectAttempts: 0 });
   const admin = await connectWith(await readFile(join(dataDir, "creds/admin.creds"), "utf8"));
   t.teardown(() => admin.close());
   const jsm = await jetstreamManager(admin);
@@ -198,7 +199,10 @@ async function main(t: Test) {
 
     // The log, read back from the event store.
     const shortLog = await history(short.taskId);
-    t.same(shortLog.map((e) => e.type), ["task.submitted", "task.started", "task.completed"]);
+    t.same(
+      shortLog.map((e) => e.type),
+      ["task.submitted", "task.started", "task.completed"],
+    );
     t.match(shortLog[1], { data: { attempt: 1, instance: "go-1", delivery: 1 } });
     t.match(shortLog[2], { data: { instance: "go-1", result: { sha256: sha256("abc"), bytes: 3 } } });
     const longLog = await history(long.taskId);
@@ -207,7 +211,10 @@ async function main(t: Test) {
     t.match(progress[0], { data: { total: longData.length, message: "hashing" } });
     t.equal(longLog.at(-1)?.type, "task.completed");
     const badLog = await history(bad.taskId);
-    t.same(badLog.map((e) => e.type), ["task.submitted", "task.started", "task.failed", "task.dead_lettered"]);
+    t.same(
+      badLog.map((e) => e.type),
+      ["task.submitted", "task.started", "task.failed", "task.dead_lettered"],
+    );
     t.match(badLog[2], { data: { attempt: 1, instance: "go-1", error: { kind: "handler", retryable: false, message: /^params\.data: not valid hex/ } } });
   });
 
@@ -238,8 +245,14 @@ async function main(t: Test) {
     t.equal(await Promise.race([idle, gaveUp]), true, "the worker's handler returned (in flight: 0)");
     await admin.flush();
     // It returned because of the cancel, not because it finished: it never got to the last round.
-    t.notOk(reports.some((x) => x.status === "completed" || x.status === "failed"), "no final report");
-    t.ok(reports.every((x) => !x.progress || x.progress.done < x.progress.total), "progress stopped short of the last round");
+    t.notOk(
+      reports.some((x) => x.status === "completed" || x.status === "failed"),
+      "no final report",
+    );
+    t.ok(
+      reports.every((x) => !x.progress || x.progress.done < x.progress.total),
+      "progress stopped short of the last round",
+    );
     t.match(procs.get(goP.id)!.stderr(), new RegExp(`task ${taskId} attempt 1 withdrawn by the core`));
     const log = (await history(taskId)).map((e) => e.type);
     t.equal(log.at(-1), "task.cancelled");
@@ -264,14 +277,20 @@ async function main(t: Test) {
     ended.get(cP.id)!.failed.push(bad.taskId, surrogate.taskId);
 
     const shortLog = await history(short.taskId);
-    t.same(shortLog.map((e) => e.type), ["task.submitted", "task.started", "task.completed"]);
+    t.same(
+      shortLog.map((e) => e.type),
+      ["task.submitted", "task.started", "task.completed"],
+    );
     t.match(shortLog[1], { data: { attempt: 1, instance: "c-1", delivery: 1 } });
     const longLog = await history(long.taskId);
     const progress = longLog.filter((e) => e.type === "task.progress");
     t.ok(progress.length >= 1, "the long input reported progress");
     t.match(progress[0], { data: { total: longText.length, message: "counting" } });
     const badLog = await history(bad.taskId);
-    t.same(badLog.map((e) => e.type), ["task.submitted", "task.started", "task.failed", "task.dead_lettered"]);
+    t.same(
+      badLog.map((e) => e.type),
+      ["task.submitted", "task.started", "task.failed", "task.dead_lettered"],
+    );
     t.match(badLog[2], { data: { instance: "c-1", error: { kind: "handler", retryable: false, message: /^params\.text: not valid base64/ } } });
     t.match((await history(surrogate.taskId))[2], { data: { error: { message: /^params\.text: a lone surrogate/ } } });
   });
@@ -322,7 +341,11 @@ async function main(t: Test) {
     nc.request(subject, body, { timeout: timeoutMs }).then(
       (m) => `answered: ${m.string()}`,
       (e: unknown) =>
-        e instanceof errors.RequestError && e.isNoResponders() ? "no responders" : e instanceof errors.TimeoutError ? "timeout" : `failed otherwise: ${String(e)}`,
+        e instanceof errors.RequestError && e.isNoResponders()
+          ? "no responders"
+          : e instanceof errors.TimeoutError
+            ? "timeout"
+            : `failed otherwise: ${String(e)}`,
     );
   /** `true` when the request found no responder; otherwise what happened instead. */
   const noResponders = async (nc: NatsConnection, subject: string, body = "") => {
@@ -363,7 +386,10 @@ async function main(t: Test) {
         { stream: Streams.Events, subject: eventSubject("plugin", other.id) },
       ];
       const seqsBefore = await Promise.all(targets.map((x) => lastSeq(x.stream, x.subject)));
-      t.ok(seqsBefore.every((q) => q > 0), `each target already holds messages: ${seqsBefore.join(", ")}`);
+      t.ok(
+        seqsBefore.every((q) => q > 0),
+        `each target already holds messages: ${seqsBefore.join(", ")}`,
+      );
       // Whatever reaches these subjects in BUS, whichever account it came from, shows up here.
       const arrived: string[] = [];
       const spies = targets.map((x) => admin.subscribe(x.subject, { callback: (_e, m) => void arrived.push(m.subject) }));
@@ -427,7 +453,10 @@ async function main(t: Test) {
         for await (const e of workersStore.readStream(`worker-${p.id}`)) events.push({ type: e.type, data: e.data } as WorkerEvent);
         return events.some((e) => e.type === "worker.offline") ? true : undefined;
       });
-      t.same(events.map((e) => e.type), ["worker.online", "worker.offline"]);
+      t.same(
+        events.map((e) => e.type),
+        ["worker.online", "worker.offline"],
+      );
       t.match(events[0], { data: { pluginId: p.id, instance: p.instance, version: "1.0.0" } });
       t.match(events[1], { data: { pluginId: p.id, instance: p.instance, reason: "stopped" } });
       const row = await until(`workers/${p.id} to show it offline`, async () => {
@@ -448,7 +477,10 @@ async function main(t: Test) {
       const stream = tasksStream(other.id);
       const consumer = taskConsumer(other.id);
       const queuedBefore = (await jsm.streams.info(stream)).state;
-      const r = await callService<{ taskId: string }>(admin, "task.submit", { taskType: other.taskType, params: other === goP ? { data: "queued" } : { text: "queued" } });
+      const r = await callService<{ taskId: string }>(admin, "task.submit", {
+        taskType: other.taskType,
+        params: other === goP ? { data: "queued" } : { text: "queued" },
+      });
       if (E.isLeft(r)) throw new Error(`submit: ${r.left.message}`);
       const { seq, messages } = await until(`the task queued on ${stream}`, async () => {
         const i = (await jsm.streams.info(stream)).state;

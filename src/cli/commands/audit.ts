@@ -48,11 +48,14 @@ export const register = (program: Command, ctx: CliContext) => {
     program
       .command("audit")
       .summary("read the event log: who did what, when (filters: plugin, task, type, time)")
-      .description("Read the append-only event log, oldest first: every registration, grant, revocation and task step with its actor and time. Filters combine (AND).")
+      .description(
+        "Read the append-only event log, oldest first: every registration, grant, revocation and task step with its actor and time. Filters combine (AND).",
+      )
       .option("--limit <n>", "at most this many events (default: all)"),
   ).action(async (opts: AuditOpts, cmd: Command) => {
     const limit = opts.limit === undefined ? Number.POSITIVE_INFINITY : Number(opts.limit);
-    if (opts.limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CliError(`--limit ${opts.limit}: expected a whole number above 0`, ExitCode.Usage);
+    if (opts.limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+      throw new CliError(`--limit ${opts.limit}: expected a whole number above 0`, ExitCode.Usage);
     const rows: AuditEntry[] = [];
     for await (const e of entries(ctx, cmd, filterOf(opts))) {
       rows.push(e);

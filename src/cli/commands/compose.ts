@@ -3,7 +3,10 @@ import { COMPOSE, writeComposeFiles } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 
 export const register = (program: Command, ctx: CliContext) => {
-  const compose = program.command("compose").summary("files for docker-compose.yml").description("Files for docker-compose.yml (the official nats image and the core in containers).");
+  const compose = program
+    .command("compose")
+    .summary("files for docker-compose.yml")
+    .description("Files for docker-compose.yml (the official nats image and the core in containers).");
   compose
     .command("init")
     .summary("write the keys, credentials and nats-server config docker-compose.yml mounts")

@@ -31,7 +31,8 @@ export const register = (program: Command, ctx: CliContext) => {
     .action(async (opts: { name: string; url?: string; ttl?: string }, cmd: Command) => {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(opts.name)) throw new CliError(`--name ${JSON.stringify(opts.name)}: use letters, digits, '-' or '_'`, ExitCode.Usage);
       const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
-      if (opts.ttl !== undefined && (ttlMs === undefined || ttlMs <= 0)) throw new CliError(`--ttl ${JSON.stringify(opts.ttl)} is not a duration like "8h" or "30d"`, ExitCode.Usage);
+      if (opts.ttl !== undefined && (ttlMs === undefined || ttlMs <= 0))
+        throw new CliError(`--ttl ${JSON.stringify(opts.ttl)} is not a duration like "8h" or "30d"`, ExitCode.Usage);
       const g = ctx.globals(cmd);
       const dataDir = resolve(g.dataDir);
       const url = opts.url ?? (await ctx.target(cmd)).url;
@@ -92,21 +93,23 @@ export const register = (program: Command, ctx: CliContext) => {
         ...(tls?.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
       };
       await writeSecret(file, JSON.stringify(context, null, 2) + "\n");
-      ctx.output(cmd).message(
-        [
-          `wrote nats CLI context "${opts.name}" to ${file}`,
-          `  url:          ${url}`,
-          `  creds:        ${credsPath} (read-only, account OPS: its copies of the views and the EVENTS log, $SRV and ganglion.v1 queries)`,
-          `  expires:      ${user.expiresAt ?? "never"} (earlier read-only credentials are revoked)`,
-          `  inbox_prefix: ${READ_ONLY_INBOX}`,
-          ...(context.ca ? [`  ca:           ${context.ca}`] : []),
-          ...(context.cert ? [`  cert:         ${context.cert}`, `  key:          ${context.key}`] : []),
-          "try:",
-          `  nats --context ${opts.name} kv ls plugins`,
-          `  nats --context ${opts.name} micro info ganglion`,
-          `  nats --context ${opts.name} req ganglion.v1.views.plugins '{}'`,
-        ].join("\n"),
-        { context: opts.name, file, ...context, publicKey: user.publicKey, expiresAt: user.expiresAt },
-      );
+      ctx
+        .output(cmd)
+        .message(
+          [
+            `wrote nats CLI context "${opts.name}" to ${file}`,
+            `  url:          ${url}`,
+            `  creds:        ${credsPath} (read-only, account OPS: its copies of the views and the EVENTS log, $SRV and ganglion.v1 queries)`,
+            `  expires:      ${user.expiresAt ?? "never"} (earlier read-only credentials are revoked)`,
+            `  inbox_prefix: ${READ_ONLY_INBOX}`,
+            ...(context.ca ? [`  ca:           ${context.ca}`] : []),
+            ...(context.cert ? [`  cert:         ${context.cert}`, `  key:          ${context.key}`] : []),
+            "try:",
+            `  nats --context ${opts.name} kv ls plugins`,
+            `  nats --context ${opts.name} micro info ganglion`,
+            `  nats --context ${opts.name} req ganglion.v1.views.plugins '{}'`,
+          ].join("\n"),
+          { context: opts.name, file, ...context, publicKey: user.publicKey, expiresAt: user.expiresAt },
+        );
     });
 };

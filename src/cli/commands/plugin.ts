@@ -15,7 +15,6 @@ import { JS_BUS_API } from "../../contract/subjects.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 
-
 /** Who the events will say did it: the operator's OS user. */
 const actor = () => {
   try {
@@ -165,7 +164,12 @@ export const register = (program: Command, ctx: CliContext) => {
       const r = await ctx.withBus(cmd, (nc) =>
         call(nc, "plugin.revoke", { pluginId: id, capabilities: caps.flatMap(splitList), ...(opts.reason ? { reason: opts.reason } : {}) }),
       );
-      printPlugin(ctx, cmd, r.plugin, `${changed(r, `revoked ${caps.join(", ")} from ${id}`)}\nIts account no longer imports them: live connections lost them at once, and its credentials stay valid.`);
+      printPlugin(
+        ctx,
+        cmd,
+        r.plugin,
+        `${changed(r, `revoked ${caps.join(", ")} from ${id}`)}\nIts account no longer imports them: live connections lost them at once, and its credentials stay valid.`,
+      );
     });
 
   for (const [name, summary] of [
@@ -178,7 +182,9 @@ export const register = (program: Command, ctx: CliContext) => {
       .option("--reason <text>", "why (recorded in the log)")
       .summary(summary)
       .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
-        const r = await ctx.withBus(cmd, (nc) => call(nc, name === "disable" ? "plugin.disable" : "plugin.remove", { pluginId: id, ...(opts.reason ? { reason: opts.reason } : {}) }));
+        const r = await ctx.withBus(cmd, (nc) =>
+          call(nc, name === "disable" ? "plugin.disable" : "plugin.remove", { pluginId: id, ...(opts.reason ? { reason: opts.reason } : {}) }),
+        );
         printPlugin(ctx, cmd, r.plugin, changed(r, `plugin ${id} ${name === "disable" ? "disabled" : "removed"}`));
       });
   }
@@ -239,7 +245,10 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .option("-o, --output <file>", "write the .creds file here (mode 0600) instead of stdout")
     .option("--ttl <duration>", 'expire the credentials after this long (e.g. "24h", "30d"); default: no expiry')
-    .option("--allow-from <cidr...>", "accept connections with these credentials only from these networks (e.g. 10.0.0.0/8); default: the manifest's network.allowFrom, else anywhere")
+    .option(
+      "--allow-from <cidr...>",
+      "accept connections with these credentials only from these networks (e.g. 10.0.0.0/8); default: the manifest's network.allowFrom, else anywhere",
+    )
     .summary("mint credentials for an approved plugin")
     .description(
       `Mint a user of the plugin's own NATS account as a standard .creds file. What the user can reach is what the account imports: its own task queue, reports, heartbeats and control, plus one import per granted capability; grants and revocations change the account live, with no new credentials. Workers open JetStream with the API prefix ${JS_BUS_API}. Only the public key is recorded in the log.`,

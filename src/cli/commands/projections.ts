@@ -90,7 +90,9 @@ export const register = (program: Command, ctx: CliContext) => {
     .command("verify")
     .argument("[name]", "one view (default: all)")
     .summary("fold the whole log from scratch and diff it against the buckets (exit 1 on drift)")
-    .description("Fold the whole event log from scratch in memory and compare it with each view's bucket. Prints every row that differs and exits 1 on any drift (repair with `ganglion projections rebuild`).")
+    .description(
+      "Fold the whole event log from scratch in memory and compare it with each view's bucket. Prints every row that differs and exits 1 on any drift (repair with `ganglion projections rebuild`).",
+    )
     .action(async (name: string | undefined, _opts: unknown, cmd: Command) => {
       const out = ctx.output(cmd);
       const bar = progressBar(!out.json);
@@ -118,7 +120,9 @@ export const register = (program: Command, ctx: CliContext) => {
         for (const r of drift) {
           ctx.io.stdout(`\n${r.view} (bucket ${r.bucket}):\n`);
           if (r.behindAt !== null) {
-            ctx.io.stdout(`  note: the bucket's checkpoint (${r.behindAt}) is behind the log (${r.head}): a running core may still be folding; run verify again before repairing.\n`);
+            ctx.io.stdout(
+              `  note: the bucket's checkpoint (${r.behindAt}) is behind the log (${r.head}): a running core may still be folding; run verify again before repairing.\n`,
+            );
           }
           for (const d of r.differences) {
             if (d.kind === "missing") ctx.io.stdout(`  missing     ${d.key}: the log says ${brief(d.expected)}\n`);

@@ -32,7 +32,13 @@ export const register = (program: Command, ctx: CliContext) => {
       const authority = await loadExistingAuthority(g.dataDir, explicitDataDir);
       let sysCreds: string | undefined;
       if (opts.sysCreds) sysCreds = await readCreds(resolve(opts.sysCreds), "--sys-creds");
-      else if (authority && (await access(sysCredsPath(authority.dataDir)).then(() => true, () => false))) {
+      else if (
+        authority &&
+        (await access(sysCredsPath(authority.dataDir)).then(
+          () => true,
+          () => false,
+        ))
+      ) {
         sysCreds = await readCreds(sysCredsPath(authority.dataDir), "the data dir");
       }
       if (!authority) log.warn(`no keys in ${resolve(g.dataDir)}: the core runs without the right to mint credentials`);

@@ -14,7 +14,13 @@ export const register = (program: Command, ctx: CliContext) => {
         const jsm = await jetstreamManager(nc);
         const streams = [];
         for await (const s of jsm.streams.list()) {
-          streams.push({ name: s.config.name, subjects: s.config.subjects ?? [], messages: s.state.messages, bytes: s.state.bytes, replicas: s.config.num_replicas });
+          streams.push({
+            name: s.config.name,
+            subjects: s.config.subjects ?? [],
+            messages: s.state.messages,
+            bytes: s.state.bytes,
+            replicas: s.config.num_replicas,
+          });
         }
         streams.sort((a, b) => a.name.localeCompare(b.name));
         if (out.json) {

@@ -95,7 +95,10 @@ export const register = (program: Command, ctx: CliContext) => {
         const v = await call(nc, "task.get", { taskId: r.taskId, waitMs }, waitMs + 10_000);
         if (!ENDED.includes(v.status)) {
           printTask(ctx, cmd, v, { failOnError: false });
-          throw new CliError(`task ${r.taskId} did not end within ${opts.timeout} (it is ${v.status}); follow it with: ganglion task get ${r.taskId}`, ExitCode.Failure);
+          throw new CliError(
+            `task ${r.taskId} did not end within ${opts.timeout} (it is ${v.status}); follow it with: ganglion task get ${r.taskId}`,
+            ExitCode.Failure,
+          );
         }
         printTask(ctx, cmd, v, { failOnError: true });
       });

@@ -12,7 +12,10 @@ import { parsePositiveInt } from "../options.js";
  * worker (or any client) of a bus started with `ganglion up --tls --tls-verify`.
  */
 export const register = (program: Command, ctx: CliContext) => {
-  const tls = program.command("tls").summary("TLS certificates of the bus (ganglion up --tls)").description("TLS certificates signed by the CA in <data-dir>/tls/ (made by `ganglion up --tls`).");
+  const tls = program
+    .command("tls")
+    .summary("TLS certificates of the bus (ganglion up --tls)")
+    .description("TLS certificates signed by the CA in <data-dir>/tls/ (made by `ganglion up --tls`).");
   tls
     .command("client")
     .summary("mint a client certificate for a worker (ganglion up --tls-verify)")
@@ -25,7 +28,8 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("-o, --output <dir>", "directory to write the files into", ".")
     .option("--days <n>", "validity in days", parsePositiveInt, 365)
     .action(async (name: string, opts: { output: string; days: number }, cmd: Command) => {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new CliError(`${JSON.stringify(name)}: use letters, digits, '.', '-' or '_' (at most 64)`, ExitCode.Usage);
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name))
+        throw new CliError(`${JSON.stringify(name)}: use letters, digits, '.', '-' or '_' (at most 64)`, ExitCode.Usage);
       const dataDir = resolve(ctx.globals(cmd).dataDir);
       const made = await mintClientCertificate(dataDir, name, { days: opts.days });
       const dir = resolve(opts.output);
@@ -34,16 +38,18 @@ export const register = (program: Command, ctx: CliContext) => {
       await writeSecret(files.key, made.key, 0o600);
       await writeSecret(files.cert, made.cert, 0o644);
       await writeSecret(files.ca, made.ca, 0o644);
-      ctx.output(cmd).message(
-        [
-          `client certificate for ${name} (valid until ${made.notAfter}):`,
-          `  cert: ${files.cert}`,
-          `  key:  ${files.key} (mode 0600)`,
-          `  ca:   ${files.ca}`,
-          "a worker connects with:",
-          `  new Worker({ ..., servers: "tls://HOST:PORT", tls: { ca: "${files.ca}", cert: "${files.cert}", key: "${files.key}" } })`,
-        ].join("\n"),
-        { name, ...files, notAfter: made.notAfter },
-      );
+      ctx
+        .output(cmd)
+        .message(
+          [
+            `client certificate for ${name} (valid until ${made.notAfter}):`,
+            `  cert: ${files.cert}`,
+            `  key:  ${files.key} (mode 0600)`,
+            `  ca:   ${files.ca}`,
+            "a worker connects with:",
+            `  new Worker({ ..., servers: "tls://HOST:PORT", tls: { ca: "${files.ca}", cert: "${files.cert}", key: "${files.key}" } })`,
+          ].join("\n"),
+          { name, ...files, notAfter: made.notAfter },
+        );
     });
 };

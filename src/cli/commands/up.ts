@@ -26,7 +26,10 @@ export const register = (program: Command, ctx: CliContext) => {
       // Only the flags: GANGLION_TLS_* name client files, never the server's.
       const given = [g.tlsCert, g.tlsKey, g.tlsCa];
       if (given.some(Boolean) && !given.every(Boolean)) {
-        throw new CliError("up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).", ExitCode.Usage);
+        throw new CliError(
+          "up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).",
+          ExitCode.Usage,
+        );
       }
       const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
       const bus = await startEmbeddedBus({
@@ -51,7 +54,9 @@ export const register = (program: Command, ctx: CliContext) => {
           `ganglion ready ${bus.url}`,
           `admin credentials: ${bus.adminCreds}`,
           ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
-          ...(bus.tls?.verify ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`] : []),
+          ...(bus.tls?.verify
+            ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`]
+            : []),
           ...(bus.devBootstrapCreds
             ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
             : []),

@@ -13,7 +13,10 @@ export const query = async <N extends EndpointName>(nc: NatsConnection, endpoint
   const r = await serviceClient(nc).call(endpoint, req);
   if (E.isLeft(r)) {
     if (r.left.code === "Unavailable" && !r.left.message.includes("ganglion up")) {
-      throw new CliError(`${r.left.message}: no Ganglion core answers ${endpoint}. Is the core running (\`ganglion up\` or \`ganglion serve\`)?`, ExitCode.Unreachable);
+      throw new CliError(
+        `${r.left.message}: no Ganglion core answers ${endpoint}. Is the core running (\`ganglion up\` or \`ganglion serve\`)?`,
+        ExitCode.Unreachable,
+      );
     }
     throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
   }
@@ -61,7 +64,16 @@ export const register = (program: Command, ctx: CliContext) => {
         { header: "plugin", value: (w) => w.pluginId },
         { header: "online", value: (w) => w.online },
         { header: "instances", value: (w) => list(Object.entries(w.instances).map(([id, i]) => `${id}@${i.version}`)) },
-        { header: "last heartbeat", value: (w) => ago(Object.values(w.live ?? {}).map((i) => i.lastHeartbeatAt).sort().at(-1) ?? null) },
+        {
+          header: "last heartbeat",
+          value: (w) =>
+            ago(
+              Object.values(w.live ?? {})
+                .map((i) => i.lastHeartbeatAt)
+                .sort()
+                .at(-1) ?? null,
+            ),
+        },
         { header: "in flight", value: (w) => w.inFlightCount },
         { header: "completed", value: (w) => w.completed },
         { header: "failed", value: (w) => w.failed },
@@ -78,7 +90,8 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--limit <n>", "at most this many", "100")
     .action(async (opts: { status?: TaskStatus; plugin?: string; limit: string }, cmd: Command) => {
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new CliError(`--limit ${opts.limit}: expected a whole number from 1 to 10000`, ExitCode.Usage);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        throw new CliError(`--limit ${opts.limit}: expected a whole number from 1 to 10000`, ExitCode.Usage);
       const req = { limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.plugin ? { pluginId: opts.plugin } : {}) };
       const rows = await ctx.withBus(cmd, (nc) => query(nc, "views.tasks", req));
       ctx.output(cmd).table(rows, [
@@ -144,17 +157,25 @@ export const register = (program: Command, ctx: CliContext) => {
       const out = ctx.output(cmd);
       if (opts.byPlugin) {
         const rows = Object.entries(v.byPlugin).map(([plugin, caps]) => ({ plugin, caps }));
-        out.table(rows, [
-          { header: "plugin", value: (r) => r.plugin },
-          { header: "capabilities", value: (r) => list(r.caps) },
-        ], v.byPlugin);
+        out.table(
+          rows,
+          [
+            { header: "plugin", value: (r) => r.plugin },
+            { header: "capabilities", value: (r) => list(r.caps) },
+          ],
+          v.byPlugin,
+        );
         return;
       }
       const rows = Object.entries(v.byCapability).map(([capability, plugins]) => ({ capability, plugins }));
-      out.table(rows, [
-        { header: "capability", value: (r) => r.capability },
-        { header: "plugins", value: (r) => list(r.plugins) },
-      ], v.byCapability);
+      out.table(
+        rows,
+        [
+          { header: "capability", value: (r) => r.capability },
+          { header: "plugins", value: (r) => list(r.plugins) },
+        ],
+        v.byCapability,
+      );
     });
 
   program
@@ -166,10 +187,14 @@ export const register = (program: Command, ctx: CliContext) => {
         ...Object.entries(v.tasks.byStatus).map(([status, n]) => ({ of: "tasks", status, n })),
         ...Object.entries(v.plugins.byStatus).map(([status, n]) => ({ of: "plugins", status, n })),
       ];
-      ctx.output(cmd).table(rows, [
-        { header: "of", value: (r) => r.of },
-        { header: "status", value: (r) => r.status },
-        { header: "count", value: (r) => r.n },
-      ], v);
+      ctx.output(cmd).table(
+        rows,
+        [
+          { header: "of", value: (r) => r.of },
+          { header: "status", value: (r) => r.status },
+          { header: "count", value: (r) => r.n },
+        ],
+        v,
+      );
     });
 };

@@ -78,7 +78,13 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
       const switchPointer = async () => {
         const cur = await readPointer(deps.nc, m.name);
         if (cur && (cur.bucket === m.bucket || cur.version > m.version)) return;
-        const p: ViewPointer = { view: m.name, version: m.version, bucket: m.bucket, switchedAt: new Date().toISOString(), previousBucket: cur?.bucket ?? null };
+        const p: ViewPointer = {
+          view: m.name,
+          version: m.version,
+          bucket: m.bucket,
+          switchedAt: new Date().toISOString(),
+          previousBucket: cur?.bucket ?? null,
+        };
         await ptrKv.put(m.name, JSON.stringify(p));
         log.info({ previous: p.previousBucket }, "view switched to its new bucket");
       };

@@ -121,7 +121,10 @@ const REBUILD_WRITES_IN_FLIGHT = 256;
  * exactly those rows (compare-and-set row by row, so a live runner can keep going meanwhile),
  * and moves the checkpoint to the folded head. Returns what it changed.
  */
-export const rebuildProjections = async (nc: NatsConnection, o: ReplayOpts): Promise<{ view: string; bucket: string; head: number; rows: number; changed: number }[]> => {
+export const rebuildProjections = async (
+  nc: NatsConnection,
+  o: ReplayOpts,
+): Promise<{ view: string; bucket: string; head: number; rows: number; changed: number }[]> => {
   const store = readerStore(nc, o.log);
   const out = [];
   for (const { manifest: m, view } of await select(o)) {

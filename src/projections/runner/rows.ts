@@ -12,8 +12,7 @@ import { readJson } from "./kv.js";
 const Positioned = t.type({ lastPosition: t.number, lastIndex: t.number });
 const IndexRow = t.intersection([t.type({ value: t.string }), Positioned]);
 
-const isCasConflict = (err: unknown) =>
-  err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+const isCasConflict = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
 
 /** A view's pure code threw on an event: logged, and the event is skipped for that view. */
 export class ViewBugError extends Error {

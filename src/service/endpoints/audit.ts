@@ -20,28 +20,26 @@ export const AUDIT_ENDPOINT = "audit.query";
 export const auditEndpoints = (deps: AuditDeps): Endpoint[] => {
   const store = readerStore(deps.nc, deps.log);
   return [
-    defineEndpoint(
-      Endpoints[AUDIT_ENDPOINT],
-      async (req, ctx) => {
-        const limit = req.limit ?? 1000;
-        const events = [];
-        let truncated = false;
-        try {
-          for await (const e of audit(store, req, ctx.now)) {
-            if (events.length >= limit) {
-              truncated = true;
-              break;
-            }
-            events.push(e);
+    defineEndpoint(Endpoints[AUDIT_ENDPOINT], async (req, ctx) => {
+      const limit = req.limit ?? 1000;
+      const events = [];
+      let truncated = false;
+      try {
+        for await (const e of audit(store, req, ctx.now)) {
+          if (events.length >= limit) {
+            truncated = true;
+            break;
           }
-        } catch (err) {
-          if (err instanceof AuditFilterError) return E.left({ code: "InvalidRequest", message: err.message, paths: [err.path] });
-          // A plugin or task id that cannot name a stream (`../x`): the caller's error, not ours.
-          if (err instanceof InvalidStreamNameError) return E.left({ code: "InvalidRequest", message: err.message, paths: [err.streamName.startsWith("task-") ? "taskId" : "pluginId"] });
-          throw err;
+          events.push(e);
         }
-        return E.right({ events, truncated });
-      },
-    ),
+      } catch (err) {
+        if (err instanceof AuditFilterError) return E.left({ code: "InvalidRequest", message: err.message, paths: [err.path] });
+        // A plugin or task id that cannot name a stream (`../x`): the caller's error, not ours.
+        if (err instanceof InvalidStreamNameError)
+          return E.left({ code: "InvalidRequest", message: err.message, paths: [err.streamName.startsWith("task-") ? "taskId" : "pluginId"] });
+        throw err;
+      }
+      return E.right({ events, truncated });
+    }),
   ];
 };

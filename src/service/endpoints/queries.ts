@@ -40,7 +40,12 @@ type Rows = { plugins: PluginRow; workers: WorkerRow; tasks: TaskRow; totals: To
  * projections' rows where the table says contract rows (one direction), and this says the other.
  */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const rowsAreTheContracts: [Same<PluginRow, C.PluginRow>, Same<WorkerRow, C.WorkerRow>, Same<TaskRow, C.TaskRow>, Same<TotalsRow, C.TotalsRow>] = [true, true, true, true];
+const rowsAreTheContracts: [Same<PluginRow, C.PluginRow>, Same<WorkerRow, C.WorkerRow>, Same<TaskRow, C.TaskRow>, Same<TotalsRow, C.TotalsRow>] = [
+  true,
+  true,
+  true,
+  true,
+];
 void rowsAreTheContracts;
 
 const notFound = (what: string, id: string, hint: string): ServiceError => ({ code: "NotFound", message: `no ${what} ${JSON.stringify(id)}: ${hint}` });
@@ -64,7 +69,10 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     const bucket = await bucketOf(view);
     try {
       const all = await readBucket(await new Kvm(deps.nc).open(bucket));
-      return [...all].filter(([k]) => !isIndexKey(k)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, stripRow(v) as Rows[V]]);
+      return [...all]
+        .filter(([k]) => !isIndexKey(k))
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, stripRow(v) as Rows[V]]);
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return [];
       throw err;
@@ -79,89 +87,68 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
   const heartbeats = deps.heartbeats ?? trackHeartbeats(deps.nc);
 
   return [
-    defineEndpoint(
-      Endpoints["views.plugins"],
-      async (req) => E.right((await rows("plugins")).map(([, v]) => v).filter((v) => !req.status || v.status === req.status)),
+    defineEndpoint(Endpoints["views.plugins"], async (req) =>
+      E.right((await rows("plugins")).map(([, v]) => v).filter((v) => !req.status || v.status === req.status)),
     ),
-    defineEndpoint(
-      Endpoints["views.plugin"],
-      async (req) => {
-        const v = await row("plugins", kvKey(req.pluginId));
-        return v ? E.right(v) : E.left(notFound("plugin", req.pluginId, "list them with `ganglion plugins`"));
-      },
+    defineEndpoint(Endpoints["views.plugin"], async (req) => {
+      const v = await row("plugins", kvKey(req.pluginId));
+      return v ? E.right(v) : E.left(notFound("plugin", req.pluginId, "list them with `ganglion plugins`"));
+    }),
+    defineEndpoint(Endpoints["views.workers"], async (req) =>
+      E.right(
+        (await rows("workers"))
+          .map(([, v]) => v)
+          .filter((v) => !req.pluginId || v.pluginId === req.pluginId)
+          .map((v) => ({ ...v, live: heartbeats.live(v.pluginId) })),
+      ),
     ),
-    defineEndpoint(
-      Endpoints["views.workers"],
-      async (req) =>
-        E.right(
-          (await rows("workers"))
-            .map(([, v]) => v)
-            .filter((v) => !req.pluginId || v.pluginId === req.pluginId)
-            .map((v) => ({ ...v, live: heartbeats.live(v.pluginId) })),
-        ),
-    ),
-    defineEndpoint(
-      Endpoints["views.tasks"],
-      async (req) => {
-        const all = (await rows("tasks")).map(([, v]) => v);
-        const kept = all.filter((v) => (!req.status || v.status === req.status) && (!req.pluginId || v.pluginId === req.pluginId));
-        kept.sort((a, b) => ((a.submittedAt ?? "") < (b.submittedAt ?? "") ? 1 : -1));
-        return E.right(kept.slice(0, req.limit ?? 100));
-      },
-    ),
-    defineEndpoint(
-      Endpoints["views.task"],
-      async (req) => {
-        const v = await row("tasks", kvKey(req.taskId));
-        const history = [];
-        if (/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(req.taskId)) for await (const e of store.readStream(`task-${req.taskId}`)) history.push(toAuditEntry(e));
-        if (!v && history.length === 0) return E.left(notFound("task", req.taskId, "list tasks with `ganglion tasks`"));
-        return E.right({ task: v ?? null, history });
-      },
-    ),
-    defineEndpoint(
-      Endpoints["views.capabilities"],
-      async () => {
-        const all = await rows("capabilities");
-        const by = all.find(([k]) => k === BY_CAPABILITY)?.[1] as ByCapabilityRow | undefined;
-        const byPlugin: Record<string, string[]> = {};
-        for (const [k, v] of all) {
-          if (!k.startsWith("plugin.")) continue;
-          const r = v as PluginCapabilitiesRow;
-          byPlugin[r.pluginId] = r.capabilities;
-        }
-        return E.right({ byCapability: by?.capabilities ?? {}, byPlugin });
-      },
-    ),
-    defineEndpoint(
-      Endpoints["views.totals"],
-      async () => {
-        const empty: TotalsRow = { byStatus: {}, total: 0 };
-        return E.right({ tasks: (await row("totals", TOTALS_TASKS)) ?? empty, plugins: (await row("totals", TOTALS_PLUGINS)) ?? empty });
-      },
-    ),
-    defineEndpoint(
-      Endpoints["projections.status"],
-      async () => {
-        const head = Number(await store.headPosition());
-        const all = await (manifestsP ??= deps.manifests ? Promise.resolve(deps.manifests) : loadManifests());
-        const out = [];
-        for (const m of all) {
-          const p = await readPointer(deps.nc, m.name);
-          const cp = (await readCheckpoint(deps.nc, m.bucket)) ?? 0;
-          out.push({
-            view: m.name,
-            version: m.version,
-            bucket: m.bucket,
-            liveBucket: p?.bucket ?? m.bucket,
-            liveVersion: p?.version ?? m.version,
-            checkpoint: cp,
-            head,
-            behind: Math.max(0, head - cp),
-          });
-        }
-        return E.right(out);
-      },
-    ),
+    defineEndpoint(Endpoints["views.tasks"], async (req) => {
+      const all = (await rows("tasks")).map(([, v]) => v);
+      const kept = all.filter((v) => (!req.status || v.status === req.status) && (!req.pluginId || v.pluginId === req.pluginId));
+      kept.sort((a, b) => ((a.submittedAt ?? "") < (b.submittedAt ?? "") ? 1 : -1));
+      return E.right(kept.slice(0, req.limit ?? 100));
+    }),
+    defineEndpoint(Endpoints["views.task"], async (req) => {
+      const v = await row("tasks", kvKey(req.taskId));
+      const history = [];
+      if (/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(req.taskId)) for await (const e of store.readStream(`task-${req.taskId}`)) history.push(toAuditEntry(e));
+      if (!v && history.length === 0) return E.left(notFound("task", req.taskId, "list tasks with `ganglion tasks`"));
+      return E.right({ task: v ?? null, history });
+    }),
+    defineEndpoint(Endpoints["views.capabilities"], async () => {
+      const all = await rows("capabilities");
+      const by = all.find(([k]) => k === BY_CAPABILITY)?.[1] as ByCapabilityRow | undefined;
+      const byPlugin: Record<string, string[]> = {};
+      for (const [k, v] of all) {
+        if (!k.startsWith("plugin.")) continue;
+        const r = v as PluginCapabilitiesRow;
+        byPlugin[r.pluginId] = r.capabilities;
+      }
+      return E.right({ byCapability: by?.capabilities ?? {}, byPlugin });
+    }),
+    defineEndpoint(Endpoints["views.totals"], async () => {
+      const empty: TotalsRow = { byStatus: {}, total: 0 };
+      return E.right({ tasks: (await row("totals", TOTALS_TASKS)) ?? empty, plugins: (await row("totals", TOTALS_PLUGINS)) ?? empty });
+    }),
+    defineEndpoint(Endpoints["projections.status"], async () => {
+      const head = Number(await store.headPosition());
+      const all = await (manifestsP ??= deps.manifests ? Promise.resolve(deps.manifests) : loadManifests());
+      const out = [];
+      for (const m of all) {
+        const p = await readPointer(deps.nc, m.name);
+        const cp = (await readCheckpoint(deps.nc, m.bucket)) ?? 0;
+        out.push({
+          view: m.name,
+          version: m.version,
+          bucket: m.bucket,
+          liveBucket: p?.bucket ?? m.bucket,
+          liveVersion: p?.version ?? m.version,
+          checkpoint: cp,
+          head,
+          behind: Math.max(0, head - cp),
+        });
+      }
+      return E.right(out);
+    }),
   ];
 };

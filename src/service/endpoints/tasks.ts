@@ -32,53 +32,38 @@ const waitOf = (w: number | undefined) => Math.max(0, Math.min(w ?? 0, MAX_WAIT_
  * (`retryAfterMs`), `PayloadTooLarge`, `NotFound`, `AlreadyEnded`, `NotDeadLettered`.
  */
 export const taskEndpoints = (deps: TaskEndpointDeps): Endpoint[] => [
-  defineEndpoint(
-    Endpoints["task.submit"],
-    async (req, ctx) => {
-      const r = await deps.tasks.submit(
-        { taskType: req.taskType, params: req.params, ...(req.pluginId !== undefined ? { pluginId: req.pluginId } : {}) },
-        { actor: ctx.actor, correlationId: ctx.correlationId },
-      );
-      if (E.isLeft(r) || !req.waitMs) return r;
-      return deps.tasks.get(r.right.taskId, waitOf(req.waitMs));
-    },
-  ),
-  defineEndpoint(
-    Endpoints["task.get"],
-    (req) => deps.tasks.get(req.taskId, waitOf(req.waitMs)),
-  ),
-  defineEndpoint(
-    Endpoints["task.cancel"],
-    (req, ctx) => deps.tasks.cancel(req.taskId, req.reason ?? `cancelled by ${ctx.actor}`, ctx.actor),
-  ),
-  defineEndpoint(
-    Endpoints["task.limits"],
-    async (req, ctx) => {
-      if (req.concurrency === undefined && req.rate === undefined && !req.reset) return deps.tasks.limits(req.pluginId);
-      if (req.reset && (req.concurrency !== undefined || req.rate !== undefined)) {
-        return E.left({ code: "InvalidRequest", message: "reset goes back to the manifest's limits: give it alone", paths: ["reset"] });
-      }
-      let rate;
-      if (req.rate !== undefined) {
-        const r = Rate.decode(req.rate);
-        if (E.isLeft(r)) return E.left({ code: "InvalidRequest", message: failure(r.left).join("; "), paths: ["rate"] });
-        rate = r.right;
-      }
-      const current = deps.tasks.limits(req.pluginId);
-      if (E.isLeft(current)) return current;
-      // An override replaces the previous one whole: keep the other field's override.
-      const keep = (k: "concurrency" | "rate") => (current.right.source[k] === "override" && !req.reset ? { [k]: current.right[k] } : {});
-      return deps.tasks.setLimits(
-        req.pluginId,
-        req.reset
-          ? {}
-          : { ...keep("concurrency"), ...keep("rate"), ...(req.concurrency !== undefined ? { concurrency: req.concurrency } : {}), ...(rate ? { rate } : {}) },
-        ctx.actor,
-      );
-    },
-  ),
-  defineEndpoint(
-    Endpoints["task.retry"],
-    (req, ctx) => deps.tasks.retry(req.taskId, ctx.actor),
-  ),
+  defineEndpoint(Endpoints["task.submit"], async (req, ctx) => {
+    const r = await deps.tasks.submit(
+      { taskType: req.taskType, params: req.params, ...(req.pluginId !== undefined ? { pluginId: req.pluginId } : {}) },
+      { actor: ctx.actor, correlationId: ctx.correlationId },
+    );
+    if (E.isLeft(r) || !req.waitMs) return r;
+    return deps.tasks.get(r.right.taskId, waitOf(req.waitMs));
+  }),
+  defineEndpoint(Endpoints["task.get"], (req) => deps.tasks.get(req.taskId, waitOf(req.waitMs))),
+  defineEndpoint(Endpoints["task.cancel"], (req, ctx) => deps.tasks.cancel(req.taskId, req.reason ?? `cancelled by ${ctx.actor}`, ctx.actor)),
+  defineEndpoint(Endpoints["task.limits"], async (req, ctx) => {
+    if (req.concurrency === undefined && req.rate === undefined && !req.reset) return deps.tasks.limits(req.pluginId);
+    if (req.reset && (req.concurrency !== undefined || req.rate !== undefined)) {
+      return E.left({ code: "InvalidRequest", message: "reset goes back to the manifest's limits: give it alone", paths: ["reset"] });
+    }
+    let rate;
+    if (req.rate !== undefined) {
+      const r = Rate.decode(req.rate);
+      if (E.isLeft(r)) return E.left({ code: "InvalidRequest", message: failure(r.left).join("; "), paths: ["rate"] });
+      rate = r.right;
+    }
+    const current = deps.tasks.limits(req.pluginId);
+    if (E.isLeft(current)) return current;
+    // An override replaces the previous one whole: keep the other field's override.
+    const keep = (k: "concurrency" | "rate") => (current.right.source[k] === "override" && !req.reset ? { [k]: current.right[k] } : {});
+    return deps.tasks.setLimits(
+      req.pluginId,
+      req.reset
+        ? {}
+        : { ...keep("concurrency"), ...keep("rate"), ...(req.concurrency !== undefined ? { concurrency: req.concurrency } : {}), ...(rate ? { rate } : {}) },
+      ctx.actor,
+    );
+  }),
+  defineEndpoint(Endpoints["task.retry"], (req, ctx) => deps.tasks.retry(req.taskId, ctx.actor)),
 ];

@@ -47,9 +47,9 @@ export const advisories = (ctx: Ctx, deps: { execute: Execute }) => {
     log.warn({ taskId: s.taskId, attempt: s.attempt, kind }, "a task message will never be processed; its attempt is failed");
     background(
       state,
-      deps.execute(s.taskId, { type: "fail", attempt: s.attempt, at: isoOf(clock), error }, "system:jetstream").catch((err) =>
-        log.warn({ err, taskId: s.taskId }, "failing a terminated attempt failed"),
-      ),
+      deps
+        .execute(s.taskId, { type: "fail", attempt: s.attempt, at: isoOf(clock), error }, "system:jetstream")
+        .catch((err) => log.warn({ err, taskId: s.taskId }, "failing a terminated attempt failed")),
     );
   };
 

@@ -15,14 +15,18 @@ export const validTaskId = (id: string) => /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/.t
 
 const ENDED: readonly string[] = ["completed", "cancelled", "dead_lettered"];
 
-const notATaskId = (taskId: string): E.Either<ServiceError, never> => E.left({ code: "InvalidRequest", message: `${JSON.stringify(taskId)} is not a task id`, paths: ["taskId"] });
+const notATaskId = (taskId: string): E.Either<ServiceError, never> =>
+  E.left({ code: "InvalidRequest", message: `${JSON.stringify(taskId)} is not a task id`, paths: ["taskId"] });
 
 /**
  * The runtime's answers to the service, besides `submit`: a task's view (read from its stream,
  * optionally waiting for it to end: `state.waiters`, woken by the task fold), cancel, manual
  * retry, and the plugins' limits (an override is appended, then applied to the consumer).
  */
-export const api = (ctx: Ctx, deps: { execute: Execute; load: (taskId: string) => Promise<{ state: TaskState }>; consumers: Consumers }): Omit<TaskRuntime, "submit" | "stop"> => {
+export const api = (
+  ctx: Ctx,
+  deps: { execute: Execute; load: (taskId: string) => Promise<{ state: TaskState }>; consumers: Consumers },
+): Omit<TaskRuntime, "submit" | "stop"> => {
   const { state, clock, store, config } = ctx;
 
   const viewOf = async (taskId: string): Promise<E.Either<ServiceError, TaskView>> => {
@@ -76,7 +80,11 @@ export const api = (ctx: Ctx, deps: { execute: Execute; load: (taskId: string) =
       if (override.concurrency !== undefined && !(Number.isInteger(override.concurrency) && override.concurrency > 0)) {
         return E.left({ code: "InvalidRequest", message: `concurrency must be a whole number above 0, got ${override.concurrency}`, paths: ["concurrency"] });
       }
-      await store.appendToStream(limitsStreamName(pluginId), [{ type: "task.limits.overridden", data: { pluginId, ...override }, metadata: { actor, time: isoOf(clock) } }], { streamState: "any" });
+      await store.appendToStream(
+        limitsStreamName(pluginId),
+        [{ type: "task.limits.overridden", data: { pluginId, ...override }, metadata: { actor, time: isoOf(clock) } }],
+        { streamState: "any" },
+      );
       state.overrides.set(pluginId, override);
       state.buckets.delete(pluginId);
       await deps.consumers.ensureConsumers(p);

@@ -21,7 +21,10 @@ type Ev = { type: string; data: unknown };
  * The store seen through one codec: reads hand out only the events `is` accepts (a task stream
  * holds only task events; the filter makes the type say so), appends pass through.
  */
-export const narrowStore = <All extends Ev, Some extends All>(store: EventStore<All>, is: (e: RecordedEvent<All>) => e is RecordedEvent<Some>): EventStore<Some> => {
+export const narrowStore = <All extends Ev, Some extends All>(
+  store: EventStore<All>,
+  is: (e: RecordedEvent<All>) => e is RecordedEvent<Some>,
+): EventStore<Some> => {
   const only = async function* (events: AsyncIterable<RecordedEvent<All>>) {
     for await (const e of events) if (is(e)) yield e;
   };
@@ -37,7 +40,8 @@ export const narrowStore = <All extends Ev, Some extends All>(store: EventStore<
   };
 };
 
-export const isTaskEvent = (e: RecordedEvent<TasksStoreEvent>): e is RecordedEvent<TaskEvent> => e.type.startsWith("task.") && e.type !== "task.limits.overridden";
+export const isTaskEvent = (e: RecordedEvent<TasksStoreEvent>): e is RecordedEvent<TaskEvent> =>
+  e.type.startsWith("task.") && e.type !== "task.limits.overridden";
 export const isWorkerEvent = (e: RecordedEvent<TasksStoreEvent>): e is RecordedEvent<WorkerEvent> => e.type === "worker.online" || e.type === "worker.offline";
 
 export type TaskOutcome = E.Either<TaskRejection, Handled<TaskState, TaskEvent>>;

@@ -1,6 +1,16 @@
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
-import { DOTTED, pluginTasks, RESULTS_ALL, RESULTS_CONSUMER, Streams, taskConsumer, tasksStream, topicConsumer, topicSubject } from "../../contract/subjects.js";
+import {
+  DOTTED,
+  pluginTasks,
+  RESULTS_ALL,
+  RESULTS_CONSUMER,
+  Streams,
+  taskConsumer,
+  tasksStream,
+  topicConsumer,
+  topicSubject,
+} from "../../contract/subjects.js";
 import { subscribedTopics } from "../providers.js";
 import type { Provider } from "../providers.js";
 import { limitsOf } from "./state.js";
@@ -25,7 +35,10 @@ export const consumers = (ctx: Ctx) => {
     // A consumer of that name reading other subjects is not ours to tune: it would hand its reader
     // messages it was never granted. It is replaced (it cannot be changed in place).
     if (have && cfg.filter_subject !== undefined && have.config.filter_subject !== cfg.filter_subject) {
-      log.warn({ stream, consumer: cfg.durable_name, found: have.config.filter_subject, wanted: cfg.filter_subject }, "a consumer with the wrong filter was replaced");
+      log.warn(
+        { stream, consumer: cfg.durable_name, found: have.config.filter_subject, wanted: cfg.filter_subject },
+        "a consumer with the wrong filter was replaced",
+      );
       await io.deleteConsumer(stream, cfg.durable_name);
       have = undefined;
     }

@@ -101,7 +101,9 @@ export const dispatch = (ctx: Ctx) => {
           break;
         case "task.resubmitted": {
           const s = after as Task;
-          await io.purge(Streams.DeadLetters, deadLetterSubject(s.pluginId, s.taskId)).catch((err) => log.warn({ err, taskId: s.taskId }, "removing the dead letter failed"));
+          await io
+            .purge(Streams.DeadLetters, deadLetterSubject(s.pluginId, s.taskId))
+            .catch((err) => log.warn({ err, taskId: s.taskId }, "removing the dead letter failed"));
           await publishOrRetry(s);
           break;
         }
@@ -113,7 +115,15 @@ export const dispatch = (ctx: Ctx) => {
           break;
         case "task.dead_lettered": {
           const s = after as Task;
-          const letter: DeadLetter = { taskId: s.taskId, pluginId: s.pluginId, taskType: s.taskType, params: s.params, attempts: e.data.attempts, failures: e.data.failures, at: e.data.at };
+          const letter: DeadLetter = {
+            taskId: s.taskId,
+            pluginId: s.pluginId,
+            taskType: s.taskType,
+            params: s.params,
+            attempts: e.data.attempts,
+            failures: e.data.failures,
+            at: e.data.at,
+          };
           await io
             .publish(deadLetterSubject(s.pluginId, s.taskId), JSON.stringify(letter), { msgID: `${s.taskId}.dlq.${e.data.attempts}` })
             .then(() => undefined)

@@ -30,7 +30,13 @@ export const folds = (ctx: Ctx, deps: { timers: Timers; health: Health; consumer
     const id = e.data.taskId;
     const was = state.open.get(id);
     // An ended task is dropped from memory; if it comes back (a manual retry), the log has it.
-    const s = was ? evolve(was, e) : e.type === "task.submitted" ? evolve(initialState(), e) : e.type === "task.report_refused" ? initialState() : (await deps.load(id)).state;
+    const s = was
+      ? evolve(was, e)
+      : e.type === "task.submitted"
+        ? evolve(initialState(), e)
+        : e.type === "task.report_refused"
+          ? initialState()
+          : (await deps.load(id)).state;
     if (s.status === "absent") return;
     if (NEW_ATTEMPT.has(e.type)) state.lastActive.delete(id);
     if (state.tasksLive) deps.health.observe(s, e);

@@ -25,7 +25,8 @@ export const outcomeOf = (e: TaskEvent): "ok" | "failed" | undefined => {
 };
 
 /** Said in every automatic `plugin.disabled` reason, so the log tells what was counted. */
-export const COUNTED = "counted: handler errors and crashes, invalid results, start-to-close timeouts; never counted: input the worker refused (non-retryable), lost instances, queue timeouts";
+export const COUNTED =
+  "counted: handler errors and crashes, invalid results, start-to-close timeouts; never counted: input the worker refused (non-retryable), lost instances, queue timeouts";
 
 /**
  * Automatic disabling: the outcomes of an active plugin's attempts, folded per plugin

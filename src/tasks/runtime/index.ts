@@ -44,8 +44,21 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const log = deps.log.child({ component: "tasks" });
   const store =
     deps.store ??
-    natsEventStore(deps.nc, { codec: TasksStoreEvent, defaultActor: "system:tasks", clock: () => dateOf(clock), onSkipped: (s) => log.warn({ skipped: s }, "undecodable event skipped") });
-  const ctx: Ctx = { state: createState(clock.now()), clock, log, config: configOf(deps.options), io: deps.io ?? (await natsIO(deps.nc)), store, taskStream: deps.taskStream };
+    natsEventStore(deps.nc, {
+      codec: TasksStoreEvent,
+      defaultActor: "system:tasks",
+      clock: () => dateOf(clock),
+      onSkipped: (s) => log.warn({ skipped: s }, "undecodable event skipped"),
+    });
+  const ctx: Ctx = {
+    state: createState(clock.now()),
+    clock,
+    log,
+    config: configOf(deps.options),
+    io: deps.io ?? (await natsIO(deps.nc)),
+    store,
+    taskStream: deps.taskStream,
+  };
   const { state, io } = ctx;
 
   const sch = schemas();
@@ -72,7 +85,10 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   // seconds, not after the 30 s default, and the consumer pulls from the new leader.
   const results = await io.consume(Streams.Results, RESULTS_CONSUMER, { maxMessages: 256, expiresMs: 5_000 });
   const loops = [...subs.loops, res.run(results).catch((err) => (state.stopped ? undefined : log.error({ err }, "the results consumer ended")))];
-  background(state, reconcile(ctx, out)().catch((err) => log.error({ err }, "reconciling TASKS with the log failed")));
+  background(
+    state,
+    reconcile(ctx, out)().catch((err) => log.error({ err }, "reconciling TASKS with the log failed")),
+  );
   const hb = io.subscribe(HEARTBEATS_ALL, {}, (m) => {
     try {
       live.onHeartbeat(m.subject, m.json());

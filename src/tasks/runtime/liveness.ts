@@ -24,7 +24,11 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
       if (!changed || reason === "stopped") return;
       for (const s of [...state.open.values()]) {
         if (s.pluginId === pluginId && s.status === "running" && s.instance === instance) {
-          await deps.execute(s.taskId, { type: "fail", attempt: s.attempt, instance, at: isoOf(clock), error: { message: `worker instance ${instance} went silent`, kind: "lost" } }, "system:health");
+          await deps.execute(
+            s.taskId,
+            { type: "fail", attempt: s.attempt, instance, at: isoOf(clock), error: { message: `worker instance ${instance} went silent`, kind: "lost" } },
+            "system:health",
+          );
         }
       }
     } catch (err) {
@@ -54,7 +58,10 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
       const last = state.capWarned.get(pluginId) ?? -Infinity;
       if (clock.now() - last > 60_000) {
         state.capWarned.set(pluginId, clock.now());
-        log.warn({ pluginId, instance, limit: config.maxInstancesPerPlugin }, "heartbeat of a new instance dropped: the plugin is at its limit of online instances");
+        log.warn(
+          { pluginId, instance, limit: config.maxInstancesPerPlugin },
+          "heartbeat of a new instance dropped: the plugin is at its limit of online instances",
+        );
       }
       return;
     }

@@ -10,7 +10,11 @@ import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
  */
 export type TasksIO = {
   /** JetStream publish with a de-duplication id; the stream sequence it got. */
-  readonly publish: (subject: string, payload: string, opts: { readonly msgID: string; readonly headers?: Readonly<Record<string, string>> }) => Promise<{ readonly seq: number }>;
+  readonly publish: (
+    subject: string,
+    payload: string,
+    opts: { readonly msgID: string; readonly headers?: Readonly<Record<string, string>> },
+  ) => Promise<{ readonly seq: number }>;
   /** Core NATS publish (control messages): fire and forget. */
   readonly notify: (subject: string, payload: string) => void;
   readonly deleteMessage: (stream: string, seq: number) => Promise<void>;

@@ -27,7 +27,10 @@ export type ReportAction = { readonly kind: "command"; readonly cmd: TaskCommand
  * does not count is refused, its holder told to stop, and the refusal audited on the task's
  * stream. Owns `state.lastProgressEvent` and writes `state.lastActive` (keep-alives).
  */
-export const reports = (ctx: Ctx, deps: { execute: Execute; load: (taskId: string) => Promise<{ state: TaskState }>; dispatch: Dispatch; schemas: Schemas }) => {
+export const reports = (
+  ctx: Ctx,
+  deps: { execute: Execute; load: (taskId: string) => Promise<{ state: TaskState }>; dispatch: Dispatch; schemas: Schemas },
+) => {
   const { state, clock, log, config, store } = ctx;
 
   /** Audits a report that does not count on the task's stream; a holder that should not run is told to stop. */
@@ -62,14 +65,26 @@ export const reports = (ctx: Ctx, deps: { execute: Execute; load: (taskId: strin
         if (held && (r.progress === undefined || clock.now() - last < config.progressThrottleMs)) return { kind: "keepAlive" };
         return {
           kind: "command",
-          cmd: { type: "progress", attempt: r.attempt, instance: r.instance, done: r.progress?.done ?? 0, total: r.progress?.total ?? 0, at, ...(r.progress?.message !== undefined ? { message: r.progress.message } : {}) },
+          cmd: {
+            type: "progress",
+            attempt: r.attempt,
+            instance: r.instance,
+            done: r.progress?.done ?? 0,
+            total: r.progress?.total ?? 0,
+            at,
+            ...(r.progress?.message !== undefined ? { message: r.progress.message } : {}),
+          },
         };
       }
       case "completed": {
         const p = state.providers.get(pluginId);
         const v = p && deps.schemas.validator(p, s.taskType, "result");
         if (!v) {
-          const error = { message: `plugin ${pluginId} no longer provides ${s.taskType}: the result cannot be validated`, kind: "invalid_result", retryable: false };
+          const error = {
+            message: `plugin ${pluginId} no longer provides ${s.taskType}: the result cannot be validated`,
+            kind: "invalid_result",
+            retryable: false,
+          };
           return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
         }
         if (!v(r.result)) {
@@ -80,7 +95,11 @@ export const reports = (ctx: Ctx, deps: { execute: Execute; load: (taskId: strin
         return { kind: "command", cmd: { type: "complete", attempt: r.attempt, instance: r.instance, result: r.result, at } };
       }
       case "failed": {
-        const error: TaskError = { message: r.error?.message ?? "failed without a message", kind: "handler", ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}) };
+        const error: TaskError = {
+          message: r.error?.message ?? "failed without a message",
+          kind: "handler",
+          ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}),
+        };
         return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
       }
       default:

@@ -28,7 +28,10 @@ export const pluginSubmissions = (ctx: Ctx, deps: { api: Pick<TaskRuntime, "subm
     const d = PluginSubmit.decode(raw);
     if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: failure(d.left).join("; "), paths: failure(d.left) }));
     try {
-      const r = await deps.api.submit({ taskType, params: d.right.params, ...(d.right.pluginId ? { pluginId: d.right.pluginId } : {}) }, { actor: `plugin:${plugin}` });
+      const r = await deps.api.submit(
+        { taskType, params: d.right.params, ...(d.right.pluginId ? { pluginId: d.right.pluginId } : {}) },
+        { actor: `plugin:${plugin}` },
+      );
       if (E.isLeft(r) || !d.right.waitMs) return reply(r);
       return reply(await deps.api.get(r.right.taskId, d.right.waitMs));
     } catch (err) {

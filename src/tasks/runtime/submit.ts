@@ -25,14 +25,19 @@ export type Admitted = { readonly pluginId: string; readonly command: (taskId: s
 export const admit = (ctx: Ctx, schemas: Schemas, req: SubmitRequest): E.Either<ServiceError, Admitted> => {
   const { state, config, clock } = ctx;
   if (!DOTTED.test(req.taskType)) {
-    return E.left({ code: "InvalidRequest", message: `task type ${JSON.stringify(req.taskType)} is not valid: lower-case tokens joined by '.'`, paths: ["taskType"] });
+    return E.left({
+      code: "InvalidRequest",
+      message: `task type ${JSON.stringify(req.taskType)} is not valid: lower-case tokens joined by '.'`,
+      paths: ["taskType"],
+    });
   }
   const size = Buffer.byteLength(JSON.stringify(req.params ?? null));
   if (size > config.maxPayloadBytes) {
     return E.left({ code: "PayloadTooLarge", message: `params are ${size} bytes; the limit is ${config.maxPayloadBytes}`, paths: ["params"] });
   }
   const r = route(state.providers, req.taskType, req.pluginId);
-  if (!r.ok) return E.left({ code: r.error._tag, message: r.error.message, ...("candidates" in r.error ? { details: { candidates: r.error.candidates } } : {}) });
+  if (!r.ok)
+    return E.left({ code: r.error._tag, message: r.error.message, ...("candidates" in r.error ? { details: { candidates: r.error.candidates } } : {}) });
   const { provider, spec } = r;
   const v = schemas.validator(provider, req.taskType, "params")!;
   if (!v(req.params)) {
@@ -46,7 +51,11 @@ export const admit = (ctx: Ctx, schemas: Schemas, req: SubmitRequest): E.Either<
   const lim = take(state.buckets.get(provider.pluginId), rate, now);
   state.buckets.set(provider.pluginId, lim.bucket);
   if (!lim.ok) {
-    return E.left({ code: "RateLimited", message: `plugin ${provider.pluginId} accepts ${rate.count} tasks per ${rate.perMs} ms; retry in ${lim.retryAfterMs} ms`, retryAfterMs: lim.retryAfterMs });
+    return E.left({
+      code: "RateLimited",
+      message: `plugin ${provider.pluginId} accepts ${rate.count} tasks per ${rate.perMs} ms; retry in ${lim.retryAfterMs} ms`,
+      retryAfterMs: lim.retryAfterMs,
+    });
   }
   const at = isoAt(now);
   return E.right({

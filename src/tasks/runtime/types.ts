@@ -90,7 +90,10 @@ export type LimitsView = {
 };
 
 export type TaskRuntime = {
-  readonly submit: (req: SubmitRequest, meta: { actor: string; correlationId?: string }) => Promise<E.Either<ServiceError, { taskId: string; pluginId: string }>>;
+  readonly submit: (
+    req: SubmitRequest,
+    meta: { actor: string; correlationId?: string },
+  ) => Promise<E.Either<ServiceError, { taskId: string; pluginId: string }>>;
   /** The task; with `waitMs`, waits up to that long for it to end. */
   readonly get: (taskId: string, waitMs?: number) => Promise<E.Either<ServiceError, TaskView>>;
   readonly cancel: (taskId: string, reason: string, actor: string) => Promise<E.Either<ServiceError, TaskView>>;

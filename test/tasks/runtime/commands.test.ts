@@ -30,10 +30,16 @@ t.test("the cache: a task this core just appended needs no read; a stale entry c
   await h.cmds.execute("a", submit("a"), "operator:ann");
   t.same(h.effects, [["task.submitted"]], "effects follow the append");
   const reads = h.store.reads();
-  t.match(await h.cmds.execute("a", { type: "start", attempt: 1, instance: "i1", delivery: 1, at }, "plugin:alpha"), E.right({ events: [{ type: "task.started" }] }));
+  t.match(
+    await h.cmds.execute("a", { type: "start", attempt: 1, instance: "i1", delivery: 1, at }, "plugin:alpha"),
+    E.right({ events: [{ type: "task.started" }] }),
+  );
   t.equal(h.store.reads(), reads, "decided on the cached state: no read");
   await h.store.race("task-a", { type: "task.progress", data: { taskId: "a", attempt: 1, done: 1, total: 2, at } }); // another core
-  t.match(await h.cmds.execute("a", { type: "complete", attempt: 1, instance: "i1", result: {}, at }, "plugin:alpha"), E.right({ before: { progress: { done: 1 } }, state: { status: "completed" } }));
+  t.match(
+    await h.cmds.execute("a", { type: "complete", attempt: 1, instance: "i1", result: {}, at }, "plugin:alpha"),
+    E.right({ before: { progress: { done: 1 } }, state: { status: "completed" } }),
+  );
   t.equal(h.store.reads(), reads + 1, "the stale entry lost its append; one fresh read");
   t.same(h.store.types("task-a"), ["task.submitted", "task.started", "task.progress", "task.completed"]);
 });

@@ -28,7 +28,10 @@ t.test("a pending plugin gets nothing; the legacy shared TASKS stream is retired
   await c.ensureConsumers(state.providers.get("alpha")!);
   t.equal(io.streams.size + io.consumers.size, 0);
   await c.retireLegacyTasks();
-  t.notOk(log.messages().some((x) => x.startsWith("removed the shared TASKS")), "nothing to retire");
+  t.notOk(
+    log.messages().some((x) => x.startsWith("removed the shared TASKS")),
+    "nothing to retire",
+  );
   io.streams.set("TASKS", { name: "TASKS" });
   await c.retireLegacyTasks();
   t.notOk(io.streams.has("TASKS"));
@@ -44,7 +47,9 @@ t.test("setLimits appends the override, resets the bucket and applies it; the li
   t.match(await a.setLimits("ghost", {}, "operator:ann"), E.left({ code: "NotFound" }));
   h.state.buckets.set("alpha", { tokens: 0, at: 0 });
   t.match(await a.setLimits("alpha", { concurrency: 5 }, "operator:ann"), E.right({ concurrency: 5, source: { concurrency: "override" } }));
-  t.match(h.store.events("tasklimits-alpha"), [{ type: "task.limits.overridden", data: { pluginId: "alpha", concurrency: 5 }, metadata: { actor: "operator:ann", time: h.clock.iso() } }]);
+  t.match(h.store.events("tasklimits-alpha"), [
+    { type: "task.limits.overridden", data: { pluginId: "alpha", concurrency: 5 }, metadata: { actor: "operator:ann", time: h.clock.iso() } },
+  ]);
   t.notOk(h.state.buckets.has("alpha"));
   t.match(h.io.consumers.get("TASKS_alpha/tasks-alpha"), { max_ack_pending: 5 });
   await h.store.race("tasklimits-alpha", { type: "task.limits.overridden", data: { pluginId: "alpha", concurrency: 8 } });

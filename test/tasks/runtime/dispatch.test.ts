@@ -26,7 +26,14 @@ t.test("a dead letter is published with its failure chain; a manual retry purges
   await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "failed", error: { message: "boom" } });
   const [letter] = h.io.published("dlq.");
   t.match(letter, { subject: `dlq.alpha.${id}`, msgID: `${id}.dlq.1` });
-  t.match(JSON.parse(letter!.payload), { taskId: id, pluginId: "alpha", taskType: "work.do", params: { n: 1 }, attempts: 1, failures: [{ attempt: 1, error: { message: "boom", kind: "handler" } }] });
+  t.match(JSON.parse(letter!.payload), {
+    taskId: id,
+    pluginId: "alpha",
+    taskType: "work.do",
+    params: { n: 1 },
+    attempts: 1,
+    failures: [{ attempt: 1, error: { message: "boom", kind: "handler" } }],
+  });
   const r = await h.cmds.execute(id, { type: "resubmit", at: h.clock.iso() }, "operator:ann");
   t.ok(E.isRight(r));
   t.same(h.io.purged, [{ stream: "DEADLETTERS", filter: `dlq.alpha.${id}` }]);

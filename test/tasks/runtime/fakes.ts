@@ -100,7 +100,16 @@ export const memoryStore = () => {
       const cur = streams.get(name) ?? [];
       position++;
       for (const e of events) {
-        const r = { ...e, id: `${name}@${cur.length}`, streamName: name, revision: BigInt(cur.length), position, schemaVersion: 1, metadata: { actor: "system:test", time: "", ...e.metadata }, created: new Date(0) } as RecordedEvent<TasksStoreEvent>;
+        const r = {
+          ...e,
+          id: `${name}@${cur.length}`,
+          streamName: name,
+          revision: BigInt(cur.length),
+          position,
+          schemaVersion: 1,
+          metadata: { actor: "system:test", time: "", ...e.metadata },
+          created: new Date(0),
+        } as RecordedEvent<TasksStoreEvent>;
         cur.push(r);
         all.push(r);
       }
@@ -262,7 +271,9 @@ export const fakeIO = () => {
     consumerInfo: async (stream, name) => {
       const c = consumers.get(`${stream}/${name}`);
       if (!c) return undefined;
-      return stream === "RESULTS" ? { config: c, numPending: resultsBacklog.pending, numAckPending: resultsBacklog.ackPending } : { config: c, numPending: 0, numAckPending: 0 };
+      return stream === "RESULTS"
+        ? { config: c, numPending: resultsBacklog.pending, numAckPending: resultsBacklog.ackPending }
+        : { config: c, numPending: 0, numAckPending: 0 };
     },
     addConsumer: async (stream, cfg) => void consumers.set(`${stream}/${cfg.durable_name}`, { ...cfg }),
     deleteConsumer: async (stream, name) => void consumers.delete(`${stream}/${name}`),
@@ -312,7 +323,16 @@ export const manifest = (id: string, extra: Record<string, unknown> = {}, spec: 
     id,
     version: "1.0.0",
     description: `test plugin ${id}`,
-    provides: [{ type: "work.do", description: "does work", params: { type: "object", properties: { n: { type: "number" } }, required: ["n"] }, result: { type: "object", required: ["ok"] }, timeout: "10s", ...spec }],
+    provides: [
+      {
+        type: "work.do",
+        description: "does work",
+        params: { type: "object", properties: { n: { type: "number" } }, required: ["n"] },
+        result: { type: "object", required: ["ok"] },
+        timeout: "10s",
+        ...spec,
+      },
+    ],
     capabilities: [],
     ...extra,
   });
@@ -333,7 +353,15 @@ export const testCtx = (o: { options?: TasksOptions; plugins?: PluginEvent[] } =
   const rec = recordingLog();
   const state = createState(clock.clock.now());
   for (const e of o.plugins ?? []) state.providers = evolveProviders(state.providers, e);
-  const ctx: Ctx = { state, clock: clock.clock, log: rec.log, config: configOf(o.options), io: io.io, store: store.store, taskStream: (id) => ({ name: `TASKS_${id}`, subjects: [`task.${id}.>`] }) };
+  const ctx: Ctx = {
+    state,
+    clock: clock.clock,
+    log: rec.log,
+    config: configOf(o.options),
+    io: io.io,
+    store: store.store,
+    taskStream: (id) => ({ name: `TASKS_${id}`, subjects: [`task.${id}.>`] }),
+  };
   return { ctx, state, clock, store, io, log: rec };
 };
 

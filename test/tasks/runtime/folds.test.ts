@@ -33,7 +33,10 @@ t.test("a task the fold dropped comes back from the log (a manual retry of a dea
   t.match(h.state.open.get(id), { status: "scheduled", attempt: 2, maxAttempt: 2 });
   t.ok(h.state.timers.has(id), "and armed its timer");
   // An audit on an unknown task is not a reason to load it.
-  await h.store.race("task-elsewhere", { type: "task.report_refused", data: { taskId: "elsewhere", attempt: 1, instance: "x", pluginId: "alpha", status: "started", reason: "r", at: "" } });
+  await h.store.race("task-elsewhere", {
+    type: "task.report_refused",
+    data: { taskId: "elsewhere", attempt: 1, instance: "x", pluginId: "alpha", status: "started", reason: "r", at: "" },
+  });
   await settle();
   t.notOk(h.state.open.has("elsewhere"));
 });

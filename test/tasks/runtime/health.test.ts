@@ -10,7 +10,10 @@ const task = { taskId: "t1", pluginId: "alpha" } as Task;
 const failed: TaskEvent = { type: "task.failed", data: { taskId: "t1", attempt: 1, error: { message: "x", kind: "handler" }, at: "" } };
 const lost: TaskEvent = { type: "task.failed", data: { taskId: "t1", attempt: 1, error: { message: "x", kind: "lost" }, at: "" } };
 const completed: TaskEvent = { type: "task.completed", data: { taskId: "t1", attempt: 1, instance: "i", result: {}, at: "" } };
-const timedOut = (kind: "start_to_close" | "schedule_to_start" | "deadline"): TaskEvent => ({ type: "task.timed_out", data: { taskId: "t1", attempt: 1, kind, at: "" } });
+const timedOut = (kind: "start_to_close" | "schedule_to_start" | "deadline"): TaskEvent => ({
+  type: "task.timed_out",
+  data: { taskId: "t1", attempt: 1, kind, at: "" },
+});
 
 t.test("which events are outcomes", async (t) => {
   t.equal(outcomeOf(completed), "ok");
@@ -112,7 +115,8 @@ t.test("re-enabling starts from a clean record; replayed outcomes never count", 
 
 t.test("what counts against a plugin's health: its own faults only", async (t) => {
   const { outcomeOf } = await import("../../../src/tasks/runtime/health.js");
-  const failed = (error: { message: string; kind: string; retryable?: boolean }) => ({ type: "task.failed" as const, data: { taskId: "t", attempt: 1, at: "x", error } }) as never;
+  const failed = (error: { message: string; kind: string; retryable?: boolean }) =>
+    ({ type: "task.failed" as const, data: { taskId: "t", attempt: 1, at: "x", error } }) as never;
   t.equal(outcomeOf(failed({ message: "boom", kind: "handler" })), "failed", "a handler error");
   t.equal(outcomeOf(failed({ message: "boom", kind: "handler", retryable: true })), "failed");
   t.equal(outcomeOf(failed({ message: "bad params", kind: "handler", retryable: false })), undefined, "input the worker refused");

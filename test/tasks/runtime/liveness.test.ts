@@ -13,7 +13,10 @@ t.test("the first heartbeat records an instance online, once", async (t) => {
   h.live.onHeartbeat("hb.alpha.i1", hb("i1")); // after: the fold says online
   await settle();
   t.same(h.store.types("worker-alpha"), ["worker.online"]);
-  t.match(h.store.events("worker-alpha")[0], { data: { pluginId: "alpha", instance: "i1", version: "1.0.0", at: h.clock.iso() }, metadata: { actor: "system:health" } });
+  t.match(h.store.events("worker-alpha")[0], {
+    data: { pluginId: "alpha", instance: "i1", version: "1.0.0", at: h.clock.iso() },
+    metadata: { actor: "system:health" },
+  });
   t.ok(h.state.workers.get("alpha")?.online.has("i1"));
   t.equal(h.state.pendingOnline.size, 0);
 });
@@ -61,7 +64,10 @@ t.test("silence past the timeout, on the runtime's clock: offline, and its runni
   t.same(h.store.types("worker-alpha"), ["worker.online", "worker.online", "worker.offline"]);
   t.match(h.store.events("worker-alpha")[2], { data: { instance: "i1", reason: "silent" } });
   t.same(h.store.types(`task-${mine}`), ["task.submitted", "task.started", "task.failed", "task.retry_scheduled"]);
-  t.match(h.store.events(`task-${mine}`)[2], { data: { error: { kind: "lost", message: "worker instance i1 went silent" } }, metadata: { actor: "system:health" } });
+  t.match(h.store.events(`task-${mine}`)[2], {
+    data: { error: { kind: "lost", message: "worker instance i1 went silent" } },
+    metadata: { actor: "system:health" },
+  });
   t.match(h.io.notified, [{ payload: { taskId: mine, reason: "the worker instance holding it went silent" } }], "its message taken back");
   t.equal(h.state.open.get(theirs)?.status, "running", "the live instance's attempt is untouched");
   await h.clock.advance(10_000);
@@ -71,7 +77,9 @@ t.test("silence past the timeout, on the runtime's clock: offline, and its runni
 t.test("an online instance never heard from by this core is silent from the core's start", async (t) => {
   const h = await harness({ plugins, options: { heartbeatTimeoutMs: 3000 } });
   t.teardown(h.stop);
-  await h.store.store.appendToStream("worker-alpha", [{ type: "worker.online", data: { pluginId: "alpha", instance: "old", version: "1.0.0", at: h.clock.iso() } }]);
+  await h.store.store.appendToStream("worker-alpha", [
+    { type: "worker.online", data: { pluginId: "alpha", instance: "old", version: "1.0.0", at: h.clock.iso() } },
+  ]);
   await settle();
   h.live.sweep();
   await settle();

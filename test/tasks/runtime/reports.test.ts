@@ -11,7 +11,11 @@ const setup = async (t: Test, options = {}) => {
   return { ...h, submitted: () => h.submitted({ n: 1 }, "alpha") };
 };
 
-const refusals = (h: { store: Awaited<ReturnType<typeof harness>>["store"] }, id: string) => h.store.events(`task-${id}`).filter((e) => e.type === "task.report_refused").map((e) => e.data as { reason: string; instance: string; status: string });
+const refusals = (h: { store: Awaited<ReturnType<typeof harness>>["store"] }, id: string) =>
+  h.store
+    .events(`task-${id}`)
+    .filter((e) => e.type === "task.report_refused")
+    .map((e) => e.data as { reason: string; instance: string; status: string });
 
 t.test("the holder's reports drive the attempt: started, progress, a valid result completes it", async (t) => {
   const h = await setup(t, { progressThrottleMs: 0 });
@@ -79,7 +83,10 @@ t.test("progress: a body-less report is a keep-alive; bodies are throttled to on
   await h.clock.advance(600);
   await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "progress", progress: { done: 3, total: 3 } });
   t.same(
-    h.store.events(`task-${id}`).filter((e) => e.type === "task.progress").map((e) => (e.data as { done: number }).done),
+    h.store
+      .events(`task-${id}`)
+      .filter((e) => e.type === "task.progress")
+      .map((e) => (e.data as { done: number }).done),
     [1, 3],
     "the second came within a second of the first: only kept alive",
   );

@@ -73,7 +73,19 @@ t.test("a task end to end: submitted, queued, reported on RESULTS, completed, an
 t.test("a scheduled attempt a previous core never published is queued at start", async (t) => {
   const { io } = await boot(t, async (store) => {
     await store.store.appendToStream("task-old1", [
-      { type: "task.submitted", data: { taskId: "old1", pluginId: "alpha", pluginVersion: "1.0.0", taskType: "work.do", params: { n: 1 }, retry: { maxAttempts: 1, backoffMs: [] }, timeouts: { startToCloseMs: 1000 }, at: new Date(0).toISOString() } },
+      {
+        type: "task.submitted",
+        data: {
+          taskId: "old1",
+          pluginId: "alpha",
+          pluginVersion: "1.0.0",
+          taskType: "work.do",
+          params: { n: 1 },
+          retry: { maxAttempts: 1, backoffMs: [] },
+          timeouts: { startToCloseMs: 1000 },
+          at: new Date(0).toISOString(),
+        },
+      },
     ]);
   });
   io.streams.set("TASKS_alpha", { name: "TASKS_alpha" });

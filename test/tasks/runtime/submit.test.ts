@@ -14,7 +14,10 @@ t.test("refusals come before anything is appended, each with its code and the of
   const sch = schemas();
   t.match(admit(ctx, sch, { taskType: "Work.Do", params: {} }), E.left({ code: "InvalidRequest", paths: ["taskType"] }));
   const big = testCtx({ options: { maxPayloadBytes: 10 }, plugins: installed(manifest("alpha")) });
-  t.match(admit(big.ctx, sch, { taskType: "work.do", params: { n: 123456789 } }), E.left({ code: "PayloadTooLarge", paths: ["params"], message: /limit is 10/ }));
+  t.match(
+    admit(big.ctx, sch, { taskType: "work.do", params: { n: 123456789 } }),
+    E.left({ code: "PayloadTooLarge", paths: ["params"], message: /limit is 10/ }),
+  );
   t.match(admit(ctx, sch, { taskType: "nope.nope", params: {} }), E.left({ code: "UnknownTaskType" }));
   t.match(admit(ctx, sch, { taskType: "work.do", params: { n: 1 }, pluginId: "ghost" }), E.left({ code: "NoProvider", details: { candidates: ["alpha"] } }));
   t.match(admit(ctx, sch, { taskType: "work.do", params: { n: "one" } }), E.left({ code: "InvalidParams", paths: ["params/n: must be number"] }));
@@ -44,9 +47,17 @@ t.test("rate limit: the burst, then RateLimited with when to retry, then a token
 });
 
 t.test("limits: the operator's override, else the core's options, else the manifest", async (t) => {
-  const { ctx, state } = testCtx({ options: { limitOverrides: { alpha: { rate: { count: 7, perMs: 1000 } } } }, plugins: installed(manifest("alpha", { limits: { concurrency: 3, rate: "2/s" } })) });
+  const { ctx, state } = testCtx({
+    options: { limitOverrides: { alpha: { rate: { count: 7, perMs: 1000 } } } },
+    plugins: installed(manifest("alpha", { limits: { concurrency: 3, rate: "2/s" } })),
+  });
   const p = state.providers.get("alpha")!;
-  t.same(limitsOf(state, ctx.config, p), { pluginId: "alpha", concurrency: 3, rate: { count: 7, perMs: 1000 }, source: { concurrency: "manifest", rate: "config" } });
+  t.same(limitsOf(state, ctx.config, p), {
+    pluginId: "alpha",
+    concurrency: 3,
+    rate: { count: 7, perMs: 1000 },
+    source: { concurrency: "manifest", rate: "config" },
+  });
   state.overrides.set("alpha", { concurrency: 9 });
   t.same(limitsOf(state, ctx.config, p).source, { concurrency: "override", rate: "config" });
   t.equal(limitsOf(state, ctx.config, p).concurrency, 9);
@@ -60,10 +71,31 @@ t.test("an admitted submission appends task.submitted (stamped) and queues attem
   const r = await submit({ taskType: "work.do", params: { n: 1 } }, { actor: "operator:ann", correlationId: "c-1" });
   t.same(r, E.right({ taskId: "task1", pluginId: "alpha" }));
   const [e] = store.events("task-task1");
-  t.match(e, { type: "task.submitted", data: { taskId: "task1", pluginId: "alpha", taskType: "work.do", params: { n: 1 }, at: clock.iso(), correlationId: "c-1", timeouts: { startToCloseMs: 10_000 } } });
+  t.match(e, {
+    type: "task.submitted",
+    data: {
+      taskId: "task1",
+      pluginId: "alpha",
+      taskType: "work.do",
+      params: { n: 1 },
+      at: clock.iso(),
+      correlationId: "c-1",
+      timeouts: { startToCloseMs: 10_000 },
+    },
+  });
   t.same(e!.metadata, { actor: "operator:ann", time: clock.iso(), correlationId: "c-1" });
-  t.match(io.messages, [{ subject: "task.alpha.work.do", msgID: "task1.1", payload: '{"n":1}', headers: { "Ganglion-Task-Id": "task1", "Ganglion-Attempt": "1", "Ganglion-Start-To-Close-Ms": "10000" } }]);
+  t.match(io.messages, [
+    {
+      subject: "task.alpha.work.do",
+      msgID: "task1.1",
+      payload: '{"n":1}',
+      headers: { "Ganglion-Task-Id": "task1", "Ganglion-Attempt": "1", "Ganglion-Start-To-Close-Ms": "10000" },
+    },
+  ]);
   t.same(ctx.state.queued.get("task1"), { attempt: 1, seq: 1 });
-  const again = await submitter(ctx, { schemas: schemas(), execute, newId: () => "task1" })({ taskType: "work.do", params: { n: 1 } }, { actor: "operator:ann" });
+  const again = await submitter(ctx, { schemas: schemas(), execute, newId: () => "task1" })(
+    { taskType: "work.do", params: { n: 1 } },
+    { actor: "operator:ann" },
+  );
   t.match(again, E.left({ code: "AlreadyExists" }), "an id already used is a rejection, answered as such");
 });

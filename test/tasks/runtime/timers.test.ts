@@ -13,7 +13,10 @@ t.test("schedule-to-start fires on the fake clock at its due time, not before", 
   t.same(h.store.types(`task-${id}`), ["task.submitted"], "nothing before it is due");
   await h.clock.advance(1);
   t.same(h.store.types(`task-${id}`), ["task.submitted", "task.timed_out", "task.dead_lettered"], "not retried: a queue nobody serves will not get better");
-  t.match(h.store.events(`task-${id}`)[1], { data: { kind: "schedule_to_start", at: new Date(h.clock.clock.now()).toISOString() }, metadata: { actor: "system:tasks" } });
+  t.match(h.store.events(`task-${id}`)[1], {
+    data: { kind: "schedule_to_start", at: new Date(h.clock.clock.now()).toISOString() },
+    metadata: { actor: "system:tasks" },
+  });
   t.notOk(h.state.open.has(id), "the ended task left the open set");
   t.equal(h.state.timers.size, 0, "and its timer with it");
   t.match(h.io.published("dlq.alpha."), [{ msgID: `${id}.dlq.1` }], "dead-lettered on DEADLETTERS");
@@ -34,7 +37,11 @@ t.test("start-to-close counts from the last keep-alive, which only this core's m
   t.same(h.store.types(`task-${id}`), ["task.submitted", "task.started"]);
   await h.clock.advance(TIMER_SLACK_MS + 1);
   t.same(h.store.types(`task-${id}`), ["task.submitted", "task.started", "task.timed_out", "task.retry_scheduled"]);
-  t.match(h.io.notified, [{ subject: "ctl.alpha", payload: { type: "cancel", taskId: id, attempt: 1, reason: "timed out (start_to_close)" } }], "the holder is told to stop");
+  t.match(
+    h.io.notified,
+    [{ subject: "ctl.alpha", payload: { type: "cancel", taskId: id, attempt: 1, reason: "timed out (start_to_close)" } }],
+    "the holder is told to stop",
+  );
   t.same(h.io.deleted, [{ stream: "TASKS_alpha", seq: 1 }], "and its message is taken back");
 
   // The retry delay is a timer too: the next attempt is dispatched (and queued) when it is due.
