@@ -1,12 +1,14 @@
-import { Ajv } from "ajv";
-import type { ValidateFunction } from "ajv";
+import type { Ajv, ValidateFunction } from "ajv";
+import { createAjv } from "../../plugins/schemas.js";
 import type { Provider } from "../providers.js";
 
 /**
  * The params and result schemas of the task types plugins provide, compiled once per plugin
- * version and type (submit validates params, reports validate results).
+ * version and type (submit validates params, reports validate results), with the same ajv
+ * configuration install checked them with (formats included: `date-time` and `email` were
+ * silently not checked).
  */
-export const schemas = (ajv = new Ajv({ allErrors: true, strict: false })) => {
+export const schemas = (ajv: Ajv = createAjv()) => {
   const compiled = new Map<string, ValidateFunction>();
   /** The validator of a task type's params or result; `undefined` when the plugin does not provide the type. */
   const validator = (p: Provider, taskType: string, which: "params" | "result"): ValidateFunction | undefined => {

@@ -99,3 +99,21 @@ t.test("an admitted submission appends task.submitted (stamped) and queues attem
   );
   t.match(again, E.left({ code: "AlreadyExists" }), "an id already used is a rejection, answered as such");
 });
+
+t.test("formats in a params schema are checked at submit (date-time, email)", async (t) => {
+  const m = manifest(
+    "dated",
+    {},
+    { params: { type: "object", properties: { at: { type: "string", format: "date-time" }, to: { type: "string", format: "email" } } } },
+  );
+  const { ctx } = testCtx({ plugins: installed(m) });
+  const out = dispatch(ctx);
+  const { execute } = taskCommands(ctx, out.effects);
+  const submit = submitter(ctx, { schemas: schemas(), execute, newId: () => "taskf" });
+  t.match(await submit({ taskType: "work.do", params: { at: "yesterday" } }, { actor: "operator:ann" }), E.left({ code: "InvalidParams", paths: [/\/at/] }));
+  t.match(await submit({ taskType: "work.do", params: { to: "nobody" } }, { actor: "operator:ann" }), E.left({ code: "InvalidParams" }));
+  t.match(
+    await submit({ taskType: "work.do", params: { at: "2026-12-01T10:00:00Z", to: "ops@example.org" } }, { actor: "operator:ann" }),
+    E.right({ taskId: "taskf" }),
+  );
+});
