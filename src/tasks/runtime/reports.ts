@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors } from "../../contract/decodeErrors.js";
 import { taskStreamName } from "../../events/task.js";
 import type { TaskError } from "../../events/task.js";
 import type { TaskCommand, TaskState } from "../decider.js";
@@ -118,7 +118,9 @@ export const reports = (
       instance: typeof o.instance === "string" ? o.instance : "unknown",
       status: (typeof o.status === "string" ? o.status : "unknown") as Report["status"],
     };
-    await refuse(pluginId, shown, `malformed report: ${errors.join("; ")}`);
+    // `path: reason` per field, bounded: a refusal is a permanent event, not a place for a dump.
+    const reason = `malformed report: ${errors.join("; ")}`;
+    await refuse(pluginId, shown, reason.length > 500 ? `${reason.slice(0, 497)}...` : reason);
   };
 
   /** Handles one report; resolves once its outcome is in the log (or it was dropped). Throws to have it redelivered. */
@@ -132,7 +134,7 @@ export const reports = (
       return;
     }
     const d = Report.decode(raw);
-    if (E.isLeft(d)) return malformed(m.subject, pluginId, subjectTaskId, raw, failure(d.left));
+    if (E.isLeft(d)) return malformed(m.subject, pluginId, subjectTaskId, raw, reportErrors(d.left));
     const r = d.right;
     if (r.taskId !== subjectTaskId || !TASK_ID.test(r.taskId)) {
       log.warn({ subject: m.subject, taskId: r.taskId }, "a worker report names another task than its subject; dropped");
