@@ -14,7 +14,7 @@ import type { ErrorCode } from "../contract/errors.js";
 import type { Endpoint, RequestContext, ServiceError } from "./endpoint.js";
 import { callerOf, mayCall, REQUEST_INFO_HEADER, refuseCaller } from "./callers.js";
 import type { Caller } from "./callers.js";
-import { jsonDepth, MAX_ACTOR, MAX_JSON_DEPTH, MAX_REQUEST_BYTES } from "./limits.js";
+import { jsonDepth, MAX_ACTOR, MAX_JSON_DEPTH, MAX_REQUEST_BYTES } from "../contract/limits.js";
 
 /** Header a caller may set to tie the events a request causes to its own trace. */
 export const CORRELATION_HEADER = "Ganglion-Correlation-Id";

@@ -66,3 +66,28 @@ t.test("a completion recorded but never acked is not handed out again", async (t
   const jsm = await jetstreamManager(bus.nc);
   t.equal((await jsm.streams.info(tasksStream("raw"))).state.messages, 0, "the finished attempt's message is gone");
 });
+
+t.test("a 20,000-deep result and one too big for the log end their attempt with the reason, at once", async (t) => {
+  const report = async (id: string, result: string) => {
+    const m = await c.next({ expires: 5000 });
+    t.equal(m?.headers?.get("Ganglion-Task-Id"), id);
+    const attempt = Number(m!.headers!.get("Ganglion-Attempt"));
+    // Hand-written JSON: the worker's own encoder would overflow on the deep one too.
+    await jetstream(nc).publish(`res.raw.${id}`, `{"taskId":"${id}","attempt":${attempt},"instance":"raw-1","status":"completed","result":${result}}`);
+    m!.ack();
+  };
+  const deep = await submit({ n: 3 });
+  await report(deep, `{"a":${"[".repeat(20_000)}${"]".repeat(20_000)}}`);
+  const big = await submit({ n: 4 });
+  await report(big, JSON.stringify({ blob: "x".repeat(1024 * 1024 + 10) }));
+  for (const [id, why] of [
+    [deep, /nests more than 64 levels deep/],
+    [big, /the result is \d+ bytes; the limit is 1048576/],
+  ] as const) {
+    const v = await bus.tasks.get(id, 15_000);
+    t.match(v, E.right({ status: "dead_lettered" }));
+    const failed = (await taskEventsOf(bus, id)).find((e) => e.type === "task.failed");
+    t.match(failed, { data: { error: { message: why, kind: "invalid_result", retryable: false } } });
+  }
+  t.match(await bus.call("views.tasks", {}), E.right({}), "the core still answers");
+});

@@ -1,5 +1,11 @@
 import * as E from "fp-ts/lib/Either.js";
 import { reportErrors } from "../../contract/decodeErrors.js";
+import { MAX_JSON_DEPTH, valueDepth } from "../../contract/limits.js";
+
+/** Free text a worker puts in the log, cut to size (with a marker) rather than refused. */
+export const MAX_ERROR_MESSAGE = 4_000;
+export const MAX_PROGRESS_MESSAGE = 1_000;
+const bounded = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 14)}… (truncated)` : s);
 import { taskStreamName } from "../../events/task.js";
 import type { TaskError } from "../../events/task.js";
 import type { TaskCommand, TaskState } from "../decider.js";
@@ -72,11 +78,29 @@ export const reports = (
             done: r.progress?.done ?? 0,
             total: r.progress?.total ?? 0,
             at,
-            ...(r.progress?.message !== undefined ? { message: r.progress.message } : {}),
+            ...(r.progress?.message !== undefined ? { message: bounded(r.progress.message, MAX_PROGRESS_MESSAGE) } : {}),
           },
         };
       }
       case "completed": {
+        // Before anything walks or encodes it: a 20,000-deep array overflowed the stack when it was
+        // encoded into the log, and the report came back every 500 ms until the attempt timed out.
+        const depth = valueDepth(r.result);
+        if (depth > MAX_JSON_DEPTH) {
+          const error = { message: `the result nests more than ${MAX_JSON_DEPTH} levels deep`, kind: "invalid_result", retryable: false };
+          return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
+        }
+        const size = Buffer.byteLength(JSON.stringify(r.result ?? null));
+        if (size > config.maxResultBytes) {
+          // It fits RESULTS but would not fit the log, a view row or a reply: say so, instead of
+          // redelivering it until start-to-close and calling it a timeout.
+          const error = {
+            message: `the result is ${size} bytes; the limit is ${config.maxResultBytes} (keep large outputs elsewhere and return a reference)`,
+            kind: "invalid_result",
+            retryable: false,
+          };
+          return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
+        }
         const p = state.providers.get(pluginId);
         const v = p && deps.schemas.validator(p, s.taskType, "result");
         if (!v) {
@@ -96,7 +120,7 @@ export const reports = (
       }
       case "failed": {
         const error: TaskError = {
-          message: r.error?.message ?? "failed without a message",
+          message: bounded(r.error?.message ?? "failed without a message", MAX_ERROR_MESSAGE),
           kind: "handler",
           ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}),
         };

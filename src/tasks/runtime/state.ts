@@ -104,6 +104,7 @@ export const createState = (now: number): TasksState => ({
 export type Config = {
   readonly ackWaitMs: number;
   readonly maxPayloadBytes: number;
+  readonly maxResultBytes: number;
   readonly progressThrottleMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxDeliver: number;
@@ -114,6 +115,7 @@ export type Config = {
 export const configOf = (o: TasksOptions = {}): Config => ({
   ackWaitMs: o.ackWaitMs ?? 30_000,
   maxPayloadBytes: o.maxPayloadBytes ?? 1024 * 1024,
+  maxResultBytes: o.maxResultBytes ?? 1024 * 1024,
   progressThrottleMs: o.progressThrottleMs ?? 1000,
   heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 15_000,
   maxDeliver: o.maxDeliver ?? 20,

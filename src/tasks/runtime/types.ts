@@ -26,6 +26,8 @@ export type TasksOptions = {
   readonly progressThrottleMs?: number;
   /** An instance is offline after this long without a heartbeat (default 15 s). */
   readonly heartbeatTimeoutMs?: number;
+  /** Largest result a task may complete with (default 1 MiB, as params): larger ones fail the attempt. */
+  readonly maxResultBytes?: number;
   /** Online instances a plugin may have (default 64): heartbeats of more new ones are dropped. */
   readonly maxInstancesPerPlugin?: number;
   /** Deliveries of one attempt's message before JetStream gives up on it (default 20). */

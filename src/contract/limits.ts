@@ -43,4 +43,4 @@ export const valueDepth = (v: unknown, limit = MAX_JSON_DEPTH): number => {
   return max;
 };
 
-export { BoundedText, MAX_TEXT } from "../contract/endpoints.js";
+export { BoundedText, MAX_TEXT } from "./endpoints.js";
