@@ -70,14 +70,29 @@ export const dispatch = (ctx: Ctx) => {
   /**
    * An attempt a worker ended (completed, failed) has no more use for its message: it is deleted,
    * so a worker that recorded its result but died before its ack does not get the finished task
-   * again after ack_wait (up to max_deliver times, running its work again each time).
+   * again after ack_wait (up to max_deliver times, running its work again each time). Lazily:
+   * nearly every such message is acked (so gone) moments later, and a delete per task was a
+   * JetStream round trip on the hot path. `sweepRetired` deletes only what is still stored.
    */
   const retire = async (s: TaskState) => {
     if (s.status === "absent") return;
     const q = state.queued.get(s.taskId);
     if (!q || q.attempt !== s.attempt) return;
     state.queued.delete(s.taskId);
-    await io.deleteMessage(tasksStream(s.pluginId), q.seq).catch(() => undefined);
+    const set = state.retiring.get(s.pluginId) ?? new Set<number>();
+    set.add(q.seq);
+    state.retiring.set(s.pluginId, set);
+  };
+
+  /** One stream look-up per plugin: sequences below its first one were acked already. */
+  const sweepRetired = async () => {
+    for (const [pluginId, seqs] of [...state.retiring]) {
+      state.retiring.delete(pluginId);
+      const stream = tasksStream(pluginId);
+      const info = await io.streamInfo(stream).catch(() => undefined);
+      if (!info || info.messages === 0) continue;
+      for (const seq of seqs) if (seq >= info.firstSeq && seq <= info.lastSeq) await io.deleteMessage(stream, seq).catch(() => undefined);
+    }
   };
 
   /** The command handler's `afterAppend`: one commit's events, with the states before and after it. */
@@ -145,6 +160,6 @@ export const dispatch = (ctx: Ctx) => {
     }
   };
 
-  return { publishTask, republishLater, sendCancel, withdraw, effects };
+  return { publishTask, republishLater, sendCancel, withdraw, effects, sweepRetired };
 };
 export type Dispatch = ReturnType<typeof dispatch>;

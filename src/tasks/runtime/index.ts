@@ -2,7 +2,7 @@ import { nuid } from "@nats-io/transport-node";
 import { natsEventStore } from "../../store/eventStore.js";
 import { HEARTBEATS_ALL, RESULTS_CONSUMER, Streams, SUBMIT_ALL } from "../../contract/subjects.js";
 import { api } from "./api.js";
-import { dateOf, realClock } from "./clock.js";
+import { dateOf, every, realClock } from "./clock.js";
 import { taskCommands, workerCommands } from "./commands.js";
 import { consumers } from "./consumers.js";
 import { dispatch } from "./dispatch.js";
@@ -98,6 +98,8 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   });
   const stopSweeper = live.startSweeper();
   const stopAdvisories = advisories(ctx, { execute }).start();
+  // Ended attempts' messages, swept well inside ack_wait so none is delivered again.
+  const stopRetiring = every(clock, Math.max(100, Math.floor(ctx.config.ackWaitMs / 4)), () => background(state, out.sweepRetired()), { unref: true });
   log.info({ plugins: state.providers.size, openTasks: state.open.size }, "tasks runtime started");
 
   const answers = api(ctx, { execute, load, consumers: cons });
@@ -110,6 +112,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     state.stopped = true;
     stopSweeper();
     stopAdvisories();
+    stopRetiring();
     tm.disarmAll();
     hb.unsubscribe();
     submitSub.unsubscribe();

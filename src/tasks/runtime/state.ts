@@ -46,6 +46,8 @@ export type TasksState = {
   readonly timers: Map<string, Cancel>;
   /** TASKS message of a task's current attempt, so it can be withdrawn (dispatch, reconcile). */
   readonly queued: Map<string, { attempt: number; seq: number }>;
+  /** Messages of ended attempts still to delete, per plugin (dispatch's retirement sweep). */
+  readonly retiring: Map<string, Set<number>>;
   /** Keep-alives that were not appended (throttled progress): they still extend start-to-close (reports, timers). */
   readonly lastActive: Map<string, number>;
   /** When the last `task.progress` of a task was appended (reports). */
@@ -84,6 +86,7 @@ export const createState = (now: number): TasksState => ({
   decided: new Map(),
   timers: new Map(),
   queued: new Map(),
+  retiring: new Map(),
   lastActive: new Map(),
   lastProgressEvent: new Map(),
   waiters: new Map(),
