@@ -10,7 +10,11 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
 import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "../contract/subjects.js";
-import { InvalidEventError, InvalidStreamNameError, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
+import { InvalidEventError, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
+import { COUNT_HEADER, isNotFound, isWrongLastSequence, REVISION_HEADER, streamNameToSubject, subjectToStreamName, TYPE_HEADER, wrap } from "./commits.js";
+import type { Head } from "./commits.js";
+
+export { COUNT_HEADER, REVISION_HEADER, streamNameToSubject, subjectToStreamName, TYPE_HEADER } from "./commits.js";
 import type {
   AppendResult,
   EventData,
@@ -27,34 +31,12 @@ import type {
 
 type AnyEvent = { type: string; data: unknown };
 
-/** Header with the revision of the first event of a commit. */
-export const REVISION_HEADER = "Ganglion-Revision";
-/** Header with the number of events in a commit. */
-export const COUNT_HEADER = "Ganglion-Count";
-/** Header with the type of the first event of a commit (lets tools filter without parsing). */
-export const TYPE_HEADER = "Ganglion-Type";
-
 /**
  * Pull expiry of the store's consumers. Heartbeats come every half of it, and a consumer that
  * misses two is re-created: with the 30 s default a consumer on a lost cluster node went quiet
  * for up to a minute.
  */
 const PULL_EXPIRES_MS = 5_000;
-
-const STREAM_NAME = /^([a-z][a-z0-9_]*)-([A-Za-z0-9_][A-Za-z0-9_-]*)$/;
-
-/** `plugin-foo` → `ev.plugin.foo`; anything that is not `<category>-<id>` is refused. */
-export const streamNameToSubject = (name: string): string => {
-  const m = STREAM_NAME.exec(name);
-  if (!m || name.length > 200) throw new InvalidStreamNameError(name);
-  return eventSubject(m[1]!, m[2]!);
-};
-
-/** `ev.plugin.foo` → `plugin-foo`. */
-export const subjectToStreamName = (subject: string): string => {
-  const [, category, ...rest] = subject.split(".");
-  return `${category}-${rest.join(".")}`;
-};
 
 export type NatsEventStoreOptions<A extends AnyEvent> = {
   /** The union of `{ type, data }` codecs this store accepts and decodes. */
@@ -71,13 +53,6 @@ export type NatsEventStoreOptions<A extends AnyEvent> = {
   /** How many streams' last revisions to remember (saves a round trip per append). */
   readonly cacheSize?: number;
 };
-
-type Head = { seq: number; lastRevision: bigint };
-
-const isWrongLastSequence = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
-
-const isNotFound = (err: unknown) =>
-  err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.NoMessageFound || err.code === JetStreamApiCodes.StreamNotFound);
 
 /**
  * The event store over a JetStream stream (EVENTS by default). One append is one message (a
@@ -210,11 +185,24 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
             .digest("base64url");
     const payload = JSON.stringify({ events: stored } satisfies Commit);
     let head = heads.get(subject);
+    let fresh = false;
     // A cold cache assumes a new stream unless the caller expects one to exist: one round trip
     // for the common case, and the server's sequence check catches a wrong guess.
-    if (!head && (typeof state === "bigint" || state === "stream_exists")) head = await wrap(() => fetchHead(subject));
+    if (!head && (typeof state === "bigint" || state === "stream_exists")) {
+      head = await wrap(() => fetchHead(subject));
+      fresh = true;
+    }
     for (let attempt = 0; ; attempt++) {
-      check(name, state, head);
+      // A cached head that disagrees with the caller may be stale (another writer appended):
+      // only the server's word is a conflict.
+      try {
+        check(name, state, head);
+      } catch (err) {
+        if (fresh) throw err;
+        head = await wrap(() => fetchHead(subject));
+        fresh = true;
+        check(name, state, head);
+      }
       const nextRevision = head ? head.lastRevision + 1n : 0n;
       const h = headers();
       h.set(REVISION_HEADER, nextRevision.toString());
@@ -234,6 +222,7 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       } catch (err) {
         if (!isWrongLastSequence(err) || attempt >= 20) throw err instanceof WrongExpectedVersionError ? err : new StoreUnavailableError(err);
         head = await wrap(() => fetchHead(subject));
+        fresh = true;
       }
     }
   };
@@ -437,12 +426,4 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
     },
     headPosition,
   };
-};
-
-const wrap = async <T>(f: () => Promise<T>): Promise<T> => {
-  try {
-    return await f();
-  } catch (err) {
-    throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
-  }
 };
