@@ -5,6 +5,10 @@ import { pluginStatusAfter } from "../plugins/status.js";
 import type { InstalledStatus } from "../plugins/status.js";
 import { codecsByType, kvKey, sortedSet } from "./view.js";
 import type { View } from "./view.js";
+import { PluginRow } from "../contract/responses.js";
+
+/** The row codecs are the contract's (`src/contract/responses.ts`): one definition for the view, the service and its clients. */
+export { PluginRow };
 
 /** The statuses of a plugin row: the table's (`src/plugins/status.ts`), less `absent` (no row). */
 export const PluginViewStatus = t.keyof({ pending: null, active: null, disabled: null, removed: null } satisfies Record<InstalledStatus, null>);
@@ -14,23 +18,6 @@ export const PluginViewStatus = t.keyof({ pending: null, active: null, disabled:
  * for that are not granted (yet); `credentials` the public keys of user JWTs minted and not
  * revoked. Times are the events' `metadata.time`.
  */
-export const PluginRow = t.type({
-  pluginId: t.string,
-  status: PluginViewStatus,
-  version: t.string,
-  description: t.string,
-  selfRegistered: t.boolean,
-  taskTypes: t.array(t.string),
-  /** What the manifest asks for. */
-  requested: t.array(t.string),
-  granted: t.array(t.string),
-  pending: t.array(t.string),
-  credentials: t.array(t.string),
-  disabledReason: t.union([t.string, t.null]),
-  registeredAt: t.string,
-  updatedAt: t.string,
-});
-export type PluginRow = t.TypeOf<typeof PluginRow>;
 
 export const pluginKey = (pluginId: string) => kvKey(pluginId);
 

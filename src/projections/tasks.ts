@@ -5,6 +5,10 @@ import { taskStatusAfter, TERMINAL } from "../tasks/status.js";
 import type { SubmittedStatus } from "../tasks/status.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
+import { TaskRow } from "../contract/responses.js";
+
+/** The row codecs are the contract's (`src/contract/responses.ts`): one definition for the view, the service and its clients. */
+export { TaskRow };
 
 /** The statuses of a task row: the table's (`src/tasks/status.ts`), less `absent` (no row). */
 export const TaskViewStatus = t.keyof({
@@ -20,36 +24,10 @@ export const TERMINAL_STATUSES: readonly TaskViewStatus[] = TERMINAL.filter((x):
 
 const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
 
-/** One failed or timed-out attempt, newest last (the row keeps the last 10). */
-export const AttemptFailureRow = t.type({ attempt: t.number, at: t.string, error: TaskError, instance: Nullable(t.string) });
-
 /**
  * Row `<taskId>` of the `tasks` bucket. Times are ISO strings from the events; `durationMs` is
  * submission → terminal event. `result` is set once completed, `error` holds the last failure.
  */
-export const TaskRow = t.type({
-  taskId: t.string,
-  pluginId: t.string,
-  pluginVersion: t.string,
-  taskType: t.string,
-  status: TaskViewStatus,
-  attempt: t.number,
-  maxAttempts: t.number,
-  instance: Nullable(t.string),
-  submittedAt: t.string,
-  dispatchedAt: t.string,
-  startedAt: Nullable(t.string),
-  finishedAt: Nullable(t.string),
-  retryAt: Nullable(t.string),
-  durationMs: Nullable(t.number),
-  progress: Nullable(t.intersection([t.type({ done: t.number, total: t.number }), t.partial({ message: t.string })])),
-  result: t.unknown,
-  error: Nullable(TaskError),
-  failures: t.array(AttemptFailureRow),
-  correlationId: Nullable(t.string),
-  updatedAt: t.string,
-});
-export type TaskRow = t.TypeOf<typeof TaskRow>;
 
 export const taskKey = (taskId: string) => kvKey(taskId);
 

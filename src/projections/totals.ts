@@ -7,10 +7,12 @@ import { taskStatusAfter } from "../tasks/status.js";
 import type { TaskStatus } from "../tasks/status.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { Decoded, View } from "./view.js";
+import { TotalsRow } from "../contract/responses.js";
+
+/** The row codecs are the contract's (`src/contract/responses.ts`): one definition for the view, the service and its clients. */
+export { TotalsRow };
 
 /** Rows `tasks` and `plugins` of the `totals` bucket: how many are in each status. */
-export const TotalsRow = t.type({ byStatus: t.record(t.string, t.number), total: t.number });
-export type TotalsRow = t.TypeOf<typeof TotalsRow>;
 
 export const TOTALS_TASKS = "tasks";
 export const TOTALS_PLUGINS = "plugins";

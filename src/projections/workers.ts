@@ -6,36 +6,16 @@ import { WorkerOffline, WorkerOnline } from "../events/worker.js";
 import type { WorkerEvent } from "../events/worker.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
+import { WorkerRow } from "../contract/responses.js";
 
-export const InstanceRow = t.type({
-  version: t.string,
-  onlineSince: t.string,
-  /** Last sign of life in the log: its `worker.online`, or its latest task start or completion. */
-  lastSeenAt: t.string,
-});
-
-export const InFlightRow = t.type({ attempt: t.number, instance: t.string, startedAt: t.string });
-
-export const WorkerFailureRow = t.type({ taskId: t.string, attempt: t.number, at: t.string, message: t.string, kind: t.string });
+/** The row codecs are the contract's (`src/contract/responses.ts`): one definition for the view, the service and its clients. */
+export { WorkerRow };
 
 /**
  * Row `<pluginId>` of the `workers` bucket: instances online, tasks in flight (started, not
  * finished), the last 20 failures, and counters. The health monitor appends `worker.online` /
  * `worker.offline` on transitions only, so `lastSeenAt` is as fresh as the log, not the wire.
  */
-export const WorkerRow = t.type({
-  pluginId: t.string,
-  instances: t.record(t.string, InstanceRow),
-  online: t.number,
-  inFlight: t.record(t.string, InFlightRow),
-  inFlightCount: t.number,
-  recentFailures: t.array(WorkerFailureRow),
-  completed: t.number,
-  failed: t.number,
-  lastOfflineAt: t.union([t.string, t.null]),
-  updatedAt: t.string,
-});
-export type WorkerRow = t.TypeOf<typeof WorkerRow>;
 
 /**
  * The families this view reads from. It folds only some of their types (`events` below); the
