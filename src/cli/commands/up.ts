@@ -4,6 +4,10 @@ import { startEmbeddedBus, runUntilSignal } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { parsePort } from "../options.js";
+import { readFile } from "node:fs/promises";
+import { loadExistingAuthority } from "../../host/main.js";
+import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../console/index.js";
+import { withConsole } from "./serve.js";
 
 export const register = (program: Command, ctx: CliContext) => {
   program
@@ -19,49 +23,67 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
+    .option(
+      "--console-port <port>",
+      `port of the web console on 127.0.0.1 (default ${DEFAULT_CONSOLE_PORT}, or a free one when taken; 0 picks a free one)`,
+      parsePort,
+    )
+    .option("--no-console", "do not serve the web console")
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
-    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean }, cmd: Command) => {
-      const g = ctx.globals(cmd);
-      const log = ctx.logger(cmd);
-      // Only the flags: GANGLION_TLS_* name client files, never the server's.
-      const given = [g.tlsCert, g.tlsKey, g.tlsCa];
-      if (given.some(Boolean) && !given.every(Boolean)) {
-        throw new CliError(
-          "up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).",
-          ExitCode.Usage,
+    .action(
+      async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; console: boolean; consolePort?: number }, cmd: Command) => {
+        const g = ctx.globals(cmd);
+        const log = ctx.logger(cmd);
+        // Only the flags: GANGLION_TLS_* name client files, never the server's.
+        const given = [g.tlsCert, g.tlsKey, g.tlsCa];
+        if (given.some(Boolean) && !given.every(Boolean)) {
+          throw new CliError(
+            "up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).",
+            ExitCode.Usage,
+          );
+        }
+        const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
+        const bus = await startEmbeddedBus({
+          dataDir: g.dataDir,
+          host: opts.host,
+          port: opts.port,
+          dev: opts.dev,
+          env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
+          log,
+          ...(tlsOn
+            ? {
+                tls: {
+                  verify: opts.tlsVerify,
+                  ...(g.tlsCert && g.tlsKey && g.tlsCa ? { given: { cert: resolve(g.tlsCert), key: resolve(g.tlsKey), ca: resolve(g.tlsCa) } } : {}),
+                },
+              }
+            : {}),
+        });
+        const web = opts.console
+          ? await startConsoleOn(
+              { url: bus.url, creds: await readFile(bus.adminCreds, "utf8"), tls: bus.tls, authority: await loadExistingAuthority(bus.dataDir, false), log },
+              opts.consolePort,
+            ).catch(async (err) => {
+              await bus.stop();
+              throw err;
+            })
+          : undefined;
+        // One write: whoever waits for the ready line gets the lines after it in the same read.
+        ctx.io.stdout(
+          [
+            `ganglion ready ${bus.url}`,
+            `admin credentials: ${bus.adminCreds}`,
+            ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
+            ...(bus.tls?.verify
+              ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`]
+              : []),
+            ...(bus.devBootstrapCreds
+              ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
+              : []),
+            ...(web ? consoleLines(web) : []),
+          ].join("\n") + "\n",
         );
-      }
-      const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
-      const bus = await startEmbeddedBus({
-        dataDir: g.dataDir,
-        host: opts.host,
-        port: opts.port,
-        dev: opts.dev,
-        env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
-        log,
-        ...(tlsOn
-          ? {
-              tls: {
-                verify: opts.tlsVerify,
-                ...(g.tlsCert && g.tlsKey && g.tlsCa ? { given: { cert: resolve(g.tlsCert), key: resolve(g.tlsKey), ca: resolve(g.tlsCa) } } : {}),
-              },
-            }
-          : {}),
-      });
-      // One write: whoever waits for the ready line gets the lines after it in the same read.
-      ctx.io.stdout(
-        [
-          `ganglion ready ${bus.url}`,
-          `admin credentials: ${bus.adminCreds}`,
-          ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
-          ...(bus.tls?.verify
-            ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`]
-            : []),
-          ...(bus.devBootstrapCreds
-            ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
-            : []),
-        ].join("\n") + "\n",
-      );
-      process.exitCode = await runUntilSignal(bus, log);
-    });
+        process.exitCode = await runUntilSignal(withConsole(bus, web), log);
+      },
+    );
 };
