@@ -19,7 +19,8 @@ export const startConsoleOn = async (opts: Omit<ConsoleOptions, "port">, port: n
 };
 
 /** The lines `ganglion up` / `serve --console` print after the ready line. */
-export const consoleLines = (c: ConsoleServer): string[] => [
-  `console: ${c.loginUrl("operator")}`,
-  `console (read-only, may submit tasks): ${c.loginUrl("viewer")}`,
+export const consoleLines = (c: ConsoleServer, page = ""): string[] => [
+  // The browser keeps the fragment across the login's redirect: it opens that page.
+  `console: ${c.loginUrl("operator")}${page}`,
+  `console (read-only, may submit tasks): ${c.loginUrl("viewer")}${page}`,
 ];

@@ -8,6 +8,9 @@ import { readFile } from "node:fs/promises";
 import { loadExistingAuthority } from "../../host/main.js";
 import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../console/index.js";
 import { withConsole } from "./serve.js";
+import { EXAMPLE_TASK_TYPE, startExample, withExample } from "./example.js";
+
+type UpOptions = { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; console: boolean; consolePort?: number; example: boolean };
 
 export const register = (program: Command, ctx: CliContext) => {
   program
@@ -29,61 +32,69 @@ export const register = (program: Command, ctx: CliContext) => {
       parsePort,
     )
     .option("--no-console", "do not serve the web console")
+    .option("--example", "also install the example plugin (examples/ts-worker, wordcount) and run its worker, to try it from the console", false)
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
-    .action(
-      async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; console: boolean; consolePort?: number }, cmd: Command) => {
-        const g = ctx.globals(cmd);
-        const log = ctx.logger(cmd);
-        // Only the flags: GANGLION_TLS_* name client files, never the server's.
-        const given = [g.tlsCert, g.tlsKey, g.tlsCa];
-        if (given.some(Boolean) && !given.every(Boolean)) {
-          throw new CliError(
-            "up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).",
-            ExitCode.Usage,
-          );
-        }
-        const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
-        const bus = await startEmbeddedBus({
-          dataDir: g.dataDir,
-          host: opts.host,
-          port: opts.port,
-          dev: opts.dev,
-          env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
-          log,
-          ...(tlsOn
-            ? {
-                tls: {
-                  verify: opts.tlsVerify,
-                  ...(g.tlsCert && g.tlsKey && g.tlsCa ? { given: { cert: resolve(g.tlsCert), key: resolve(g.tlsKey), ca: resolve(g.tlsCa) } } : {}),
-                },
-              }
-            : {}),
-        });
-        const web = opts.console
-          ? await startConsoleOn(
-              { url: bus.url, creds: await readFile(bus.adminCreds, "utf8"), tls: bus.tls, authority: await loadExistingAuthority(bus.dataDir, false), log },
-              opts.consolePort,
-            ).catch(async (err) => {
-              await bus.stop();
-              throw err;
-            })
-          : undefined;
-        // One write: whoever waits for the ready line gets the lines after it in the same read.
-        ctx.io.stdout(
-          [
-            `ganglion ready ${bus.url}`,
-            `admin credentials: ${bus.adminCreds}`,
-            ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
-            ...(bus.tls?.verify
-              ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`]
-              : []),
-            ...(bus.devBootstrapCreds
-              ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
-              : []),
-            ...(web ? consoleLines(web) : []),
-          ].join("\n") + "\n",
+    .action(async (opts: UpOptions, cmd: Command) => {
+      const g = ctx.globals(cmd);
+      const log = ctx.logger(cmd);
+      // Only the flags: GANGLION_TLS_* name client files, never the server's.
+      const given = [g.tlsCert, g.tlsKey, g.tlsCa];
+      if (given.some(Boolean) && !given.every(Boolean)) {
+        throw new CliError(
+          "up with your own TLS certificate needs all three: --tls-cert FILE --tls-key FILE --tls-ca FILE (or none of them, to have them generated).",
+          ExitCode.Usage,
         );
-        process.exitCode = await runUntilSignal(withConsole(bus, web), log);
-      },
-    );
+      }
+      const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
+      if (opts.example && tlsOn) throw new CliError("--example runs the example worker over plain NATS: leave out --tls.", ExitCode.Usage);
+      const bus = await startEmbeddedBus({
+        dataDir: g.dataDir,
+        host: opts.host,
+        port: opts.port,
+        dev: opts.dev,
+        env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
+        log,
+        ...(tlsOn
+          ? {
+              tls: {
+                verify: opts.tlsVerify,
+                ...(g.tlsCert && g.tlsKey && g.tlsCa ? { given: { cert: resolve(g.tlsCert), key: resolve(g.tlsKey), ca: resolve(g.tlsCa) } } : {}),
+              },
+            }
+          : {}),
+      });
+      const web = opts.console
+        ? await startConsoleOn(
+            { url: bus.url, creds: await readFile(bus.adminCreds, "utf8"), tls: bus.tls, authority: await loadExistingAuthority(bus.dataDir, false), log },
+            opts.consolePort,
+          ).catch(async (err) => {
+            await bus.stop();
+            throw err;
+          })
+        : undefined;
+      const example = opts.example
+        ? await startExample({ url: bus.url, adminCreds: bus.adminCreds, dataDir: bus.dataDir, log }).catch(async (err) => {
+            await web?.stop();
+            await bus.stop();
+            throw err;
+          })
+        : undefined;
+      // One write: whoever waits for the ready line gets the lines after it in the same read.
+      ctx.io.stdout(
+        [
+          `ganglion ready ${bus.url}`,
+          `admin credentials: ${bus.adminCreds}`,
+          ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
+          ...(bus.tls?.verify
+            ? [`tls verify: clients need a certificate signed by that CA (admin: ${bus.tls.cert}; workers: \`ganglion tls client <name> -o DIR\`)`]
+            : []),
+          ...(bus.devBootstrapCreds
+            ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
+            : []),
+          ...(web ? consoleLines(web, example ? `#/try/${EXAMPLE_TASK_TYPE}` : "") : []),
+          ...(example ? [`example: the wordcount plugin is installed and its worker runs (examples/ts-worker); try ${EXAMPLE_TASK_TYPE} in the console`] : []),
+        ].join("\n") + "\n",
+      );
+      process.exitCode = await runUntilSignal(withExample(withConsole(bus, web), example), log);
+    });
 };
