@@ -102,7 +102,7 @@ const field = (s: Schema, name: string, path: string, required: boolean): Field 
       return { el: wrap(input, bounds), read: () => (input.value === "" ? undefined : Number(input.value)) };
     }
     case "string": {
-      const long = (s.maxLength ?? 1000) > 200 && !s.format && !s.pattern;
+      const long = (s.maxLength ?? 1000) > 200 && !s.format && !s.pattern && !path.endsWith("[]");
       const attrs = { id, name: path, minlength: s.minLength, maxlength: s.maxLength, pattern: s.pattern, required, placeholder: s.format };
       const input = long ? h("textarea", { ...attrs, rows: 3 }) : h("input", { ...attrs, type: "text" });
       if (typeof s.default === "string") input.value = s.default;

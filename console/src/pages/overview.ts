@@ -47,7 +47,7 @@ const chart = (rows: TaskRow[]) => {
   root.appendChild(svg("text", { x: 0, y: H + 14, class: "tick" }, "-60m"));
   root.appendChild(svg("text", { x: W / 2 - 12, y: H + 14, class: "tick" }, "-30m"));
   root.appendChild(svg("text", { x: W - 24, y: H + 14, class: "tick" }, "now"));
-  root.appendChild(svg("text", { x: W - 4, y: 12, class: "tick", "text-anchor": "end" }, `max ${max}`));
+  root.appendChild(svg("text", { x: 2, y: 10, class: "tick" }, `${max} per 5 min`));
   return h(
     "div",
     {},
