@@ -58,7 +58,6 @@ export const startLive = (nc: NatsConnection, log: Logger, opts: LiveOptions = {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
     for (const res of open) {
       if (res.writableLength > maxBuffered) {
-        open.delete(res);
         res.destroy();
         continue;
       }
@@ -66,30 +65,38 @@ export const startLive = (nc: NatsConnection, log: Logger, opts: LiveOptions = {
     }
   };
 
-  const subs: Subscription[] = [];
-  const events = nc.subscribe(EVENTS_ALL);
-  subs.push(events);
-  void (async () => {
-    for await (const m of events) if (open.size > 0) send("event", { subject: m.subject, events: summarise(m.data) });
-  })().catch((err) => log.warn({ err }, "console: event subscription ended"));
-
+  // Subscribed only while a browser listens: a bus under load costs the core's process nothing
+  // for a console nobody looks at.
+  let subs: Subscription[] = [];
   let changed = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
-  const kv = nc.subscribe("$KV.>");
-  subs.push(kv);
-  void (async () => {
-    for await (const m of kv) {
-      if (open.size === 0) continue;
-      const bucket = m.subject.split(".")[1];
-      if (bucket) changed.add(bucket);
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        const buckets = [...changed];
-        changed = new Set();
-        send("views", { buckets });
-      }, coalesceMs);
-    }
-  })().catch((err) => log.warn({ err }, "console: view subscription ended"));
+  const subscribe = () => {
+    const events = nc.subscribe(EVENTS_ALL);
+    const kv = nc.subscribe("$KV.>");
+    subs = [events, kv];
+    void (async () => {
+      for await (const m of events) send("event", { subject: m.subject, events: summarise(m.data) });
+    })().catch((err) => log.warn({ err }, "console: event subscription ended"));
+    void (async () => {
+      for await (const m of kv) {
+        const bucket = m.subject.split(".")[1];
+        if (bucket) changed.add(bucket);
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          const buckets = [...changed];
+          changed = new Set();
+          send("views", { buckets });
+        }, coalesceMs);
+      }
+    })().catch((err) => log.warn({ err }, "console: view subscription ended"));
+  };
+  const unsubscribe = () => {
+    for (const sub of subs) sub.unsubscribe();
+    subs = [];
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    changed = new Set();
+  };
 
   const keepAlive = setInterval(() => {
     for (const res of open) res.write(": keep-alive\n\n");
@@ -102,14 +109,17 @@ export const startLive = (nc: NatsConnection, log: Logger, opts: LiveOptions = {
       res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
       res.write("retry: 2000\n\n");
       open.add(res);
-      res.on("close", () => open.delete(res));
+      if (subs.length === 0) subscribe();
+      res.on("close", () => {
+        open.delete(res);
+        if (open.size === 0) unsubscribe();
+      });
       return true;
     },
     streams: () => open.size,
     stop: async () => {
       clearInterval(keepAlive);
-      if (timer) clearTimeout(timer);
-      for (const s of subs) s.unsubscribe();
+      unsubscribe();
       for (const res of open) res.end();
       open.clear();
     },

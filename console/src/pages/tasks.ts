@@ -117,7 +117,7 @@ export const taskPage: Page = (main, [taskId], ctx) => {
         h("dd", {}, when(task.submittedAt)),
         h("dt", {}, "finished"),
         h("dd", {}, when(task.finishedAt), task.durationMs !== null ? ` (${task.durationMs} ms)` : ""),
-        task.progress ? [h("dt", {}, "progress"), h("dd", {}, progressBar(task.progress))] : null,
+        task.progress && OPEN.includes(task.status) ? [h("dt", {}, "progress"), h("dd", {}, progressBar(task.progress))] : null,
       ),
       actions,
       task.status === "completed" ? [h("h3", {}, "Result"), h("div", { class: "result" }, json(task.result))] : null,

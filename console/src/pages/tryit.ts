@@ -58,7 +58,7 @@ export const tryIt: Page = (main, [wanted]) => {
             h("span", { class: "task-status" }, badge(v.status)),
             ` attempt ${v.attempt}/${v.maxAttempts}`,
           ),
-          v.progress
+          v.progress && ["scheduled", "running", "retry_wait"].includes(v.status)
             ? h("div", { class: "progress" }, h("progress", { max: v.progress.total || 1, value: v.progress.done }), ` ${v.progress.message ?? ""}`)
             : null,
           v.status === "completed" ? [h("h4", {}, "Result"), h("div", { class: "result" }, json(v.result))] : null,
