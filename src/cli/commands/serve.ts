@@ -4,7 +4,23 @@ import { sysCredsPath } from "../../auth/authority.js";
 import { clientTlsOf, readCreds } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
-import { parsePositiveInt } from "../options.js";
+import { parsePort, parsePositiveInt } from "../options.js";
+import type { RunningBus } from "../../host/main.js";
+import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../console/index.js";
+import type { ConsoleServer } from "../../console/index.js";
+
+/** `bus`, whose stop first stops the console (its connections), then the bus. */
+export const withConsole = <B extends RunningBus>(bus: B, web: ConsoleServer | undefined): RunningBus =>
+  web
+    ? {
+        url: bus.url,
+        ended: bus.ended,
+        stop: async () => {
+          await web.stop().catch(() => undefined);
+          await bus.stop();
+        },
+      }
+    : bus;
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 
@@ -21,7 +37,9 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--replicas <n>", "stream replicas (3 on a JetStream cluster)", parsePositiveInt)
     .option("--sys-creds <file>", "credentials of a SYS account user, to push account JWTs (default: <data-dir>/creds/sys.creds when present)")
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
-    .action(async (opts: { replicas?: number; sysCreds?: string; dev: boolean }, cmd: Command) => {
+    .option("--console", "also serve the web console on 127.0.0.1 (login URL printed after the ready line)", false)
+    .option("--console-port <port>", `port of the web console (default ${DEFAULT_CONSOLE_PORT}, or a free one when taken; 0 picks a free one)`, parsePort)
+    .action(async (opts: { replicas?: number; sysCreds?: string; dev: boolean; console: boolean; consolePort?: number }, cmd: Command) => {
       const g = ctx.globals(cmd);
       const log = ctx.logger(cmd);
       const url = g.nats ?? ctx.config.natsUrl;
@@ -44,7 +62,13 @@ export const register = (program: Command, ctx: CliContext) => {
       if (!authority) log.warn(`no keys in ${resolve(g.dataDir)}: the core runs without the right to mint credentials`);
       const tls = await clientTlsOf(g, ctx.config, url);
       const bus = await startServedBus({ url, creds, authority, sysCreds, replicas: opts.replicas, dev: opts.dev, log, tls });
-      ctx.io.stdout(`ganglion ready ${url}\n`);
-      process.exitCode = await runUntilSignal(bus, log);
+      const web = opts.console
+        ? await startConsoleOn({ url, creds, tls, authority, log }, opts.consolePort).catch(async (err) => {
+            await bus.stop();
+            throw err;
+          })
+        : undefined;
+      ctx.io.stdout([`ganglion ready ${url}`, ...(web ? consoleLines(web) : [])].join("\n") + "\n");
+      process.exitCode = await runUntilSignal(withConsole(bus, web), log);
     });
 };

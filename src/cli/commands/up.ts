@@ -4,6 +4,13 @@ import { startEmbeddedBus, runUntilSignal } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { parsePort } from "../options.js";
+import { readFile } from "node:fs/promises";
+import { loadExistingAuthority } from "../../host/main.js";
+import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../console/index.js";
+import { withConsole } from "./serve.js";
+import { EXAMPLE_TASK_TYPE, startExample, withExample } from "./example.js";
+
+type UpOptions = { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; console: boolean; consolePort?: number; example: boolean };
 
 export const register = (program: Command, ctx: CliContext) => {
   program
@@ -19,8 +26,15 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
+    .option(
+      "--console-port <port>",
+      `port of the web console on 127.0.0.1 (default ${DEFAULT_CONSOLE_PORT}, or a free one when taken; 0 picks a free one)`,
+      parsePort,
+    )
+    .option("--no-console", "do not serve the web console")
+    .option("--example", "also install the example plugin (examples/ts-worker, wordcount) and run its worker, to try it from the console", false)
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
-    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean }, cmd: Command) => {
+    .action(async (opts: UpOptions, cmd: Command) => {
       const g = ctx.globals(cmd);
       const log = ctx.logger(cmd);
       // Only the flags: GANGLION_TLS_* name client files, never the server's.
@@ -32,6 +46,7 @@ export const register = (program: Command, ctx: CliContext) => {
         );
       }
       const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
+      if (opts.example && tlsOn) throw new CliError("--example runs the example worker over plain NATS: leave out --tls.", ExitCode.Usage);
       const bus = await startEmbeddedBus({
         dataDir: g.dataDir,
         host: opts.host,
@@ -48,6 +63,22 @@ export const register = (program: Command, ctx: CliContext) => {
             }
           : {}),
       });
+      const web = opts.console
+        ? await startConsoleOn(
+            { url: bus.url, creds: await readFile(bus.adminCreds, "utf8"), tls: bus.tls, authority: await loadExistingAuthority(bus.dataDir, false), log },
+            opts.consolePort,
+          ).catch(async (err) => {
+            await bus.stop();
+            throw err;
+          })
+        : undefined;
+      const example = opts.example
+        ? await startExample({ url: bus.url, adminCreds: bus.adminCreds, dataDir: bus.dataDir, log }).catch(async (err) => {
+            await web?.stop();
+            await bus.stop();
+            throw err;
+          })
+        : undefined;
       // One write: whoever waits for the ready line gets the lines after it in the same read.
       ctx.io.stdout(
         [
@@ -60,8 +91,10 @@ export const register = (program: Command, ctx: CliContext) => {
           ...(bus.devBootstrapCreds
             ? [`dev mode: workers may self-register with ${bus.devBootstrapCreds} (inbox prefix _INBOX._bootstrap); their grants are approved automatically`]
             : []),
+          ...(web ? consoleLines(web, example ? `#/try/${EXAMPLE_TASK_TYPE}` : "") : []),
+          ...(example ? [`example: the wordcount plugin is installed and its worker runs (examples/ts-worker); try ${EXAMPLE_TASK_TYPE} in the console`] : []),
         ].join("\n") + "\n",
       );
-      process.exitCode = await runUntilSignal(bus, log);
+      process.exitCode = await runUntilSignal(withExample(withConsole(bus, web), example), log);
     });
 };
