@@ -11,29 +11,40 @@ export const taskSlots = (fixed: number | undefined, running: () => number) => {
   let fromConsumers = 0;
   /** Slots a loop asked its consumer to fill and that are not filled yet. */
   let reserved = 0;
-  const waiters = new Set<() => void>();
+  /** Loops waiting for slots, served first come first served: a loop that just gave slots back cannot take them again before the others. */
+  const queue: { n: number; resolve: (got: number) => void }[] = [];
   const limit = () => fixed ?? (fromConsumers > 0 ? fromConsumers : 4);
+  const free = () => limit() - running() - reserved;
+  const take = (n: number) => {
+    const got = Math.min(n, free());
+    reserved += got;
+    return got;
+  };
+  const pump = () => {
+    while (queue.length > 0 && free() > 0) {
+      const w = queue.shift()!;
+      w.resolve(take(w.n));
+    }
+  };
   return {
     limit,
     seen: (maxAckPending: number | undefined) => {
       if (maxAckPending && maxAckPending > fromConsumers) fromConsumers = maxAckPending;
     },
-    /** Takes up to `n` free slots; how many it took. */
-    reserve: (n: number) => {
-      const got = Math.max(0, Math.min(n, limit() - running() - reserved));
-      reserved += got;
-      return got;
+    /** Up to `n` slots, once some are free and the loops that asked before were served. */
+    acquire: (n: number): Promise<number> => {
+      if (queue.length === 0 && free() > 0) return Promise.resolve(take(n));
+      return new Promise((resolve) => queue.push({ n, resolve }));
     },
     /** A reserved slot was filled (the task now counts in `running`) or is given back. */
     release: (n: number) => {
       reserved -= n;
     },
-    wait: () => new Promise<void>((r) => waiters.add(r)),
-    /** Wakes every waiting loop (a task ended, slots were given back, or the worker stops). */
-    freed: () => {
-      const ws = [...waiters];
-      waiters.clear();
-      for (const w of ws) w();
+    /** Slots came free (a task ended, a pull gave some back): the waiting loops are served in order. */
+    freed: pump,
+    /** The worker stops: every waiting loop gets nothing and looks at `stopping`. */
+    wakeAll: () => {
+      for (const w of queue.splice(0)) w.resolve(0);
     },
   };
 };
@@ -42,7 +53,8 @@ export type TaskSlots = ReturnType<typeof taskSlots>;
 /**
  * Pulls one task type's consumer (`task_<plugin>_<type>`) while the worker runs. A loop reserves
  * the slots it asks for, at most its fair share (`limit / types`, at least 1) so that an idle
- * type does not hold every slot for the pull's second, and gives back what the pull did not fill.
+ * type does not hold every slot for the pull's second, and gives back what the pull did not fill;
+ * loops waiting for slots are served in order (a busy type is not starved by idle ones).
  */
 export const runTaskPull = async (o: {
   consumer: Consumer;
@@ -58,10 +70,11 @@ export const runTaskPull = async (o: {
   const ackWaitMs = info?.config.ack_wait ? info.config.ack_wait / 1e6 : 30_000;
   slots.seen(info?.config.max_ack_pending);
   while (!o.stopping()) {
-    const want = slots.reserve(Math.max(1, Math.ceil(slots.limit() / o.types)));
-    if (want === 0) {
-      await slots.wait();
-      continue;
+    const want = await slots.acquire(Math.max(1, Math.ceil(slots.limit() / o.types)));
+    if (want === 0) continue;
+    if (o.stopping()) {
+      slots.release(want);
+      break;
     }
     let left = want;
     try {

@@ -68,7 +68,7 @@ export class Worker {
   private ctlSub?: Subscription;
   /** Task slots shared by the pull loops (one per task type). */
   private readonly slots: TaskSlots;
-  private readonly slotFreed = () => this.slots.freed();
+  private readonly slotFreed = () => (this.stopping ? this.slots.wakeAll() : this.slots.freed());
   private resolveClosed!: () => void;
   /** Resolves once the worker stopped. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
