@@ -11,7 +11,9 @@
  * of the plugin's own NATS account, with no permissions and no inbox prefix to set. That account
  * has no JetStream of its own: it imports its consumer's API from the BUS account under the prefix
  * $JS.BUS.API, so JetStream is opened with jsOptions.Prefix = "$JS.BUS.API". It binds to the
- * consumer tasks-c-counter on its own work queue TASKS_c-counter (filter task.c-counter.>),
+ * consumer of its one task type, task_c-counter_text_dcount (filter task.c-counter.text.count), on
+ * its own work queue TASKS_c-counter (the core makes one consumer per task type: task_<plugin>_<type
+ * with '_' as '_u' and '.' as '_d'>; a worker binds those of the types it serves),
  * publishes reports on res.c-counter.<taskId> (JetStream: the stream acks them) and heartbeats on
  * hb.c-counter.<instance>, and listens for cancellations on ctl.c-counter. What the account does
  * not import reaches nothing.
@@ -57,8 +59,9 @@
 #define JS_API_PREFIX "$JS.BUS.API" /* the BUS account's JetStream API as the plugin's account imports it */
 #define CONTROL_SUBJECT "ctl." PLUGIN_ID
 #define TASKS_STREAM "TASKS_" PLUGIN_ID
-#define TASKS_CONSUMER "tasks-" PLUGIN_ID
-#define TASKS_FILTER "task." PLUGIN_ID ".>"
+/* One consumer per task type: task_<plugin>_<type, '_' written '_u' and '.' written '_d'>. */
+#define TASKS_CONSUMER "task_" PLUGIN_ID "_text_dcount"
+#define TASKS_FILTER "task." PLUGIN_ID ".text.count"
 #define RESULT_PREFIX "res." PLUGIN_ID "."
 #define HEARTBEAT_PREFIX "hb." PLUGIN_ID "."
 

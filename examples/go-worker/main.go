@@ -13,7 +13,9 @@
 // user of the plugin's own NATS account, with no permissions and no inbox prefix to set. That
 // account has no JetStream of its own: it imports its consumer's API from the BUS account under
 // the prefix $JS.BUS.API, so JetStream is opened with nats.APIPrefix("$JS.BUS.API"). It binds to
-// the consumer tasks-go-hasher on its own work queue TASKS_go-hasher (filter task.go-hasher.>),
+// the consumer of its one task type, task_go-hasher_hash_dsha256 (filter task.go-hasher.hash.sha256),
+// on its own work queue TASKS_go-hasher (the core makes one consumer per task type; a worker binds
+// those of the types it serves, so it is never handed a type it has no handler for),
 // publishes reports on res.go-hasher.<taskId> (JetStream: the stream acks them) and heartbeats on
 // hb.go-hasher.<instance>, and listens for cancellations on ctl.go-hasher. What the account does
 // not import reaches nothing.
@@ -77,9 +79,10 @@ var (
 	jsAPIPrefix   = "$JS.BUS.API"
 	controlSubj   = "ctl." + pluginID
 	tasksStream   = "TASKS_" + pluginID
-	tasksConsumer = "tasks-" + pluginID
+	// One consumer per task type (subjects.md): task_<plugin>_<type with "_" as "_u", "." as "_d">.
+	tasksConsumer = "task_" + pluginID + "_" + strings.NewReplacer("_", "_u", ".", "_d").Replace(taskType)
 	// The consumer's filter subject: nats.go 1.22 checks it when binding, so it must be given.
-	tasksFilter = "task." + pluginID + ".>"
+	tasksFilter = "task." + pluginID + "." + taskType
 )
 
 func resultSubject(taskID string) string      { return "res." + pluginID + "." + taskID }

@@ -16,6 +16,9 @@ import {
   jsAck,
   jsConsumerInfo,
   jsConsumerNext,
+  jsAckAll,
+  jsConsumerInfoAll,
+  jsConsumerNextAll,
   OPS_DELIVER_ALL,
   PLUGIN_REGISTER_ENDPOINT,
   pluginResults,
@@ -25,7 +28,6 @@ import {
   serviceSubject,
   Streams,
   submitSubject,
-  taskConsumer,
   tasksStream,
   topicConsumer,
   topicSubject,
@@ -126,6 +128,17 @@ const pullImports = (bus: string, name: string, stream: string, consumer: string
   service(bus, `${name} ack`, jsAck(stream, consumer)),
 ];
 
+/**
+ * Pull and ack every consumer of the plugin's own TASKS stream: one per task type it provides
+ * (`task_<plugin>_<type>`). Whole-token wildcards over a stream that holds only this plugin's
+ * messages and only the core's consumers, so a manifest upgrade that adds a type needs no push.
+ */
+const taskImports = (bus: string, stream: string): Import[] => [
+  service(bus, "tasks info", jsConsumerInfoAll(stream), busApiLocal(jsConsumerInfoAll(stream))),
+  service(bus, "tasks next", jsConsumerNextAll(stream), busApiLocal(jsConsumerNextAll(stream))),
+  service(bus, "tasks ack", jsAckAll(stream)),
+];
+
 /** Splits `name:param` (catalog capabilities); the catalog decided the grant, so it is well formed. */
 const splitCapability = (cap: string): { name: string; param: string } => {
   const i = cap.indexOf(":");
@@ -162,7 +175,7 @@ export const capabilityImports = (bus: string, pluginId: string, capability: str
 };
 
 /**
- * Every import of a plugin's account: its baseline (pull and ack its own task consumer, its
+ * Every import of a plugin's account: its baseline (pull and ack its own task consumers, its
  * reports `res.<id>.>`, its heartbeats `hb.<id>.*`, its control stream `ctl.<id>`) and one import
  * per granted capability. An inactive plugin (pending, disabled, removed) imports nothing: a
  * connection that survived its revocation could still reach nothing.
@@ -170,7 +183,7 @@ export const capabilityImports = (bus: string, pluginId: string, capability: str
 export const pluginImports = (bus: string, pluginId: string, access: PluginAccess): Import[] => {
   if (!access.active) return [];
   return [
-    ...pullImports(bus, "tasks", tasksStream(pluginId), taskConsumer(pluginId)),
+    ...taskImports(bus, tasksStream(pluginId)),
     service(bus, "reports", pluginResults(pluginId)),
     service(bus, "heartbeats", heartbeatSubject(pluginId, "*")),
     { name: "control", type: "stream", account: bus, subject: controlSubject(pluginId) },

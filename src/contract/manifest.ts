@@ -5,7 +5,7 @@ import * as t from "io-ts";
  */
 import * as E from "fp-ts/lib/Either.js";
 import { isIP } from "node:net";
-import { DOTTED, PLUGIN_ID } from "./subjects.js";
+import { DOTTED, MAX_TASK_TYPE, PLUGIN_ID } from "./subjects.js";
 import { parseCapability } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
 import { closed, reportErrors, withDefault } from "./decodeErrors.js";
@@ -89,7 +89,11 @@ export const Semver = matching(
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
   'a semantic version like "1.2.0"',
 );
-export const TaskType = matching("TaskType", DOTTED, "a dotted task type like \"text.wordcount\" (lower-case tokens of letters, digits, '-' or '_')");
+export const TaskType = matching(
+  "TaskType",
+  new RegExp(`^(?=.{1,${MAX_TASK_TYPE}}$)${DOTTED.source.slice(1)}`),
+  `a dotted task type like "text.wordcount" (lower-case tokens of letters, digits, '-' or '_', at most ${MAX_TASK_TYPE} characters)`,
+);
 
 const positiveInt = (name: string) =>
   new t.Type<number, number, unknown>(

@@ -66,8 +66,22 @@ export const tasksStream = (pluginId: string) => `TASKS_${pluginId}`;
 export const TASKS_STREAM_PREFIX = "TASKS_";
 export const taskSubject = (pluginId: string, taskType: string) => `task.${pluginId}.${taskType}`;
 export const pluginTasks = (pluginId: string) => `task.${pluginId}.>`;
-/** The one durable pull consumer of a plugin on TASKS; shared by all its instances. */
-export const taskConsumer = (pluginId: string) => `tasks-${pluginId}`;
+/**
+ * A consumer-name token for a dotted name: `_` written `_u`, `.` written `_d`. Injective, and
+ * what is left are letters, digits, `-` and `_`, valid in every consumer name.
+ */
+export const escapeDotted = (name: string) => name.replaceAll("_", "_u").replaceAll(".", "_d");
+/**
+ * The durable pull consumer of one task type of a plugin on TASKS_<plugin>, filter
+ * `task.<plugin>.<taskType>`: `task_<plugin>_<taskType escaped>`, shared by the instances that
+ * serve that type (an instance pulls only the types it has handlers for). Injective as topic
+ * consumers are: plugin ids hold no `_`.
+ */
+export const taskConsumer = (pluginId: string, taskType: string) => `task_${pluginId}_${escapeDotted(taskType)}`;
+/** The single consumer of a plugin of 0.1/0.2 (`tasks-<plugin>`, filter `task.<plugin>.>`): removed on upgrade. */
+export const legacyTaskConsumer = (pluginId: string) => `tasks-${pluginId}`;
+/** Task types are at most this long, so a task consumer's name stays well under the 255 bytes a file name may hold. */
+export const MAX_TASK_TYPE = 64;
 
 // ---- results: res.<plugin>.<taskId> ---------------------------------------------------------
 
@@ -100,7 +114,7 @@ export const topicSubject = (topic: string) => `top.${topic}`;
  * decodes one way only. (The earlier `top-<plugin>-<topic with . as _>` was not: plugin `news`
  * granted `feed-secret` and plugin `news-feed` granted `secret` shared a consumer.)
  */
-export const topicConsumer = (pluginId: string, topic: string) => `top_${pluginId}_${topic.replaceAll("_", "_u").replaceAll(".", "_d")}`;
+export const topicConsumer = (pluginId: string, topic: string) => `top_${pluginId}_${escapeDotted(topic)}`;
 
 // ---- heartbeats: hb.<plugin>.<instance> (core NATS) ------------------------------------------
 
@@ -129,6 +143,10 @@ export const serviceSubject = (endpoint: string) => `${SERVICE_PREFIX}.${endpoin
 export const jsConsumerInfo = (stream: string, consumer: string) => `$JS.API.CONSUMER.INFO.${stream}.${consumer}`;
 export const jsConsumerNext = (stream: string, consumer: string) => `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`;
 export const jsAck = (stream: string, consumer: string) => `$JS.ACK.${stream}.${consumer}.>`;
+/** Every consumer of `stream` (a plugin's own TASKS stream: all of them are its task consumers). */
+export const jsConsumerInfoAll = (stream: string) => `$JS.API.CONSUMER.INFO.${stream}.*`;
+export const jsConsumerNextAll = (stream: string) => `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`;
+export const jsAckAll = (stream: string) => `$JS.ACK.${stream}.>`;
 export const kvSubject = (bucket: string, key: string) => `$KV.${bucket}.${key}`;
 
 // ---- capability subjects (catalog/capabilities.json says which capability opens which) --------

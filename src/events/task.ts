@@ -39,7 +39,7 @@ export const TaskError = t.intersection([
   t.partial({
     /** false: do not retry whatever the policy says. Default true. */
     retryable: t.boolean,
-    /** `handler` (the worker reported it), `invalid_result`, `timeout`, `lost` (worker gone). */
+    /** `handler` (the worker reported it), `invalid_result`, `timeout`, `lost` (worker gone), `withdrawn` (its plugin was disabled). */
     kind: t.string,
     /** Schema paths of an invalid result. */
     paths: t.array(t.string),
@@ -119,7 +119,11 @@ export type TaskTimedOut = t.TypeOf<typeof TaskTimedOut>;
 /** Attempt `attempt` will be dispatched at `retryAt`. */
 export const TaskRetryScheduled = t.type({
   type: t.literal("task.retry_scheduled"),
-  data: t.type({ taskId: t.string, attempt: t.number, retryAt: t.string, delayMs: t.number, at: t.string }),
+  data: t.intersection([
+    t.type({ taskId: t.string, attempt: t.number, retryAt: t.string, delayMs: t.number, at: t.string }),
+    // The attempt before was lost to a dead worker instance: not charged, the budget grows by one.
+    t.partial({ uncharged: t.boolean }),
+  ]),
 });
 export type TaskRetryScheduled = t.TypeOf<typeof TaskRetryScheduled>;
 
@@ -147,7 +151,11 @@ export type TaskResubmitted = t.TypeOf<typeof TaskResubmitted>;
 /** Audit: a worker reported on a task attempt it does not hold (stale, foreign or finished); nothing changed. */
 export const TaskReportRefused = t.type({
   type: t.literal("task.report_refused"),
-  data: t.type({ taskId: t.string, attempt: t.number, instance: t.string, pluginId: t.string, status: t.string, reason: t.string, at: t.string }),
+  data: t.intersection([
+    t.type({ taskId: t.string, attempt: t.number, instance: t.string, pluginId: t.string, status: t.string, reason: t.string, at: t.string }),
+    // Refusals of the same kind on this task that were not recorded since the last one (rate limit).
+    t.partial({ suppressed: t.number }),
+  ]),
 });
 export type TaskReportRefused = t.TypeOf<typeof TaskReportRefused>;
 

@@ -97,7 +97,8 @@ export const tasksView: View<TaskRow, TaskEvent> = {
       case "task.timed_out":
         return fail(e.data.attempt, { message: `${e.data.kind} timeout`, kind: "timeout" }, e.data.instance);
       case "task.retry_scheduled":
-        return { ...r, retryAt: e.data.retryAt };
+        // An attempt lost to a dead instance is not charged: the decider's budget grows by one.
+        return { ...r, retryAt: e.data.retryAt, ...(e.data.uncharged ? { maxAttempts: r.maxAttempts + 1 } : {}) };
       case "task.cancelled":
       case "task.dead_lettered":
         return finish();

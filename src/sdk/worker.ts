@@ -29,6 +29,8 @@ import { readCreds, sleep, SubmitError, TaskFailure, token, WorkerStopping } fro
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
 import { runTopicLoop } from "./topics.js";
+import { runTaskPull, taskSlots } from "./taskPull.js";
+import type { TaskSlots } from "./taskPull.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
@@ -64,13 +66,16 @@ export class Worker {
   private loops: Promise<void>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private ctlSub?: Subscription;
-  private slotFreed: (() => void) | undefined;
+  /** Task slots shared by the pull loops (one per task type). */
+  private readonly slots: TaskSlots;
+  private readonly slotFreed = () => (this.stopping ? this.slots.wakeAll() : this.slots.freed());
   private resolveClosed!: () => void;
   /** Resolves once the worker stopped. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
 
   constructor(opts: WorkerOptions) {
     this.opts = opts;
+    this.slots = taskSlots(opts.concurrency, () => this.running.size);
     this.plugin = assertPluginId(opts.plugin);
     this.instance = token(opts.instance ?? `${hostname()}-${process.pid}-${nuid.next().slice(-6)}`);
     this.version = opts.version ?? "0.0.0";
@@ -192,7 +197,9 @@ export class Worker {
     hb();
     const timer = setInterval(hb, this.opts.heartbeatMs ?? 5000);
     this.timers.push(timer);
-    if (this.tasks.size > 0) this.loops.push(this.taskLoop());
+    // One pull loop per task type: each type has its own consumer, so this instance is handed
+    // only the types it has handlers for (another instance may serve other ones).
+    for (const type of this.tasks.keys()) this.loops.push(this.taskLoop(type));
     for (const [topic, h] of this.topics) this.loops.push(this.topicLoop(topic, h));
     this.log.info({ tasks: [...this.tasks.keys()], topics: [...this.topics.keys()] }, "worker running");
   }
@@ -258,33 +265,11 @@ export class Worker {
     return undefined;
   }
 
-  private async taskLoop(): Promise<void> {
-    const consumer = await this.consumerOf(tasksStream(this.plugin), taskConsumer(this.plugin));
+  private async taskLoop(type: string): Promise<void> {
+    const consumer = await this.consumerOf(tasksStream(this.plugin), taskConsumer(this.plugin, type));
     if (!consumer) return;
-    const info = await consumer.info(true).catch(() => undefined);
-    const ackWaitMs = info?.config.ack_wait ? info.config.ack_wait / 1e6 : 30_000;
-    const limit = this.opts.concurrency ?? (info?.config.max_ack_pending && info.config.max_ack_pending > 0 ? info.config.max_ack_pending : 4);
-    while (!this.stopping) {
-      const free = limit - this.running.size;
-      if (free <= 0) {
-        await new Promise<void>((r) => (this.slotFreed = r));
-        continue;
-      }
-      try {
-        const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
-        for await (const m of batch) {
-          if (this.stopping) {
-            m.nak();
-            continue;
-          }
-          this.startTask(m, ackWaitMs);
-        }
-      } catch (err) {
-        if (this.stopping) break;
-        this.log.debug({ err: (err as Error).message }, "fetching tasks failed; retrying");
-        await sleep(500);
-      }
-    }
+    const log = this.log.child({ taskType: type });
+    await runTaskPull({ consumer, type, types: this.tasks.size, slots: this.slots, stopping: () => this.stopping, start: (m, w) => this.startTask(m, w), log });
   }
 
   /** Publishes a report to RESULTS and waits for the stream's ack; retried while connected. */
@@ -320,9 +305,7 @@ export class Worker {
     this.running.set(taskId, { attempt, abort, msg: m });
     void this.runTask(m, { taskId, attempt, type, deadline, abort, ackWaitMs }).finally(() => {
       this.running.delete(taskId);
-      const s = this.slotFreed;
-      this.slotFreed = undefined;
-      s?.();
+      this.slotFreed();
     });
   }
 

@@ -115,12 +115,27 @@ const ended = (s: Task): TaskRejection => ({ _tag: "AlreadyEnded", status: s.sta
 /** The worker holds attempt `attempt` of a started task: the only one whose reports count. */
 const holds = (s: Task, attempt: number, instance: string) => s.status === "running" && s.attempt === attempt && s.instance === instance;
 
+/**
+ * Attempts lost to a dead worker instance (kind `lost`: it went silent, its heartbeats stopped)
+ * that are not charged to the retry policy, per task. Beyond them a lost attempt counts like any
+ * failure: a task that kills every worker it reaches (a poison pill) still ends.
+ */
+export const MAX_UNCHARGED_LOST = 3;
+
 /** Events after a failed or timed-out attempt: a retry when the policy allows, else a dead letter. */
 const afterFailure = (s: Task, failure: AttemptFailure, at: string): TaskEvent[] => {
   const failures = [...s.failures, failure];
   const retryable = failure.error.retryable !== false;
   const next = s.attempt + 1;
   const deadlineLeft = s.deadlineAt === undefined ? Infinity : ms(s.deadlineAt) - ms(at);
+  // A crashed worker is not the task's fault (Temporal does not charge it either): the next
+  // attempt goes out at once, and the budget grows by one.
+  // Nor is its plugin being disabled (kind `withdrawn`): the next attempt waits for the enable.
+  const lostBefore = s.failures.filter((f) => f.error.kind === "lost").length;
+  const uncharged = failure.error.kind === "withdrawn" || (failure.error.kind === "lost" && lostBefore < MAX_UNCHARGED_LOST);
+  if (uncharged && deadlineLeft > 0) {
+    return [{ type: "task.retry_scheduled", data: { taskId: s.taskId, attempt: next, retryAt: at, delayMs: 0, at, uncharged: true } }];
+  }
   const delayMs = backoffBefore(s.retry, next);
   if (retryable && next <= s.maxAttempt && delayMs < deadlineLeft) {
     return [{ type: "task.retry_scheduled", data: { taskId: s.taskId, attempt: next, retryAt: plus(at, delayMs), delayMs, at } }];
@@ -289,7 +304,7 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
       };
     }
     case "task.retry_scheduled":
-      return { ...s, ...clearAttempt, status, retryAt: e.data.retryAt };
+      return { ...s, ...clearAttempt, status, retryAt: e.data.retryAt, ...(e.data.uncharged ? { maxAttempt: s.maxAttempt + 1 } : {}) };
     case "task.cancelled":
       return { ...s, status, endedAt: e.data.at, ...(e.data.reason ? { cancelReason: e.data.reason } : {}) };
     case "task.dead_lettered":

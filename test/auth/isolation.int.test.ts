@@ -47,7 +47,11 @@ const GRANTS = ["topic.publish:news", "topic.subscribe:news", "provider.chat"];
 // Each plugin's work queue, task consumer and topic consumer, as the core creates them.
 for (const id of ["alpha", "beta"]) {
   await jsm.streams.add(pluginStreamConfig(template, id));
-  await jsm.consumers.add(tasksStream(id), { durable_name: taskConsumer(id), filter_subject: `task.${id}.>`, ack_policy: AckPolicy.Explicit });
+  await jsm.consumers.add(tasksStream(id), {
+    durable_name: taskConsumer(id, "text.wordcount"),
+    filter_subject: taskSubject(id, "text.wordcount"),
+    ack_policy: AckPolicy.Explicit,
+  });
   await jsm.consumers.add(Streams.Topics, { durable_name: topicConsumer(id, "news"), filter_subject: topicSubject("news"), ack_policy: AckPolicy.Explicit });
   await parts.accounts.applyPlugin(id, { active: true, granted: GRANTS });
 }
@@ -110,9 +114,9 @@ t.test("A's publishes outside its imports reach nothing in BUS", async (t) => {
     "$JS.API.STREAM.CREATE.X",
     `$JS.API.STREAM.DELETE.${Streams.Events}`,
     `$JS.API.STREAM.PURGE.${tasksStream("beta")}`,
-    `$JS.API.CONSUMER.MSG.NEXT.${tasksStream("beta")}.${taskConsumer("beta")}`,
-    `${JS_BUS_API}.CONSUMER.MSG.NEXT.${tasksStream("beta")}.${taskConsumer("beta")}`,
-    `$JS.ACK.${tasksStream("beta")}.${taskConsumer("beta")}.1.1.1.1.1`,
+    `$JS.API.CONSUMER.MSG.NEXT.${tasksStream("beta")}.${taskConsumer("beta", "text.wordcount")}`,
+    `${JS_BUS_API}.CONSUMER.MSG.NEXT.${tasksStream("beta")}.${taskConsumer("beta", "text.wordcount")}`,
+    `$JS.ACK.${tasksStream("beta")}.${taskConsumer("beta", "text.wordcount")}.1.1.1.1.1`,
     `${JS_BUS_API}.CONSUMER.MSG.NEXT.${Streams.Topics}.${topicConsumer("beta", "news")}`,
     "$SYS.REQ.CLAIMS.UPDATE",
     serviceSubject("plugin.approve"),
@@ -134,7 +138,7 @@ t.test("A's requests to what it may not reach fail, and JetStream administration
   await t.rejects(a.nc.request(serviceSubject("plugin.list"), "{}", { timeout: 2000 }), "the core's service");
   await t.rejects(jetstreamManager(a.nc), "a JetStream manager (the account has no JetStream)");
   const js = jetstream(a.nc, { apiPrefix: JS_BUS_API });
-  await t.rejects(js.consumers.get(tasksStream("beta"), taskConsumer("beta")), "B's task consumer");
+  await t.rejects(js.consumers.get(tasksStream("beta"), taskConsumer("beta", "text.wordcount")), "B's task consumer");
   await t.rejects(js.consumers.get(Streams.Topics, topicConsumer("beta", "news")), "B's topic consumer");
   await t.rejects(js.publish(eventSubject("plugin", "alpha"), "forged", { timeout: 2000 }), "a forged event through JetStream");
   t.equal((await jsm.streams.info(Streams.Events)).state.messages, 0);
@@ -145,7 +149,7 @@ t.test("A can do what its account imports", async (t) => {
   await ajs.publish(taskSubject("alpha", "text.wordcount"), JSON.stringify({ text: "a b c" }));
   await ajs.publish(topicSubject("news"), "hello");
   const js = jetstream(a.nc, { apiPrefix: JS_BUS_API });
-  const tasks = await js.consumers.get(tasksStream("alpha"), taskConsumer("alpha"));
+  const tasks = await js.consumers.get(tasksStream("alpha"), taskConsumer("alpha", "text.wordcount"));
   const got: string[] = [];
   for await (const m of await tasks.fetch({ max_messages: 1, expires: 5000 })) {
     got.push(m.string());

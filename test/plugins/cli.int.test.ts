@@ -33,8 +33,8 @@ await jsm.streams.add(
   ),
 );
 await jsm.consumers.add(tasksStream("wordcount"), {
-  durable_name: taskConsumer("wordcount"),
-  filter_subject: "task.wordcount.>",
+  durable_name: taskConsumer("wordcount", "text.wordcount"),
+  filter_subject: "task.wordcount.text.wordcount",
   ack_policy: AckPolicy.Explicit,
 });
 const parts = await pluginParts(server, core, (f) => t.teardown(f));
@@ -78,7 +78,9 @@ t.test("approve → creds -o (0600) → the worker connects and pulls its task �
   const nc = await server.connectWith(await readFile(file, "utf8"), { name: "worker" });
   t.teardown(() => nc.close());
   await jetstream(core).publish(taskSubject("wordcount", "text.wordcount"), JSON.stringify({ text: "x y z" }));
-  const m = await (await jetstream(nc, { apiPrefix: JS_BUS_API }).consumers.get(tasksStream("wordcount"), taskConsumer("wordcount"))).next({ expires: 5000 });
+  const m = await (
+    await jetstream(nc, { apiPrefix: JS_BUS_API }).consumers.get(tasksStream("wordcount"), taskConsumer("wordcount", "text.wordcount"))
+  ).next({ expires: 5000 });
   t.equal(m?.json<{ text: string }>().text, "x y z");
   await m?.ackAck();
 

@@ -27,8 +27,8 @@ await applyDefinitions(admin, jsm, definitions);
 const template = definitions.find((d): d is PluginStreamDefinition => d.kind === "stream-per-plugin")!;
 await jsm.streams.add(pluginStreamConfig(template, "wordcount"));
 await jsm.consumers.add(tasksStream("wordcount"), {
-  durable_name: taskConsumer("wordcount"),
-  filter_subject: "task.wordcount.>",
+  durable_name: taskConsumer("wordcount", "text.wordcount"),
+  filter_subject: "task.wordcount.text.wordcount",
   ack_policy: AckPolicy.Explicit,
 });
 
@@ -139,7 +139,9 @@ t.test("install → pending → approve → creds → connect: the operator's fl
   const p = await connectPlugin(c.creds, "wordcount");
   t.teardown(() => p.nc.close());
   await jetstream(admin).publish(taskSubject("wordcount", "text.wordcount"), JSON.stringify({ text: "one two" }));
-  const m = await (await jetstream(p.nc, { apiPrefix: JS_BUS_API }).consumers.get(tasksStream("wordcount"), taskConsumer("wordcount"))).next({ expires: 5000 });
+  const m = await (
+    await jetstream(p.nc, { apiPrefix: JS_BUS_API }).consumers.get(tasksStream("wordcount"), taskConsumer("wordcount", "text.wordcount"))
+  ).next({ expires: 5000 });
   t.equal(m?.json<{ text: string }>().text, "one two");
   await m?.ackAck();
 

@@ -129,3 +129,61 @@ t.test("a deadline reached while waiting for a retry dead-letters without a new 
   t.match(decide({ type: "start", attempt: 1, instance: "a", delivery: 1, at: T0 }, initialState()), E.left({ _tag: "NotFound" }));
   t.match(decide(submit, run([submit]).state), E.left({ _tag: "AlreadyExists" }));
 });
+
+t.test("an attempt lost to a dead instance is not charged: the next goes out at once and the budget grows", async (t) => {
+  const lost = (attempt: number, ms: number): TaskCommand => ({
+    type: "fail",
+    attempt,
+    at: at(ms),
+    error: { message: "worker instance a went silent", kind: "lost" },
+  });
+  const dispatch = (ms: number): TaskCommand => ({ type: "dispatch", at: at(ms) });
+  // maxAttempts 2: three lost attempts go free, then a lost one counts like any failure.
+  const r = run([
+    submit,
+    start(1, "a", 10),
+    lost(1, 20),
+    dispatch(20),
+    start(2, "b", 30),
+    lost(2, 40),
+    dispatch(40),
+    start(3, "c", 50),
+    lost(3, 60),
+    dispatch(60),
+    start(4, "d", 70),
+  ]);
+  const retries = r.events.filter((e) => e.type === "task.retry_scheduled");
+  t.same(
+    retries.map((e) => e.type === "task.retry_scheduled" && [e.data.attempt, e.data.delayMs, e.data.uncharged]),
+    [
+      [2, 0, true],
+      [3, 0, true],
+      [4, 0, true],
+    ],
+    "no backoff, not charged",
+  );
+  t.match(r.state, { status: "running", attempt: 4, maxAttempt: 5 }, "the budget grew by one per lost attempt");
+  // The fourth lost attempt is charged (poison pill bound): one attempt is left of the policy's 2.
+  const r2 = run([
+    ...[
+      submit,
+      start(1, "a", 10),
+      lost(1, 20),
+      dispatch(20),
+      start(2, "b", 30),
+      lost(2, 40),
+      dispatch(40),
+      start(3, "c", 50),
+      lost(3, 60),
+      dispatch(60),
+      start(4, "d", 70),
+    ],
+    lost(4, 80),
+  ]);
+  t.match(r2.events.at(-1), { type: "task.retry_scheduled", data: { attempt: 5, delayMs: 100 } });
+  const last = r2.events.at(-1);
+  t.notOk(last?.type === "task.retry_scheduled" && last.data.uncharged, "charged");
+  const r3 = run([submit, start(1, "a", 10), { type: "fail", attempt: 1, instance: "a", at: at(20), error: { message: "boom", kind: "handler" } }]);
+  t.match(r3.events.at(-1), { type: "task.retry_scheduled", data: { delayMs: 100 } }, "a handler failure is charged as before");
+  t.match(r3.state, { status: "retry_wait", maxAttempt: 2 });
+});

@@ -5,7 +5,7 @@ import { createTestBus } from "../../src/testing/testBus.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
 import { PluginEvent } from "../../src/events/plugin.js";
 import { WorkerEvent } from "../../src/events/worker.js";
-import { tasksStream } from "../../src/contract/subjects.js";
+import { taskConsumer, tasksStream } from "../../src/contract/subjects.js";
 import { fixtureManifest, spawnWorker } from "./support.js";
 
 const bus = await createTestBus();
@@ -101,7 +101,7 @@ t.test("submission rate and concurrency limits come from the manifest", async (t
   const viaService = await bus.call("task.submit", { taskType: "work.sleep", params: { ms: 1 }, pluginId: "limited" });
   t.match(viaService, E.left({ code: "RateLimited" }));
   const jsm = await jetstreamManager(bus.nc);
-  const ci = await jsm.consumers.info(tasksStream("limited"), "tasks-limited");
+  const ci = await jsm.consumers.info(tasksStream("limited"), taskConsumer("limited", "work.sleep"));
   t.equal(ci.config.max_ack_pending, 2, "concurrency is the consumer's max_ack_pending");
 });
 
@@ -114,7 +114,7 @@ t.test("an operator overrides a plugin's limits; reset goes back to the manifest
 
   const set = await bus.call("task.limits", { pluginId: "tuned", concurrency: 7, rate: "100/s" });
   t.match(set, E.right({ concurrency: 7, rate: { count: 100, perMs: 1000 }, source: { concurrency: "override", rate: "override" } }));
-  t.equal((await jsm.consumers.info(tasksStream("tuned"), "tasks-tuned")).config.max_ack_pending, 7, "the consumer follows the override");
+  t.equal((await jsm.consumers.info(tasksStream("tuned"), taskConsumer("tuned", "work.sleep"))).config.max_ack_pending, 7, "the consumer follows the override");
   t.ok(E.isRight(await submit()), "the new rate applies at once");
 
   const partial = await bus.call("task.limits", { pluginId: "tuned", concurrency: 3 });
@@ -124,5 +124,5 @@ t.test("an operator overrides a plugin's limits; reset goes back to the manifest
 
   const reset = await bus.call("task.limits", { pluginId: "tuned", reset: true });
   t.match(reset, E.right({ concurrency: 2, source: { concurrency: "manifest", rate: "manifest" } }));
-  t.equal((await jsm.consumers.info(tasksStream("tuned"), "tasks-tuned")).config.max_ack_pending, 2);
+  t.equal((await jsm.consumers.info(tasksStream("tuned"), taskConsumer("tuned", "work.sleep"))).config.max_ack_pending, 2);
 });

@@ -2,7 +2,7 @@ import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createTestBus } from "../../src/testing/testBus.js";
-import { deadLetterSubject, Streams, tasksStream } from "../../src/contract/subjects.js";
+import { deadLetterSubject, Streams, taskConsumer, tasksStream } from "../../src/contract/subjects.js";
 import { DeadLetter } from "../../src/contract/wire.js";
 import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
 import type { WorkerProcess } from "./support.js";
@@ -108,7 +108,7 @@ t.test("schedule-to-start: nobody takes the task in time", async (t) => {
     { data: { kind: "schedule_to_start" } },
   );
   const jsm = await jetstreamManager(bus.nc);
-  const ci = await jsm.consumers.info(tasksStream("idle"), "tasks-idle");
+  const ci = await jsm.consumers.info(tasksStream("idle"), taskConsumer("idle", "work.sleep"));
   t.equal(ci.num_pending, 0, "the withdrawn message is no longer queued");
 });
 

@@ -2,7 +2,7 @@ import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createTestBus } from "../../src/testing/testBus.js";
-import { tasksStream } from "../../src/contract/subjects.js";
+import { taskConsumer, tasksStream } from "../../src/contract/subjects.js";
 import { taskEventsOf } from "./support.js";
 
 /**
@@ -34,8 +34,8 @@ t.teardown(() => nc.close());
 const js = jetstream(nc, { apiPrefix: "$JS.BUS.API" });
 let consumer;
 for (let i = 0; i < 100 && !consumer; i++)
-  consumer = await js.consumers.get(tasksStream("raw"), "tasks-raw").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
-if (!consumer) throw new Error("no consumer tasks-raw");
+  consumer = await js.consumers.get(tasksStream("raw"), taskConsumer("raw", "raw.do")).catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
+if (!consumer) throw new Error("no consumer for raw.do");
 const c = consumer;
 const submit = async (params: unknown) => {
   const r = await bus.tasks.submit({ taskType: "raw.do", params }, { actor: "operator:test" });

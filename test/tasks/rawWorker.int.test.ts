@@ -27,8 +27,8 @@ t.test("a bare NATS client following subjects.md serves tasks", async (t) => {
   const js = jetstream(nc, { apiPrefix: "$JS.BUS.API" });
   let consumer;
   for (let i = 0; i < 100 && !consumer; i++)
-    consumer = await js.consumers.get("TASKS_bare", "tasks-bare").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
-  if (!consumer) throw new Error("no consumer tasks-bare");
+    consumer = await js.consumers.get("TASKS_bare", "task_bare_math_ddouble").catch(() => new Promise((r) => setTimeout(r, 50)).then(() => undefined));
+  if (!consumer) throw new Error("no consumer for math.double");
 
   const r = await bus.tasks.submit({ taskType: "math.double", params: { n: 21 } }, { actor: "operator:test" });
   if (E.isLeft(r)) throw new Error(r.left.message);

@@ -358,11 +358,15 @@ async function main(t: Test) {
   await t.test("each plugin's credentials reach its own task consumer and not the other's", async (t) => {
     for (const [self, other] of pairs) {
       const nc = await pluginConnection(self, t);
-      const own = await nc.request(busApiLocal(jsConsumerInfo(tasksStream(self.id), taskConsumer(self.id))), "", { timeout: 5000 });
-      t.match(own.json(), { name: taskConsumer(self.id), stream_name: tasksStream(self.id) }, `${self.id} reads its own consumer under ${JS_BUS_API}`);
+      const own = await nc.request(busApiLocal(jsConsumerInfo(tasksStream(self.id), taskConsumer(self.id, self.taskType))), "", { timeout: 5000 });
+      t.match(
+        own.json(),
+        { name: taskConsumer(self.id, self.taskType), stream_name: tasksStream(self.id) },
+        `${self.id} reads its own consumer under ${JS_BUS_API}`,
+      );
       const stream = tasksStream(other.id);
-      const info = jsConsumerInfo(stream, taskConsumer(other.id));
-      const next = jsConsumerNext(stream, taskConsumer(other.id));
+      const info = jsConsumerInfo(stream, taskConsumer(other.id, other.taskType));
+      const next = jsConsumerNext(stream, taskConsumer(other.id, other.taskType));
       const pull = JSON.stringify({ batch: 1, no_wait: true });
       // As a worker would ask for it, under the prefix: the account imports no such subject.
       t.equal(await noResponders(nc, busApiLocal(info)), true, `${self.id}: nothing answers ${busApiLocal(info)}`);
@@ -465,7 +469,11 @@ async function main(t: Test) {
       });
       t.same(row.instances, {});
       // Draining a bound pull subscription leaves the consumer alone: it is the core's.
-      t.match(await jsm.consumers.info(tasksStream(p.id), taskConsumer(p.id)), { name: taskConsumer(p.id) }, `${p.id}: its consumer is still there`);
+      t.match(
+        await jsm.consumers.info(tasksStream(p.id), taskConsumer(p.id, p.taskType)),
+        { name: taskConsumer(p.id, p.taskType) },
+        `${p.id}: its consumer is still there`,
+      );
     }
   });
 
@@ -475,7 +483,7 @@ async function main(t: Test) {
   await t.test("a queued task cannot be pulled or acked away with the other plugin's credentials", async (t) => {
     for (const [self, other] of pairs) {
       const stream = tasksStream(other.id);
-      const consumer = taskConsumer(other.id);
+      const consumer = taskConsumer(other.id, other.taskType);
       const queuedBefore = (await jsm.streams.info(stream)).state;
       const r = await callService<{ taskId: string }>(admin, "task.submit", {
         taskType: other.taskType,

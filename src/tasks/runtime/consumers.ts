@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
 import {
   DOTTED,
-  pluginTasks,
+  legacyTaskConsumer,
   RESULTS_ALL,
   RESULTS_CONSUMER,
   Streams,
@@ -10,6 +10,7 @@ import {
   tasksStream,
   topicConsumer,
   topicSubject,
+  taskSubject,
 } from "../../contract/subjects.js";
 import { subscribedTopics } from "../providers.js";
 import type { Provider } from "../providers.js";
@@ -22,13 +23,14 @@ export const nanos = (ms: number) => ms * 1_000_000;
 const TUNABLE = ["ack_wait", "max_ack_pending", "max_deliver"] as const;
 
 /**
- * The JetStream streams and durable consumers the runtime owns: a TASKS_<plugin> stream and its
- * consumer per plugin that provides task types (its `max_ack_pending` is the plugin's
+ * The JetStream streams and durable consumers the runtime owns: a TASKS_<plugin> stream per plugin
+ * that provides task types, with a consumer per task type (its `max_ack_pending` is the plugin's
  * concurrency), a TOPICS consumer per topic a plugin subscribes to, and the RESULTS consumer.
- * Created when missing, their tunable settings updated when they differ, never deleted.
+ * Created when missing, their tunable settings updated when they differ; a task consumer whose
+ * type the manifest dropped is deleted.
  */
 export const consumers = (ctx: Ctx) => {
-  const { io, log, config } = ctx;
+  const { io, log, config, state } = ctx;
 
   const ensureConsumer = async (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) => {
     let have = await io.consumerInfo(stream, cfg.durable_name);
@@ -52,14 +54,28 @@ export const consumers = (ctx: Ctx) => {
     if (!(await io.streamInfo(cfg.name))) await io.addStream(cfg);
   };
 
-  /** A plugin's TASKS stream and consumer, and its topic consumers (none while it is pending). */
-  const ensureConsumers = async (p: Provider) => {
-    if (p.status === "pending") return;
-    if (p.manifest.provides.length > 0) {
-      await ensureStream(ctx.taskStream(p.pluginId));
-      await ensureConsumer(tasksStream(p.pluginId), {
-        durable_name: taskConsumer(p.pluginId),
-        filter_subject: pluginTasks(p.pluginId),
+  /**
+   * A plugin's task consumers: one per task type of its manifest, filter `task.<plugin>.<type>`,
+   * so an instance pulls only the types it serves (a rolling upgrade has instances with different
+   * handler sets). Consumers of types the manifest no longer provides, and the single
+   * `tasks-<plugin>` of earlier versions (its `task.<plugin>.>` overlaps the others', which a work
+   * queue refuses), are deleted first; their unacked messages stay on the stream for the consumer
+   * of their type. One consumer listing per plugin event, nothing per task.
+   */
+  const ensureTaskConsumers = async (p: Provider) => {
+    const wanted = new Map(p.manifest.provides.map((s) => [taskConsumer(p.pluginId, s.type), taskSubject(p.pluginId, s.type)]));
+    const stream = tasksStream(p.pluginId);
+    if (wanted.size > 0) await ensureStream(ctx.taskStream(p.pluginId));
+    // (A consumer of a wanted name with another filter goes too, before it can overlap a new one.)
+    for (const c of await io.listConsumers(stream)) {
+      if (wanted.get(c.name) === c.filter) continue;
+      await io.deleteConsumer(stream, c.name);
+      log.info({ stream, consumer: c.name, legacy: c.name === legacyTaskConsumer(p.pluginId) }, "removed a task consumer the manifest does not ask for");
+    }
+    for (const [name, filter] of wanted) {
+      await ensureConsumer(stream, {
+        durable_name: name,
+        filter_subject: filter,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(config.ackWaitMs),
@@ -67,6 +83,12 @@ export const consumers = (ctx: Ctx) => {
         max_deliver: config.maxDeliver,
       });
     }
+  };
+
+  /** A plugin's TASKS stream and task consumers, and its topic consumers (none while it is pending). */
+  const ensureConsumers = async (p: Provider) => {
+    if (p.status === "pending") return;
+    await ensureTaskConsumers(p);
     for (const topic of subscribedTopics(p)) {
       if (!DOTTED.test(topic)) continue;
       await ensureConsumer(Streams.Topics, {
@@ -80,9 +102,17 @@ export const consumers = (ctx: Ctx) => {
     }
   };
 
+  /** One pass at a time per plugin: the plugin and limits folds both call it, and two passes raced on a delete. */
+  const passes = new Map<string, Promise<void>>();
   /** As `ensureConsumers`, a failure logged rather than thrown (the next plugin event tries again). */
-  const ensureConsumersLogged = (p: Provider, what = "creating the plugin's consumers failed") =>
-    ensureConsumers(p).catch((err) => log.error({ err, pluginId: p.pluginId }, what));
+  const ensureConsumersLogged = (p: Provider, what = "creating the plugin's consumers failed") => {
+    const run = (passes.get(p.pluginId) ?? Promise.resolve()).then(() =>
+      ensureConsumers(state.providers.get(p.pluginId) ?? p).catch((err) => log.error({ err, pluginId: p.pluginId }, what)),
+    );
+    passes.set(p.pluginId, run);
+    void run.finally(() => passes.get(p.pluginId) === run && passes.delete(p.pluginId));
+    return run;
+  };
 
   const ensureResultsConsumer = () =>
     ensureConsumer(Streams.Results, {

@@ -112,6 +112,7 @@ export const dispatch = (ctx: Ctx) => {
         case "task.failed":
           // A lost attempt was never acked by its (dead) holder: take its message back too.
           if (e.data.error.kind === "lost") await withdrawOnce("the worker instance holding it went silent");
+          else if (e.data.error.kind === "withdrawn") await withdrawOnce("the plugin was disabled");
           else await retire(before);
           break;
         case "task.resubmitted": {

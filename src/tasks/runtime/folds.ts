@@ -23,7 +23,17 @@ const NEW_ATTEMPT: ReadonlySet<TaskEvent["type"]> = new Set(["task.started", "ta
  * follow), open tasks (`state.open`, timers and health follow), worker instances
  * (`state.workers`) and limit overrides (`state.overrides`, consumers follow).
  */
-export const folds = (ctx: Ctx, deps: { timers: Timers; health: Health; consumers: Consumers; load: (taskId: string) => Promise<{ state: TaskState }> }) => {
+export const folds = (
+  ctx: Ctx,
+  deps: {
+    timers: Timers;
+    health: Health;
+    consumers: Consumers;
+    load: (taskId: string) => Promise<{ state: TaskState }>;
+    /** A plugin was disabled (live, not on replay): its running attempts are handed back. */
+    onDisabled?: (pluginId: string) => void;
+  },
+) => {
   const { state } = ctx;
 
   const onTaskEvent = async (e: RecordedEvent<TaskEvent>) => {
@@ -50,6 +60,7 @@ export const folds = (ctx: Ctx, deps: { timers: Timers; health: Health; consumer
     if (e.type === "plugin.enabled" || e.type === "plugin.disabled") deps.health.reset(e.data.pluginId);
     const p = state.providers.get(e.data.pluginId);
     if (state.pluginsLive && p) await deps.consumers.ensureConsumersLogged(p);
+    if (e.type === "plugin.disabled" && state.tasksLive) deps.onDisabled?.(e.data.pluginId);
   };
 
   const onWorkerEvent = (e: RecordedEvent<WorkerEvent>) => {

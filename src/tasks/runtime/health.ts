@@ -16,7 +16,7 @@ export const outcomeOf = (e: TaskEvent): "ok" | "failed" | undefined => {
   if (e.type === "task.completed") return "ok";
   if (e.type === "task.failed") {
     const err = e.data.error;
-    if (err.kind === "lost") return undefined;
+    if (err.kind === "lost" || err.kind === "withdrawn") return undefined;
     if (err.kind === "handler" && err.retryable === false) return undefined;
     return "failed";
   }

@@ -6,6 +6,7 @@ import { dateOf, every, realClock } from "./clock.js";
 import { taskCommands, workerCommands } from "./commands.js";
 import { consumers } from "./consumers.js";
 import { dispatch } from "./dispatch.js";
+import { disabling } from "./disable.js";
 import { folds } from "./folds.js";
 import { health } from "./health.js";
 import { advisories } from "./advisories.js";
@@ -67,7 +68,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const { executeWorker } = workerCommands(ctx);
   const tm = timers(ctx, execute);
   const cons = consumers(ctx);
-  const fold = folds(ctx, { timers: tm, health: health(ctx, deps.disablePlugin), consumers: cons, load });
+  const fold = folds(ctx, { timers: tm, health: health(ctx, deps.disablePlugin), consumers: cons, load, onDisabled: disabling(ctx, { execute }) });
   const res = reports(ctx, { execute, load, dispatch: out, schemas: sch });
   const live = liveness(ctx, { execute, executeWorker });
 

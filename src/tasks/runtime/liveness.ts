@@ -75,9 +75,25 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
     );
   };
 
-  /** Records offline every online instance not heard from within the timeout (never heard from: since the start). */
+  /** When the running sweeper last swept (undefined: not started; a direct `sweep()` has no schedule to be late on). */
+  let lastSweep: number | undefined;
+  /**
+   * Records offline every online instance not heard from within the timeout (never heard from:
+   * since the start). A sweep that runs late means this core's event loop stalled: the heartbeats
+   * that arrived meanwhile are not read yet, so silence is counted from now, not from the stall.
+   */
   const sweep = () => {
     const now = clock.now();
+    const stalledMs = lastSweep === undefined ? 0 : now - lastSweep;
+    if (lastSweep !== undefined) lastSweep = now;
+    if (stalledMs > sweepEvery() * 3) {
+      log.warn({ stalledMs }, "the liveness sweep ran late (the core stalled); instances get a fresh timeout");
+      for (const v of state.seen.values()) v.at = Math.max(v.at, now);
+      for (const [pluginId, w] of state.workers)
+        for (const instance of w.online.keys())
+          if (!state.seen.has(`${pluginId}.${instance}`)) state.seen.set(`${pluginId}.${instance}`, { at: now, pluginId, instance });
+      return;
+    }
     for (const [pluginId, w] of state.workers) {
       for (const instance of w.online.keys()) {
         const key = `${pluginId}.${instance}`;
@@ -90,8 +106,12 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
     }
   };
 
-  /** Sweeps a few times per timeout, on the runtime's clock. */
-  const startSweeper = (): Cancel => every(clock, Math.max(100, Math.floor(config.heartbeatTimeoutMs / 3)), sweep, { unref: true });
+  /** Five sweeps per timeout: a dead instance is found at most a fifth of the timeout late. */
+  const sweepEvery = () => Math.max(100, Math.floor(config.heartbeatTimeoutMs / 5));
+  const startSweeper = (): Cancel => {
+    lastSweep = clock.now();
+    return every(clock, sweepEvery(), sweep, { unref: true });
+  };
 
   return { onHeartbeat, goOffline, sweep, startSweeper };
 };

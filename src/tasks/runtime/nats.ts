@@ -58,7 +58,23 @@ export const natsIO = async (nc: NatsConnection): Promise<TasksIO> => {
       await jsm.consumers.update(stream, consumer, patch);
     },
     deleteConsumer: async (stream, consumer) => {
-      await jsm.consumers.delete(stream, consumer);
+      try {
+        await jsm.consumers.delete(stream, consumer);
+      } catch (err) {
+        // Gone already (another core, or another event's pass, deleted it): what was asked.
+        if (!notFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+      }
+    },
+    listConsumers: async (stream) => {
+      try {
+        const out: { name: string; filter?: string }[] = [];
+        for await (const ci of jsm.consumers.list(stream))
+          out.push({ name: ci.name, ...(ci.config.filter_subject ? { filter: ci.config.filter_subject } : {}) });
+        return out;
+      } catch (err) {
+        if (notFound(err, JetStreamApiCodes.StreamNotFound)) return [];
+        throw err;
+      }
     },
     consume: async (stream, consumer, opts) => (await js.consumers.get(stream, consumer)).consume({ max_messages: opts.maxMessages, expires: opts.expiresMs }),
     subscribe: (subject, opts, onMessage) =>

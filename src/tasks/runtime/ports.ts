@@ -28,6 +28,8 @@ export type TasksIO = {
   readonly addConsumer: (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) => Promise<void>;
   readonly updateConsumer: (stream: string, consumer: string, patch: Partial<ConsumerConfig>) => Promise<void>;
   readonly deleteConsumer: (stream: string, consumer: string) => Promise<void>;
+  /** The names and filters of a stream's consumers (none: the stream is missing). */
+  readonly listConsumers: (stream: string) => Promise<readonly { readonly name: string; readonly filter?: string }[]>;
   /** Pulls from a durable consumer until `stop`. */
   readonly consume: (stream: string, consumer: string, opts: { readonly maxMessages: number; readonly expiresMs: number }) => Promise<Deliveries>;
   /** A core NATS subscription; `queue`: one member of the group gets each message. */

@@ -24,6 +24,12 @@ export const REPORT_CONCURRENCY = 64;
 
 const TASK_ID = /^[A-Za-z0-9_-]+$/;
 
+/** What a refusal is about; the rate limit counts per task and kind. */
+export type RefusalKind = "malformed" | "foreign" | "NotHeld" | "NotApplicable" | "AlreadyEnded";
+
+/** Refusal windows kept at most (oldest dropped first): the rate limit's memory is bounded too. */
+export const MAX_REFUSAL_WINDOWS = 10_000;
+
 /** What a report turns into: a command on the task, a keep-alive only, or nothing at all. */
 export type ReportAction = { readonly kind: "command"; readonly cmd: TaskCommand } | { readonly kind: "keepAlive" };
 
@@ -39,9 +45,44 @@ export const reports = (
 ) => {
   const { state, clock, log, config, store } = ctx;
 
-  /** Audits a report that does not count on the task's stream; a holder that should not run is told to stop. */
-  const refuse = async (pluginId: string, r: Report, reason: string) => {
-    log.warn({ pluginId, report: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: r.status }, reason }, "worker report refused");
+  /**
+   * Whether a refusal of this kind on this task is recorded now: at most one per task and kind per
+   * `refusalWindowMs` (1,000 stale progress reports were 1,000 permanent events and 1,000
+   * cancels). Returns how many were suppressed since the last recorded one, or undefined to drop it.
+   */
+  const admit = (taskId: string, kind: RefusalKind): number | undefined => {
+    const now = clock.now();
+    // By kind, not by reason: reasons quote the report's instance, attempt and fields.
+    const key = `${taskId} ${kind}`;
+    const w = state.refusals.get(key);
+    if (w && now - w.since < config.refusalWindowMs) {
+      w.suppressed++;
+      return undefined;
+    }
+    if (state.refusals.size >= MAX_REFUSAL_WINDOWS) {
+      for (const [k, v] of state.refusals) if (now - v.since >= config.refusalWindowMs) state.refusals.delete(k);
+      // Still full of live windows (a flood over many tasks): the oldest go first.
+      for (const k of state.refusals.keys()) {
+        if (state.refusals.size < MAX_REFUSAL_WINDOWS) break;
+        state.refusals.delete(k);
+      }
+    }
+    state.refusals.delete(key);
+    state.refusals.set(key, { since: now, suppressed: 0 });
+    return w?.suppressed ?? 0;
+  };
+
+  /** Audits a report that does not count on the task's stream; a holder that should not run is told to stop. Rate-limited (`admit`). */
+  const refuse = async (pluginId: string, r: Report, reason: string, kind: RefusalKind) => {
+    const suppressed = admit(r.taskId, kind);
+    if (suppressed === undefined) {
+      log.debug({ pluginId, taskId: r.taskId, reason }, "worker report refused (not recorded: rate limit)");
+      return;
+    }
+    log.warn(
+      { pluginId, report: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: r.status }, reason, suppressed },
+      "worker report refused",
+    );
     if (r.status === "started" || r.status === "progress") deps.dispatch.sendCancel(pluginId, r.taskId, r.attempt, `refused: ${reason}`);
     const at = isoOf(clock);
     await store
@@ -50,7 +91,16 @@ export const reports = (
         [
           {
             type: "task.report_refused",
-            data: { taskId: r.taskId, attempt: r.attempt, instance: r.instance, pluginId, status: r.status, reason, at },
+            data: {
+              taskId: r.taskId,
+              attempt: r.attempt,
+              instance: r.instance,
+              pluginId,
+              status: r.status,
+              reason,
+              at,
+              ...(suppressed > 0 ? { suppressed } : {}),
+            },
             metadata: { actor: `plugin:${pluginId}`, time: at },
           },
         ],
@@ -144,7 +194,7 @@ export const reports = (
     };
     // `path: reason` per field, bounded: a refusal is a permanent event, not a place for a dump.
     const reason = `malformed report: ${errors.join("; ")}`;
-    await refuse(pluginId, shown, reason.length > 500 ? `${reason.slice(0, 497)}...` : reason);
+    await refuse(pluginId, shown, reason.length > 500 ? `${reason.slice(0, 497)}...` : reason, "malformed");
   };
 
   /** Handles one report; resolves once its outcome is in the log (or it was dropped). Throws to have it redelivered. */
@@ -170,7 +220,7 @@ export const reports = (
       log.warn({ pluginId, taskId: r.taskId }, "a worker reported on an unknown task; dropped");
       return;
     }
-    if (s.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${s.pluginId}`);
+    if (s.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${s.pluginId}`, "foreign");
     const actor = `plugin:${pluginId}`;
     const at = isoOf(clock);
     // A worker may skip `started` (a minimal Go or C worker): its first report starts the attempt.
@@ -185,15 +235,15 @@ export const reports = (
       state.lastActive.set(r.taskId, clock.now());
       return;
     }
-    if (action.cmd.type === "progress") state.lastProgressEvent.set(r.taskId, clock.now());
+    if (action.cmd.type === "progress" && state.open.has(r.taskId)) state.lastProgressEvent.set(r.taskId, clock.now());
     const res = await deps.execute(r.taskId, action.cmd, actor);
     if (E.isLeft(res)) {
-      if (res.left._tag === "NotHeld" || res.left._tag === "NotApplicable") return refuse(pluginId, r, res.left.message);
+      if (res.left._tag === "NotHeld" || res.left._tag === "NotApplicable") return refuse(pluginId, r, res.left.message, res.left._tag);
       // AlreadyEnded: the holder's own duplicate (a redelivered report) is ignored; anyone else's
       // report on an ended task is refused and audited.
       const own = s.attempt === r.attempt && s.instance === r.instance;
       if (own) log.debug({ taskId: r.taskId, rejection: res.left }, "duplicate report on an ended task ignored");
-      else return refuse(pluginId, r, res.left.message);
+      else return refuse(pluginId, r, res.left.message, "AlreadyEnded");
     }
   };
 

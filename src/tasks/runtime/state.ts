@@ -66,6 +66,8 @@ export type TasksState = {
   readonly seen: Map<string, { at: number; pluginId: string; instance: string }>;
   /** Instances whose `worker.online` is being recorded (liveness). */
   readonly pendingOnline: Set<string>;
+  /** Refusals recorded per `<taskId> <kind>`: when the window began and how many were not recorded since (reports). */
+  readonly refusals: Map<string, { since: number; suppressed: number }>;
   /** When the instance cap of a plugin was last reported (liveness). */
   readonly capWarned: Map<string, number>;
   /** Work started in the background, awaited by `stop()`; each entry leaves when it settles. */
@@ -97,6 +99,7 @@ export const createState = (now: number): TasksState => ({
   seen: new Map(),
   pendingOnline: new Set(),
   capWarned: new Map(),
+  refusals: new Map(),
   pending: new Set(),
   startedAt: now,
   pluginsLive: false,
@@ -112,6 +115,7 @@ export type Config = {
   readonly heartbeatTimeoutMs: number;
   readonly maxDeliver: number;
   readonly maxInstancesPerPlugin: number;
+  readonly refusalWindowMs: number;
   readonly limitOverrides: NonNullable<TasksOptions["limitOverrides"]>;
 };
 
@@ -120,9 +124,10 @@ export const configOf = (o: TasksOptions = {}): Config => ({
   maxPayloadBytes: o.maxPayloadBytes ?? 1024 * 1024,
   maxResultBytes: o.maxResultBytes ?? 1024 * 1024,
   progressThrottleMs: o.progressThrottleMs ?? 1000,
-  heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 15_000,
+  heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 10_000,
   maxDeliver: o.maxDeliver ?? 20,
   maxInstancesPerPlugin: o.maxInstancesPerPlugin ?? 64,
+  refusalWindowMs: o.refusalWindowMs ?? 60_000,
   limitOverrides: o.limitOverrides ?? {},
 });
 
@@ -179,6 +184,7 @@ export const forgetTask = (s: TasksState, taskId: string) => {
   s.lastActive.delete(taskId);
   s.lastProgressEvent.delete(taskId);
   s.queued.delete(taskId);
+  // (Its refusal windows stay: stale reports on an ended task are the common flood.)
   for (const w of s.waiters.get(taskId) ?? []) w();
   s.waiters.delete(taskId);
 };

@@ -24,12 +24,20 @@ export type TasksOptions = {
   readonly maxPayloadBytes?: number;
   /** At most one `task.progress` event per task per this many ms; others only keep the attempt alive (default 1 s). */
   readonly progressThrottleMs?: number;
-  /** An instance is offline after this long without a heartbeat (default 15 s). */
+  /**
+   * An instance is offline after this long without a heartbeat (default 10 s: two missed beats of
+   * the SDK's 5 s); the attempts it ran are handed over at once, not charged to their retries.
+   */
   readonly heartbeatTimeoutMs?: number;
   /** Largest result a task may complete with (default 1 MiB, as params): larger ones fail the attempt. */
   readonly maxResultBytes?: number;
   /** Online instances a plugin may have (default 64): heartbeats of more new ones are dropped. */
   readonly maxInstancesPerPlugin?: number;
+  /**
+   * At most one `task.report_refused` event (and one cancel) per task and kind of refusal per this
+   * many ms; the next one says how many were suppressed (default 60 s).
+   */
+  readonly refusalWindowMs?: number;
   /** Deliveries of one attempt's message before JetStream gives up on it (default 20). */
   readonly maxDeliver?: number;
   /** Operator overrides of manifest limits, per plugin. */

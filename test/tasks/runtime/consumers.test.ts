@@ -12,13 +12,18 @@ t.test("a plugin's TASKS stream and consumer follow its limits; its topic grants
   const c = consumers(ctx);
   await c.ensureConsumers(state.providers.get("alpha")!);
   t.ok(io.streams.has("TASKS_alpha"));
-  t.match(io.consumers.get("TASKS_alpha/tasks-alpha"), { filter_subject: "task.alpha.>", ack_wait: nanos(7000), max_ack_pending: 3, max_deliver: 4 });
+  t.match(io.consumers.get("TASKS_alpha/task_alpha_work_ddo"), {
+    filter_subject: "task.alpha.work.do",
+    ack_wait: nanos(7000),
+    max_ack_pending: 3,
+    max_deliver: 4,
+  });
   t.match(io.consumers.get("TOPICS/top_alpha_orders_dcreated"), { filter_subject: "top.orders.created", deliver_policy: "new", ack_wait: nanos(7000) });
   await c.ensureConsumers(state.providers.get("alpha")!);
   t.same(io.updates, [], "nothing to change the second time");
   state.overrides.set("alpha", { concurrency: 10 });
   await c.ensureConsumers(state.providers.get("alpha")!);
-  t.match(io.updates, [{ stream: "TASKS_alpha", consumer: "tasks-alpha", patch: { max_ack_pending: 10 } }], "a new limit is applied in place");
+  t.match(io.updates, [{ stream: "TASKS_alpha", consumer: "task_alpha_work_ddo", patch: { max_ack_pending: 10 } }], "a new limit is applied in place");
 });
 
 t.test("a pending plugin gets nothing; the legacy shared TASKS stream is retired", async (t) => {
@@ -51,10 +56,10 @@ t.test("setLimits appends the override, resets the bucket and applies it; the li
     { type: "task.limits.overridden", data: { pluginId: "alpha", concurrency: 5 }, metadata: { actor: "operator:ann", time: h.clock.iso() } },
   ]);
   t.notOk(h.state.buckets.has("alpha"));
-  t.match(h.io.consumers.get("TASKS_alpha/tasks-alpha"), { max_ack_pending: 5 });
+  t.match(h.io.consumers.get("TASKS_alpha/task_alpha_work_ddo"), { max_ack_pending: 5 });
   await h.store.race("tasklimits-alpha", { type: "task.limits.overridden", data: { pluginId: "alpha", concurrency: 8 } });
   await settle();
-  t.match(h.io.consumers.get("TASKS_alpha/tasks-alpha"), { max_ack_pending: 8 }, "another core's override, from the log");
+  t.match(h.io.consumers.get("TASKS_alpha/task_alpha_work_ddo"), { max_ack_pending: 8 }, "another core's override, from the log");
   t.match(a.limits("alpha"), E.right({ concurrency: 8 }));
 });
 

@@ -277,6 +277,10 @@ export const fakeIO = () => {
     },
     addConsumer: async (stream, cfg) => void consumers.set(`${stream}/${cfg.durable_name}`, { ...cfg }),
     deleteConsumer: async (stream, name) => void consumers.delete(`${stream}/${name}`),
+    listConsumers: async (stream) =>
+      [...consumers]
+        .filter(([k]) => k.startsWith(`${stream}/`))
+        .map(([k, c]) => ({ name: k.slice(stream.length + 1), ...(typeof c.filter_subject === "string" ? { filter: c.filter_subject } : {}) })),
     updateConsumer: async (stream, name, patch) => {
       updates.push({ stream, consumer: name, patch });
       consumers.set(`${stream}/${name}`, { ...consumers.get(`${stream}/${name}`), ...patch });

@@ -74,7 +74,7 @@ t.test("plugin events change the directory and, once live, the consumers", async
   for (const e of installed(m)) await h.store.store.appendToStream("plugin-gamma", [e]);
   await settle();
   t.match(h.state.providers.get("gamma"), { status: "active", version: "1.0.0" });
-  t.ok(h.io.consumers.has("TASKS_gamma/tasks-gamma"), "a newly approved plugin gets its consumer");
+  t.ok(h.io.consumers.has("TASKS_gamma/task_gamma_work_ddo"), "a newly approved plugin gets its consumer");
   await h.store.store.appendToStream("plugin-gamma", [{ type: "plugin.removed", data: { pluginId: "gamma" } }]);
   await settle();
   t.notOk(h.state.providers.has("gamma"));

@@ -63,7 +63,9 @@ t.test("silence past the timeout, on the runtime's clock: offline, and its runni
   }
   t.same(h.store.types("worker-alpha"), ["worker.online", "worker.online", "worker.offline"]);
   t.match(h.store.events("worker-alpha")[2], { data: { instance: "i1", reason: "silent" } });
-  t.same(h.store.types(`task-${mine}`), ["task.submitted", "task.started", "task.failed", "task.retry_scheduled"]);
+  // Handed over at once and not charged: the next attempt is dispatched with no backoff.
+  t.same(h.store.types(`task-${mine}`), ["task.submitted", "task.started", "task.failed", "task.retry_scheduled", "task.dispatched"]);
+  t.match(h.store.events(`task-${mine}`)[3], { data: { attempt: 2, delayMs: 0, uncharged: true } });
   t.match(h.store.events(`task-${mine}`)[2], {
     data: { error: { kind: "lost", message: "worker instance i1 went silent" } },
     metadata: { actor: "system:health" },

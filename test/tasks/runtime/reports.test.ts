@@ -45,7 +45,7 @@ t.test("a minimal worker may skip `started`: its first report starts the attempt
 });
 
 t.test("reports that do not count are refused, audited on the task, and a would-be holder told to stop", async (t) => {
-  const h = await setup(t);
+  const h = await setup(t, { refusalWindowMs: 0 });
   const id = await h.submitted();
   await h.reportOn("beta", { taskId: id, attempt: 1, instance: "b1", status: "started" });
   t.match(refusals(h, id), [{ reason: "the task belongs to plugin alpha", instance: "b1" }]);
@@ -128,4 +128,20 @@ t.test("the RESULTS loop acks handled reports, naks the ones whose handling thre
   h.io.results.stop();
   await running;
   t.ok(REPORT_CONCURRENCY > 1);
+});
+
+t.test("refusals are rate-limited per task and kind: one event and one cancel per window, the next one counting the rest", async (t) => {
+  const h = await setup(t, { refusalWindowMs: 1000 });
+  const id = await h.submitted();
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "started" });
+  const stale = (i: number) => h.reportOn("alpha", { taskId: id, attempt: 1, instance: `ghost${i}`, status: "progress", progress: { done: i, total: 100 } });
+  for (let i = 0; i < 100; i++) await stale(i);
+  t.equal(refusals(h, id).length, 1, "100 stale reports (each naming another instance): one event");
+  t.equal(h.io.notified.length, 1, "and one cancel");
+  await h.reportOn("beta", { taskId: id, attempt: 1, instance: "b1", status: "progress" });
+  t.equal(refusals(h, id).length, 2, "another kind of refusal has its own window");
+  await h.clock.advance(1001);
+  await stale(100);
+  t.match(refusals(h, id).at(-1), { instance: "ghost100", suppressed: 99 }, "after the window: recorded, with the count of those that were not");
+  t.equal(h.io.notified.length, 3);
 });

@@ -48,7 +48,7 @@ const request = (subject: string, body: string, account?: string) => {
 
 t.test("starts in order: consumers for the plugins in the log, RESULTS, then serves", async (t) => {
   const { io, tasks, rec } = await boot(t);
-  t.match(io.consumers.get("TASKS_alpha/tasks-alpha"), { max_ack_pending: 6 });
+  t.match(io.consumers.get("TASKS_alpha/task_alpha_work_ddo"), { max_ack_pending: 6 });
   t.match(io.consumers.get("RESULTS/core-results"), { filter_subject: "res.>", ack_wait: 5_000_000_000 });
   t.ok(rec.messages().includes("tasks runtime started"));
   t.match(tasks.limits("alpha"), E.right({ concurrency: 6, source: { concurrency: "manifest" } }));
