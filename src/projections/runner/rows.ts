@@ -25,6 +25,9 @@ export class ViewBugError extends Error {
   }
 }
 
+/** Row writes a flush keeps in flight (a large batch must not flood the server the tasks also use). */
+const WRITES_IN_FLIGHT = 64;
+
 /** A batch lost a compare-and-set: fold the batch again over fresh rows (`writer.stage`, `writer.flush`). */
 export class RowConflictError extends Error {
   override name = "RowConflictError";
@@ -160,8 +163,17 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
     const batch = [...staged];
     staged.clear();
     for (const pass of [false, true]) {
-      const rs = await Promise.allSettled(batch.filter(([k]) => isIndexKey(k) === pass).map(([k, next]) => write(k, next)));
-      const failed = rs.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+      const todo = batch.filter(([k]) => isIndexKey(k) === pass);
+      const failed: unknown[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(WRITES_IN_FLIGHT, todo.length) }, async () => {
+          while (next < todo.length) {
+            const [k, row] = todo[next++]!;
+            await write(k, row).catch((err: unknown) => void failed.push(err));
+          }
+        }),
+      );
       if (failed.length === 0) continue;
       throw failed.every(isCasConflict) ? new RowConflictError(`${failed.length} row(s) changed under the fold`) : failed[0];
     }
