@@ -202,6 +202,30 @@ export const renderTable = (r: Results): string => {
       met(gl.p99Ms <= 25 && gl.completed === gl.tasks),
       tag(b.tasks),
     ]);
+    const ops = x.ganglion.ops;
+    if (ops)
+      rows.push([
+        "2. JetStream work per task (1 worker process)",
+        "",
+        `${ops.stored} messages stored (${Object.entries(ops.storedByStream)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}), ${ops.clientMsgs} client messages, ${ops.apiRequests} JS API requests (jsz; pulls and direct gets not counted)`,
+        "",
+        "",
+        "",
+        tag(b.tasks),
+      ]);
+    const vb = x.ganglion.viewBytesPer1000;
+    if (vb)
+      rows.push([
+        "2. view buckets' bytes per 1,000 finished tasks",
+        "",
+        `tasks ${n(vb.tasks)} B, workers ${n(vb.workers)} B, totals ${n(vb.totals)} B (keys: ${vb["tasks keys"]} / ${vb["workers keys"]} / ${vb["totals keys"]})`,
+        "",
+        "",
+        "",
+        tag(b.tasks),
+      ]);
     const bc = x.ganglion.belowCapacity;
     if (bc)
       rows.push([

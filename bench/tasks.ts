@@ -14,7 +14,10 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { callService } from "../src/service/client.js";
 import { TYPE_HEADER } from "../src/store/eventStore.js";
-import { eventCategory } from "../src/contract/subjects.js";
+import { Buckets, eventCategory, Streams } from "../src/contract/subjects.js";
+import { readCheckpoint } from "../src/projections/runner/kv.js";
+import { opsPerTask, serverCounters } from "./opsCount.js";
+import type { OpsPerTask } from "./opsCount.js";
 import type { BenchServer } from "./lib.js";
 import { percentile, progress, round, sleep, windowed } from "./lib.js";
 
@@ -107,8 +110,21 @@ export type LatencyRun = { offeredPerSec: number; tasks: number; completed: numb
 export type TasksResult = {
   concurrencyPerInstance: number;
   /** `belowCapacity`: the same latency measure at half the offered load. */
-  ganglion: { throughput: ThroughputRun[]; latency: LatencyRun; belowCapacity?: LatencyRun };
+  ganglion: { throughput: ThroughputRun[]; latency: LatencyRun; belowCapacity?: LatencyRun; ops?: OpsPerTask; viewBytesPer1000?: Record<string, number> };
   raw: { throughput: ThroughputRun[]; latency: LatencyRun };
+};
+
+/** Bytes the view buckets hold per 1,000 tasks they know (all finished here), by bucket. */
+const viewBytesPer1000 = async (nc: NatsConnection): Promise<Record<string, number>> => {
+  const jsm = await jetstreamManager(nc);
+  const tasks = (await jsm.streams.info(`KV_${Buckets.Tasks}`)).state.messages;
+  const out: Record<string, number> = {};
+  for (const b of [Buckets.Tasks, Buckets.Workers, Buckets.Totals]) {
+    const st = (await jsm.streams.info(`KV_${b}`)).state;
+    out[b] = round((st.bytes / Math.max(1, tasks)) * 1000, 0);
+    out[`${b} keys`] = st.messages;
+  }
+  return out;
 };
 
 /** Submits at `rate` per second for `seconds`; answers per-task latencies. */
@@ -165,6 +181,8 @@ export const benchTasks = async (
         await watcher.waitFor(() => warm, warm.length, 60_000);
         progress(`tasks: ${o.tasks} tasks through Ganglion, ${instances} worker instance(s), ${o.window} submissions in flight`);
         const ids: string[] = [];
+        const counted = instances === o.instanceCounts[0];
+        const before = counted ? await serverCounters(server, nc) : undefined;
         const t0 = performance.now();
         await windowed(
           o.tasks,
@@ -177,6 +195,28 @@ export const benchTasks = async (
         const sec = (last - t0) / 1000;
         result.ganglion.throughput.push({ instances, tasks: o.tasks, completed, perSec: round(completed / sec, 0) });
         progress(`ganglion ${instances} instance(s): ${round(completed / sec, 0)} tasks/s (${completed}/${o.tasks} completed)`);
+        if (before) {
+          // The views finish after the last completion: read once every view's checkpoint is at
+          // the log's head, and the server has then been quiet for a second.
+          const head = (await jetstreamManager(nc)).streams.info(Streams.Events);
+          const last = (await head).state.last_seq;
+          for (let i = 0; i < 120; i++) {
+            const cps = await Promise.all([Buckets.Tasks, Buckets.Workers, Buckets.Totals].map((b) => readCheckpoint(nc, b)));
+            if (cps.every((c) => (c ?? 0) >= last)) break;
+            await sleep(500);
+          }
+          let after = await serverCounters(server, nc);
+          for (let i = 0; i < 30; i++) {
+            await sleep(1000);
+            const next = await serverCounters(server, nc);
+            const quiet = Object.entries(next.stored).every(([k, v]) => after.stored[k] === v);
+            after = next;
+            if (quiet) break;
+          }
+          result.ganglion.ops = opsPerTask(before, after, o.tasks, round);
+          result.ganglion.viewBytesPer1000 = await viewBytesPer1000(nc);
+          progress(`per task: ${JSON.stringify(result.ganglion.ops)}; view bytes per 1,000 tasks: ${JSON.stringify(result.ganglion.viewBytesPer1000)}`);
+        }
 
         if (instances === Math.max(...o.instanceCounts)) {
           const measure = async (rate: number): Promise<LatencyRun> => {

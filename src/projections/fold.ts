@@ -1,5 +1,5 @@
 import { decodeFor, indexKey } from "./view.js";
-import type { AnyView, ViewEvent } from "./view.js";
+import type { AnyView, ViewDecoder, ViewEvent } from "./view.js";
 
 /**
  * A row as the runner stores it: the view's row plus where the last event applied to it sits in
@@ -19,8 +19,8 @@ export type Rows = Map<string, StoredRow<Record<string, unknown>>>;
  * `lastPosition` changes nothing (redelivery), `null` from evolve deletes the row. Returns the
  * decode errors of an event the view should fold but cannot read (the caller logs them).
  */
-export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent): string[] | undefined => {
-  const d = decodeFor(view, raw);
+export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent, decode: ViewDecoder = decodeFor): string[] | undefined => {
+  const d = decode(view, raw);
   if (d._tag === "Invalid") return d.errors;
   if (d._tag === "Ignored") return undefined;
   const e = d.event;
@@ -30,9 +30,11 @@ export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent): string[] 
   for (const key of view.keys(e, indexed)) {
     const cur = rows.get(key);
     if (cur && applied(cur, e)) continue;
-    const next = view.evolve(key, cur ? stripPosition(cur) : null, e, indexed);
+    // The row goes to evolve with its position fields (views copy rows with a spread, and the
+    // fields are set again below): stripping them copied every row once more per event.
+    const next = view.evolve(key, cur ?? null, e, indexed) as Record<string, unknown> | null;
     if (next === null) rows.delete(key);
-    else rows.set(key, { ...next, lastPosition: e.position, lastIndex: e.index });
+    else rows.set(key, Object.assign(next === cur ? { ...next } : next, { lastPosition: e.position, lastIndex: e.index }));
   }
   if (ik !== undefined && !(irow && applied(irow, e))) {
     const value = view.index!.next(e, indexed);

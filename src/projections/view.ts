@@ -2,6 +2,8 @@ import * as t from "io-ts";
 import { literalTypeOf } from "../events/dispatch.js";
 import { failure } from "io-ts/lib/PathReporter.js";
 import type { EventMetadata } from "../events/envelope.js";
+import { eventDataSniff } from "./sniff.js";
+import type { Sniff } from "./sniff.js";
 
 /**
  * What a view sees of one recorded event. The runner hands views this shape whatever the
@@ -89,6 +91,31 @@ export const decodeFor = (view: AnyView, e: ViewEvent): DecodeOutcome => {
   if (d._tag === "Left") return { _tag: "Invalid", errors: failure(d.left) };
   return { _tag: "Decoded", event: { ...e, ...(d.right as { type: string; data: unknown }) } };
 };
+
+const sniffs = new WeakMap<AnyView, ReadonlyMap<string, Sniff>>();
+const sniffsOf = (view: AnyView): ReadonlyMap<string, Sniff> => {
+  let m = sniffs.get(view);
+  if (!m) {
+    m = new Map(Object.entries(view.events).map(([type, c]) => [type, eventDataSniff(c)]));
+    sniffs.set(view, m);
+  }
+  return m;
+};
+
+/**
+ * Decodes an event read back from the log ("trust the log"): only the core appends to EVENTS and
+ * the store decoded every event with its full codec before storing it, so a known type tag and a
+ * data object of the right shape (`sniff.ts`: required fields present, primitives of their kind)
+ * stand for a decode. An event that fails the sniff gets the full decode, and its errors.
+ */
+export const trustedDecodeFor = (view: AnyView, e: ViewEvent): DecodeOutcome => {
+  const sniff = sniffsOf(view).get(e.type);
+  if (!sniff) return { _tag: "Ignored" };
+  return sniff(e.data) ? { _tag: "Decoded", event: e } : decodeFor(view, e);
+};
+
+/** How a reader turns a log event into a view's event: `decodeFor` (full) or `trustedDecodeFor`. */
+export type ViewDecoder = (view: AnyView, e: ViewEvent) => DecodeOutcome;
 
 /** KV keys accept `[-/_=.a-zA-Z0-9]+`; anything else in an id is escaped so a key is always valid. */
 export const kvKey = (...parts: string[]): string =>

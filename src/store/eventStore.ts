@@ -11,10 +11,25 @@ import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
 import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "../contract/subjects.js";
 import { InvalidEventError, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
-import { COUNT_HEADER, isNotFound, isWrongLastSequence, REVISION_HEADER, streamNameToSubject, subjectToStreamName, TYPE_HEADER, wrap } from "./commits.js";
-import type { Head } from "./commits.js";
+import {
+  checkState as check,
+  COUNT_HEADER,
+  headOf,
+  isNotFound,
+  isWrongLastSequence,
+  REVISION_HEADER,
+  streamNameToSubject,
+  subjectToStreamName,
+  trustedCommit,
+  trustedRecords,
+  TYPE_HEADER,
+  wrap,
+} from "./commits.js";
+import type { Head, NatsEventStoreOptions } from "./commits.js";
+import { scanOrdered } from "./scan.js";
 
 export { COUNT_HEADER, REVISION_HEADER, streamNameToSubject, subjectToStreamName, TYPE_HEADER } from "./commits.js";
+export type { NatsEventStoreOptions } from "./commits.js";
 import type {
   AppendResult,
   EventData,
@@ -37,22 +52,6 @@ type AnyEvent = { type: string; data: unknown };
  * for up to a minute.
  */
 const PULL_EXPIRES_MS = 5_000;
-
-export type NatsEventStoreOptions<A extends AnyEvent> = {
-  /** The union of `{ type, data }` codecs this store accepts and decodes. */
-  readonly codec: t.Type<A, unknown, unknown>;
-  /** Schema version recorded per event type (default 1). */
-  readonly schemaVersions?: Readonly<Record<string, number>>;
-  /** Actor recorded when an append names none. */
-  readonly defaultActor?: string;
-  readonly clock?: () => Date;
-  readonly newId?: () => string;
-  /** Called for each stored message that cannot be decoded; readers skip it and carry on. */
-  readonly onSkipped?: (s: Skipped) => void;
-  readonly stream?: string;
-  /** How many streams' last revisions to remember (saves a round trip per append). */
-  readonly cacheSize?: number;
-};
 
 /**
  * The event store over a JetStream stream (EVENTS by default). One append is one message (a
@@ -84,12 +83,6 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
     if (heads.size > cacheSize) heads.delete(heads.keys().next().value!);
   };
 
-  const headOf = (m: StoredMsg): Head => {
-    const rev = BigInt(m.header?.get(REVISION_HEADER) || "0");
-    const count = BigInt(m.header?.get(COUNT_HEADER) || "1");
-    return { seq: m.seq, lastRevision: rev + count - 1n };
-  };
-
   /** The last commit of a subject, from the server (direct get). */
   const fetchHead = async (subject: string): Promise<Head | undefined> => {
     try {
@@ -110,14 +103,16 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
     }
   };
 
+  const text = new TextDecoder();
   const decodeCommit = (subject: string, seq: number, data: Uint8Array, hdrs: MsgHdrs | undefined, time: Date): RecordedEvent<A>[] | undefined => {
     let raw: unknown;
     try {
-      raw = JSON.parse(new TextDecoder().decode(data));
+      raw = JSON.parse(text.decode(data));
     } catch (err) {
       onSkipped({ position: BigInt(seq), subject, errors: [`not JSON: ${(err as Error).message}`] });
       return undefined;
     }
+    if (opts.trustLog && trustedCommit(raw)) return trustedRecords<A>(raw, subject, seq, hdrs, time);
     const c = Commit.decode(raw);
     if (E.isLeft(c)) {
       onSkipped({ position: BigInt(seq), subject, errors: failure(c.left) });
@@ -159,16 +154,6 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
         metadata: { ...e.metadata, actor: e.metadata?.actor ?? opts.defaultActor ?? "core", time: e.metadata?.time ?? now },
       };
     });
-  };
-
-  const check = (name: string, state: StreamState, head: Head | undefined) => {
-    const actual = head ? head.lastRevision : ("no_stream" as const);
-    const ok =
-      state === "any" ||
-      (state === "no_stream" && !head) ||
-      (state === "stream_exists" && !!head) ||
-      (typeof state === "bigint" && !!head && head.lastRevision === state);
-    if (!ok) throw new WrongExpectedVersionError(name, state, actual);
   };
 
   const appendToStream: EventStore<A>["appendToStream"] = async (name, events, options = {}) => {
@@ -414,10 +399,32 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
     };
   };
 
+  /** `readAll` forwards for a reader that folds synchronously: the events of each commit in a callback. */
+  const scanAll: NonNullable<EventStore<A>["scanAll"]> = async (options, onEvents) => {
+    const keep = matches(options.filter);
+    const end = await headPosition();
+    const start = options.fromPosition === undefined || options.fromPosition === "start" ? 1n : options.fromPosition;
+    if (start > end) return end;
+    await scanOrdered(
+      js,
+      stream,
+      filterSubject(options.filter),
+      Number(start),
+      Number(end),
+      (m) => {
+        const evs = decodeCommit(m.subject, m.seq, m.data, m.headers, new Date(Number(m.info.timestampNanos / 1_000_000)));
+        if (evs) onEvents(evs.filter(keep));
+      },
+      PULL_EXPIRES_MS,
+    );
+    return end;
+  };
+
   return {
     appendToStream,
     readStream,
     readAll,
+    scanAll,
     subscribeToAll: (options = {}) => subscribe(filterSubject(options.filter), matches(options.filter), options),
     subscribeToStream: (name, options = {}) => subscribe(streamNameToSubject(name), () => true, options),
     streamRevision: async (name) => {

@@ -95,6 +95,15 @@ export type EventStore<E extends { type: string; data: unknown }> = {
   readStream: (streamName: string, options?: ReadStreamOptions) => AsyncIterable<RecordedEvent<E>>;
   readAll: (options?: ReadAllOptions) => AsyncIterable<RecordedEvent<E>>;
   subscribeToAll: (options?: SubscribeOptions) => Subscription<E>;
+  /**
+   * Optional (the NATS store has it): `readAll` forwards, from `fromPosition` up to the head as it
+   * is when called, handing the events of each commit to a synchronous callback; answers that
+   * head. For folds over the whole log, where an async iterator per event costs more than the fold.
+   */
+  scanAll?: (
+    options: { readonly fromPosition?: bigint | "start"; readonly filter?: EventFilter },
+    onEvents: (events: RecordedEvent<E>[]) => void,
+  ) => Promise<bigint>;
   subscribeToStream: (streamName: string, options?: Omit<SubscribeOptions, "filter">) => Subscription<E>;
   /** The revision of the last event of a stream, or "no_stream". */
   streamRevision: (streamName: string) => Promise<bigint | "no_stream">;

@@ -94,14 +94,16 @@ export const writeCheckpoint = async (kv: KV, bucket: string, position: number) 
 
 /**
  * Every row of a bucket, parsed (a value that is not JSON is kept as its text): one ordered
- * consumer over the last value per key, not a request per key.
+ * consumer over the last value per key, not a request per key. `revisions` (when given) gets
+ * each key's revision, deleted keys included.
  */
-export const readBucket = async (kv: KV): Promise<Map<string, unknown>> => {
+export const readBucket = async (kv: KV, revisions?: Map<string, number>): Promise<Map<string, unknown>> => {
   const out = new Map<string, unknown>();
   if ((await kv.status()).values === 0) return out;
   const w = await kv.watch({ include: KvWatchInclude.LastValue });
   try {
     for await (const e of w) {
+      revisions?.set(e.key, e.revision);
       if (e.operation === "PUT") {
         const text = new TextDecoder().decode(e.value);
         try {

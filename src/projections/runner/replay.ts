@@ -1,11 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Buckets } from "../../contract/subjects.js";
-import type { EventStore } from "../../store/types.js";
+import type { EventStore, RecordedEvent } from "../../store/types.js";
 import { applyEvent, diffRows } from "../fold.js";
 import type { RowDiff, Rows } from "../fold.js";
 import { loadManifests } from "../manifest.js";
 import type { ViewManifest } from "../manifest.js";
+import { trustedDecodeFor } from "../view.js";
 import type { AnyView, ViewEvent } from "../view.js";
 import { allViews } from "../views.js";
 import { openBucket, readBucket, readCheckpoint, writeCheckpoint } from "./kv.js";
@@ -28,14 +29,24 @@ export const foldLog = async (
   const rows: Rows = new Map();
   let last = 0;
   const toView = indexer();
-  for await (const r of store.readAll({ filter: m.filter })) {
+  const one = (r: RecordedEvent<AnyEvent>) => {
     const e = toView(r);
-    if (e.position > head) break;
-    const errors = applyEvent(view, rows, e);
+    const errors = applyEvent(view, rows, e, trustedDecodeFor);
     if (errors) opts.onInvalid?.(e, errors);
     if (e.position !== last) {
       last = e.position;
       opts.onProgress?.({ view: m.name, phase: "fold", done: e.position, total: head });
+    }
+  };
+  if (store.scanAll) {
+    // One callback per commit (no async iterator per event); the scan may pass `head`.
+    await store.scanAll({ filter: m.filter }, (evs) => {
+      for (const r of evs) if (Number(r.position) <= head) one(r);
+    });
+  } else {
+    for await (const r of store.readAll({ filter: m.filter })) {
+      if (Number(r.position) > head) break;
+      one(r);
     }
   }
   opts.onProgress?.({ view: m.name, phase: "fold", done: head, total: head });
@@ -134,9 +145,12 @@ export const rebuildProjections = async (
       onInvalid: (e, errors) => log.warn({ position: e.position, type: e.type, errors }, "undecodable event skipped"),
     });
     const kv = await openBucket(nc, m.bucket, m.history ?? 1);
-    const actual = await readBucket(kv);
+    const revisions = new Map<string, number>();
+    const actual = await readBucket(kv, revisions);
     const diffs = diffRows(rows, actual);
-    const writer = rowWriter(kv, view, log);
+    // The bucket was just read whole: each write goes without a read of its own.
+    const writer = rowWriter(kv, view, log, Math.max(20_000, diffs.length));
+    for (const d of diffs) writer.prime(d.key, actual.get(d.key), revisions.get(d.key) ?? 0);
     let done = 0;
     // Each differing row is its own key: the writes are independent, so keep many in flight
     // instead of paying one round trip per row (the write phase dominated a rebuild).

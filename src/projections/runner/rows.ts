@@ -25,6 +25,14 @@ export class ViewBugError extends Error {
   }
 }
 
+/** Row writes a flush keeps in flight (a large batch must not flood the server the tasks also use). */
+const WRITES_IN_FLIGHT = 64;
+
+/** A batch lost a compare-and-set: fold the batch again over fresh rows (`writer.stage`, `writer.flush`). */
+export class RowConflictError extends Error {
+  override name = "RowConflictError";
+}
+
 /** `exists`: the key holds a value (possibly one this version cannot read, then `row` is null). */
 type Cached = { row: StoredRow<Record<string, unknown>> | null; revision: number; exists: boolean };
 const NoChange = Symbol("NoChange");
@@ -100,24 +108,74 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
     }
   };
 
-  /** Folds one decoded event into the rows it touches; events at or below a row's position are skipped. */
-  const apply = async (e: Decoded<{ type: string; data: unknown }>) => {
+  // The batch being folded: each touched key's row after the batch so far (null: deleted).
+  const staged = new Map<string, StoredRow<Record<string, unknown>> | null>();
+  const current = async (key: string) => (staged.has(key) ? staged.get(key)! : (await get(key)).row);
+
+  /**
+   * Folds one event into the batch in memory (events at or below a row's position are skipped; the index entry is read before and set after the rows): a key touched by many
+   * events of a batch is written once, by `flush`.
+   */
+  const stage = async (e: Decoded<{ type: string; data: unknown }>) => {
     const ik = pure(() => view.index?.key(e));
-    const v = ik === undefined ? undefined : (await get(indexKey(ik))).row?.["value"];
+    const ikey = ik === undefined ? undefined : indexKey(ik);
+    const irow = ikey === undefined ? null : await current(ikey);
+    const v = irow?.["value"];
     const indexed = typeof v === "string" ? v : undefined;
     for (const key of pure(() => view.keys(e, indexed))) {
-      await upsert(key, (cur) => {
-        if (cur && applied(cur, e)) return NoChange;
-        const next = pure(() => view.evolve(key, cur ? stripPosition(cur) : null, e, indexed));
-        return next === null ? (cur ? null : NoChange) : { ...next, lastPosition: e.position, lastIndex: e.index };
-      });
+      const cur = await current(key);
+      if (cur && applied(cur, e)) continue;
+      const next = pure(() => view.evolve(key, cur ? stripPosition(cur) : null, e, indexed));
+      if (next !== null) staged.set(key, { ...next, lastPosition: e.position, lastIndex: e.index });
+      else if (cur) staged.set(key, null);
     }
-    // The index entry last: a crash in between replays the event, whose rows are then skipped.
-    if (ik !== undefined) {
+    if (ikey !== undefined && !(irow && applied(irow, e))) {
       const value = pure(() => view.index!.next(e, indexed));
-      if (value !== undefined && value !== indexed) {
-        await upsert(indexKey(ik), (cur) => (cur && applied(cur, e) ? NoChange : { value, lastPosition: e.position, lastIndex: e.index }));
+      if (value !== undefined && value !== indexed) staged.set(ikey, { value, lastPosition: e.position, lastIndex: e.index });
+    }
+  };
+
+  const write = async (key: string, next: StoredRow<Record<string, unknown>> | null) => {
+    const base = await get(key);
+    try {
+      if (next === null) {
+        if (!base.exists) return;
+        await kv.delete(key, { previousSeq: base.revision });
+        cache.delete(key);
+      } else {
+        const payload = JSON.stringify(next);
+        const revision = base.exists ? await kv.update(key, payload, base.revision) : await kv.create(key, payload);
+        remember(key, { row: next, revision, exists: true });
       }
+    } catch (err) {
+      cache.delete(key);
+      throw err;
+    }
+  };
+
+  /**
+   * Writes the batch: each touched row once (compare-and-set, all in flight together), then the
+   * index entries (a crash in between replays the batch, whose rows are then skipped). A lost
+   * compare-and-set throws `RowConflictError` after the other writes settled: stage the batch
+   * again (what was written is skipped by position) and flush again.
+   */
+  const flush = async () => {
+    const batch = [...staged];
+    staged.clear();
+    for (const pass of [false, true]) {
+      const todo = batch.filter(([k]) => isIndexKey(k) === pass);
+      const failed: unknown[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(WRITES_IN_FLIGHT, todo.length) }, async () => {
+          while (next < todo.length) {
+            const [k, row] = todo[next++]!;
+            await write(k, row).catch((err: unknown) => void failed.push(err));
+          }
+        }),
+      );
+      if (failed.length === 0) continue;
+      throw failed.every(isCasConflict) ? new RowConflictError(`${failed.length} row(s) changed under the fold`) : failed[0];
     }
   };
 
@@ -129,5 +187,23 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
       return cur && canonical(cur) === canonical(want) ? NoChange : want;
     });
 
-  return { apply, reconcile, clear: () => cache.clear() };
+  /**
+   * What a whole-bucket read just saw of `key` (`value` undefined: no value, at `revision`), so
+   * the write after it needs no read of its own; a stale guess is caught by the compare-and-set.
+   */
+  const prime = (key: string, value: unknown, revision: number) => {
+    const row = typeof value === "object" && value !== null && !Array.isArray(value) ? (value as StoredRow<Record<string, unknown>>) : null;
+    remember(key, { row, revision, exists: value !== undefined });
+  };
+
+  return {
+    stage,
+    flush,
+    reconcile,
+    prime,
+    clear: () => {
+      cache.clear();
+      staged.clear();
+    },
+  };
 };
