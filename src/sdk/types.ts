@@ -66,6 +66,8 @@ export type TaskContext = {
   /** Keeps the attempt alive without reporting progress (start-to-close restarts; no event). */
   readonly working: () => void;
   readonly metrics: Metrics;
+  /** The value of secret `name` (granted `secret.read:<name>`), cached and refreshed on rotation (`src/sdk/secrets.ts`). */
+  readonly secret: (name: string, onRotated?: (value: string, version: number) => void) => Promise<string>;
 };
 
 export type TopicContext = {

@@ -29,6 +29,7 @@ import { readCreds, sleep, SubmitError, TaskFailure, token, WorkerStopping } fro
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
 import { runTopicLoop } from "./topics.js";
+import { secretsClient } from "./secrets.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
@@ -64,6 +65,8 @@ export class Worker {
   private loops: Promise<void>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private ctlSub?: Subscription;
+  /** This worker's secrets (`secret.read:<name>`), once `run()` connected: sealed to a key made here, cached, refreshed on rotation. */
+  secrets?: ReturnType<typeof secretsClient>;
   private slotFreed: (() => void) | undefined;
   private resolveClosed!: () => void;
   /** Resolves once the worker stopped. */
@@ -188,6 +191,7 @@ export class Worker {
         }
       },
     });
+    this.secrets = secretsClient(this.nc, this.plugin, this.log);
     const hb = () => this.heartbeat("running");
     hb();
     const timer = setInterval(hb, this.opts.heartbeatMs ?? 5000);
@@ -371,6 +375,7 @@ export class Worker {
       signal: abort.signal,
       working,
       metrics: this.metricsApi,
+      secret: (name, onRotated) => this.secrets!.get(name, onRotated),
       progress: (done, total, message) => {
         working();
         if (Date.now() - lastProgress < throttle && done < total) return;

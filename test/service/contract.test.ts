@@ -20,6 +20,8 @@ import { auditEndpoints } from "../../src/service/endpoints/audit.js";
 import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { queryEndpoints } from "../../src/service/endpoints/queries.js";
 import { taskEndpoints } from "../../src/service/endpoints/tasks.js";
+import { secretEndpoints } from "../../src/service/endpoints/secrets.js";
+import type { SecretStore } from "../../src/secrets/store.js";
 import { ErrorStatus, startService } from "../../src/service/service.js";
 
 const log = pino({ level: "silent" });
@@ -33,12 +35,13 @@ const coreEndpoints = () => [
   ...taskEndpoints({ tasks: {} as TaskRuntime }),
   ...queryEndpoints({ nc, log, manifests: [], heartbeats }),
   ...auditEndpoints({ nc, log }),
+  ...secretEndpoints({ store: {} as SecretStore, notify: async () => undefined }),
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 24);
+  t.equal(ENDPOINT_NAMES.length, 29);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);
