@@ -134,8 +134,7 @@ const splitCapability = (cap: string): { name: string; param: string } => {
 
 /**
  * The imports one granted capability adds to a plugin's account. Capabilities that open nothing
- * on the bus (`filesystem.read.scoped`, enforced by the worker's host; `mcp.server`, which nothing
- * calls yet) add none. Throws on a capability this table does not know: the catalog and this
+ * on the bus (`filesystem.read.scoped`, enforced by the worker's host) add none. Throws on a capability this table does not know: the catalog and this
  * table must change together (a test walks the catalog).
  */
 export const capabilityImports = (bus: string, pluginId: string, capability: string): Import[] => {
@@ -153,7 +152,6 @@ export const capabilityImports = (bus: string, pluginId: string, capability: str
       return [service(bus, capability, busProviderSubject(pluginId, "chat"), providerSubject("chat"))];
     case "provider.embedding":
       return [service(bus, capability, busProviderSubject(pluginId, "embedding"), providerSubject("embedding"))];
-    case "mcp.server":
     case "filesystem.read.scoped":
       return [];
     default:

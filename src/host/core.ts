@@ -25,6 +25,7 @@ import { taskEndpoints } from "../service/endpoints/tasks.js";
 import { queryEndpoints } from "../service/endpoints/queries.js";
 import { auditEndpoints } from "../service/endpoints/audit.js";
 import { startSecrets } from "../secrets/index.js";
+import { serveProviders } from "../providers/serve.js";
 import type { SecretResolver } from "../secrets/resolver.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
@@ -109,6 +110,9 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   // Secrets need the data dir's keys (the core's curve key lives in keys/secrets.xk).
   const secrets = authority ? await startSecrets({ nc: deps.nc, log: deps.log.child({ component: "secrets" }), authority, plugins, ...replicas }) : undefined;
   if (secrets) stops.push(secrets.stop);
+  // provider.chat / provider.embedding: calls routed as tasks to the plugin that provides them.
+  const pluginAccount = authority ? (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() : undefined;
+  stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
