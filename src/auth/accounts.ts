@@ -8,6 +8,8 @@ import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import {
   busApiLocal,
   busProviderSubject,
+  busConfigSubject,
+  CONFIG_SUBJECT,
   busSecretSubject,
   busSubmitSubject,
   CONTROL_ALL,
@@ -172,6 +174,7 @@ export const pluginImports = (bus: string, pluginId: string, access: PluginAcces
     service(bus, "reports", pluginResults(pluginId)),
     service(bus, "heartbeats", heartbeatSubject(pluginId, "*")),
     { name: "control", type: "stream", account: bus, subject: controlSubject(pluginId) },
+    service(bus, "config", busConfigSubject(pluginId), CONFIG_SUBJECT),
     ...[...new Set(access.granted)].sort().flatMap((c) => capabilityImports(bus, pluginId, c)),
   ];
 };
@@ -213,6 +216,7 @@ export const busExports = (extra: readonly Export[] = []): Export[] => [
   { name: "topics", type: "service", subject: "top.>" },
   { name: "secrets", type: "service", subject: "secret.>" },
   { name: "providers", type: "service", subject: "prov.>" },
+  { name: "config", type: "service", subject: "cfg.*" },
   { name: "control", type: "stream", subject: CONTROL_ALL },
   { name: "service", type: "service", subject: `${SERVICE_PREFIX}.>` },
   { name: "service discovery", type: "service", subject: "$SRV.>", response_type: "Stream" },

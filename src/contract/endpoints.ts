@@ -21,6 +21,7 @@ import {
   WorkerWithLive,
 } from "./responses.js";
 import { CurvePublicKey, SecretNameRequest, SecretRow, SecretValueRequest } from "./secrets.js";
+import { ConfigGetRequest, ConfigSetRequest, PluginConfig } from "./pluginConfig.js";
 
 /**
  * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
@@ -161,6 +162,13 @@ export const Endpoints = named({
   ),
   "task.retry": spec("command", "Send a dead-lettered task again, with a fresh attempt budget", RetryTaskRequest, TaskView),
 
+  "plugin.config.set": spec(
+    "command",
+    "Change a plugin's live config: set/unset top-level keys or replace it; validated against its manifest's config schema; running workers get it at once",
+    ConfigSetRequest,
+    PluginConfig,
+  ),
+  "plugin.config.get": spec("command", "A plugin's config in force and its version (secret references as references)", ConfigGetRequest, PluginConfig),
   "secret.key": spec(
     "command",
     "The core's secret public key (a curve xkey): the CLI seals a new value to it, so no value crosses the bus in clear",

@@ -26,6 +26,7 @@ import { queryEndpoints } from "../service/endpoints/queries.js";
 import { auditEndpoints } from "../service/endpoints/audit.js";
 import { startSecrets } from "../secrets/index.js";
 import { serveProviders } from "../providers/serve.js";
+import { startPluginConfig } from "../pluginConfig/index.js";
 import type { SecretResolver } from "../secrets/resolver.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
@@ -112,6 +113,8 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   if (secrets) stops.push(secrets.stop);
   // provider.chat / provider.embedding: calls routed as tasks to the plugin that provides them.
   const pluginAccount = authority ? (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() : undefined;
+  const config = startPluginConfig({ nc: deps.nc, log: deps.log.child({ component: "config" }), plugins, ...(pluginAccount ? { pluginAccount } : {}) });
+  stops.push(config.stop);
   stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
@@ -126,6 +129,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
       ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
       ...(secrets ? secrets.endpoints : []),
+      ...config.endpoints,
     ],
   );
   stops.push(service.stop);

@@ -8,3 +8,5 @@ export { SecretError } from "./secrets.js";
 
 export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot } from "./worker.js";
 export type { Secrets, SecretListener } from "./secrets.js";
+export type { Live } from "./live.js";
+export type { LiveConfig, ConfigListener } from "./config.js";

@@ -29,7 +29,7 @@ import { readCreds, sleep, SubmitError, TaskFailure, token, WorkerStopping } fro
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
 import { runTopicLoop } from "./topics.js";
-import { secretsClient } from "./secrets.js";
+import { live } from "./live.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
@@ -65,8 +65,8 @@ export class Worker {
   private loops: Promise<void>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private ctlSub?: Subscription;
-  /** This worker's secrets (`secret.read:<name>`), once `run()` connected: sealed to a key made here, cached, refreshed on rotation. */
-  secrets?: ReturnType<typeof secretsClient>;
+  /** Secrets (`live.secrets.get`, sealed to a key made here, refreshed on rotation) and config (`live.config.onConfig`), live. */
+  readonly live = live();
   private slotFreed: (() => void) | undefined;
   private resolveClosed!: () => void;
   /** Resolves once the worker stopped. */
@@ -191,7 +191,7 @@ export class Worker {
         }
       },
     });
-    this.secrets = secretsClient(this.nc, this.plugin, this.log);
+    await this.live.attach(this.nc, this.plugin, this.log);
     const hb = () => this.heartbeat("running");
     hb();
     const timer = setInterval(hb, this.opts.heartbeatMs ?? 5000);
@@ -375,7 +375,8 @@ export class Worker {
       signal: abort.signal,
       working,
       metrics: this.metricsApi,
-      secret: (name, onRotated) => this.secrets!.get(name, onRotated),
+      secret: (name, onRotated) => this.live.secrets.get(name, onRotated),
+      config: this.live.config.current(),
       progress: (done, total, message) => {
         working();
         if (Date.now() - lastProgress < throttle && done < total) return;
