@@ -59,14 +59,18 @@ export const liveConfig = () => {
         if (E.isRight(c)) apply(c.right.config, c.right.version, log);
       },
     });
+    await fetchNow(nc, log);
+    return () => sub.unsubscribe();
+  };
+  /** Asks for the config in force (at start, and after a reconnect: a change may have been missed). */
+  const fetchNow = async (nc: NatsConnection, log: Logger) => {
     try {
       const d = PluginConfig.decode((await nc.request(CONFIG_SUBJECT, "{}", { timeout: 5000 })).json());
       if (E.isRight(d)) apply(d.right.config, d.right.version, log);
       else log.warn("the core's config answer does not decode");
     } catch (err) {
-      log.warn({ err: (err as Error).message }, "no config from the core; running with {}");
+      log.warn({ err: (err as Error).message }, "no config from the core; running with the last one");
     }
-    return () => sub.unsubscribe();
   };
-  return { api, attach };
+  return { api, attach, fetchNow };
 };

@@ -22,11 +22,24 @@ export const live = (): Live => {
     return secrets;
   };
   return {
-    secrets: { get: (name, onRotated) => need().get(name, onRotated), version: (name) => secrets?.version(name), close: () => secrets?.close() },
+    secrets: {
+      get: async (name, onRotated) => need().get(name, onRotated),
+      version: (name) => secrets?.version(name),
+      refresh: async () => secrets?.refresh(),
+      close: () => secrets?.close(),
+    },
     config: cfg.api,
     attach: async (nc, plugin, log) => {
-      secrets = secretsClient(nc, plugin, log);
+      const s = (secrets = secretsClient(nc, plugin, log));
       await cfg.attach(nc, plugin, log);
+      // Notices on ctl.<plugin> are core NATS: one sent while disconnected is lost, so ask again.
+      void (async () => {
+        for await (const st of nc.status()) {
+          if (st.type !== "reconnect") continue;
+          await cfg.fetchNow(nc, log);
+          await s.refresh();
+        }
+      })();
     },
   };
 };

@@ -18,12 +18,14 @@ export class SecretError extends Error {
 
 export type SecretListener = (value: string, version: number) => void;
 
-/** A worker's secrets (`worker.secrets`, `ctx.secret(name)`). */
+/** A worker's secrets (`worker.live.secrets`, `ctx.secret(name)`). */
 export type Secrets = {
   /** The value of `name` (granted `secret.read:<name>`); cached, and fetched again once the core says it rotated. `onRotated` hears each new version. */
   readonly get: (name: string, onRotated?: SecretListener) => Promise<string>;
   /** The version of the cached value, if any. */
   readonly version: (name: string) => number | undefined;
+  /** Asks again for every cached secret and tells listeners of any new version (after a reconnect, when a notice may have been missed). */
+  readonly refresh: () => Promise<void>;
   readonly close: () => void;
 };
 
@@ -98,6 +100,19 @@ export const secretsClient = (nc: NatsConnection, plugin: string, log: Logger, o
       return v.value;
     },
     version: (name) => versions.get(name),
+    refresh: async () => {
+      for (const name of [...cache.keys()]) {
+        const before = versions.get(name);
+        cache.delete(name);
+        try {
+          const v = await load(name);
+          versions.set(name, v.version);
+          if (v.version !== before) listeners.get(name)?.forEach((l) => l(v.value, v.version));
+        } catch (e) {
+          log.warn({ secret: name, err: (e as Error).message }, "secret could not be read again after a reconnect");
+        }
+      }
+    },
     close: () => {
       sub.unsubscribe();
       cache.clear();

@@ -60,11 +60,9 @@ t.test("a change reaches a running worker without a restart; invalid ones are re
     "refused changes reached no worker",
   );
 
-  // A task started now sees the config in force.
-  const task = await admin.call("task.submit", { taskType: "tuner.peek", params: {}, waitMs: 20_000 });
+  // A task started now sees the config in force; meanwhile `plugin show` prints it.
+  const [task, show] = await Promise.all([admin.call("task.submit", { taskType: "tuner.peek", params: {}, waitMs: 20_000 }), cli(["plugin", "show", "tuner"])]);
   t.match(task, { right: { status: "completed", result: { config: { threshold: 7, mode: "fast" } } } });
-
-  const show = await cli(["plugin", "show", "tuner"]);
   t.equal(show.code, 0, show.stderr);
   t.match(show.stdout, /config \(version 2\)/);
   t.match(show.stdout, /"threshold": 7/);
