@@ -88,3 +88,6 @@ export const decodeConfig = (env: Record<string, string | undefined>): Config =>
 
 /** The process's configuration. */
 export const loadConfig = (): Config => decodeConfig(process.env);
+
+/** One variable an operator named on the command line (`ganglion secret set --from-env VAR`); undefined when unset. */
+export const namedEnvValue = (name: string): string | undefined => process.env[name];

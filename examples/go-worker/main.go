@@ -248,6 +248,7 @@ type worker struct {
 	log      *log.Logger
 	inFlight int64
 	ackWait  time.Duration
+	live     *live // secrets and config (live.go)
 
 	mu      sync.Mutex
 	running map[string]running
@@ -336,10 +337,14 @@ func main() {
 		logger.Fatalf("jetstream: %v", err)
 	}
 	w := &worker{nc: nc, js: js, instance: instance, log: logger, ackWait: 30 * time.Second, running: map[string]running{}}
+	if w.live, err = newLive(nc, os.Getenv("GANGLION_SECRET"), func(f string, a ...any) { fmt.Printf(f, a...) }); err != nil {
+		logger.Fatalf("curve key: %v", err)
+	}
 
 	if _, err := nc.Subscribe(controlSubj, w.onControl); err != nil {
 		logger.Fatalf("subscribe %s: %v", controlSubj, err)
 	}
+	w.live.start()
 
 	stop, stopNow := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stopNow()
@@ -475,6 +480,9 @@ func (w *worker) heartbeat(state string) {
 }
 
 func (w *worker) onControl(m *nats.Msg) {
+	if w.live.onControl(m.Data) {
+		return
+	}
 	var c control
 	if err := json.Unmarshal(m.Data, &c); err != nil || c.Type != "cancel" {
 		return

@@ -8,6 +8,8 @@ import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import {
   busApiLocal,
   busProviderSubject,
+  busConfigSubject,
+  CONFIG_SUBJECT,
   busSecretSubject,
   busSubmitSubject,
   CONTROL_ALL,
@@ -147,8 +149,7 @@ const splitCapability = (cap: string): { name: string; param: string } => {
 
 /**
  * The imports one granted capability adds to a plugin's account. Capabilities that open nothing
- * on the bus (`filesystem.read.scoped`, enforced by the worker's host; `mcp.server`, which nothing
- * calls yet) add none. Throws on a capability this table does not know: the catalog and this
+ * on the bus (`filesystem.read.scoped`, enforced by the worker's host) add none. Throws on a capability this table does not know: the catalog and this
  * table must change together (a test walks the catalog).
  */
 export const capabilityImports = (bus: string, pluginId: string, capability: string): Import[] => {
@@ -166,7 +167,6 @@ export const capabilityImports = (bus: string, pluginId: string, capability: str
       return [service(bus, capability, busProviderSubject(pluginId, "chat"), providerSubject("chat"))];
     case "provider.embedding":
       return [service(bus, capability, busProviderSubject(pluginId, "embedding"), providerSubject("embedding"))];
-    case "mcp.server":
     case "filesystem.read.scoped":
       return [];
     default:
@@ -187,6 +187,7 @@ export const pluginImports = (bus: string, pluginId: string, access: PluginAcces
     service(bus, "reports", pluginResults(pluginId)),
     service(bus, "heartbeats", heartbeatSubject(pluginId, "*")),
     { name: "control", type: "stream", account: bus, subject: controlSubject(pluginId) },
+    service(bus, "config", busConfigSubject(pluginId), CONFIG_SUBJECT),
     ...[...new Set(access.granted)].sort().flatMap((c) => capabilityImports(bus, pluginId, c)),
   ];
 };
@@ -228,6 +229,7 @@ export const busExports = (extra: readonly Export[] = []): Export[] => [
   { name: "topics", type: "service", subject: "top.>" },
   { name: "secrets", type: "service", subject: "secret.>" },
   { name: "providers", type: "service", subject: "prov.>" },
+  { name: "config", type: "service", subject: "cfg.*" },
   { name: "control", type: "stream", subject: CONTROL_ALL },
   { name: "service", type: "service", subject: `${SERVICE_PREFIX}.>` },
   { name: "service discovery", type: "service", subject: "$SRV.>", response_type: "Stream" },

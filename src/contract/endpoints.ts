@@ -20,6 +20,8 @@ import {
   Totals,
   WorkerWithLive,
 } from "./responses.js";
+import { CurvePublicKey, SecretNameRequest, SecretRow, SecretValueRequest } from "./secrets.js";
+import { ConfigGetRequest, ConfigSetRequest, PluginConfig } from "./pluginConfig.js";
 
 /**
  * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
@@ -159,6 +161,29 @@ export const Endpoints = named({
     LimitsView,
   ),
   "task.retry": spec("command", "Send a dead-lettered task again, with a fresh attempt budget", RetryTaskRequest, TaskView),
+
+  "plugin.config.set": spec(
+    "command",
+    "Change a plugin's live config: set/unset top-level keys or replace it; validated against its manifest's config schema; running workers get it at once",
+    ConfigSetRequest,
+    PluginConfig,
+  ),
+  "plugin.config.get": spec("command", "A plugin's config in force and its version (secret references as references)", ConfigGetRequest, PluginConfig),
+  "secret.key": spec(
+    "command",
+    "The core's secret public key (a curve xkey): the CLI seals a new value to it, so no value crosses the bus in clear",
+    Empty,
+    t.type({ publicKey: CurvePublicKey }),
+  ),
+  "secret.set": spec("command", "Create a secret from a value sealed to the core's key (refused when it exists: rotate it)", SecretValueRequest, SecretRow),
+  "secret.rotate": spec(
+    "command",
+    "Give an existing secret a new value (sealed to the core's key); plugins that read it are told at once",
+    SecretValueRequest,
+    SecretRow,
+  ),
+  "secret.remove": spec("command", "Remove a secret: its sealed value is purged; its events stay", SecretNameRequest, SecretRow),
+  "secret.list": spec("command", "Every secret: version, fingerprint, who may read it, each reader's last read. Never a value.", Empty, t.array(SecretRow)),
 
   "views.plugins": spec(
     "read",

@@ -222,7 +222,11 @@ export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSour
       limits: withDefault(Limits, DEFAULT_LIMITS),
       health: withDefault(Health, DEFAULT_HEALTH),
     },
-    { network: closed("network", { allowFrom: withDefault(t.array(Cidr), []) }, {}) },
+    {
+      network: closed("network", { allowFrom: withDefault(t.array(Cidr), []) }, {}),
+      /** The plugin's live configuration, as a JSON Schema (checked like params schemas); `ganglion plugin config set` validates against it. */
+      config: JsonSchema,
+    },
   );
 };
 

@@ -167,6 +167,11 @@ export const busSecretSubject = (pluginId: string, name: string) => `secret.${pl
 /** Request, in the plugin's account: the core's model provider of `kind` (`chat`, `embedding`). */
 export const providerSubject = (kind: string) => `prov.${kind}`;
 export const busProviderSubject = (pluginId: string, kind: string) => `prov.${pluginId}.${kind}`;
+/** Request, in the plugin's account (every active plugin imports it): the plugin's config in force. */
+export const CONFIG_SUBJECT = "cfg";
+export const busConfigSubject = (pluginId: string) => `cfg.${pluginId}`;
+/** The core serves every plugin's config request here (queue group `ganglion-core`). */
+export const CONFIG_REQUESTS = "cfg.*";
 /** The micro service endpoint a worker holding the dev bootstrap credentials may call. */
 export const PLUGIN_REGISTER_ENDPOINT = "plugin.register";
 

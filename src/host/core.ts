@@ -24,6 +24,10 @@ import { pluginEndpoints } from "../service/endpoints/plugins.js";
 import { taskEndpoints } from "../service/endpoints/tasks.js";
 import { queryEndpoints } from "../service/endpoints/queries.js";
 import { auditEndpoints } from "../service/endpoints/audit.js";
+import { startSecrets } from "../secrets/index.js";
+import { serveProviders } from "../providers/serve.js";
+import { startPluginConfig } from "../pluginConfig/index.js";
+import type { SecretResolver } from "../secrets/resolver.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -50,6 +54,8 @@ export type Core = {
   readonly tasks: TaskRuntime;
   /** Account pushes and credential minting; absent on a core without keys or SYS credentials. */
   readonly accounts?: AccountAuthority;
+  /** Resolves `secret://` references for a plugin (grant checked, read recorded); absent on a core without keys. */
+  readonly secrets?: SecretResolver;
   /** Stops every component, newest first. Idempotent. */
   readonly stop: () => Promise<void>;
 };
@@ -102,6 +108,14 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(deps.tasks ? { options: deps.tasks } : {}),
   });
   stops.push(tasks.stop);
+  // Secrets need the data dir's keys (the core's curve key lives in keys/secrets.xk).
+  const secrets = authority ? await startSecrets({ nc: deps.nc, log: deps.log.child({ component: "secrets" }), authority, plugins, ...replicas }) : undefined;
+  if (secrets) stops.push(secrets.stop);
+  // provider.chat / provider.embedding: calls routed as tasks to the plugin that provides them.
+  const pluginAccount = authority ? (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() : undefined;
+  const config = startPluginConfig({ nc: deps.nc, log: deps.log.child({ component: "config" }), plugins, ...(pluginAccount ? { pluginAccount } : {}) });
+  stops.push(config.stop);
+  stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -114,6 +128,8 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...taskEndpoints({ tasks }),
       ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
       ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
+      ...(secrets ? secrets.endpoints : []),
+      ...config.endpoints,
     ],
   );
   stops.push(service.stop);
@@ -121,6 +137,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   return {
     tasks,
     ...(accounts ? { accounts } : {}),
+    ...(secrets ? { secrets: secrets.resolver } : {}),
     stop: () =>
       (stopping ??= (async () => {
         for (const s of stops.reverse()) {

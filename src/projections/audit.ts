@@ -3,6 +3,7 @@ import type { EventMetadata } from "../events/envelope.js";
 import { pluginStreamName } from "../events/plugin.js";
 import { limitsStreamName, taskStreamName } from "../events/task.js";
 import { workerStreamName } from "../events/worker.js";
+import { configStreamName } from "../events/config.js";
 import type { EventStore, RecordedEvent } from "../store/types.js";
 
 /** One line of the audit trail (`ganglion audit --json`, `audit export`, `ganglion.v1.audit.query`). */
@@ -105,7 +106,9 @@ export async function* audit(store: EventStore<{ type: string; data: unknown }>,
   }
   const tasks = new Set<string>();
   const own =
-    f.pluginId === undefined ? new Set<string>() : new Set([pluginStreamName(f.pluginId), workerStreamName(f.pluginId), limitsStreamName(f.pluginId)]);
+    f.pluginId === undefined
+      ? new Set<string>()
+      : new Set([pluginStreamName(f.pluginId), workerStreamName(f.pluginId), limitsStreamName(f.pluginId), configStreamName(f.pluginId)]);
   for await (const e of store.readAll()) {
     if (f.pluginId !== undefined) {
       let mine = own.has(e.streamName);

@@ -4,5 +4,9 @@
  * task environment are in `ganglion/testing`.
  */
 export { Worker, TaskFailure, SubmitError } from "./worker.js";
+export { SecretError } from "./secrets.js";
 
 export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot } from "./worker.js";
+export type { Secrets, SecretListener } from "./secrets.js";
+export type { Live } from "./live.js";
+export type { LiveConfig, ConfigListener } from "./config.js";

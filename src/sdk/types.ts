@@ -66,6 +66,10 @@ export type TaskContext = {
   /** Keeps the attempt alive without reporting progress (start-to-close restarts; no event). */
   readonly working: () => void;
   readonly metrics: Metrics;
+  /** The value of secret `name` (granted `secret.read:<name>`), cached and refreshed on rotation (`src/sdk/secrets.ts`). */
+  readonly secret: (name: string, onRotated?: (value: string, version: number) => void) => Promise<string>;
+  /** The plugin's config in force when the attempt started (`worker.live.config.onConfig` hears changes). */
+  readonly config: Readonly<Record<string, unknown>>;
 };
 
 export type TopicContext = {

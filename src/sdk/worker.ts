@@ -31,6 +31,7 @@ import { metricsRecorder } from "./metrics.js";
 import { runTopicLoop } from "./topics.js";
 import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
+import { live } from "./live.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
@@ -69,6 +70,8 @@ export class Worker {
   /** Task slots shared by the pull loops (one per task type). */
   private readonly slots: TaskSlots;
   private readonly slotFreed = () => (this.stopping ? this.slots.wakeAll() : this.slots.freed());
+  /** Secrets (`live.secrets.get`, sealed to a key made here, refreshed on rotation) and config (`live.config.onConfig`), live. */
+  readonly live = live();
   private resolveClosed!: () => void;
   /** Resolves once the worker stopped. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
@@ -193,6 +196,7 @@ export class Worker {
         }
       },
     });
+    await this.live.attach(this.nc, this.plugin, this.log);
     const hb = () => this.heartbeat("running");
     hb();
     const timer = setInterval(hb, this.opts.heartbeatMs ?? 5000);
@@ -354,6 +358,8 @@ export class Worker {
       signal: abort.signal,
       working,
       metrics: this.metricsApi,
+      secret: (name, onRotated) => this.live.secrets.get(name, onRotated),
+      config: this.live.config.current(),
       progress: (done, total, message) => {
         working();
         if (Date.now() - lastProgress < throttle && done < total) return;

@@ -29,9 +29,17 @@ export class MockTaskEnvironment {
   private readonly controller = new AbortController();
   private readonly log: Logger;
 
-  constructor(task: Partial<TaskInfo> & { type: string }, opts: { logger?: Logger } = {}) {
+  private readonly secrets: Readonly<Record<string, string>>;
+
+  /** `secrets`: what `ctx.secret(name)` answers (a name not listed rejects, as an ungranted read does). */
+  private readonly config: Readonly<Record<string, unknown>>;
+
+  /** `config`: what `ctx.config` holds. */
+  constructor(task: Partial<TaskInfo> & { type: string }, opts: { logger?: Logger; secrets?: Record<string, string>; config?: Record<string, unknown> } = {}) {
     this.task = { id: "mock-task", attempt: 1, delivery: 1, plugin: "mock", instance: "mock-1", ...task };
     this.log = opts.logger ?? pino({ level: "silent" });
+    this.secrets = { ...opts.secrets };
+    this.config = Object.freeze({ ...opts.config });
   }
 
   /** Aborts the handler's signal, as a cancellation or a timeout from the core would. */
@@ -58,6 +66,11 @@ export class MockTaskEnvironment {
       progress: (done, total, message) => void rec.progress.push({ done, total, ...(message !== undefined ? { message } : {}) }),
       working: () => void rec.working++,
       metrics,
+      config: this.config,
+      secret: async (name) => {
+        if (!Object.hasOwn(this.secrets, name)) throw new Error(`secret ${name} is not granted to this mock task (pass it in opts.secrets)`);
+        return this.secrets[name]!;
+      },
     };
     return handler(params, ctx);
   }

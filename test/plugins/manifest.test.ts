@@ -112,7 +112,7 @@ t.test("an unknown capability is refused with the list of known ones", async (t)
   for (const k of knownCapabilities(defaultCatalog())) t.ok(e!.includes(k), k);
   t.match(errors(base({ capabilities: "[topic.publish]" })), ["capabilities[0]: capability topic.publish needs a topic: write topic.publish:<topic>"]);
   t.match(errors(base({ capabilities: "[topic.publish:Bad Topic]" })), [/capabilities\[0\]: topic "Bad Topic" of topic.publish is not valid/]);
-  t.match(errors(base({ capabilities: "[mcp.server:x]" })), [/takes no parameter/]);
+  t.match(errors(base({ capabilities: "[provider.chat:x]" })), [/takes no parameter/]);
 });
 
 t.test("cross-field rules", async (t) => {

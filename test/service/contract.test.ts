@@ -20,6 +20,9 @@ import { auditEndpoints } from "../../src/service/endpoints/audit.js";
 import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { queryEndpoints } from "../../src/service/endpoints/queries.js";
 import { taskEndpoints } from "../../src/service/endpoints/tasks.js";
+import { secretEndpoints } from "../../src/service/endpoints/secrets.js";
+import type { SecretStore } from "../../src/secrets/store.js";
+import { startPluginConfig } from "../../src/pluginConfig/index.js";
 import { ErrorStatus, startService } from "../../src/service/service.js";
 
 const log = pino({ level: "silent" });
@@ -27,18 +30,27 @@ const log = pino({ level: "silent" });
 const nc = { options: {}, request: async () => Promise.reject(new Error("no I/O in this test")) } as unknown as NatsConnection;
 const heartbeats: HeartbeatTracker = { live: () => ({}), stop: () => undefined };
 
+// The config component subscribes on start: a stub connection that records nothing.
+const configEndpoints = startPluginConfig({
+  nc: { ...nc, subscribe: () => ({ unsubscribe: () => undefined }) } as unknown as NatsConnection,
+  log,
+  plugins: {} as PluginApp,
+}).endpoints;
+
 /** The endpoint lists exactly as src/host/core.ts hands them to startService. */
 const coreEndpoints = () => [
   ...pluginEndpoints({ app: {} as PluginApp, catalog: defaultCatalog() }),
   ...taskEndpoints({ tasks: {} as TaskRuntime }),
   ...queryEndpoints({ nc, log, manifests: [], heartbeats }),
   ...auditEndpoints({ nc, log }),
+  ...secretEndpoints({ store: {} as SecretStore, notify: async () => undefined }),
+  ...configEndpoints,
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 24);
+  t.equal(ENDPOINT_NAMES.length, 31);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);

@@ -46,11 +46,20 @@ const FIXTURE = new URL("./fixtures/worker.ts", import.meta.url).pathname;
 /** Starts the fixture worker as a real child process with the plugin's credentials. */
 export const spawnWorker = async (
   bus: TestBus,
-  o: { plugin: string; creds: string; instance: string; concurrency?: number; topics?: string[]; types?: string[] },
+  o: {
+    plugin: string;
+    creds: string;
+    instance: string;
+    concurrency?: number;
+    topics?: string[];
+    types?: string[];
+    fixture?: string;
+    env?: Record<string, string>;
+  },
 ): Promise<WorkerProcess> => {
   const credsFile = join(bus.dataDir, `${o.instance}.creds`);
   await writeFile(credsFile, o.creds, { mode: 0o600 });
-  const proc = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
+  const proc = spawn(process.execPath, ["--import", "tsx", o.fixture ?? FIXTURE], {
     env: {
       ...process.env,
       PLUGIN: o.plugin,
@@ -60,6 +69,7 @@ export const spawnWorker = async (
       ...(o.concurrency ? { CONCURRENCY: String(o.concurrency) } : {}),
       ...(o.topics ? { TOPICS: o.topics.join(",") } : {}),
       ...(o.types ? { TYPES: o.types.join(",") } : {}),
+      ...o.env,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });

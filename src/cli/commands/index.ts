@@ -4,7 +4,9 @@ import * as audit from "./audit.js";
 import * as compose from "./compose.js";
 import * as natsContext from "./natsContext.js";
 import * as plugin from "./plugin.js";
+import * as pluginConfig from "./pluginConfig.js";
 import * as projections from "./projections.js";
+import * as secret from "./secret.js";
 import * as serve from "./serve.js";
 import * as status from "./status.js";
 import * as task from "./task.js";
@@ -16,4 +18,18 @@ import * as views from "./views.js";
 export type CommandGroup = { readonly register: (program: Command, ctx: CliContext) => void };
 
 /** Every command group, in the order `ganglion --help` lists them. Add yours here. */
-export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, tls, compose];
+export const commandGroups: readonly CommandGroup[] = [
+  up,
+  serve,
+  status,
+  plugin,
+  pluginConfig,
+  secret,
+  task,
+  views,
+  projections,
+  audit,
+  natsContext,
+  tls,
+  compose,
+];

@@ -219,9 +219,11 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<id>", "plugin id")
     .summary("show a plugin, its manifest and its capabilities in plain words")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const r = await ctx.withBus(cmd, (nc) => call(nc, "plugin.show", { pluginId: id }));
+      const [r, config] = await ctx.withBus(cmd, (nc) =>
+        Promise.all([call(nc, "plugin.show", { pluginId: id }), call(nc, "plugin.config.get", { pluginId: id })]),
+      );
       const out = ctx.output(cmd);
-      if (out.json) return out.record(r);
+      if (out.json) return out.record({ ...r, config });
       const p = r.plugin;
       out.record({
         plugin: p.pluginId,
@@ -238,6 +240,7 @@ export const register = (program: Command, ctx: CliContext) => {
         { header: "granted", value: (c) => (c.granted ? "yes" : "PENDING") },
         { header: "meaning", value: (c) => c.meaning },
       ]);
+      ctx.io.stdout(`\nconfig (version ${config.version}): ${JSON.stringify(config.config, null, 2)}\n`);
     });
 
   plugin
