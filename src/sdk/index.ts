@@ -3,6 +3,6 @@
  * contract (`src/contract/`), so loading it loads nothing of the core; the test bus and the mock
  * task environment are in `ganglion/testing`.
  */
-export { Worker, TaskFailure, SubmitError } from "./worker.js";
+export { Worker, TaskFailure, SubmitError, CredentialsRefused, ExitCode } from "./worker.js";
 
-export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot } from "./worker.js";
+export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot, WorkerEnd } from "./worker.js";
