@@ -22,7 +22,8 @@ import type { Ctx } from "./state.js";
 /** Worker reports handled at once (different tasks; one task's reports stay in order). */
 export const REPORT_CONCURRENCY = 64;
 
-const TASK_ID = /^[A-Za-z0-9_-]+$/;
+/** A task id as the event store takes it in a stream name (`task-<id>`): a leading `-` is not one (it was redelivered for ever). */
+const TASK_ID = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
 /** What a report turns into: a command on the task, a keep-alive only, or nothing at all. */
 export type ReportAction = { readonly kind: "command"; readonly cmd: TaskCommand } | { readonly kind: "keepAlive" };
