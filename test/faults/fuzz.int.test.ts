@@ -230,7 +230,10 @@ const probeLoop = (async () => {
         answered = true;
       } catch (err) {
         probe.slow++;
-        probe.failures.push({ at, text: `${new Date(at).toISOString()} attempt ${attempt}: ${String(err)}` });
+        // For comparison: a round trip to nats-server alone at the same moment (load on the machine or the server, not the core).
+        const f = Date.now();
+        await nc.flush().catch(() => undefined);
+        probe.failures.push({ at, text: `${new Date(at).toISOString()} attempt ${attempt}: ${String(err)} (a server round trip then: ${Date.now() - f} ms)` });
       }
     }
     if (!answered) probe.unanswered++;
