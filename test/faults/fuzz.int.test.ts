@@ -156,6 +156,11 @@ const schema: fc.Arbitrary<Record<string, unknown>> = fc.letrec<{ s: Record<stri
     }),
     fc.record({ type: fc.constant("array"), items: tie("s") }),
     fc.record({ anyOf: fc.array(tie("s"), { minLength: 1, maxLength: 3 }) }),
+    // Many patterns, each slow for recheck to decide (200 of them froze the core for 60 s).
+    fc.integer({ min: 20, max: 300 }).map((n) => ({
+      type: "object",
+      properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { type: "string", pattern: `^[a-z]{1,${i + 1}}(x|y)+$` }])),
+    })),
     fc
       .integer({ min: 1900, max: 2600 })
       .map((n) => ({ type: "object", properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { type: "string" }])) })),
