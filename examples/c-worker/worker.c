@@ -32,7 +32,9 @@
  *
  * It runs one task at a time (the manifest's concurrency is 1). It prints
  * "c-counter worker <instance> running" on stdout once it pulls tasks, logs on stderr, and on
- * SIGTERM or SIGINT stops pulling, finishes the running task, says goodbye and exits 0.
+ * SIGTERM or SIGINT stops pulling, finishes the running task, says goodbye and exits 0. When the
+ * server refuses its credentials (revoked, the plugin disabled or removed, expired), at start or
+ * while it runs, it says so on stderr and exits 77 (lifecycle.c).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -50,6 +52,7 @@
 #include <nats/nats.h>
 
 #include "counter.h"
+#include "lifecycle.h"
 
 #define PLUGIN_ID "c-counter"
 #define VERSION "1.0.0"
@@ -139,6 +142,7 @@ static bool task_id_ok(const char *id) {
 /* ---- heartbeats ------------------------------------------------------------------------------ */
 
 static void heartbeat(worker *w, const char *state) {
+    if (natsConnection_IsClosed(w->nc)) return;
     char subj[128], body[256];
     snprintf(subj, sizeof subj, HEARTBEAT_PREFIX "%s", w->instance);
     snprintf(body, sizeof body, "{\"instance\":\"%s\",\"version\":\"" VERSION "\",\"inFlight\":%d,\"state\":\"%s\"}", w->instance,
@@ -209,7 +213,7 @@ static bool report_tries(worker *w, const char *task_id, int attempt, const char
     jsPubOptions_Init(&po);
     po.MaxWait = 5000;
     bool ok = false;
-    for (int i = 1; i <= tries && !ok; i++) {
+    for (int i = 1; i <= tries && !ok && !natsConnection_IsClosed(w->nc); i++) {
         jsErrCode jerr = 0;
         natsStatus s = js_Publish(NULL, w->js, subj, b.p, (int)b.len, &po, &jerr);
         if (s == NATS_OK) ok = true;
@@ -417,8 +421,16 @@ int main(void) {
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, NULL);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    lifecycle lc = {.stop = &stop_requested};
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, lc_on_closed, &lc);
     if (s != NATS_OK) DIE("options: %s: %s", natsStatus_GetText(s), nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
     s = natsConnection_Connect(&w.nc, opts);
+    char refusal[600];
+    if (s != NATS_OK && lc_is_refusal(s, nats_GetLastError(NULL))) {
+        lc_message(refusal, sizeof refusal, nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+        logf_("%s", refusal);
+        return EXIT_REFUSED;
+    }
     if (s != NATS_OK) DIE("connect: %s: %s", natsStatus_GetText(s), nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
     /* The plugin's account has no JetStream: BUS's consumer API is imported under $JS.BUS.API, and
      * only this plugin's consumer (info, next, acks) is: no stream lookups, no $JS.API.INFO. */
@@ -499,5 +511,10 @@ int main(void) {
     natsOptions_Destroy(opts);
     nats_CloseAndWait(2000);
     logf_("stopped");
+    if (atomic_load(&lc.refused)) {
+        lc_message(refusal, sizeof refusal, lc.why);
+        logf_("%s", refusal);
+        return EXIT_REFUSED;
+    }
     return 0;
 }

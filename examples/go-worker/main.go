@@ -33,7 +33,9 @@
 //	                  one without the other is refused at start
 //
 // It prints "go-hasher worker <instance> running" on stdout once it pulls tasks, logs on stderr,
-// and on SIGTERM or SIGINT stops pulling, finishes what it runs, says goodbye and exits 0.
+// and on SIGTERM or SIGINT stops pulling, finishes what it runs, says goodbye and exits 0. When
+// the server refuses its credentials (revoked, the plugin disabled or removed, expired), at start
+// or while it runs, it says so on stderr and exits 77 (lifecycle.go).
 package main
 
 import (
@@ -315,8 +317,13 @@ func main() {
 		logger.Fatalf("%v", err)
 	}
 
+	stop, stopNow := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stopNow()
+	lc := &lifecycle{stop: stopNow}
+
 	// A user of the plugin's own account: no inbox prefix, replies come back across the account
-	// boundary on subjects the server maps for us.
+	// boundary on subjects the server maps for us. nats.UserCredentials reads the file at every
+	// (re)connect.
 	opts := append([]nats.Option{
 		nats.UserCredentials(creds),
 		nats.Name(pluginID + ":" + instance),
@@ -325,8 +332,13 @@ func main() {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Printf("connection error: %v", err) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Printf("disconnected: %v", err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { logger.Printf("reconnected") }),
+		nats.ClosedHandler(lc.closedHandler),
 	}, tlsOpts...)
 	nc, err := nats.Connect(env("NATS_URL", nats.DefaultURL), opts...)
+	if isRefusal(err) {
+		logger.Print(refusalMessage(err))
+		os.Exit(exitRefused)
+	}
 	if err != nil {
 		logger.Fatalf("connect: %v", err)
 	}
@@ -345,9 +357,6 @@ func main() {
 		logger.Fatalf("subscribe %s: %v", controlSubj, err)
 	}
 	w.live.start()
-
-	stop, stopNow := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stopNow()
 
 	w.heartbeat("running")
 	hbDone := make(chan struct{})
@@ -382,18 +391,24 @@ func main() {
 		<-finished
 	}
 	close(hbDone)
-	w.heartbeat("stopping")
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-	}
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		nc.Close()
+	if !nc.IsClosed() {
+		w.heartbeat("stopping")
+		closed := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+		}
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			nc.Close()
+		}
 	}
 	logger.Printf("stopped")
+	if err := lc.refusal(); err != nil {
+		logger.Print(refusalMessage(err))
+		os.Exit(exitRefused)
+	}
 }
 
 // bind waits for the plugin's durable consumer (it exists, and the plugin's account imports it,
@@ -473,6 +488,9 @@ func (w *worker) pull(stop context.Context, sub *nats.Subscription, concurrency 
 }
 
 func (w *worker) heartbeat(state string) {
+	if w.nc.IsClosed() {
+		return
+	}
 	b, _ := json.Marshal(heartbeat{Instance: w.instance, Version: version, InFlight: atomic.LoadInt64(&w.inFlight), State: state})
 	if err := w.nc.Publish(heartbeatSubject(w.instance), b); err != nil {
 		w.log.Printf("heartbeat: %v", err)
@@ -515,7 +533,7 @@ func (w *worker) publishTries(r report, tries int) bool {
 		w.log.Printf("report %s: %v", r.TaskID, err)
 		return false
 	}
-	for i := 1; i <= tries; i++ {
+	for i := 1; i <= tries && !w.nc.IsClosed(); i++ {
 		if _, err = w.js.Publish(resultSubject(r.TaskID), b, nats.AckWait(5*time.Second)); err == nil {
 			return true
 		}

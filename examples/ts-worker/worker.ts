@@ -7,9 +7,12 @@
  * WORKER_INSTANCE (default host-pid-random).
  *
  * In a plugin project of your own, import from the package instead: `from "ganglion/sdk"`.
+ *
+ * Exit codes (README, "Tasks and workers"): 0 after SIGTERM/SIGINT; 77 when the server refuses the
+ * credentials (revoked, the plugin disabled or removed, expired), at start or while running.
  */
 import * as t from "io-ts";
-import { Worker } from "../../src/sdk/index.js";
+import { CredentialsRefused, Worker } from "../../src/sdk/index.js";
 
 const Text = t.type({ text: t.string });
 const Count = t.type({ words: t.number });
@@ -39,8 +42,18 @@ worker.onTask(
 
 worker.onTask("text.echo", async ({ text }) => ({ text }), { params: Text, result: Text });
 
-await worker.run();
+try {
+  await worker.run();
+} catch (err) {
+  // Refused credentials are not a crash: say what to do, without a stack trace.
+  if (!(err instanceof CredentialsRefused)) throw err;
+  process.stderr.write(`wordcount: ${err.message}\n`);
+  process.exit(err.exitCode);
+}
 process.stdout.write(`wordcount worker ${worker.instance} running\n`);
-const stop = () => void worker.stop().then(() => process.exit(0));
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
+process.on("SIGINT", () => void worker.stop());
+process.on("SIGTERM", () => void worker.stop());
+// Stopped (exit 0), or refused while running (exit 77; the SDK logged why).
+const end = await worker.closed;
+if (end.reason === "refused") process.stderr.write(`wordcount: ${end.message}\n`);
+process.exit(end.exitCode);

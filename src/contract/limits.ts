@@ -8,6 +8,8 @@ export const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 export const MAX_JSON_DEPTH = 64;
 /** Who an operator says they are (`actor`: `operator:alice`). */
 export const MAX_ACTOR = 128;
+/** A worker instance's name in a report (heartbeats name it in their subject; the SDK and the examples make tokens of it). */
+export const MAX_INSTANCE = 128;
 
 /**
  * The deepest nesting of `[`/`{` in JSON text, counted without recursion and without parsing:

@@ -3,7 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { defaultCatalog } from "../contract/catalog.js";
 import type { Catalog } from "../contract/catalog.js";
 import { reportErrors } from "../contract/decodeErrors.js";
-import { createAjv, schemaIssues } from "./schemas.js";
+import { createAjv, MANIFEST_PATTERN_BUDGET_MS, schemaIssues, withPatternBudget } from "./schemas.js";
 import { crossCheck, manifestCodec } from "../contract/manifest.js";
 import type { Manifest as ManifestType } from "../contract/manifest.js";
 
@@ -51,7 +51,7 @@ const codecFor = (catalog: Catalog) => (catalog === defaultCatalog() ? Manifest 
 export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
   const size = Buffer.byteLength(JSON.stringify(raw) ?? "");
   if (size > MAX_MANIFEST_BYTES) return E.left([`(document): the manifest is ${size} bytes; the limit is ${MAX_MANIFEST_BYTES}`]);
-  const d = codecFor(catalog).decode(raw);
+  const d = withPatternBudget(MANIFEST_PATTERN_BUDGET_MS, () => codecFor(catalog).decode(raw));
   if (E.isLeft(d)) return E.left(reportErrors(d.left));
   const cross = crossCheck(d.right);
   return cross.length > 0 ? E.left(cross) : E.right(d.right);

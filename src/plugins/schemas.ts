@@ -22,6 +22,25 @@ export const MAX_SCHEMA_NODES = 2_000;
 export const MAX_SCHEMA_DEPTH = 32;
 /** How long recheck may think about one pattern before it is refused as undecided. */
 export const PATTERN_CHECK_MS = 2_000;
+/**
+ * How long recheck may think about all the patterns of one manifest. The check runs on the core's
+ * event loop: 200 patterns that each took recheck a few hundred ms froze the core for 60 s.
+ */
+export const MANIFEST_PATTERN_BUDGET_MS = 1_500;
+
+/** The end of the current manifest's pattern budget (the decode is synchronous: one at a time). */
+let patternDeadline: number | undefined;
+
+/** Runs `f` (a manifest decode) with `ms` for all the patterns it checks. */
+export const withPatternBudget = <A>(ms: number, f: () => A): A => {
+  const outer = patternDeadline;
+  patternDeadline = Date.now() + ms;
+  try {
+    return f();
+  } finally {
+    patternDeadline = outer;
+  }
+};
 
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
 
@@ -39,7 +58,12 @@ const checkPattern = (p: string, path: string, w: Walk) => {
     w.issues.push(`${path}: not a valid regular expression (${(err as Error).message})`);
     return;
   }
-  const r = checkSync(source, "u", { timeout: PATTERN_CHECK_MS });
+  const timeout = patternDeadline === undefined ? PATTERN_CHECK_MS : Math.min(PATTERN_CHECK_MS, patternDeadline - Date.now());
+  if (timeout <= 0) {
+    w.issues.push(`${path}: the manifest's patterns could not all be checked within ${MANIFEST_PATTERN_BUDGET_MS} ms; use fewer or simpler patterns`);
+    return;
+  }
+  const r = checkSync(source, "u", { timeout });
   if (r.status === "safe") return;
   source = source.length > 60 ? `${source.slice(0, 60)}…` : source;
   if (r.status === "vulnerable") {
@@ -48,7 +72,7 @@ const checkPattern = (p: string, path: string, w: Walk) => {
       `${path}: the pattern ${JSON.stringify(source)} can take ${c} time on some inputs (a ReDoS risk: nested or overlapping repetition); rewrite it so no part of the input can be matched in two ways`,
     );
   } else {
-    w.issues.push(`${path}: the pattern ${JSON.stringify(source)} could not be proven safe within ${PATTERN_CHECK_MS} ms; simplify it`);
+    w.issues.push(`${path}: the pattern ${JSON.stringify(source)} could not be proven safe within ${timeout} ms; simplify it`);
   }
 };
 

@@ -3,10 +3,10 @@
  * contract (`src/contract/`), so loading it loads nothing of the core; the test bus and the mock
  * task environment are in `ganglion/testing`.
  */
-export { Worker, TaskFailure, SubmitError } from "./worker.js";
+export { Worker, TaskFailure, SubmitError, CredentialsRefused, ExitCode } from "./worker.js";
 export { SecretError } from "./secrets.js";
 
-export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot } from "./worker.js";
+export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot, WorkerEnd } from "./worker.js";
 export type { Secrets, SecretListener } from "./secrets.js";
 export type { Live } from "./live.js";
 export type { LiveConfig, ConfigListener } from "./config.js";

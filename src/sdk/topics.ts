@@ -42,7 +42,16 @@ export const runTopicLoop = async (o: {
             }
             msg = d.right;
           }
-          const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
+          const keepAlive = setInterval(
+            () => {
+              try {
+                m.working();
+              } catch {
+                // The connection closed (credentials refused): the worker is ending, the loop with it.
+              }
+            },
+            Math.max(100, Math.floor(ackWaitMs / 3)),
+          );
           try {
             await h.handler(msg, { topic, seq: m.seq, delivery: m.info.deliveryCount, log, metrics });
           } finally {
@@ -52,7 +61,7 @@ export const runTopicLoop = async (o: {
           metrics.increment("topics.handled");
         } catch (err) {
           log.warn({ seq: m.seq, err: (err as Error).message }, "topic handler failed; redelivering");
-          m.nak(1000);
+          if (!o.stopping()) m.nak(1000);
         }
       }
     } catch (err) {

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import type * as t from "io-ts";
 import type { Logger } from "pino";
 import type { JsMsg } from "@nats-io/jetstream";
@@ -131,5 +130,3 @@ export const token = (s: string) =>
     .toLowerCase()
     .replace(/[^a-z0-9_-]/g, "-")
     .replace(/^[^a-z0-9]+/, "") || "w";
-
-export const readCreds = (creds: string) => (creds.includes("-----BEGIN") ? creds : readFileSync(creds, "utf8"));

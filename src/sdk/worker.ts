@@ -6,7 +6,7 @@ import { pino } from "pino";
 import type { Logger } from "pino";
 import { jetstream } from "@nats-io/jetstream";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { connect, credsAuthenticator, nuid } from "@nats-io/transport-node";
+import { nuid } from "@nats-io/transport-node";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   assertDotted,
@@ -23,17 +23,20 @@ import {
   topicSubject,
 } from "../contract/subjects.js";
 import { Control, TaskHeaders } from "../contract/wire.js";
-import { tlsConnectOption } from "../contract/tls.js";
 import type { Heartbeat, Report } from "../contract/wire.js";
-import { readCreds, sleep, SubmitError, TaskFailure, token, WorkerStopping } from "./types.js";
+import { sleep, SubmitError, TaskFailure, token, WorkerStopping } from "./types.js";
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
 import { runTopicLoop } from "./topics.js";
 import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
 import { live } from "./live.js";
+import { connectWorker, ExitCode, watchConnection } from "./lifecycle.js";
+import type { WorkerEnd } from "./lifecycle.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
+export { CredentialsRefused, ExitCode } from "./lifecycle.js";
+export type { WorkerEnd } from "./lifecycle.js";
 export type { Metrics, MetricsSnapshot, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 
 /**
@@ -72,9 +75,14 @@ export class Worker {
   private readonly slotFreed = () => (this.stopping ? this.slots.wakeAll() : this.slots.freed());
   /** Secrets (`live.secrets.get`, sealed to a key made here, refreshed on rotation) and config (`live.config.onConfig`), live. */
   readonly live = live();
-  private resolveClosed!: () => void;
-  /** Resolves once the worker stopped. */
-  readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
+  private resolveClosed!: (end: WorkerEnd) => void;
+  /**
+   * Resolves once the worker ended: `{ reason: "stopped" }` after `stop()`, or
+   * `{ reason: "refused" }` when the server refused its credentials on a live connection (revoked,
+   * the plugin disabled or removed): it stops by itself then. A worker's main should exit with
+   * `end.exitCode` (see `ExitCode`).
+   */
+  readonly closed: Promise<WorkerEnd> = new Promise((r) => (this.resolveClosed = r));
 
   constructor(opts: WorkerOptions) {
     this.opts = opts;
@@ -157,27 +165,15 @@ export class Worker {
 
   /**
    * Connects and starts pulling tasks and topic messages; resolves once running. Reconnects by
-   * itself after a lost connection or a server restart. `closed` resolves after `stop()`.
+   * itself after a lost connection or a server restart; a `.creds` path is read again at each
+   * reconnect. Rejects with `CredentialsRefused` when the server refuses the credentials.
    */
   async run(): Promise<void> {
     if (this.nc) throw new Error("this worker already runs");
-    const creds = this.opts.creds;
-    this.nc = await connect({
-      servers: this.opts.servers ?? "nats://127.0.0.1:4222",
-      ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(readCreds(creds))) } : {}),
-      ...tlsConnectOption(this.opts.tls),
-      name: `${this.plugin}:${this.instance}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-    });
+    this.nc = await connectWorker(this.plugin, this.instance, this.opts);
     // The plugin's account has no JetStream: BUS's consumer API is imported under this prefix.
     this.js = jetstream(this.nc, { apiPrefix: JS_BUS_API });
-    void (async () => {
-      for await (const s of this.nc!.status()) {
-        if (s.type === "disconnect" || s.type === "reconnect") this.log.info({ status: s.type }, "connection");
-        else if (s.type === "error") this.log.warn({ status: s.type, error: String((s as { error?: unknown }).error ?? "") }, "connection error");
-      }
-    })();
+    watchConnection(this.nc, this.plugin, this.log, (refused) => void this.end({ graceMs: 0 }, refused));
     this.ctlSub = this.nc.subscribe(controlSubject(this.plugin), {
       callback: (err, m) => {
         if (err) return;
@@ -213,6 +209,12 @@ export class Worker {
    * says goodbye in a last heartbeat and drains the connection.
    */
   stop(opts: { graceMs?: number } = {}): Promise<void> {
+    return this.end(opts, { reason: "stopped", exitCode: ExitCode.Stopped });
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private end(opts: { graceMs?: number }, how: WorkerEnd): Promise<void> {
     return (this.stopped ??= (async () => {
       this.stopping = true;
       this.slotFreed?.();
@@ -227,12 +229,10 @@ export class Worker {
         this.ctlSub?.unsubscribe();
         await this.nc.drain().catch(() => undefined);
       }
-      this.log.info("worker stopped");
-      this.resolveClosed();
+      this.log.info({ reason: how.reason }, "worker stopped");
+      this.resolveClosed(how);
     })());
   }
-
-  // ---- internals ---------------------------------------------------------------------------
 
   private conn(): NatsConnection {
     if (!this.nc) throw new Error("call run() first");
@@ -278,7 +278,7 @@ export class Worker {
 
   /** Publishes a report to RESULTS and waits for the stream's ack; retried while connected. */
   private async report(r: Report): Promise<boolean> {
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 20 && !this.nc?.isClosed(); i++) {
       try {
         await this.jsc().publish(resultSubject(this.plugin, r.taskId), JSON.stringify(r), { timeout: 5000 });
         return true;
@@ -307,10 +307,13 @@ export class Worker {
     }
     const abort = new AbortController();
     this.running.set(taskId, { attempt, abort, msg: m });
-    void this.runTask(m, { taskId, attempt, type, deadline, abort, ackWaitMs }).finally(() => {
-      this.running.delete(taskId);
-      this.slotFreed();
-    });
+    // Once the connection is closed (credentials refused) acks throw: the attempt is the core's to time out.
+    void this.runTask(m, { taskId, attempt, type, deadline, abort, ackWaitMs })
+      .catch((err) => this.log.debug({ taskId, err: String(err) }, "task ended without its ack"))
+      .finally(() => {
+        this.running.delete(taskId);
+        this.slotFreed();
+      });
   }
 
   private async runTask(
@@ -342,7 +345,7 @@ export class Worker {
         void this.report({ ...base, status: "progress" });
       }
     };
-    const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
+    const keepAlive = setInterval(() => this.nc?.isClosed() || m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
     let lastProgress = 0;
     const ctx: TaskContext = {
       task: {

@@ -1,7 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { decodeManifest, decodeManifestValue, MAX_MANIFEST_BYTES } from "../../src/plugins/manifest.js";
-import { createAjv, MAX_SCHEMA_NODES, schemaIssues } from "../../src/plugins/schemas.js";
+import { createAjv, MANIFEST_PATTERN_BUDGET_MS, MAX_SCHEMA_NODES, schemaIssues } from "../../src/plugins/schemas.js";
 
 const withSchema = (params: Record<string, unknown>, result: Record<string, unknown> = { type: "object" }) => ({
   id: "schemas",
@@ -58,4 +58,18 @@ t.test("formats are checked, not ignored", async (t) => {
   t.notOk(v({ to: "nobody" }), "an email that is not one");
   t.ok(v({ at: "2026-12-01T10:00:00Z", to: "ops@example.org" }));
   t.same(schemaIssues(ajv, { type: "string", format: "date-time" }), []);
+});
+
+// Found by probing after the fuzz pass: recheck runs on the core's event loop, up to 2 s per
+// pattern, and a manifest of 200 patterns that each take it a few hundred ms froze the core for
+// 60 s at install. All the patterns of one manifest now share one budget.
+t.test("the patterns of one manifest share one time budget; past it the manifest is refused, naming the limit", async (t) => {
+  const properties = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`p${i}`, { type: "string", pattern: `^[a-z]{1,${i + 1}}(x|y)+$` }]));
+  const why = refused(withSchema({ type: "object", properties }));
+  t.match(why, new RegExp(`the manifest's patterns could not all be checked within ${MANIFEST_PATTERN_BUDGET_MS} ms; use fewer or simpler patterns`));
+  t.equal(
+    refused(withSchema({ type: "object", properties: { a: { type: "string", pattern: "^[a-z]+$" }, b: { type: "string", pattern: "^[0-9]{1,3}$" } } })),
+    undefined,
+    "a few plain patterns fit the budget",
+  );
 });

@@ -1,6 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
 import { reportErrors } from "../../contract/decodeErrors.js";
-import { MAX_JSON_DEPTH, valueDepth } from "../../contract/limits.js";
+import { MAX_INSTANCE, MAX_JSON_DEPTH, valueDepth } from "../../contract/limits.js";
 
 /** Free text a worker puts in the log, cut to size (with a marker) rather than refused. */
 export const MAX_ERROR_MESSAGE = 4_000;
@@ -22,7 +22,8 @@ import type { Ctx } from "./state.js";
 /** Worker reports handled at once (different tasks; one task's reports stay in order). */
 export const REPORT_CONCURRENCY = 64;
 
-const TASK_ID = /^[A-Za-z0-9_-]+$/;
+/** A task id as the event store takes it in a stream name (`task-<id>`): a leading `-` is not one (it was redelivered for ever). */
+const TASK_ID = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
 /** What a refusal is about; the rate limit counts per task and kind. */
 export type RefusalKind = "malformed" | "foreign" | "NotHeld" | "NotApplicable" | "AlreadyEnded";
@@ -189,8 +190,9 @@ export const reports = (
     const shown: Report = {
       taskId: subjectTaskId,
       attempt: typeof o.attempt === "number" ? o.attempt : 0,
-      instance: typeof o.instance === "string" ? o.instance : "unknown",
-      status: (typeof o.status === "string" ? o.status : "unknown") as Report["status"],
+      // Cut: a refusal is permanent, and a 4 MiB instance or status made it a 4 MiB event.
+      instance: typeof o.instance === "string" ? bounded(o.instance, MAX_INSTANCE) : "unknown",
+      status: (typeof o.status === "string" ? bounded(o.status, 40) : "unknown") as Report["status"],
     };
     // `path: reason` per field, bounded: a refusal is a permanent event, not a place for a dump.
     const reason = `malformed report: ${errors.join("; ")}`;
@@ -210,6 +212,8 @@ export const reports = (
     const d = Report.decode(raw);
     if (E.isLeft(d)) return malformed(m.subject, pluginId, subjectTaskId, raw, reportErrors(d.left));
     const r = d.right;
+    if (r.instance.length > MAX_INSTANCE)
+      return malformed(m.subject, pluginId, subjectTaskId, raw, [`instance: at most ${MAX_INSTANCE} characters, got ${r.instance.length}`]);
     if (r.taskId !== subjectTaskId || !TASK_ID.test(r.taskId)) {
       log.warn({ subject: m.subject, taskId: r.taskId }, "a worker report names another task than its subject; dropped");
       return;
