@@ -73,3 +73,10 @@ t.test("the patterns of one manifest share one time budget; past it the manifest
     "a few plain patterns fit the budget",
   );
 });
+
+t.test("patterns linear by their shape skip recheck; anything with repetition or a quantified group does not", async (t) => {
+  const { linearByShape } = await import("../../src/plugins/schemas.js");
+  for (const p of ["^[0-9a-f]{64}$", "abc", "^(a|b)$", "[a-z]{4}-[0-9]{2}", "(?:ab)c", "^[\\]]{3}$", "(?=a)b"]) t.ok(linearByShape(p), p);
+  for (const p of ["a+", "a*", "a?", "(ab){3}", "a{2,3}", "a{2,}", "(a)\\1", "(?<n>a)\\k<n>", "^(a+)+$", "(a|aa){2}", "\\p{L}{2}"])
+    t.notOk(linearByShape(p), p);
+});
