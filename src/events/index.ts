@@ -2,17 +2,19 @@ import * as t from "io-ts";
 import { PluginEvent } from "./plugin.js";
 import { TaskEvent, TaskLimitsEvent } from "./task.js";
 import { WorkerEvent } from "./worker.js";
+import { RunnerEvent } from "./runner.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
- * per stream category: `plugin`, `task`, `tasklimits`, `worker`).
+ * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `runner`).
  */
-export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent]);
+export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, RunnerEvent]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
-export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent };
+export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, RunnerEvent };
 export { EventMetadata, StoredEvent, Commit } from "./envelope.js";
 export { assertNever } from "./exhaustive.js";
 export { PLUGIN_CATEGORY, pluginStreamName } from "./plugin.js";
 export { LIMITS_CATEGORY, limitsStreamName, TASK_CATEGORY, TaskLimitsOverridden, taskStreamName } from "./task.js";
 export { WORKER_CATEGORY, workerStreamName } from "./worker.js";
+export { RUNNER_CATEGORY, runnerStreamName } from "./runner.js";

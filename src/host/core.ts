@@ -24,6 +24,11 @@ import { pluginEndpoints } from "../service/endpoints/plugins.js";
 import { taskEndpoints } from "../service/endpoints/tasks.js";
 import { queryEndpoints } from "../service/endpoints/queries.js";
 import { auditEndpoints } from "../service/endpoints/audit.js";
+import { runnerEndpoints } from "../service/endpoints/runner.js";
+import { startRunner } from "../runner/component.js";
+import type { RunnerConfig } from "../runner/factory.js";
+import type { SecretResolver } from "../runner/ports.js";
+import type { Supervisor } from "../runner/supervisor.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -43,6 +48,10 @@ export type CoreDeps = {
   readonly tls?: TlsOptions;
   /** The OPS account's disk bound and repair period (`src/auth/opsStreams.ts`). */
   readonly ops?: Pick<OpsDeps, "diskStorage" | "repairEveryMs">;
+  /** The worker runner (`src/runner/`): which backend starts the plugins whose manifest has `run:`. Absent: none. */
+  readonly runner?: RunnerConfig;
+  /** Resolves `secret://` references in `run.env`; without it such plugins are refused at start. */
+  readonly secrets?: SecretResolver;
 };
 
 export type Core = {
@@ -50,6 +59,8 @@ export type Core = {
   readonly tasks: TaskRuntime;
   /** Account pushes and credential minting; absent on a core without keys or SYS credentials. */
   readonly accounts?: AccountAuthority;
+  /** The worker runner, when `deps.runner` configured one. */
+  readonly runner?: Supervisor;
   /** Stops every component, newest first. Idempotent. */
   readonly stop: () => Promise<void>;
 };
@@ -102,6 +113,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(deps.tasks ? { options: deps.tasks } : {}),
   });
   stops.push(tasks.stop);
+  const runnerRef: { runner?: Supervisor } = {};
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -114,13 +126,32 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...taskEndpoints({ tasks }),
       ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
       ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
+      ...runnerEndpoints(runnerRef),
     ],
   );
   stops.push(service.stop);
+  // The runner starts once the core answers, and stops first (its workers go before the core does).
+  if (deps.runner) {
+    const runner = await startRunner({
+      nc: deps.nc,
+      log: deps.log,
+      config: deps.runner,
+      pluginStore,
+      plugins,
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
+      disable: async (pluginId, reason) => {
+        const r = await plugins.execute(pluginId, { type: "disable", pluginId, reason, automatic: true }, { actor: "system:runner", time: new Date() });
+        if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
+      },
+    });
+    runnerRef.runner = runner;
+    stops.push(runner.stop);
+  }
   let stopping: Promise<void> | undefined;
   return {
     tasks,
     ...(accounts ? { accounts } : {}),
+    ...(runnerRef.runner ? { runner: runnerRef.runner } : {}),
     stop: () =>
       (stopping ??= (async () => {
         for (const s of stops.reverse()) {

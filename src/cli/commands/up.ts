@@ -19,8 +19,9 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
+    .option("--runner <backend>", "what starts the workers of plugins whose manifest has run: (process, docker, none)", "process")
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
-    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean }, cmd: Command) => {
+    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; runner: string }, cmd: Command) => {
       const g = ctx.globals(cmd);
       const log = ctx.logger(cmd);
       // Only the flags: GANGLION_TLS_* name client files, never the server's.
@@ -31,12 +32,16 @@ export const register = (program: Command, ctx: CliContext) => {
           ExitCode.Usage,
         );
       }
+      if (opts.runner !== "process" && opts.runner !== "docker" && opts.runner !== "none") {
+        throw new CliError(`--runner must be process, docker or none (got ${JSON.stringify(opts.runner)})`, ExitCode.Usage);
+      }
       const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
       const bus = await startEmbeddedBus({
         dataDir: g.dataDir,
         host: opts.host,
         port: opts.port,
         dev: opts.dev,
+        runner: opts.runner,
         env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
         log,
         ...(tlsOn
