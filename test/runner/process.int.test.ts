@@ -108,7 +108,12 @@ t.test("scale up and down with tasks flowing", async (t) => {
   const up = await bus.call("worker.scale", { pluginId: "sleeper", instances: 3 });
   t.equal(up.desired, 3);
   await until("3 instances", async () => ((await runningPids("sleeper")).length === 3 ? true : undefined));
-  await until("3 online", () => online("sleeper", 3));
+  // Each instance takes tasks: the done file names the worker that finished each one.
+  const workers = (await ps("sleeper"))!.instances.filter((i) => i.running).map((i) => i.worker);
+  await until("tasks done by all 3 instances", () => {
+    const done = readFileSync(doneFile, "utf8");
+    return workers.every((w) => done.includes(` ${w}\n`)) ? true : undefined;
+  });
   const down = await bus.call("worker.scale", { pluginId: "sleeper", instances: 1 });
   t.equal(down.running, 1, "scale down answers once the extra instances stopped");
   await new Promise((r) => setTimeout(r, 1000));
