@@ -146,7 +146,7 @@ export const startEmbeddedBus = async (opts: {
   log: Logger;
   /** TLS on the client port: certificates generated in `<dataDir>/tls/` (or given), optionally verified clients. */
   tls?: TlsSetup;
-  /** The worker runner's backend (default `process`, state in `<dataDir>/runner`); `none`: no runner. */
+  /** The worker runner's backend (`process`: state in `<dataDir>/runner`); `none` (the default): no runner. */
   runner?: "process" | "docker" | "none";
 }): Promise<EmbeddedBus> => {
   const log = opts.log;
@@ -198,7 +198,7 @@ export const startEmbeddedBus = async (opts: {
       sysCreds: await readFile(inst.sysCreds, "utf8"),
       dev: opts.dev,
       ...tlsConnectOption(inst.tls?.client),
-      ...runnerOption(opts.runner ?? "process", dataDir, server.url),
+      ...runnerOption(opts.runner ?? "none", dataDir, server.url),
     },
     async () => {
       await nc.close().catch(() => undefined);

@@ -11,9 +11,10 @@ import * as task from "./task.js";
 import * as tls from "./tls.js";
 import * as up from "./up.js";
 import * as views from "./views.js";
+import * as worker from "./worker.js";
 
 /** A command group: adds its commands to the program (use `program.command(...)`, not `addCommand`, so settings are inherited). */
 export type CommandGroup = { readonly register: (program: Command, ctx: CliContext) => void };
 
 /** Every command group, in the order `ganglion --help` lists them. Add yours here. */
-export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, tls, compose];
+export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, tls, compose, worker];

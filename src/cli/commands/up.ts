@@ -19,7 +19,11 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
-    .option("--runner <backend>", "what starts the workers of plugins whose manifest has run: (process, docker, none)", "process")
+    .option(
+      "--runner <backend>",
+      "start the workers of active plugins whose manifest has run: with this backend (process, docker; none: the operator starts them)",
+      "none",
+    )
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
     .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; runner: string }, cmd: Command) => {
       const g = ctx.globals(cmd);

@@ -11,7 +11,7 @@ export type RunnerEndpointDeps = { readonly runner?: Supervisor };
 
 const unavailable: ServiceError = {
   code: "Unavailable",
-  message: "this core runs no worker runner (start it with `ganglion up`, whose --runner is process by default)",
+  message: "this core runs no worker runner (start the core with `ganglion up --runner process`)",
 };
 
 const refused = async (f: () => Promise<PluginRunState>): Promise<E.Either<ServiceError, PluginRunState>> => {
