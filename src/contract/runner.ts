@@ -35,3 +35,14 @@ export type RunnerPs = t.TypeOf<typeof RunnerPs>;
 
 export const RunnerLogs = t.type({ instance: t.string, text: t.string, next: t.number });
 export type RunnerLogs = t.TypeOf<typeof RunnerLogs>;
+
+/** The runner's side of a row of the `workers` view (folded from `runner.*` events): what it started, beside the heartbeats. */
+export const WorkerRunnerState = t.type({
+  desired: Nullable(t.number),
+  instances: t.record(
+    t.string,
+    t.type({ worker: t.string, ref: t.string, version: t.string, startedAt: t.string, running: t.boolean, restarts: t.number, lastExit: Nullable(RunnerExit) }),
+  ),
+  crashLoop: Nullable(t.type({ at: t.string, reason: t.string })),
+});
+export type WorkerRunnerState = t.TypeOf<typeof WorkerRunnerState>;

@@ -36,6 +36,12 @@ if (!toolchains && process.env.CI !== "true") {
         return p && p.running === 1 ? p : undefined;
       });
       t.equal(ps.instances[0]!.instance, `${ex.id}-0`);
+      // The workers view shows the runner's side beside the heartbeats.
+      const row = await until("the workers view's runner state", async () => {
+        const r = (await bus.call("views.workers", { pluginId: ex.id }))[0];
+        return r?.runner?.instances[`${ex.id}-0`]?.running && Object.hasOwn(r.instances, r.runner.instances[`${ex.id}-0`]!.worker) ? r : undefined;
+      });
+      t.equal(row.runner!.instances[`${ex.id}-0`]!.ref, ps.instances[0]!.ref, "the same pid as worker ps");
       const s = await bus.call("task.submit", { taskType: ex.taskType, params: ex.params, pluginId: ex.id });
       const v = await bus.call("task.get", { taskId: s.taskId, waitMs: 60_000 });
       t.equal(v.status, "completed", JSON.stringify(v));
