@@ -39,3 +39,16 @@ t.test("the restart policy: backoff steps, on-failure, never, and the crash-loop
   t.match(decideRestart({ ...run, restart: { ...run.restart, mode: "on-failure" } }, { code: null, signal: "SIGKILL" }, [], 0), { _tag: "Restart" });
   t.match(decideRestart({ ...run, restart: { ...run.restart, mode: "never" } }, crash, [], 0), { _tag: "Leave" });
 });
+
+t.test("the install prompt shows the run: section's command before the operator approves", async (t) => {
+  const { readFileSync } = await import("node:fs");
+  const E = await import("fp-ts/lib/Either.js");
+  const { decodeManifest } = await import("../../src/plugins/manifest.js");
+  const { runSummary } = await import("../../src/cli/commands/plugin.js");
+  const m = decodeManifest(readFileSync(new URL("../../examples/ts-worker/manifest.yaml", import.meta.url), "utf8"));
+  if (E.isLeft(m)) throw new Error(m.left.join("; "));
+  const text = runSummary(m.right.run!);
+  t.match(text, /start 1 instance\(s\) of: "\{node\}" "--import" .* "\{app\}\/worker.ts"/);
+  t.match(text, /in examples\/ts-worker/);
+  t.match(text, /restart always, a crash loop \(5 exits in 60s\) disables the plugin/);
+});
