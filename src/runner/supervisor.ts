@@ -130,7 +130,11 @@ export const supervisor = (deps: SupervisorDeps) => {
           `plugin ${pluginId}: run.env.${k} is the secret reference ${v}, and this core has no secret resolver configured; the runner will not start it with the reference unresolved`,
         );
       }
-      out[k] = (await deps.secrets.resolve(m[1]!, pluginId)).value;
+      try {
+        out[k] = (await deps.secrets.resolve(m[1]!, pluginId)).value;
+      } catch (err) {
+        throw new RunnerError(`plugin ${pluginId}: run.env.${k} (${v}) could not be resolved: ${(err as Error).message}`);
+      }
     }
     return out;
   };
