@@ -169,7 +169,8 @@ export const supervisor = (deps: SupervisorDeps) => {
     const names = new Set(Array.from({ length: w?.n ?? 0 }, (_, i) => instanceName(pluginId, i)));
     const version = e.plugin.status === "absent" ? "" : e.plugin.manifest.version;
     const current = deps.backend.status(pluginId);
-    const extra = current.filter((s) => !names.has(s.instance) || (s.version !== version && !s.adopted) || (s.adopted && s.version !== version));
+    // Beyond the wanted count, or of another version (an upgrade replaces them, adopted ones too).
+    const extra = current.filter((s) => !names.has(s.instance) || s.version !== version);
     await Promise.all(
       extra.map(async (s) => {
         e.stopping.add(s.instance);
