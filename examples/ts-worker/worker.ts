@@ -3,7 +3,7 @@
  *
  *   node --import tsx examples/ts-worker/worker.ts
  *
- * Env: WORDCOUNT_CREDS (default ./wordcount.creds), NATS_URL (default nats://127.0.0.1:4222),
+ * Env: GANGLION_CREDS or WORDCOUNT_CREDS (default ./wordcount.creds; the runner sets GANGLION_CREDS), NATS_URL (default nats://127.0.0.1:4222),
  * WORKER_INSTANCE (default host-pid-random).
  *
  * In a plugin project of your own, import from the package instead: `from "ganglion/sdk"`.
@@ -19,7 +19,7 @@ const Count = t.type({ words: t.number });
 
 const worker = new Worker({
   plugin: "wordcount",
-  creds: process.env.WORDCOUNT_CREDS ?? "./wordcount.creds",
+  creds: process.env.GANGLION_CREDS ?? process.env.WORDCOUNT_CREDS ?? "./wordcount.creds",
   servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
   version: "1.0.0",
   ...(process.env.WORKER_INSTANCE ? { instance: process.env.WORKER_INSTANCE } : {}),

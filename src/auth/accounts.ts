@@ -149,7 +149,8 @@ const splitCapability = (cap: string): { name: string; param: string } => {
 
 /**
  * The imports one granted capability adds to a plugin's account. Capabilities that open nothing
- * on the bus (`filesystem.read.scoped`, enforced by the worker's host) add none. Throws on a capability this table does not know: the catalog and this
+ * on the bus (`filesystem.read.scoped`, withdrawn from the catalog because no runner could enforce it,
+ * kept here so a grant stored before opens nothing instead of failing the account push) add none. Throws on a capability this table does not know: the catalog and this
  * table must change together (a test walks the catalog).
  */
 export const capabilityImports = (bus: string, pluginId: string, capability: string): Import[] => {

@@ -22,6 +22,8 @@ import {
 } from "./responses.js";
 import { CurvePublicKey, SecretNameRequest, SecretRow, SecretValueRequest } from "./secrets.js";
 import { ConfigGetRequest, ConfigSetRequest, PluginConfig } from "./pluginConfig.js";
+import { RunnerLogs, RunnerPluginState, RunnerPs } from "./runner.js";
+import { MAX_RUN_INSTANCES } from "./manifest.js";
 
 /**
  * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
@@ -90,6 +92,14 @@ export const LimitsRequest = t.intersection([t.type({ pluginId: t.string }), t.p
 /** What `audit.query` keeps; all given filters must match. `since`/`until`: ISO-8601, or a duration back from now (`15m`). */
 export const AuditFilter = t.partial({ pluginId: t.string, taskId: t.string, type: t.string, since: t.string, until: t.string });
 export const AuditRequest = t.intersection([AuditFilter, t.partial({ limit: intIn(1, 100_000) })]);
+
+/** `worker.*` (the runner): how many instances; which instance's log, from which offset. */
+export const WorkerScaleRequest = t.intersection([PluginIdField, t.type({ instances: intIn(0, MAX_RUN_INSTANCES) })]);
+export const WorkerStartRequest = t.intersection([PluginIdField, t.partial({ instances: intIn(0, MAX_RUN_INSTANCES) })]);
+export const WorkerLogsRequest = t.intersection([
+  PluginIdField,
+  t.partial({ instance: BoundedText(200, "Instance"), from: intIn(0, Number.MAX_SAFE_INTEGER), maxBytes: intIn(1, 256 * 1024) }),
+]);
 
 // ---- the table --------------------------------------------------------------------------------
 
@@ -212,6 +222,31 @@ export const Endpoints = named({
     "Each view: its live bucket and version, checkpoint, and the head of the log. Request {}.",
     Empty,
     t.array(ProjectionStatus),
+  ),
+  "worker.ps": spec(
+    "command",
+    "The runner's instances: per plugin the desired and running count, and per instance its pid or container, start, restarts and last exit. Request {pluginId?}.",
+    t.partial({ pluginId: PluginId }),
+    RunnerPs,
+  ),
+  "worker.start": spec(
+    "command",
+    "Start a plugin's workers (its manifest's run.instances, or instances); recorded as runner.scaled",
+    WorkerStartRequest,
+    RunnerPluginState,
+  ),
+  "worker.stop": spec(
+    "command",
+    "Stop every worker of a plugin (SIGTERM, then SIGKILL after run.stopGrace); recorded as runner.scaled 0",
+    PluginIdField,
+    RunnerPluginState,
+  ),
+  "worker.scale": spec("command", "Run exactly N workers of a plugin; recorded as runner.scaled", WorkerScaleRequest, RunnerPluginState),
+  "worker.logs": spec(
+    "command",
+    "An instance's stdout and stderr (default: the plugin's first): the tail, or from a byte offset (`next` of the previous answer, for --follow)",
+    WorkerLogsRequest,
+    RunnerLogs,
   ),
   "audit.query": spec(
     "read",

@@ -181,6 +181,98 @@ export type Health = { maxConsecutiveFailures: number; failureRatio: number; win
  */
 export const DEFAULT_HEALTH: Health = { maxConsecutiveFailures: 10, failureRatio: 0.5, window: 300_000 };
 
+// ---- run: how the core's runner starts the plugin's workers (issue 16) -----------------------
+
+/** An environment variable name a worker may be given. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Names the runner sets itself: a manifest cannot override where the credentials are. */
+export const RESERVED_ENV = ["GANGLION_CREDS", "GANGLION_NATS_URL", "NATS_URL", "GANGLION_INSTANCE", "WORKER_INSTANCE", "GANGLION_PLUGIN"] as const;
+/** A `secret://name` reference in `run.env`: resolved at start, never written to disk. */
+export const SECRET_REF = /^secret:\/\/([A-Za-z0-9][A-Za-z0-9._-]{0,127})$/;
+export const MAX_RUN_INSTANCES = 64;
+
+const boundedString = (name: string, max: number, nonEmpty = false) =>
+  new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === "string" && u.length <= max && (!nonEmpty || u.length > 0) && !u.includes("\0"),
+    (u, c) =>
+      typeof u !== "string"
+        ? t.failure(u, c, `expected a string, got ${JSON.stringify(u)}`)
+        : u.length > max || (nonEmpty && u.length === 0) || u.includes("\0")
+          ? t.failure(u, c, `expected ${nonEmpty ? "a non-empty" : "a"} string of at most ${max} characters without NUL`)
+          : t.success(u),
+    (a) => a,
+  );
+
+const RunEnv = new t.Type<Record<string, string>, Record<string, string>, unknown>(
+  "RunEnv",
+  (u): u is Record<string, string> => typeof u === "object" && u !== null && !Array.isArray(u),
+  (u, c) => {
+    if (typeof u !== "object" || u === null || Array.isArray(u)) return t.failure(u, c, "expected a map of NAME: value");
+    const entries = Object.entries(u as Record<string, unknown>);
+    if (entries.length > 128) return t.failure(u, c, `at most 128 variables (got ${entries.length})`);
+    const out: Record<string, string> = {};
+    for (const [k, v] of entries) {
+      if (!ENV_NAME.test(k)) return t.failure(u, c, `${JSON.stringify(k)} is not a variable name (letters, digits, '_', not starting with a digit)`);
+      if ((RESERVED_ENV as readonly string[]).includes(k)) return t.failure(u, c, `${k} is set by the runner itself`);
+      if (typeof v !== "string" || v.length > 4096 || v.includes("\0")) return t.failure(u, c, `${k}: expected a string of at most 4096 characters`);
+      if (v.startsWith("secret://") && !SECRET_REF.test(v)) return t.failure(u, c, `${k}: ${JSON.stringify(v)} is not a secret reference like "secret://name"`);
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    return t.success(out);
+  },
+  (a) => a,
+);
+
+const instancesCodec = new t.Type<number, number, unknown>(
+  "Instances",
+  (u): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0 && u <= MAX_RUN_INSTANCES,
+  (u, c) =>
+    typeof u === "number" && Number.isInteger(u) && u >= 0 && u <= MAX_RUN_INSTANCES
+      ? t.success(u)
+      : t.failure(u, c, `expected a whole number of instances from 0 to ${MAX_RUN_INSTANCES}, got ${JSON.stringify(u)}`),
+  (a) => a,
+);
+
+export const RestartMode = t.keyof({ always: null, "on-failure": null, never: null });
+export type RestartMode = t.TypeOf<typeof RestartMode>;
+export type RestartPolicy = { mode: RestartMode; backoff: number[]; crashLoop: { restarts: number; window: number } };
+/** Restart unless stopped, after 1 s, 2 s, 5 s, then 10 s; 5 restarts within a minute are a crash loop. */
+export const DEFAULT_RESTART: RestartPolicy = { mode: "always", backoff: [1000, 2000, 5000, 10_000], crashLoop: { restarts: 5, window: 60_000 } };
+
+const runCodec = (source: ManifestSource) => {
+  const D = durationCodec(source, true);
+  const Restart = closed(
+    "restart",
+    {
+      mode: withDefault(RestartMode, DEFAULT_RESTART.mode),
+      backoff: withDefault(t.array(D), DEFAULT_RESTART.backoff),
+      crashLoop: withDefault(
+        closed("crashLoop", { restarts: withDefault(positiveInt("Restarts"), 5), window: withDefault(D, DEFAULT_RESTART.crashLoop.window) }, {}),
+        DEFAULT_RESTART.crashLoop,
+      ),
+    },
+    {},
+  );
+  return closed(
+    "run",
+    {
+      command: boundedString("Command", 1024, true),
+      args: withDefault(t.array(boundedString("Arg", 4096)), []),
+      env: withDefault(RunEnv, {}),
+      instances: withDefault(instancesCodec, 1),
+      restart: withDefault(Restart, DEFAULT_RESTART),
+      stopGrace: withDefault(D, 10_000),
+    },
+    {
+      /** Working directory the command is resolved from (relative: to the manifest's directory, made absolute at install). */
+      cwd: boundedString("Cwd", 4096, true),
+      /** The `docker` backend: the image to run (the command and args then override its entrypoint's arguments). */
+      image: boundedString("Image", 512, true),
+    },
+  );
+};
+
 /**
  * The manifest codec for a source, over a catalog (`undefined`: capabilities are not checked),
  * with a JSON Schema check (`undefined`: schemas only need to be objects).
@@ -226,6 +318,7 @@ export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSour
       network: closed("network", { allowFrom: withDefault(t.array(Cidr), []) }, {}),
       /** The plugin's live configuration, as a JSON Schema (checked like params schemas); `ganglion plugin config set` validates against it. */
       config: JsonSchema,
+      run: runCodec(source),
     },
   );
 };

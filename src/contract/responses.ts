@@ -1,4 +1,5 @@
 import * as t from "io-ts";
+import { WorkerRunnerState } from "./runner.js";
 import { EventMetadata } from "../events/envelope.js";
 import { AttemptFailure, TaskError } from "../events/task.js";
 import { StoredManifest } from "./manifest.js";
@@ -132,18 +133,22 @@ export const PluginRow = t.type({
 });
 export type PluginRow = t.TypeOf<typeof PluginRow>;
 
-export const WorkerRow = t.type({
-  pluginId: t.string,
-  instances: t.record(t.string, t.type({ version: t.string, onlineSince: t.string, lastSeenAt: t.string })),
-  online: t.number,
-  inFlight: t.record(t.string, t.type({ attempt: t.number, instance: t.string, startedAt: t.string })),
-  inFlightCount: t.number,
-  recentFailures: t.array(t.type({ taskId: t.string, attempt: t.number, at: t.string, message: t.string, kind: t.string })),
-  completed: t.number,
-  failed: t.number,
-  lastOfflineAt: Nullable(t.string),
-  updatedAt: t.string,
-});
+export const WorkerRow = t.intersection([
+  t.type({
+    pluginId: t.string,
+    instances: t.record(t.string, t.type({ version: t.string, onlineSince: t.string, lastSeenAt: t.string })),
+    online: t.number,
+    inFlight: t.record(t.string, t.type({ attempt: t.number, instance: t.string, startedAt: t.string })),
+    inFlightCount: t.number,
+    recentFailures: t.array(t.type({ taskId: t.string, attempt: t.number, at: t.string, message: t.string, kind: t.string })),
+    completed: t.number,
+    failed: t.number,
+    lastOfflineAt: Nullable(t.string),
+    updatedAt: t.string,
+  }),
+  // Present once the core's runner did something for the plugin (`src/projections/workersRunner.ts`).
+  t.partial({ runner: WorkerRunnerState }),
+]);
 export type WorkerRow = t.TypeOf<typeof WorkerRow>;
 
 /** The last heartbeat this core saw from one instance (live state, not in the bucket). */

@@ -4,15 +4,16 @@ import { TaskEvent, TaskLimitsEvent } from "./task.js";
 import { WorkerEvent } from "./worker.js";
 import { SecretEvent } from "./secret.js";
 import { ConfigEvent } from "./config.js";
+import { RunnerEvent } from "./runner.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
- * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`).
+ * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`).
  */
-export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent]);
+export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
-export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent };
+export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent };
 export { EventMetadata, StoredEvent, Commit } from "./envelope.js";
 export { assertNever } from "./exhaustive.js";
 export { PLUGIN_CATEGORY, pluginStreamName } from "./plugin.js";
@@ -20,3 +21,4 @@ export { LIMITS_CATEGORY, limitsStreamName, TASK_CATEGORY, TaskLimitsOverridden,
 export { WORKER_CATEGORY, workerStreamName } from "./worker.js";
 export { SECRET_CATEGORY, secretStreamName } from "./secret.js";
 export { CONFIG_CATEGORY, configStreamName } from "./config.js";
+export { RUNNER_CATEGORY, runnerStreamName } from "./runner.js";

@@ -28,6 +28,10 @@ import { startSecrets } from "../secrets/index.js";
 import { serveProviders } from "../providers/serve.js";
 import { startPluginConfig } from "../pluginConfig/index.js";
 import type { SecretResolver } from "../secrets/resolver.js";
+import { runnerEndpoints } from "../service/endpoints/runner.js";
+import { startRunner } from "../runner/component.js";
+import type { RunnerConfig } from "../runner/factory.js";
+import type { Supervisor } from "../runner/supervisor.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -47,6 +51,10 @@ export type CoreDeps = {
   readonly tls?: TlsOptions;
   /** The OPS account's disk bound and repair period (`src/auth/opsStreams.ts`). */
   readonly ops?: Pick<OpsDeps, "diskStorage" | "repairEveryMs">;
+  /** The worker runner (`src/runner/`): which backend starts the plugins whose manifest has `run:`. Absent: none. */
+  readonly runner?: RunnerConfig;
+  /** Resolves `secret://` references in `run.env`; without it such plugins are refused at start. */
+  readonly secrets?: SecretResolver;
 };
 
 export type Core = {
@@ -56,6 +64,8 @@ export type Core = {
   readonly accounts?: AccountAuthority;
   /** Resolves `secret://` references for a plugin (grant checked, read recorded); absent on a core without keys. */
   readonly secrets?: SecretResolver;
+  /** The worker runner, when `deps.runner` configured one. */
+  readonly runner?: Supervisor;
   /** Stops every component, newest first. Idempotent. */
   readonly stop: () => Promise<void>;
 };
@@ -116,6 +126,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const config = startPluginConfig({ nc: deps.nc, log: deps.log.child({ component: "config" }), plugins, ...(pluginAccount ? { pluginAccount } : {}) });
   stops.push(config.stop);
   stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
+  const runnerRef: { runner?: Supervisor } = {};
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -130,14 +141,35 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
       ...(secrets ? secrets.endpoints : []),
       ...config.endpoints,
+      ...runnerEndpoints(runnerRef),
     ],
   );
   stops.push(service.stop);
+  // The runner starts once the core answers, and stops first (its workers go before the core does).
+  if (deps.runner) {
+    // secret:// in run.env: the host's resolver, else the core's own secret store.
+    const resolver = deps.secrets ?? secrets?.resolver;
+    const runner = await startRunner({
+      nc: deps.nc,
+      log: deps.log,
+      config: deps.runner,
+      pluginStore,
+      plugins,
+      ...(resolver ? { secrets: resolver } : {}),
+      disable: async (pluginId, reason) => {
+        const r = await plugins.execute(pluginId, { type: "disable", pluginId, reason, automatic: true }, { actor: "system:runner", time: new Date() });
+        if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
+      },
+    });
+    runnerRef.runner = runner;
+    stops.push(runner.stop);
+  }
   let stopping: Promise<void> | undefined;
   return {
     tasks,
     ...(accounts ? { accounts } : {}),
     ...(secrets ? { secrets: secrets.resolver } : {}),
+    ...(runnerRef.runner ? { runner: runnerRef.runner } : {}),
     stop: () =>
       (stopping ??= (async () => {
         for (const s of stops.reverse()) {

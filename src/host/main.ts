@@ -24,6 +24,7 @@ import { startCore } from "./core.js";
 import { writeDevBootstrapCredentials } from "../plugins/credentials.js";
 import type { Core } from "./core.js";
 import type { Logger } from "../log.js";
+import type { RunnerConfig } from "../runner/factory.js";
 
 /**
  * The composition roots of the two ways to run the core: `ganglion up` (an embedded nats-server
@@ -112,6 +113,14 @@ const serverRunningOn = async (dataDir: string): Promise<number | undefined> => 
   return undefined;
 };
 
+/** The runner configuration of `ganglion up`: relative `run.cwd` resolve against the directory it runs in. */
+const runnerOption = (backend: "process" | "docker" | "none", dataDir: string, natsUrl: string): { runner?: RunnerConfig } =>
+  backend === "none"
+    ? {}
+    : backend === "docker"
+      ? { runner: { backend, natsUrl } }
+      : { runner: { backend, stateDir: join(dataDir, "runner"), baseDir: process.cwd(), natsUrl } };
+
 /** Starts the core on `nc`; on failure runs `cleanup` and throws a `CoreStartError`. */
 const startCoreOrCleanup = async (deps: Parameters<typeof startCore>[0], cleanup: () => Promise<void>): Promise<Core> => {
   try {
@@ -137,6 +146,8 @@ export const startEmbeddedBus = async (opts: {
   log: Logger;
   /** TLS on the client port: certificates generated in `<dataDir>/tls/` (or given), optionally verified clients. */
   tls?: TlsSetup;
+  /** The worker runner's backend (`process`: state in `<dataDir>/runner`); `none` (the default): no runner. */
+  runner?: "process" | "docker" | "none";
 }): Promise<EmbeddedBus> => {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
@@ -180,7 +191,15 @@ export const startEmbeddedBus = async (opts: {
   }
   // 4. The core.
   const core = await startCoreOrCleanup(
-    { nc, log, authority: inst.authority, sysCreds: await readFile(inst.sysCreds, "utf8"), dev: opts.dev, ...tlsConnectOption(inst.tls?.client) },
+    {
+      nc,
+      log,
+      authority: inst.authority,
+      sysCreds: await readFile(inst.sysCreds, "utf8"),
+      dev: opts.dev,
+      ...tlsConnectOption(inst.tls?.client),
+      ...runnerOption(opts.runner ?? "none", dataDir, server.url),
+    },
     async () => {
       await nc.close().catch(() => undefined);
       await server.stop();

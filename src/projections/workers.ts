@@ -4,6 +4,9 @@ import { TaskCancelled, TaskCompleted, TaskDeadLettered, TaskFailed, TaskStarted
 import type { TaskEvent } from "../events/task.js";
 import { WorkerOffline, WorkerOnline } from "../events/worker.js";
 import type { WorkerEvent } from "../events/worker.js";
+import { RunnerCrashLoop, RunnerInstanceExited, RunnerInstanceRestarted, RunnerInstanceStarted, RunnerScaled } from "../events/runner.js";
+import type { RunnerEvent } from "../events/runner.js";
+import { foldRunner } from "./workersRunner.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
 import { WorkerRow } from "../contract/responses.js";
@@ -22,7 +25,7 @@ export { WorkerRow };
  * others have a `case` that leaves the row as it is, so a type added to a family is a build
  * error here until someone decides what it means for a worker.
  */
-type Ev = WorkerEvent | TaskEvent;
+type Ev = WorkerEvent | TaskEvent | RunnerEvent;
 /** The task events that end or start an attempt on a worker. */
 type AttemptEvent = TaskStarted | TaskCompleted | TaskFailed | TaskTimedOut | TaskCancelled | TaskDeadLettered;
 
@@ -97,13 +100,28 @@ const foldAttempt = (key: string, prev: WorkerRow | null, e: AttemptEvent): Work
 export const workersView: View<WorkerRow, Ev> = {
   name: "workers",
   row: WorkerRow,
-  events: codecsByType([WorkerOnline, WorkerOffline, TaskSubmitted, TaskStarted, TaskCompleted, TaskFailed, TaskTimedOut, TaskCancelled, TaskDeadLettered]),
+  events: codecsByType([
+    WorkerOnline,
+    WorkerOffline,
+    TaskSubmitted,
+    TaskStarted,
+    TaskCompleted,
+    TaskFailed,
+    TaskTimedOut,
+    TaskCancelled,
+    TaskDeadLettered,
+    RunnerScaled,
+    RunnerInstanceStarted,
+    RunnerInstanceExited,
+    RunnerInstanceRestarted,
+    RunnerCrashLoop,
+  ]),
   index: {
     key: (e) => (e.type.startsWith("task.") ? kvKey((e as TaskSubmitted).data.taskId) : undefined),
     next: (e) => (e.type === "task.submitted" ? e.data.pluginId : undefined),
   },
   keys: (e, plugin) => {
-    if (e.type === "worker.online" || e.type === "worker.offline") return [kvKey(e.data.pluginId)];
+    if (e.type === "worker.online" || e.type === "worker.offline" || e.type.startsWith("runner.")) return [kvKey((e as RunnerEvent).data.pluginId)];
     if (e.type === "task.submitted") return [];
     return plugin ? [kvKey(plugin)] : [];
   },
@@ -119,6 +137,13 @@ export const workersView: View<WorkerRow, Ev> = {
             : without(row.instances, e.data.instance);
         return { ...row, instances, online: Object.keys(instances).length, ...(e.type === "worker.offline" ? { lastOfflineAt: at } : {}) };
       }
+      // The runner's side, beside the heartbeats.
+      case "runner.scaled":
+      case "runner.instance.started":
+      case "runner.instance.exited":
+      case "runner.instance.restarted":
+      case "runner.instance.crash_loop":
+        return foldRunner(prev ?? empty(e.data.pluginId, at), e);
       // Read for the index only (`keys` gives it no row).
       case "task.submitted":
         return prev;

@@ -95,7 +95,7 @@ export class Worker {
 
   /**
    * Declares a capability this worker uses (it must be in the manifest and granted). Capabilities
-   * the server cannot enforce (like `filesystem.read.scoped`) are the worker's to honour; this
+   * the server cannot enforce are the worker's to honour; this
    * list is what `hasCapability` answers from.
    */
   capability(name: string): this {

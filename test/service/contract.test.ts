@@ -23,6 +23,7 @@ import { taskEndpoints } from "../../src/service/endpoints/tasks.js";
 import { secretEndpoints } from "../../src/service/endpoints/secrets.js";
 import type { SecretStore } from "../../src/secrets/store.js";
 import { startPluginConfig } from "../../src/pluginConfig/index.js";
+import { runnerEndpoints } from "../../src/service/endpoints/runner.js";
 import { ErrorStatus, startService } from "../../src/service/service.js";
 
 const log = pino({ level: "silent" });
@@ -45,12 +46,13 @@ const coreEndpoints = () => [
   ...auditEndpoints({ nc, log }),
   ...secretEndpoints({ store: {} as SecretStore, notify: async () => undefined }),
   ...configEndpoints,
+  ...runnerEndpoints({}),
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 31);
+  t.equal(ENDPOINT_NAMES.length, 36);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);

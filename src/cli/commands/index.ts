@@ -13,6 +13,7 @@ import * as task from "./task.js";
 import * as tls from "./tls.js";
 import * as up from "./up.js";
 import * as views from "./views.js";
+import * as worker from "./worker.js";
 
 /** A command group: adds its commands to the program (use `program.command(...)`, not `addCommand`, so settings are inherited). */
 export type CommandGroup = { readonly register: (program: Command, ctx: CliContext) => void };
@@ -32,4 +33,5 @@ export const commandGroups: readonly CommandGroup[] = [
   natsContext,
   tls,
   compose,
+  worker,
 ];

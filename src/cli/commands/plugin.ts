@@ -54,6 +54,22 @@ const readManifest = async (file: string): Promise<{ text: string; manifest: Man
   return { text, manifest: d.right };
 };
 
+/** The `run:` section in plain words: the command line, where, how many, and the env names (values may be secret references). */
+export const runSummary = (run: NonNullable<Manifest["run"]>): string =>
+  [
+    `The core's runner will start ${run.instances} instance(s) of: ${[run.command, ...run.args].map((a) => JSON.stringify(a)).join(" ")}`,
+    ...(run.cwd ? [`  in ${run.cwd}`] : []),
+    ...(run.image ? [`  image ${run.image} (docker backend)`] : []),
+    ...(Object.keys(run.env).length > 0
+      ? [
+          `  with env ${Object.entries(run.env)
+            .map(([k, v]) => (v.startsWith("secret://") ? `${k}=${v}` : k))
+            .join(", ")}`,
+        ]
+      : []),
+    `  restart ${run.restart.mode}, a crash loop (${run.restart.crashLoop.restarts} exits in ${run.restart.crashLoop.window / 1000}s) disables the plugin`,
+  ].join("\n") + "\n";
+
 /** Asks the operator, in plain words, which capabilities to grant. Undefined: leave it pending. */
 const prompt = async (ctx: CliContext, m: Manifest): Promise<string[] | "all" | undefined> => {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -124,6 +140,8 @@ export const register = (program: Command, ctx: CliContext) => {
         if (manifest.provides.length > 0) ctx.io.stderr(`Serves: ${manifest.provides.map((p) => p.type).join(", ")}\n`);
         ctx.io.stderr(manifest.capabilities.length === 0 ? "It asks for no capability.\n" : "It asks to:\n");
         for (const c of manifest.capabilities) ctx.io.stderr(`  - ${c}: ${describeCapability(catalog, c)}\n`);
+        // What a runner will execute once it is approved (issue 16): shown before the operator agrees.
+        if (manifest.run) ctx.io.stderr(runSummary(manifest.run));
       }
       let grant: string[] | "all" | undefined = opts.yes ? "all" : opts.grant;
       if (grant === undefined && process.stdin.isTTY && !json) grant = await prompt(ctx, manifest);

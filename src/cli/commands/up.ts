@@ -10,7 +10,17 @@ import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../consol
 import { withConsole } from "./serve.js";
 import { EXAMPLE_TASK_TYPE, startExample, withExample } from "./example.js";
 
-type UpOptions = { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; console: boolean; consolePort?: number; example: boolean };
+type UpOptions = {
+  host: string;
+  port: number;
+  dev: boolean;
+  tls: boolean;
+  tlsVerify: boolean;
+  console: boolean;
+  consolePort?: number;
+  example: boolean;
+  runner: string;
+};
 
 export const register = (program: Command, ctx: CliContext) => {
   program
@@ -33,6 +43,11 @@ export const register = (program: Command, ctx: CliContext) => {
     )
     .option("--no-console", "do not serve the web console")
     .option("--example", "also install the example plugin (examples/ts-worker, wordcount) and run its worker, to try it from the console", false)
+    .option(
+      "--runner <backend>",
+      "start the workers of active plugins whose manifest has run: with this backend (process, docker; none: the operator starts them)",
+      "none",
+    )
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
     .action(async (opts: UpOptions, cmd: Command) => {
       const g = ctx.globals(cmd);
@@ -45,6 +60,9 @@ export const register = (program: Command, ctx: CliContext) => {
           ExitCode.Usage,
         );
       }
+      if (opts.runner !== "process" && opts.runner !== "docker" && opts.runner !== "none") {
+        throw new CliError(`--runner must be process, docker or none (got ${JSON.stringify(opts.runner)})`, ExitCode.Usage);
+      }
       const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
       if (opts.example && tlsOn) throw new CliError("--example runs the example worker over plain NATS: leave out --tls.", ExitCode.Usage);
       const bus = await startEmbeddedBus({
@@ -52,6 +70,7 @@ export const register = (program: Command, ctx: CliContext) => {
         host: opts.host,
         port: opts.port,
         dev: opts.dev,
+        runner: opts.runner,
         env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
         log,
         ...(tlsOn
