@@ -59,6 +59,13 @@ const nonEmpty = (s: string | undefined) => (s === undefined || s.trim() === "" 
 
 /** Decodes an environment; throws a `ConfigError` naming each bad variable. */
 export const decodeConfig = (env: Record<string, string | undefined>): Config => {
+  // A URL variable that is set but empty is a mistake (a template left blank), never "use the default".
+  for (const k of ["GANGLION_NATS_URL"] as const) {
+    const v = env[k];
+    if (v !== undefined && v.trim() === "") {
+      throw new ConfigError(`${k} is set but empty: unset it, or give the bus URL (such as nats://127.0.0.1:4222)`);
+    }
+  }
   const cleaned = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, nonEmpty(v)]));
   const e = pipe(
     Env.decode(cleaned),

@@ -154,8 +154,13 @@ export class Worker {
   async run(): Promise<void> {
     if (this.nc) throw new Error("this worker already runs");
     const creds = this.opts.creds;
+    const servers = this.opts.servers ?? "nats://127.0.0.1:4222";
+    // An empty URL (an empty NATS_URL passed through) would silently mean the client's default.
+    if ((Array.isArray(servers) ? servers : [servers]).every((s) => typeof s !== "string" || s.trim() === "")) {
+      throw new Error(`servers is empty (${JSON.stringify(servers)}): give the bus URL, such as nats://127.0.0.1:4222`);
+    }
     this.nc = await connect({
-      servers: this.opts.servers ?? "nats://127.0.0.1:4222",
+      servers,
       ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(readCreds(creds))) } : {}),
       ...tlsConnectOption(this.opts.tls),
       name: `${this.plugin}:${this.instance}`,

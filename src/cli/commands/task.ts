@@ -22,7 +22,7 @@ const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req
   if (E.isLeft(r)) {
     const code = r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure;
     const retry = r.left.retryAfterMs !== undefined ? ` Retry in ${r.left.retryAfterMs} ms.` : "";
-    throw new CliError(`${r.left.message} (${r.left.code})${retry}`, code);
+    throw new CliError(`${r.left.message} (${r.left.code})${retry}`, code, { code: r.left.code, ...(r.left.paths ? { paths: r.left.paths } : {}) });
   }
   return r.right;
 };

@@ -18,7 +18,10 @@ export const query = async <N extends EndpointName>(nc: NatsConnection, endpoint
         ExitCode.Unreachable,
       );
     }
-    throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
+    throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure, {
+      code: r.left.code,
+      ...(r.left.paths ? { paths: r.left.paths } : {}),
+    });
   }
   return r.right;
 };
