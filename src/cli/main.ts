@@ -2,6 +2,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
+import tab from "@bomb.sh/tab/commander";
 import { loadConfig } from "../config.js";
 import type { Config } from "../config.js";
 import { commandGroups } from "./commands/index.js";
@@ -54,6 +55,9 @@ export const buildProgram = (ctx: CliContext, opts: { jsonErrors?: boolean } = {
     .exitOverride()
     .addHelpText("after", EXIT_CODES_HELP);
   for (const g of commandGroups) g.register(program, ctx);
+  // Last, so that it sees every command: `ganglion complete bash|zsh|fish|powershell` prints the
+  // script, and the script asks `ganglion complete -- <words>` for the candidates.
+  tab(program);
   return program;
 };
 

@@ -144,3 +144,17 @@ export const waitNoneMentioning = async (needle: string, limitMs = 15_000): Prom
     await new Promise((r) => setTimeout(r, 50));
   }
 };
+
+/** Runs `ganglion <args>` with `input` on its stdin (for `--data -`, `--batch -`), and `cwd` when given. */
+export const runCliWithInput = (args: string[], input: string, extraEnv: Record<string, string> = {}, cwd = repoRoot): Promise<CliResult> =>
+  new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", cliMain, ...args], { cwd, env: baseEnv(extraEnv), stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.once("error", reject);
+    child.once("close", (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+    child.stdin!.on("error", () => undefined);
+    child.stdin!.end(input);
+  });

@@ -1,5 +1,8 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { Option } from "commander";
+import type { LogLevel } from "../../config.js";
+import { createPrettyLogger } from "../../log.js";
 import { startEmbeddedBus, runUntilSignal } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
@@ -20,9 +23,16 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
-    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean }, cmd: Command) => {
+    .addOption(
+      new Option("--log-format <format>", "logs for people (pino-pretty) or JSON lines; default: pretty on a terminal, JSON otherwise").choices([
+        "pretty",
+        "json",
+      ]),
+    )
+    .action(async (opts: { host: string; port: number; dev: boolean; tls: boolean; tlsVerify: boolean; logFormat?: "pretty" | "json" }, cmd: Command) => {
       const g = ctx.globals(cmd);
-      const log = ctx.logger(cmd);
+      const pretty = (opts.logFormat ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty";
+      const log = pretty ? await createPrettyLogger((g.logLevel ?? ctx.config.logLevel) as LogLevel) : ctx.logger(cmd);
       // Only the flags: GANGLION_TLS_* name client files, never the server's.
       const given = [g.tlsCert, g.tlsKey, g.tlsCa];
       if (given.some(Boolean) && !given.every(Boolean)) {
@@ -49,9 +59,11 @@ export const register = (program: Command, ctx: CliContext) => {
           : {}),
       });
       // One write: whoever waits for the ready line gets the lines after it in the same read.
+      // On a terminal the ready line stands out from the logs around it (bold green).
+      const ready = `ganglion ready ${bus.url}`;
       ctx.io.stdout(
         [
-          `ganglion ready ${bus.url}`,
+          pretty ? `\x1b[1;32m${ready}\x1b[0m` : ready,
           `admin credentials: ${bus.adminCreds}`,
           ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
           ...(bus.tls?.verify
