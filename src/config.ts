@@ -34,6 +34,8 @@ export const Env = t.partial({
   PATH: Setting,
   /** Base of per-user config files (`ganglion nats-context` writes `<it>/nats/context/`). */
   XDG_CONFIG_HOME: Setting,
+  /** A nats CLI context to reach the bus with (like `--context`), as the nats CLI reads it. */
+  NATS_CONTEXT: Setting,
 });
 export type Env = t.TypeOf<typeof Env>;
 
@@ -45,6 +47,8 @@ export type Config = {
   readonly natsServerBin: string | undefined;
   readonly path: string | undefined;
   readonly xdgConfigHome?: string | undefined;
+  /** NATS_CONTEXT: a nats CLI context name. */
+  readonly natsContext?: string | undefined;
   /** Client TLS files for CLI commands and `ganglion serve` (GANGLION_TLS_CA/CERT/KEY); absent when unset. */
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 };
@@ -81,6 +85,7 @@ export const decodeConfig = (env: Record<string, string | undefined>): Config =>
     natsServerBin: e.NATS_SERVER_BIN,
     path: e.PATH,
     ...(e.XDG_CONFIG_HOME ? { xdgConfigHome: e.XDG_CONFIG_HOME } : {}),
+    ...(e.NATS_CONTEXT ? { natsContext: e.NATS_CONTEXT } : {}),
     ...(e.GANGLION_TLS_CA || e.GANGLION_TLS_CERT || e.GANGLION_TLS_KEY
       ? {
           tls: {

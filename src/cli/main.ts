@@ -3,7 +3,8 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import tab from "@bomb.sh/tab/commander";
-import { loadConfig } from "../config.js";
+import { DEFAULT_DATA_DIR, loadConfig } from "../config.js";
+import { findDataDir } from "./profile.js";
 import type { Config } from "../config.js";
 import { commandGroups } from "./commands/index.js";
 import { createContext } from "./context.js";
@@ -26,14 +27,19 @@ With --json, an error is one line of JSON on stderr: {"code","message","paths","
 the bus's error code (InvalidRequest, NotFound, RateLimited, ...) or the exit code's name (Failed, Usage,
 Unreachable, Setup), and paths name the offending fields.
 
-Environment: GANGLION_DATA_DIR, GANGLION_NATS_URL, GANGLION_CREDS, GANGLION_TLS_CA, GANGLION_TLS_CERT, GANGLION_TLS_KEY, GANGLION_LOG_LEVEL, NATS_SERVER_BIN.`;
+Environment: GANGLION_DATA_DIR, GANGLION_NATS_URL, GANGLION_CREDS, GANGLION_TLS_CA, GANGLION_TLS_CERT, GANGLION_TLS_KEY, GANGLION_LOG_LEVEL, NATS_CONTEXT, NATS_SERVER_BIN.`;
 
 /** Builds the `ganglion` program with every command group registered. */
 export const buildProgram = (ctx: CliContext, opts: { jsonErrors?: boolean } = {}): Command => {
   const program = new Command("ganglion")
     .description("Ganglion: an event-sourced plugin bus over NATS JetStream.")
     .version(pkg.version, "-V, --version")
-    .option("--data-dir <dir>", "data dir of the embedded bus: keys, credentials, JetStream store (env GANGLION_DATA_DIR)", ctx.config.dataDir)
+    .option(
+      "--data-dir <dir>",
+      "data dir of the embedded bus: keys, credentials, JetStream store (env GANGLION_DATA_DIR; default: the nearest .ganglion here or above, like git)",
+      ctx.config.dataDir === DEFAULT_DATA_DIR ? findDataDir() : ctx.config.dataDir,
+    )
+    .option("--context <name>", "reach the bus with a nats CLI context: its url, creds, inbox_prefix and TLS files (env NATS_CONTEXT)")
     .option("--nats <url>", "URL of a bus to reach instead of the data dir's (env GANGLION_NATS_URL)")
     .option("--creds <file>", "credentials file for --nats (env GANGLION_CREDS)")
     .option(

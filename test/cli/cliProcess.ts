@@ -61,8 +61,8 @@ export const startCli = (args: string[], extraEnv: Record<string, string> = {}):
     const lines = () => out.split("\n").filter(Boolean);
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`no ready line within 60 s; stderr: ${err}`));
-    }, 60_000);
+      reject(new Error(`no ready line within 180 s; stderr: ${err}`));
+    }, 180_000);
     child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
     child.stdout!.on("data", (b: Buffer) => {
       out += b.toString();
