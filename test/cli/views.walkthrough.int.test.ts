@@ -14,6 +14,7 @@ import { baseEnv, repoRoot, runCli, startCli } from "./cliProcess.js";
 // The README walkthrough as real processes: `ganglion up`, a plugin installed, approved and
 // partly revoked, the example worker doing a task; then the README's nats CLI operations over
 // the wire with the credentials `ganglion nats-context` mints, `projections verify`, and `audit`.
+t.setTimeout(15 * 60_000);
 const dir = await mkdtemp(join(tmpdir(), "ganglion-walk-"));
 const xdg = join(dir, "xdg");
 const dataDir = join(dir, "data");
