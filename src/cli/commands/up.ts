@@ -7,6 +7,7 @@ import { startEmbeddedBus, runUntilSignal } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { parsePort } from "../options.js";
+import { rememberPort, stablePort } from "../stablePort.js";
 
 export const register = (program: Command, ctx: CliContext) => {
   program
@@ -19,7 +20,7 @@ export const register = (program: Command, ctx: CliContext) => {
         "--tls-cert, --tls-key and --tls-ca (all three) use your own instead.",
     )
     .option("--host <host>", "address nats-server listens on (loopback unless told otherwise)", "127.0.0.1")
-    .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
+    .option("--port <port>", "client port; 0 picks a free one on the first start and keeps it on later starts (unless it is taken)", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
@@ -42,10 +43,13 @@ export const register = (program: Command, ctx: CliContext) => {
         );
       }
       const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
+      // --port 0: the port of the earlier start, when it is still free.
+      const stable = opts.port === 0 ? await stablePort(g.dataDir, opts.host) : { port: opts.port };
+      if (stable.note) log.warn(stable.note);
       const bus = await startEmbeddedBus({
         dataDir: g.dataDir,
         host: opts.host,
-        port: opts.port,
+        port: stable.port,
         dev: opts.dev,
         env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
         log,
@@ -59,6 +63,7 @@ export const register = (program: Command, ctx: CliContext) => {
           : {}),
       });
       // One write: whoever waits for the ready line gets the lines after it in the same read.
+      if (opts.port === 0) await rememberPort(g.dataDir, bus.url);
       // On a terminal the ready line stands out from the logs around it (bold green).
       const ready = `ganglion ready ${bus.url}`;
       ctx.io.stdout(
