@@ -102,7 +102,7 @@ t.test("--batch without a task type: each line names its own; RateLimited is wai
   lines.push(JSON.stringify({ params: {} }));
   const r = await runCliWithInput(["--data-dir", dataDir, "task", "submit", "--batch", "-", "--wait"], lines.join("\n"));
   t.match(r.stdout, /^61 tasks: 60 submitted, 1 refused; 60 completed, 0 failed, 0 not ended in time$/m, r.stdout + r.stderr);
-  t.match(r.stdout, /line 61: line 61: taskType: /);
+  t.match(r.stdout, /^  line 61: taskType: .*\(InvalidRequest\)$/m);
   t.equal(r.code, 1);
   await ok("task", "limits", "wordcount", "--reset");
 });

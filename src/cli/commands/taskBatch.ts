@@ -81,7 +81,7 @@ export const parseBatch = (text: string, taskType: string | undefined, pluginId:
     try {
       v = JSON.parse(raw);
     } catch (err) {
-      refused.push({ line, code: "InvalidJson", message: `line ${line} is not JSON: ${(err as Error).message}` });
+      refused.push({ line, code: "InvalidJson", message: `not JSON: ${(err as Error).message}` });
       return;
     }
     if (taskType !== undefined) {
@@ -91,7 +91,7 @@ export const parseBatch = (text: string, taskType: string | undefined, pluginId:
     const d = BatchLine.decode(v);
     if (E.isLeft(d)) {
       const errs = reportErrors(d.left);
-      refused.push({ line, code: "InvalidRequest", message: `line ${line}: ${errs.join("; ")}`, paths: errs.map((e) => e.slice(0, e.indexOf(":"))) });
+      refused.push({ line, code: "InvalidRequest", message: errs.join("; "), paths: errs.map((e) => e.slice(0, e.indexOf(":"))) });
       return;
     }
     const p = d.right.pluginId ?? pluginId;
