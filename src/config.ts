@@ -34,6 +34,8 @@ export const Env = t.partial({
   PATH: Setting,
   /** Base of per-user config files (`ganglion nats-context` writes `<it>/nats/context/`). */
   XDG_CONFIG_HOME: Setting,
+  /** A nats CLI context to reach the bus with (like `--context`), as the nats CLI reads it. */
+  NATS_CONTEXT: Setting,
 });
 export type Env = t.TypeOf<typeof Env>;
 
@@ -45,6 +47,8 @@ export type Config = {
   readonly natsServerBin: string | undefined;
   readonly path: string | undefined;
   readonly xdgConfigHome?: string | undefined;
+  /** NATS_CONTEXT: a nats CLI context name. */
+  readonly natsContext?: string | undefined;
   /** Client TLS files for CLI commands and `ganglion serve` (GANGLION_TLS_CA/CERT/KEY); absent when unset. */
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 };
@@ -59,6 +63,13 @@ const nonEmpty = (s: string | undefined) => (s === undefined || s.trim() === "" 
 
 /** Decodes an environment; throws a `ConfigError` naming each bad variable. */
 export const decodeConfig = (env: Record<string, string | undefined>): Config => {
+  // A URL variable that is set but empty is a mistake (a template left blank), never "use the default".
+  for (const k of ["GANGLION_NATS_URL"] as const) {
+    const v = env[k];
+    if (v !== undefined && v.trim() === "") {
+      throw new ConfigError(`${k} is set but empty: unset it, or give the bus URL (such as nats://127.0.0.1:4222)`);
+    }
+  }
   const cleaned = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, nonEmpty(v)]));
   const e = pipe(
     Env.decode(cleaned),
@@ -74,6 +85,7 @@ export const decodeConfig = (env: Record<string, string | undefined>): Config =>
     natsServerBin: e.NATS_SERVER_BIN,
     path: e.PATH,
     ...(e.XDG_CONFIG_HOME ? { xdgConfigHome: e.XDG_CONFIG_HOME } : {}),
+    ...(e.NATS_CONTEXT ? { natsContext: e.NATS_CONTEXT } : {}),
     ...(e.GANGLION_TLS_CA || e.GANGLION_TLS_CERT || e.GANGLION_TLS_KEY
       ? {
           tls: {

@@ -11,3 +11,15 @@ export type { Logger };
  */
 export const createLogger = (level: LogLevel, name = "ganglion"): Logger =>
   pino({ name, level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+
+/**
+ * The logger `ganglion up` uses in a terminal: the same records, made readable by pino-pretty
+ * (time, level, message, then the fields), written synchronously on stderr.
+ */
+export const createPrettyLogger = async (level: LogLevel, name = "ganglion"): Promise<Logger> => {
+  const { default: pretty } = await import("pino-pretty");
+  return pino(
+    { name, level, base: { pid: process.pid } },
+    pretty({ destination: 2, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }),
+  );
+};

@@ -17,6 +17,9 @@ import { CredentialsRefused, Worker } from "../../src/sdk/index.js";
 const Text = t.type({ text: t.string });
 const Count = t.type({ words: t.number });
 
+// Unset: the local default; set but empty is a mistake, never a silent connection to 4222.
+if (process.env.NATS_URL !== undefined && process.env.NATS_URL.trim() === "") throw new Error("NATS_URL is set but empty: unset it or give the bus URL");
+
 const worker = new Worker({
   plugin: "wordcount",
   creds: process.env.GANGLION_CREDS ?? process.env.WORDCOUNT_CREDS ?? "./wordcount.creds",

@@ -8,6 +8,7 @@ import { urlFilePath } from "../embedded/installation.js";
 import { resolveClientTls, tlsConnectOption } from "../contract/tls.js";
 import type { ClientTls } from "../contract/tls.js";
 import { CliError, ExitCode } from "./errors.js";
+import { readNatsContext } from "./profile.js";
 
 /** The options every command accepts (declared once on the program). */
 export type GlobalOptions = {
@@ -19,6 +20,8 @@ export type GlobalOptions = {
   readonly tlsCa?: string | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
+  /** `--context NAME`: a nats CLI context. */
+  readonly context?: string | undefined;
 };
 
 /** Where a client command reaches the bus, and how that was decided (for error messages). */
@@ -30,6 +33,8 @@ export type BusTarget = {
   readonly credsSource: string | undefined;
   /** TLS files of the connection; absent for a plain one (see `clientTlsOf`). */
   readonly tls?: ClientTls;
+  /** The inbox prefix the credentials allow (a nats CLI context's `inbox_prefix`). */
+  readonly inboxPrefix?: string;
 };
 
 /**
@@ -68,6 +73,9 @@ const readIfExists = async (p: string): Promise<string | undefined> => {
  */
 export const resolveTarget = async (g: GlobalOptions, config: Config): Promise<BusTarget> => {
   const dataDir = resolve(g.dataDir);
+  const contextName = g.context ?? config.natsContext;
+  const contextSource = g.context ? "--context" : "NATS_CONTEXT";
+  const context = contextName ? readNatsContext(contextName, config.xdgConfigHome, contextSource) : undefined;
   let url: string | undefined;
   let urlSource: string;
   if (g.nats) {
@@ -76,6 +84,9 @@ export const resolveTarget = async (g: GlobalOptions, config: Config): Promise<B
   } else if (config.natsUrl) {
     url = config.natsUrl;
     urlSource = "GANGLION_NATS_URL";
+  } else if (context) {
+    url = context.url;
+    urlSource = `nats context "${contextName}" (${context.file})`;
   } else {
     const file = urlFilePath(dataDir);
     url = (await readIfExists(file))?.trim() || undefined;
@@ -95,12 +106,28 @@ export const resolveTarget = async (g: GlobalOptions, config: Config): Promise<B
   } else if (config.creds) {
     credsPath = resolve(config.creds);
     credsSource = "GANGLION_CREDS";
+  } else if (context?.creds) {
+    credsPath = context.creds;
+    credsSource = `nats context "${contextName}"`;
   } else if ((await readIfExists(adminCredsPath(dataDir))) !== undefined) {
     credsPath = adminCredsPath(dataDir);
     credsSource = "data dir";
   }
-  const tls = await clientTlsOf(g, config, url);
-  return { url, urlSource, credsPath, credsSource, ...(tls ? { tls } : {}) };
+  // The context's TLS files, unless given by flag or environment.
+  const tls = await clientTlsOf(
+    context
+      ? {
+          ...g,
+          tlsCa: g.tlsCa ?? config.tls?.ca ?? context.ca,
+          tlsCert: g.tlsCert ?? config.tls?.cert ?? context.cert,
+          tlsKey: g.tlsKey ?? config.tls?.key ?? context.key,
+        }
+      : g,
+    config,
+    url,
+  );
+  const inboxPrefix = context?.inbox_prefix;
+  return { url, urlSource, credsPath, credsSource, ...(tls ? { tls } : {}), ...(inboxPrefix ? { inboxPrefix } : {}) };
 };
 
 /** Reads a credentials file, failing with a message that says which option named it. */
@@ -127,6 +154,7 @@ export const connectTarget = async (target: BusTarget, opts: { name?: string; ti
       name: opts.name ?? "ganglion-cli",
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: 0,
+      ...(target.inboxPrefix ? { inboxPrefix: target.inboxPrefix } : {}),
       ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
       ...tlsConnectOption(target.tls),
     });

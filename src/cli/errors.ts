@@ -32,14 +32,45 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export class CliError extends Error {
   override name = "CliError";
+  /** A stable name for scripts (`--json` prints it): the bus's error code, or one of `EXIT_CODE_NAMES`. */
+  readonly code: string | undefined;
+  /** The offending fields or files, when known (`manifest.provides[0].timeout`, `--data`). */
+  readonly paths: readonly string[] | undefined;
   constructor(
     message: string,
     readonly exitCode: ExitCode = ExitCode.Failure,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: string; paths?: readonly string[] },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options?.code;
+    this.paths = options?.paths;
   }
 }
+
+/** The `code` printed under `--json` when an error has none of its own, by exit code. */
+export const EXIT_CODE_NAMES: Record<ExitCode, string> = {
+  0: "Ok",
+  1: "Failed",
+  2: "Usage",
+  3: "Unreachable",
+  4: "Setup",
+};
+
+/**
+ * An error as data, for `--json`: one line `{"code","message","paths","exitCode"}` on stderr.
+ * `code` is the bus's error code (InvalidRequest, NotFound, RateLimited, ...) when the bus refused,
+ * else the exit code's name.
+ */
+export const errorAsJson = (err: unknown): { code: string; message: string; paths: string[]; exitCode: ExitCode } => {
+  const d = describeError(err);
+  const own = err instanceof CliError ? err : undefined;
+  return {
+    code: own?.code ?? EXIT_CODE_NAMES[d.exitCode],
+    message: d.expected ? d.message : err instanceof Error ? err.message : String(err),
+    paths: [...(own?.paths ?? [])],
+    exitCode: d.exitCode,
+  };
+};
 
 /** Errors that reaching the bus can raise: connection refused, auth, timeouts, no core. */
 export const isUnreachable = (err: unknown): boolean =>

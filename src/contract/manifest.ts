@@ -9,25 +9,12 @@ import { DOTTED, MAX_TASK_TYPE, PLUGIN_ID } from "./subjects.js";
 import { parseCapability } from "./catalog.js";
 import type { Catalog } from "./catalog.js";
 import { closed, reportErrors, withDefault } from "./decodeErrors.js";
+import { DURATION_HINT, parseDuration } from "./duration.js";
 
 // ---- scalars ---------------------------------------------------------------------------------
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/;
-
-/** Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, `"1d"` to milliseconds; undefined when malformed. */
-export const parseDuration = (s: string): number | undefined => {
-  let rest = s.trim();
-  if (rest === "") return undefined;
-  let ms = 0;
-  while (rest !== "") {
-    const m = DURATION.exec(rest);
-    if (!m) return undefined;
-    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return Math.round(ms);
-};
+/** Parses `"30s"`, `"1m30s"`, `"1.5h"`, `"500ms"`, `"1d"` to milliseconds; undefined when malformed (the one grammar: ./duration.ts). */
+export { parseDuration };
 
 /**
  * Where a manifest comes from: `input` (a file or request, written by people: durations must be
@@ -42,7 +29,7 @@ const durationCodec = (source: ManifestSource, positive: boolean) =>
     (u): u is number => typeof u === "number" && Number.isInteger(u) && (positive ? u > 0 : u >= 0),
     (u, c) => {
       const ms = typeof u === "string" ? parseDuration(u) : source === "stored" && typeof u === "number" && Number.isInteger(u) && u >= 0 ? u : undefined;
-      if (ms === undefined) return t.failure(u, c, `expected a duration like "30s", "5m" or "500ms", got ${JSON.stringify(u)}`);
+      if (ms === undefined) return t.failure(u, c, `expected ${DURATION_HINT}, got ${JSON.stringify(u)}`);
       return positive && ms === 0 ? t.failure(u, c, "must be longer than 0") : t.success(ms);
     },
     (a) => a,

@@ -4,6 +4,7 @@ import { assertNever } from "../events/exhaustive.js";
 import type { Automatic, PluginEvent } from "../events/plugin.js";
 import { sameManifest } from "../contract/manifest.js";
 import type { Manifest } from "../contract/manifest.js";
+import semverCompare from "semver/functions/compare.js";
 import { pluginStatusAfter } from "./status.js";
 import type { InstalledStatus } from "./status.js";
 
@@ -84,17 +85,8 @@ const notFound = (pluginId: string): PluginRejected => ({
   message: `no plugin ${pluginId} is installed (see \`ganglion plugin list\`)`,
 });
 
-const cmpSemver = (a: string, b: string): number => {
-  const core = (v: string) => v.split(/[-+]/)[0]!.split(".").map(Number);
-  const [x, y] = [core(a), core(b)];
-  for (let i = 0; i < 3; i++) if (x[i]! !== y[i]!) return x[i]! < y[i]! ? -1 : 1;
-  const pa = a.includes("-") ? a.slice(a.indexOf("-")) : "";
-  const pb = b.includes("-") ? b.slice(b.indexOf("-")) : "";
-  if (pa === pb) return 0;
-  if (pa === "") return 1;
-  if (pb === "") return -1;
-  return pa < pb ? -1 : 1;
-};
+/** Semantic version precedence (semver's: `1.0.0-rc.10` is newer than `1.0.0-rc.2`, build metadata is ignored). */
+const cmpSemver = (a: string, b: string): number => semverCompare(a, b);
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 

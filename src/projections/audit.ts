@@ -5,6 +5,7 @@ import { limitsStreamName, taskStreamName } from "../events/task.js";
 import { workerStreamName } from "../events/worker.js";
 import { configStreamName } from "../events/config.js";
 import type { EventStore, RecordedEvent } from "../store/types.js";
+import { parseDuration } from "../contract/duration.js";
 
 /** One line of the audit trail (`ganglion audit --json`, `audit export`, `ganglion.v1.audit.query`). */
 export type AuditEntry = {
@@ -20,7 +21,7 @@ export type AuditEntry = {
   readonly data: unknown;
 };
 
-/** ISO-8601 time, or a duration back from now: `90s`, `15m`, `2h`, `7d`. */
+/** ISO-8601 time, or a duration back from now in the one grammar (src/contract/duration.ts): `90s`, `15m`, `1h30m`, `1.5h`, `7d`. */
 export const TimeBound = t.string;
 
 /** What to keep. All given filters must match (AND). */
@@ -34,13 +35,10 @@ export const AuditFilter = t.partial({
 });
 export type AuditFilter = t.TypeOf<typeof AuditFilter>;
 
-const REL = /^(\d+)(ms|s|m|h|d)$/;
-const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `since`/`until` → epoch ms; `undefined` when the text is neither ISO nor a duration. */
 export const parseTimeBound = (s: string, now: Date): number | undefined => {
-  const m = REL.exec(s.trim());
-  if (m) return now.getTime() - Number(m[1]) * UNIT[m[2]!]!;
+  const back = parseDuration(s);
+  if (back !== undefined) return now.getTime() - back;
   const ms = Date.parse(s);
   return Number.isNaN(ms) ? undefined : ms;
 };

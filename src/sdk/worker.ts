@@ -170,6 +170,11 @@ export class Worker {
    */
   async run(): Promise<void> {
     if (this.nc) throw new Error("this worker already runs");
+    const servers = this.opts.servers ?? "nats://127.0.0.1:4222";
+    // An empty URL (an empty NATS_URL passed through) would silently mean the client's default.
+    if ((Array.isArray(servers) ? servers : [servers]).every((s) => typeof s !== "string" || s.trim() === "")) {
+      throw new Error(`servers is empty (${JSON.stringify(servers)}): give the bus URL, such as nats://127.0.0.1:4222`);
+    }
     this.nc = await connectWorker(this.plugin, this.instance, this.opts);
     // The plugin's account has no JetStream: BUS's consumer API is imported under this prefix.
     this.js = jetstream(this.nc, { apiPrefix: JS_BUS_API });

@@ -61,8 +61,8 @@ export const startCli = (args: string[], extraEnv: Record<string, string> = {}):
     const lines = () => out.split("\n").filter(Boolean);
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`no ready line within 60 s; stderr: ${err}`));
-    }, 60_000);
+      reject(new Error(`no ready line within 180 s; stderr: ${err}`));
+    }, 180_000);
     child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
     child.stdout!.on("data", (b: Buffer) => {
       out += b.toString();
@@ -144,3 +144,17 @@ export const waitNoneMentioning = async (needle: string, limitMs = 15_000): Prom
     await new Promise((r) => setTimeout(r, 50));
   }
 };
+
+/** Runs `ganglion <args>` with `input` on its stdin (for `--data -`, `--batch -`), and `cwd` when given. */
+export const runCliWithInput = (args: string[], input: string, extraEnv: Record<string, string> = {}, cwd = repoRoot): Promise<CliResult> =>
+  new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", cliMain, ...args], { cwd, env: baseEnv(extraEnv), stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.once("error", reject);
+    child.once("close", (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+    child.stdin!.on("error", () => undefined);
+    child.stdin!.end(input);
+  });

@@ -33,3 +33,9 @@ t.test("an unknown log level is refused, naming the variable", async (t) => {
   t.throws(() => decodeConfig({ GANGLION_LOG_LEVEL: "loud" }), ConfigError);
   t.throws(() => decodeConfig({ GANGLION_LOG_LEVEL: "loud" }), /GANGLION_LOG_LEVEL/);
 });
+
+t.test("an empty GANGLION_NATS_URL is an error, never a silent fall-back to another bus", async (t) => {
+  t.throws(() => decodeConfig({ GANGLION_NATS_URL: "" }), /GANGLION_NATS_URL is set but empty/);
+  t.throws(() => decodeConfig({ GANGLION_NATS_URL: "  " }), ConfigError);
+  t.doesNotThrow(() => decodeConfig({}));
+});

@@ -14,6 +14,7 @@ import { baseEnv, repoRoot, runCli, startCli } from "./cliProcess.js";
 // The README walkthrough as real processes: `ganglion up`, a plugin installed, approved and
 // partly revoked, the example worker doing a task; then the README's nats CLI operations over
 // the wire with the credentials `ganglion nats-context` mints, `projections verify`, and `audit`.
+t.setTimeout(15 * 60_000);
 const dir = await mkdtemp(join(tmpdir(), "ganglion-walk-"));
 const xdg = join(dir, "xdg");
 const dataDir = join(dir, "data");
@@ -103,6 +104,23 @@ t.test("the README's nats CLI operations, with the read-only context", async (t)
   t.match(json(first!.data), { events: [{ type: "plugin.registered" }] });
   // and nothing can be written
   await t.rejects((await new Kvm(nc).open("plugins")).put("wordcount", "{}", { timeout: 2000 } as never));
+});
+
+t.test("ganglion itself works with the read-only context it wrote (--context, NATS_CONTEXT)", async (t) => {
+  // No data dir to fall back on: everything comes from the context (url, creds, inbox prefix).
+  const elsewhere = ["--data-dir", join(dir, "no-data-dir")];
+  const env = { XDG_CONFIG_HOME: xdg };
+  const plugins = await runCli([...elsewhere, "--context", "ganglion", "plugins"], env);
+  t.equal(plugins.code, 0, plugins.stderr);
+  t.match(plugins.stdout, /^wordcount\s+active/m);
+  const tasks = await runCli([...elsewhere, "--json", "tasks"], { ...env, NATS_CONTEXT: "ganglion" });
+  t.equal(tasks.code, 0, tasks.stderr);
+  t.ok(
+    JSON.parse(tasks.stdout).some((r: { taskId: string }) => r.taskId === taskId),
+    "the task is listed",
+  );
+  const write = await runCli([...elsewhere, "--context", "ganglion", "plugin", "disable", "wordcount"], env);
+  t.not(write.code, 0, "the read-only context cannot change anything");
 });
 
 t.test("projections verify is clean and audit shows the full history of the task", async (t) => {

@@ -95,6 +95,21 @@ t.test("an older version is refused", async (t) => {
   t.equal(E.isLeft(r) && r.left._tag, "Downgrade");
 });
 
+t.test("versions compare as semver: 1.0.0-rc.10 upgrades 1.0.0-rc.2, and 1.0.0-rc.2 over 1.0.0-rc.10 is a downgrade", async (t) => {
+  const at = (v: string): PluginEvent => ({
+    type: "plugin.registered",
+    data: { pluginId: "wordcount", version: v, manifest: manifest("", v), selfRegistered: false },
+  });
+  const up = given([at("1.0.0-rc.2")]).when({ type: "install", manifest: manifest("", "1.0.0-rc.10") });
+  t.equal(E.isRight(up) && up.right[0]?.type, "plugin.upgraded");
+  const down = given([at("1.0.0-rc.10")]).when({ type: "install", manifest: manifest("", "1.0.0-rc.2") });
+  t.equal(E.isLeft(down) && down.left._tag, "Downgrade");
+  const release = given([at("1.0.0-rc.10")]).when({ type: "install", manifest: manifest("", "1.0.0") });
+  t.equal(E.isRight(release) && release.right[0]?.type, "plugin.upgraded", "a release is newer than its pre-releases");
+  const minor = given([at("1.9.0")]).when({ type: "install", manifest: manifest("", "1.10.0") });
+  t.equal(E.isRight(minor) && minor.right[0]?.type, "plugin.upgraded", "numeric, not lexical, order");
+});
+
 t.test("upgrade carries grants over, new capabilities are pending, dropped ones leave with the upgrade (credentials stay)", async (t) => {
   const m2 = manifest("", "1.1.0", "[topic.publish:text.counted, secret.read:db]");
   const r = given([registered, grantedAll, issued]).when({ type: "install", manifest: m2 });

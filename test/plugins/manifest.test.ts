@@ -66,7 +66,7 @@ t.test("a bad duration names its exact path", async (t) => {
     result: { type: object }
     timeout: 30`,
   });
-  t.same(errors(text), ['provides[0].timeout: expected a duration like "30s", "5m" or "500ms", got 30']);
+  t.same(errors(text), ['provides[0].timeout: expected a duration like "30s", "5m", "500ms", "1h30m" or "1.5h", got 30']);
   t.match(errors(base({ provides: "\n  - { type: a.b, description: d, params: {}, result: {}, timeout: soon }" })), [
     'provides[0].timeout: expected a duration like "30s"',
   ]);

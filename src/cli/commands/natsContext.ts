@@ -1,5 +1,4 @@
 import { mkdir, readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { AccountPushError, accountAuthority } from "../../auth/accountAuthority.js";
@@ -10,9 +9,10 @@ import { natsTls } from "../../contract/tls.js";
 import { clientTlsOf } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
+import { natsContextDir } from "../profile.js";
 
-/** Where the nats CLI looks for contexts: `$XDG_CONFIG_HOME/nats/context`, default `~/.config/nats/context`. */
-export const natsContextDir = (xdgConfigHome: string | undefined) => join(xdgConfigHome ?? join(homedir(), ".config"), "nats", "context");
+/** Where the nats CLI looks for contexts (home from the password database, as the nats CLI finds it). */
+export { natsContextDir } from "../profile.js";
 
 /** The fields of a nats CLI context file that Ganglion sets (`ca`, `cert`, `key`: PEM files, for a TLS bus). */
 export type NatsContextFile = { description: string; url: string; creds: string; inbox_prefix: string; ca?: string; cert?: string; key?: string };

@@ -1,12 +1,11 @@
-import { chmod, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, rename, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { extname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
 import { defaultCatalog, describeCapability } from "../../contract/catalog.js";
-import { decodeManifest } from "../../plugins/manifest.js";
 import type { Manifest } from "../../plugins/manifest.js";
 import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
 import type { PluginCommandResult, PluginView } from "../../contract/responses.js";
@@ -14,6 +13,8 @@ import { serviceClient } from "../../service/client.js";
 import { JS_BUS_API } from "../../contract/subjects.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
+import { checkManifestFile } from "../manifestFile.js";
+import { registerValidate } from "./pluginValidate.js";
 
 /** Who the events will say did it: the operator's OS user. */
 const actor = () => {
@@ -28,7 +29,10 @@ const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req
   const r = await serviceClient(nc, { actor: actor() }).call(endpoint, req);
   if (E.isLeft(r)) {
     const code = r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure;
-    throw new CliError(r.left.code === "InvalidRequest" || r.left.code === "Unavailable" ? r.left.message : `${r.left.message} (${r.left.code})`, code);
+    throw new CliError(r.left.code === "InvalidRequest" || r.left.code === "Unavailable" ? r.left.message : `${r.left.message} (${r.left.code})`, code, {
+      code: r.left.code,
+      ...(r.left.paths ? { paths: r.left.paths } : {}),
+    });
   }
   return r.right;
 };
@@ -41,17 +45,16 @@ const splitList = (v: string) =>
 
 const changed = (r: PluginCommandResult, what: string) => (r.events.length === 0 ? `nothing to do: ${what}` : `${what} (${r.events.join(", ")})`);
 
-/** Reads and decodes a manifest file, refusing it with every `path: reason` before any call. */
+/** Reads and decodes a manifest file, refusing it with every `path: reason` before any call (the checks of `plugin validate`). */
 const readManifest = async (file: string): Promise<{ text: string; manifest: Manifest }> => {
-  let text: string;
-  try {
-    text = await readFile(resolve(file), "utf8");
-  } catch (err) {
-    throw new CliError(`cannot read the manifest ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, ExitCode.Usage);
+  const { text, result } = await checkManifestFile(file);
+  if (E.isLeft(result)) {
+    throw new CliError(`${file} is not a valid manifest:\n  ${result.left.map((p) => `${p.path}: ${p.reason}`).join("\n  ")}`, ExitCode.Failure, {
+      code: "InvalidManifest",
+      paths: result.left.map((p) => p.path),
+    });
   }
-  const d = decodeManifest(text, extname(file).toLowerCase() === ".json" ? "json" : "yaml");
-  if (E.isLeft(d)) throw new CliError(`${file} is not a valid manifest:\n  ${d.left.join("\n  ")}`, ExitCode.Failure);
-  return { text, manifest: d.right };
+  return { text, manifest: result.right };
 };
 
 /** The `run:` section in plain words: the command line, where, how many, and the env names (values may be secret references). */
@@ -120,6 +123,8 @@ export const register = (program: Command, ctx: CliContext) => {
     .command("plugin")
     .summary("install, approve and manage plugins, and mint their credentials")
     .description("Plugins: install from a manifest, approve or revoke capabilities, disable, enable, remove, and mint credentials.");
+
+  registerValidate(plugin, ctx);
 
   plugin
     .command("install")

@@ -8,6 +8,10 @@ import type { TaskView } from "../../contract/responses.js";
 import { serviceClient } from "../../service/client.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
+import { DURATION_HINT } from "../../contract/duration.js";
+import { readData } from "../input.js";
+import { parsePositiveInt } from "../options.js";
+import { DEFAULT_BATCH_CONCURRENCY, parseBatch, progressLine, readBatch, submitBatch, summaryText, waitForEnd } from "./taskBatch.js";
 
 const actor = () => {
   try {
@@ -22,22 +26,14 @@ const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req
   if (E.isLeft(r)) {
     const code = r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure;
     const retry = r.left.retryAfterMs !== undefined ? ` Retry in ${r.left.retryAfterMs} ms.` : "";
-    throw new CliError(`${r.left.message} (${r.left.code})${retry}`, code);
+    throw new CliError(`${r.left.message} (${r.left.code})${retry}`, code, { code: r.left.code, ...(r.left.paths ? { paths: r.left.paths } : {}) });
   }
   return r.right;
 };
 
-const parseData = (v: string): unknown => {
-  try {
-    return JSON.parse(v);
-  } catch (err) {
-    throw new CliError(`--data is not JSON: ${(err as Error).message}`, ExitCode.Usage);
-  }
-};
-
 const parseTimeout = (v: string): number => {
   const ms = parseDuration(v);
-  if (ms === undefined || ms <= 0) throw new CliError(`--timeout ${JSON.stringify(v)} is not a duration like "30s" or "2m"`, ExitCode.Usage);
+  if (ms === undefined || ms <= 0) throw new CliError(`--timeout ${JSON.stringify(v)} is not ${DURATION_HINT}`, ExitCode.Usage, { paths: ["--timeout"] });
   return ms;
 };
 
@@ -74,35 +70,74 @@ export const register = (program: Command, ctx: CliContext) => {
 
   task
     .command("submit")
-    .argument("<taskType>", "the task type, such as text.wordcount")
-    .option("--data <json>", "params as JSON (checked against the provider's params schema)", "{}")
+    .argument("[taskType]", "the task type, such as text.wordcount (with --batch: the type of every line; without it, each line names its own)")
+    .option("--data <json>", "params as JSON, @FILE to read them from a file, or - for stdin (checked against the provider's params schema)", "{}")
+    .option("--batch <file>", "submit many: a JSON Lines file (or - for stdin), one task per line: its params, or {taskType, params, pluginId?}")
+    .option("--concurrency <n>", "with --batch: submissions in flight at once on the connection", parsePositiveInt, DEFAULT_BATCH_CONCURRENCY)
     .option("--plugin <id>", "the plugin to send it to (needed when several provide the type)")
-    .option("--wait", "wait for the end and print the result (or the failure)", false)
+    .option("--wait", "wait for the end and print the result (or the failure); on a terminal, the progress shows as it comes", false)
     .option("--timeout <duration>", "how long --wait waits", "60s")
-    .summary("submit a task; prints its id, or with --wait its result")
-    .action(async (taskType: string, opts: { data: string; plugin?: string; wait: boolean; timeout: string }, cmd: Command) => {
-      const params = parseData(opts.data);
-      const waitMs = opts.wait ? parseTimeout(opts.timeout) : 0;
-      const out = ctx.output(cmd);
-      await ctx.withBus(cmd, async (nc) => {
-        const r = await call(nc, "task.submit", { taskType, params, ...(opts.plugin ? { pluginId: opts.plugin } : {}) });
-        if (!opts.wait) {
-          if (out.json) out.record(r);
-          else ctx.io.stdout(`${r.taskId}\n`);
+    .summary("submit a task (or a batch); prints its id, or with --wait its result")
+    .action(
+      async (
+        taskType: string | undefined,
+        opts: { data: string; batch?: string; concurrency: number; plugin?: string; wait: boolean; timeout: string },
+        cmd: Command,
+      ) => {
+        const waitMs = opts.wait ? parseTimeout(opts.timeout) : 0;
+        const out = ctx.output(cmd);
+        if (opts.batch !== undefined) {
+          if (opts.data !== "{}") throw new CliError("--batch and --data are exclusive: the batch file holds the params", ExitCode.Usage);
+          const parsed = parseBatch(await readBatch(opts.batch), taskType, opts.plugin);
+          const summary = await ctx.withBus(cmd, (nc) =>
+            submitBatch(nc, parsed, { concurrency: opts.concurrency, ...(opts.wait ? { waitMs } : {}), bar: !out.json && Boolean(process.stderr.isTTY) }),
+          );
+          if (out.json) out.record(summary as unknown as Record<string, unknown>);
+          else ctx.io.stdout(summaryText(summary));
+          const bad = summary.refused.length + (summary.failed ?? 0) + (summary.notEnded ?? 0);
+          if (bad > 0) throw new CliError(`${bad} of ${summary.lines} tasks were refused or did not complete`, ExitCode.Failure, { code: "BatchIncomplete" });
           return;
         }
-        if (!out.json) ctx.io.stderr(`task ${r.taskId} submitted to ${r.pluginId}; waiting\n`);
-        const v = await call(nc, "task.get", { taskId: r.taskId, waitMs }, waitMs + 10_000);
-        if (!ENDED.includes(v.status)) {
-          printTask(ctx, cmd, v, { failOnError: false });
-          throw new CliError(
-            `task ${r.taskId} did not end within ${opts.timeout} (it is ${v.status}); follow it with: ganglion task get ${r.taskId}`,
-            ExitCode.Failure,
+        if (taskType === undefined) throw new CliError("missing the task type (or --batch FILE)", ExitCode.Usage);
+        const params = await readData(opts.data);
+        await ctx.withBus(cmd, async (nc) => {
+          const r = await call(nc, "task.submit", { taskType, params, ...(opts.plugin ? { pluginId: opts.plugin } : {}) });
+          if (!opts.wait) {
+            if (out.json) out.record(r);
+            else ctx.io.stdout(`${r.taskId}\n`);
+            return;
+          }
+          const live = !out.json && Boolean(process.stderr.isTTY);
+          if (!out.json) ctx.io.stderr(`task ${r.taskId} submitted to ${r.pluginId}; waiting\n`);
+          let shown = "";
+          const w = await waitForEnd(
+            nc,
+            r.taskId,
+            waitMs,
+            live
+              ? (v) => {
+                  const line = progressLine(v);
+                  if (line !== shown) ctx.io.stderr(`\r\x1b[2K${(shown = line)}`);
+                }
+              : undefined,
           );
-        }
-        printTask(ctx, cmd, v, { failOnError: true });
-      });
-    });
+          if (shown) ctx.io.stderr("\r\x1b[2K");
+          if (E.isLeft(w))
+            throw new CliError(`${w.left.message} (${w.left.code})`, w.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure, {
+              code: w.left.code,
+            });
+          const v = w.right;
+          if (!ENDED.includes(v.status)) {
+            printTask(ctx, cmd, v, { failOnError: false });
+            throw new CliError(
+              `task ${r.taskId} did not end within ${opts.timeout} (it is ${v.status}); follow it with: ganglion task get ${r.taskId}`,
+              ExitCode.Failure,
+            );
+          }
+          printTask(ctx, cmd, v, { failOnError: true });
+        });
+      },
+    );
 
   task
     .command("get")

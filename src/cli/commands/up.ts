@@ -1,5 +1,8 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { Option } from "commander";
+import type { LogLevel } from "../../config.js";
+import { createPrettyLogger } from "../../log.js";
 import { startEmbeddedBus, runUntilSignal } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
@@ -20,7 +23,9 @@ type UpOptions = {
   consolePort?: number;
   example: boolean;
   runner: string;
+  logFormat?: "pretty" | "json";
 };
+import { rememberPort, stablePort } from "../stablePort.js";
 
 export const register = (program: Command, ctx: CliContext) => {
   program
@@ -33,7 +38,7 @@ export const register = (program: Command, ctx: CliContext) => {
         "--tls-cert, --tls-key and --tls-ca (all three) use your own instead.",
     )
     .option("--host <host>", "address nats-server listens on (loopback unless told otherwise)", "127.0.0.1")
-    .option("--port <port>", "client port; 0 picks a free one", parsePort, 4222)
+    .option("--port <port>", "client port; 0 picks a free one on the first start and keeps it on later starts (unless it is taken)", parsePort, 4222)
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--tls", "TLS on the client port (certificates in <data-dir>/tls/, generated once)", false)
     .option(
@@ -49,9 +54,16 @@ export const register = (program: Command, ctx: CliContext) => {
       "none",
     )
     .option("--tls-verify", "with --tls: clients must present a certificate signed by the CA (mint one with `ganglion tls client`)", false)
+    .addOption(
+      new Option("--log-format <format>", "logs for people (pino-pretty) or JSON lines; default: pretty on a terminal, JSON otherwise").choices([
+        "pretty",
+        "json",
+      ]),
+    )
     .action(async (opts: UpOptions, cmd: Command) => {
       const g = ctx.globals(cmd);
-      const log = ctx.logger(cmd);
+      const pretty = (opts.logFormat ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty";
+      const log = pretty ? await createPrettyLogger((g.logLevel ?? ctx.config.logLevel) as LogLevel) : ctx.logger(cmd);
       // Only the flags: GANGLION_TLS_* name client files, never the server's.
       const given = [g.tlsCert, g.tlsKey, g.tlsCa];
       if (given.some(Boolean) && !given.every(Boolean)) {
@@ -65,10 +77,13 @@ export const register = (program: Command, ctx: CliContext) => {
       }
       const tlsOn = opts.tls || opts.tlsVerify || given.every(Boolean);
       if (opts.example && tlsOn) throw new CliError("--example runs the example worker over plain NATS: leave out --tls.", ExitCode.Usage);
+      // --port 0: the port of the earlier start, when it is still free.
+      const stable = opts.port === 0 ? await stablePort(g.dataDir, opts.host) : { port: opts.port };
+      if (stable.note) log.warn(stable.note);
       const bus = await startEmbeddedBus({
         dataDir: g.dataDir,
         host: opts.host,
-        port: opts.port,
+        port: stable.port,
         dev: opts.dev,
         runner: opts.runner,
         env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
@@ -99,9 +114,12 @@ export const register = (program: Command, ctx: CliContext) => {
           })
         : undefined;
       // One write: whoever waits for the ready line gets the lines after it in the same read.
+      if (opts.port === 0) await rememberPort(g.dataDir, bus.url);
+      // On a terminal the ready line stands out from the logs around it (bold green).
+      const ready = `ganglion ready ${bus.url}`;
       ctx.io.stdout(
         [
-          `ganglion ready ${bus.url}`,
+          pretty ? `\x1b[1;32m${ready}\x1b[0m` : ready,
           `admin credentials: ${bus.adminCreds}`,
           ...(bus.tls ? [`tls ca: ${bus.tls.ca}`] : []),
           ...(bus.tls?.verify

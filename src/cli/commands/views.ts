@@ -5,8 +5,11 @@ import * as E from "fp-ts/lib/Either.js";
 import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
 import { PluginStatus, TaskStatus } from "../../contract/responses.js";
 import { serviceClient } from "../../service/client.js";
+import type { TaskRow } from "../../contract/responses.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
+import type { Column } from "../output.js";
+import { parseInterval, watchRows } from "./watch.js";
 
 /** Calls a query endpoint; a missing core is exit 3, a rejection exit 1, both with the reason. */
 export const query = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>): Promise<ResponseOf<N>> => {
@@ -18,7 +21,10 @@ export const query = async <N extends EndpointName>(nc: NatsConnection, endpoint
         ExitCode.Unreachable,
       );
     }
-    throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
+    throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure, {
+      code: r.left.code,
+      ...(r.left.paths ? { paths: r.left.paths } : {}),
+    });
   }
   return r.right;
 };
@@ -88,13 +94,14 @@ export const register = (program: Command, ctx: CliContext) => {
     .addOption(new Option("--status <status>", "only tasks in this status").choices(TASK_STATUSES))
     .option("--plugin <id>", "only tasks of this plugin")
     .option("--limit <n>", "at most this many", "100")
-    .action(async (opts: { status?: TaskStatus; plugin?: string; limit: string }, cmd: Command) => {
+    .option("-w, --watch", "keep watching: a terminal redraws the table; a pipe (or --json) gets each new or changed row as a line", false)
+    .option("--interval <duration>", "with --watch: how often to look", parseInterval, 2000)
+    .action(async (opts: { status?: TaskStatus; plugin?: string; limit: string; watch: boolean; interval: number }, cmd: Command) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
         throw new CliError(`--limit ${opts.limit}: expected a whole number from 1 to 10000`, ExitCode.Usage);
       const req = { limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.plugin ? { pluginId: opts.plugin } : {}) };
-      const rows = await ctx.withBus(cmd, (nc) => query(nc, "views.tasks", req));
-      ctx.output(cmd).table(rows, [
+      const columns: Column<TaskRow>[] = [
         { header: "task", value: (r) => r.taskId },
         { header: "plugin", value: (r) => r.pluginId },
         { header: "type", value: (r) => r.taskType },
@@ -102,7 +109,14 @@ export const register = (program: Command, ctx: CliContext) => {
         { header: "attempt", value: (r) => `${r.attempt}/${r.maxAttempts}` },
         { header: "submitted", value: (r) => ago(r.submittedAt) },
         { header: "duration", value: (r) => ms(r.durationMs) },
-      ]);
+      ];
+      if (opts.watch) {
+        return watchRows(ctx, cmd, { intervalMs: opts.interval, title: "ganglion tasks", key: (r) => r.taskId, columns }, (nc) =>
+          query(nc, "views.tasks", req),
+        );
+      }
+      const rows = await ctx.withBus(cmd, (nc) => query(nc, "views.tasks", req));
+      ctx.output(cmd).table(rows, columns);
     });
 
   // `task` belongs to the tasks command group; `show` (the full history) is added to it here.
