@@ -1,4 +1,5 @@
 import * as t from "io-ts";
+import { AppAddRequest, AppCredentials, AppCredsRequest, AppGrantsRequest, AppIdRequest, AppView } from "./app.js";
 import { Cidr, PluginId } from "./manifest.js";
 import {
   AuditPage,
@@ -159,6 +160,19 @@ export const Endpoints = named({
     LimitsView,
   ),
   "task.retry": spec("command", "Send a dead-lettered task again, with a fresh attempt budget", RetryTaskRequest, TaskView),
+
+  // Applications (`ganglion app …`): principals with an account of their own (subjects.md, "Applications").
+  "app.add": spec(
+    "command",
+    "Add an application (a principal with its own account) granted task.submit:<type>…; answers its first credentials (.creds text)",
+    AppAddRequest,
+    AppCredentials,
+  ),
+  "app.grant": spec("command", "Grant an application more task.submit:<type> capabilities (live: no new credentials)", AppGrantsRequest, AppView),
+  "app.revoke": spec("command", "Withdraw task.submit:<type> capabilities from an application (live, connections included)", AppGrantsRequest, AppView),
+  "app.remove": spec("command", "Remove an application: its account imports nothing and every credential of it is revoked", AppIdRequest, AppView),
+  "app.creds": spec("command", "Mint new credentials for an application (only the public key is recorded)", AppCredsRequest, AppCredentials),
+  "app.list": spec("command", "Every application with its grants and live credentials", t.partial({ all: t.boolean }), t.array(AppView)),
 
   "views.plugins": spec(
     "read",

@@ -1,16 +1,18 @@
 import * as t from "io-ts";
+import { AppEvent } from "./app.js";
 import { PluginEvent } from "./plugin.js";
 import { TaskEvent, TaskLimitsEvent } from "./task.js";
 import { WorkerEvent } from "./worker.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
- * per stream category: `plugin`, `task`, `tasklimits`, `worker`).
+ * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `app`).
  */
-export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent]);
+export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, AppEvent]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
-export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent };
+export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, AppEvent };
+export { APP_CATEGORY, appStreamName } from "./app.js";
 export { EventMetadata, StoredEvent, Commit } from "./envelope.js";
 export { assertNever } from "./exhaustive.js";
 export { PLUGIN_CATEGORY, pluginStreamName } from "./plugin.js";

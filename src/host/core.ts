@@ -24,6 +24,12 @@ import { pluginEndpoints } from "../service/endpoints/plugins.js";
 import { taskEndpoints } from "../service/endpoints/tasks.js";
 import { queryEndpoints } from "../service/endpoints/queries.js";
 import { auditEndpoints } from "../service/endpoints/audit.js";
+import { appEndpoints } from "../service/endpoints/apps.js";
+import { appCommands } from "../apps/commands.js";
+import { startApps } from "../apps/serve.js";
+import { appAccountKey } from "../auth/appAccounts.js";
+import { AppEvent } from "../events/app.js";
+import { TaskEvent } from "../events/task.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -102,6 +108,23 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(deps.tasks ? { options: deps.tasks } : {}),
   });
   stops.push(tasks.stop);
+  // Applications: their commands, and the core's side of their accounts' requests.
+  const apps = appCommands({
+    store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core", onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable app event skipped") }),
+    ...(accounts ? { accounts } : {}),
+  });
+  if (authority) {
+    const served = await startApps({
+      nc: deps.nc,
+      log: deps.log.child({ component: "apps" }),
+      store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core" }),
+      taskStore: natsEventStore(deps.nc, { codec: TaskEvent, defaultActor: "core" }),
+      tasks,
+      appAccount: (appId) => appAccountKey(authority, appId).getPublicKey(),
+      load: apps.load,
+    });
+    stops.push(served.stop);
+  }
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -114,6 +137,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...taskEndpoints({ tasks }),
       ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
       ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),
+      ...appEndpoints({ apps }),
     ],
   );
   stops.push(service.stop);

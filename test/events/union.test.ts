@@ -1,7 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { eventDecoder, membersByType } from "../../src/events/dispatch.js";
-import { GanglionEvent, PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent } from "../../src/events/index.js";
+import { AppEvent, GanglionEvent, PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent } from "../../src/events/index.js";
 import {
   LIMITS_CATEGORY,
   limitsStreamName,
@@ -13,9 +13,9 @@ import {
   workerStreamName,
 } from "../../src/events/index.js";
 
-t.test("the union of all events is the union of the four families, task limits included", async (t) => {
+t.test("the union of all events is the union of the families, task limits included", async (t) => {
   const all = [...membersByType(GanglionEvent)!.keys()].sort();
-  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent].flatMap((f) => [...membersByType(f)!.keys()]).sort();
+  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, AppEvent].flatMap((f) => [...membersByType(f)!.keys()]).sort();
   t.same(all, families);
   t.ok(all.includes("task.limits.overridden"));
   const d = eventDecoder(GanglionEvent)({ type: "task.limits.overridden", data: { pluginId: "p", concurrency: 2 } });
