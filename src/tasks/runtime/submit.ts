@@ -1,5 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
 import { DOTTED } from "../../contract/subjects.js";
+import { taskStreamName } from "../../events/task.js";
 import type { ServiceError } from "../../service/endpoint.js";
 import type { TaskCommand, TaskState } from "../decider.js";
 import { validTaskId } from "./api.js";
@@ -96,6 +97,9 @@ export const submitter =
   async (req, meta) => {
     const existing = async (taskId: string) => {
       if (!deps.load) return undefined;
+      // The head first (one direct get by last subject): a forward read of a stream that does not
+      // exist walks the whole log on nats-server 2.9, and a new key is the common case.
+      if ((await ctx.store.streamRevision(taskStreamName(taskId))) === "no_stream") return undefined;
       const { state } = await deps.load(taskId);
       return state.status === "absent" ? undefined : { taskId, pluginId: state.pluginId, existing: true };
     };
