@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
+import * as app from "./app.js";
 import * as audit from "./audit.js";
 import * as compose from "./compose.js";
 import * as natsContext from "./natsContext.js";
@@ -9,6 +10,7 @@ import * as serve from "./serve.js";
 import * as status from "./status.js";
 import * as task from "./task.js";
 import * as tls from "./tls.js";
+import * as types from "./types.js";
 import * as up from "./up.js";
 import * as views from "./views.js";
 
@@ -16,4 +18,4 @@ import * as views from "./views.js";
 export type CommandGroup = { readonly register: (program: Command, ctx: CliContext) => void };
 
 /** Every command group, in the order `ganglion --help` lists them. Add yours here. */
-export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, tls, compose];
+export const commandGroups: readonly CommandGroup[] = [up, serve, status, plugin, task, views, projections, audit, natsContext, tls, compose, app, types];
