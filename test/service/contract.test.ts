@@ -20,6 +20,8 @@ import { auditEndpoints } from "../../src/service/endpoints/audit.js";
 import { pluginEndpoints } from "../../src/service/endpoints/plugins.js";
 import { queryEndpoints } from "../../src/service/endpoints/queries.js";
 import { taskEndpoints } from "../../src/service/endpoints/tasks.js";
+import { appEndpoints } from "../../src/service/endpoints/apps.js";
+import type { AppCommands } from "../../src/apps/commands.js";
 import { ErrorStatus, startService } from "../../src/service/service.js";
 
 const log = pino({ level: "silent" });
@@ -33,12 +35,13 @@ const coreEndpoints = () => [
   ...taskEndpoints({ tasks: {} as TaskRuntime }),
   ...queryEndpoints({ nc, log, manifests: [], heartbeats }),
   ...auditEndpoints({ nc, log }),
+  ...appEndpoints({ apps: {} as AppCommands }),
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 24);
+  t.equal(ENDPOINT_NAMES.length, 30);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);
