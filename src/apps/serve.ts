@@ -18,6 +18,7 @@ import type { TaskEvent } from "../events/task.js";
 import { loadManifests } from "../projections/manifest.js";
 import { isIndexKey, liveBucket, readBucket, stripRow } from "../projections/runner/kv.js";
 import { REQUEST_INFO_HEADER, refuseCaller } from "../service/callers.js";
+import { StoreUnavailableError } from "../store/types.js";
 import type { EventStore } from "../store/types.js";
 import type { TaskRuntime } from "../tasks/runtime.js";
 import { evolve, initialApp } from "./decider.js";
@@ -171,7 +172,11 @@ export const startApps = async (deps: AppsDeps) => {
               : await call(appId, rest.join("."), raw);
       } catch (err) {
         log.error({ err, subject: m.subject }, "application request failed");
-        r = E.left({ code: "Internal", message: (err as Error).message });
+        // The log out of reach (a timeout under load, a restart): the request may be sent again.
+        r =
+          err instanceof StoreUnavailableError
+            ? E.left({ code: "Unavailable", message: (err as Error).message, retryAfterMs: 500 })
+            : E.left({ code: "Internal", message: (err as Error).message });
       }
       m.respond(JSON.stringify(E.isLeft(r) ? { ok: false, error: r.left } : { ok: true, result: r.right }));
     })();

@@ -15,7 +15,7 @@ export type { SubmitOptions, TaskMap } from "./types.js";
 import { BusUnavailableError, NotGrantedError } from "./errors.js";
 import { TaskHandle } from "./handle.js";
 import type { HandleHost } from "./handle.js";
-import { NoRouteError, request, retrying } from "./transport.js";
+import { NoRouteError, request, retrying, transient } from "./transport.js";
 
 export type ClientOptions = {
   /** Server URL(s); a context's `url` otherwise. */
@@ -87,7 +87,7 @@ export class Client<TM extends TaskMap = TaskMap> {
       ...(opts.tls ? { tls: opts.tls } : {}),
     });
     try {
-      const retryOn = (e: unknown) => e instanceof BusUnavailableError || e instanceof NoRouteError;
+      const retryOn = (e: unknown) => transient(e) || e instanceof NoRouteError;
       const info = await retrying(
         () => request(nc, appCallSubject("info"), {}, AppInfo, opts.requestTimeoutMs ?? 10_000),
         opts.retryForMs ?? 30_000,
@@ -102,7 +102,7 @@ export class Client<TM extends TaskMap = TaskMap> {
   }
 
   private call<A>(verb: "get" | "cancel" | "list" | "info", body: unknown, codec: t.Type<A, any, unknown>, timeoutMs = this.timeoutMs): Promise<A> {
-    const retryOn = (e: unknown) => e instanceof BusUnavailableError || e instanceof NoRouteError;
+    const retryOn = (e: unknown) => transient(e) || e instanceof NoRouteError;
     return retrying(
       () => request(this.nc, appCallSubject(verb), body, codec, timeoutMs),
       this.retryForMs,

@@ -37,6 +37,9 @@ export const request = async <A>(nc: NatsConnection, subject: string, body: unkn
   return r.right;
 };
 
+/** The bus or the log is out of reach for now: the core said `Unavailable`, or nothing answered. */
+export const transient = (e: unknown) => e instanceof BusUnavailableError || (e instanceof GanglionError && e.code === "Unavailable");
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -44,12 +47,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * pause, for up to `forMs`. Only for requests that are safe to repeat: reads, cancel, and
  * submissions under an idempotency key.
  */
-export const retrying = async <A>(
-  f: () => Promise<A>,
-  forMs: number,
-  isClosed: () => boolean,
-  retryOn: (e: unknown) => boolean = (e) => e instanceof BusUnavailableError,
-): Promise<A> => {
+export const retrying = async <A>(f: () => Promise<A>, forMs: number, isClosed: () => boolean, retryOn: (e: unknown) => boolean = transient): Promise<A> => {
   const until = Date.now() + forMs;
   for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
     try {

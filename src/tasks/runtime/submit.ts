@@ -99,7 +99,12 @@ export const submitter =
       if (!deps.load) return undefined;
       // The head first (one direct get by last subject): a forward read of a stream that does not
       // exist walks the whole log on nats-server 2.9, and a new key is the common case.
-      if ((await ctx.store.streamRevision(taskStreamName(taskId))) === "no_stream") return undefined;
+      if ((await ctx.store.streamRevision(taskStreamName(taskId))) === "no_stream") {
+        // The command handler's first guess, then: no stream. The append still expects none, so a
+        // racing submission under the same id fails it and is answered from a fresh read.
+        ctx.state.decided.set(taskId, { state: { status: "absent" }, revision: "no_stream" });
+        return undefined;
+      }
       const { state } = await deps.load(taskId);
       return state.status === "absent" ? undefined : { taskId, pluginId: state.pluginId, existing: true };
     };
