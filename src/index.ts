@@ -40,3 +40,23 @@ export type {
   SubscribeOptions,
   Subscription,
 } from "./store/index.js";
+
+// The application client (`Client.connect({ servers, creds })`): submit, follow and read tasks with an application's credentials.
+export { Client } from "./client/client.js";
+export type { ClientOptions, ListFilter, SubmitOptions, TaskMap, WatchFilter } from "./client/client.js";
+export { TaskHandle } from "./client/handle.js";
+export type { Progress } from "./client/handle.js";
+export type { BulkItem, BulkOptions, BulkReport } from "./client/bulk.js";
+export {
+  BusUnavailableError,
+  GanglionError,
+  NotGrantedError,
+  ResultTimeoutError,
+  TaskCancelledError,
+  TaskDeadLetteredError,
+  TaskFailedError,
+  TaskTimedOutError,
+} from "./client/errors.js";
+export { ContextError, readNatsContext } from "./client/context.js";
+export type { TaskChange, AppInfo } from "./contract/app.js";
+export type { TaskRow, TaskView } from "./contract/responses.js";

@@ -6,6 +6,8 @@ import type { KeyPair } from "@nats-io/nkeys";
 // The seed codec is not re-exported by the package's index; it is the same module `createAccount` uses.
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import {
+  APP_CHANGES_ALL,
+  APP_SERVICE_EXPORT,
   busApiLocal,
   busProviderSubject,
   busConfigSubject,
@@ -240,6 +242,9 @@ export const busExports = (extra: readonly Export[] = []): Export[] => [
   { name: "mirror consumers (named)", type: "service", subject: "$JS.API.CONSUMER.CREATE.*.>" },
   { name: "mirror flow control", type: "service", subject: "$JS.FC.>" },
   { name: "ops deliveries", type: "stream", subject: OPS_DELIVER_ALL },
+  // Applications (src/auth/appAccounts.ts): each imports its own `app.<app>.…` and `appev.<app>.>`.
+  { name: "applications", type: "service", subject: APP_SERVICE_EXPORT },
+  { name: "application task changes", type: "stream", subject: APP_CHANGES_ALL },
   ...extra,
 ];
 

@@ -1,4 +1,5 @@
 import * as t from "io-ts";
+import { AppAddRequest, AppCredentials, AppCredsRequest, AppGrantsRequest, AppIdRequest, AppView } from "./app.js";
 import { Cidr, PluginId } from "./manifest.js";
 import {
   AuditPage,
@@ -194,6 +195,18 @@ export const Endpoints = named({
   ),
   "secret.remove": spec("command", "Remove a secret: its sealed value is purged; its events stay", SecretNameRequest, SecretRow),
   "secret.list": spec("command", "Every secret: version, fingerprint, who may read it, each reader's last read. Never a value.", Empty, t.array(SecretRow)),
+  // Applications (`ganglion app …`): principals with an account of their own (subjects.md, "Applications").
+  "app.add": spec(
+    "command",
+    "Add an application (a principal with its own account) granted task.submit:<type>…; answers its first credentials (.creds text)",
+    AppAddRequest,
+    AppCredentials,
+  ),
+  "app.grant": spec("command", "Grant an application more task.submit:<type> capabilities (live: no new credentials)", AppGrantsRequest, AppView),
+  "app.revoke": spec("command", "Withdraw task.submit:<type> capabilities from an application (live, connections included)", AppGrantsRequest, AppView),
+  "app.remove": spec("command", "Remove an application: its account imports nothing and every credential of it is revoked", AppIdRequest, AppView),
+  "app.creds": spec("command", "Mint new credentials for an application (only the public key is recorded)", AppCredsRequest, AppCredentials),
+  "app.list": spec("command", "Every application with its grants and live credentials", t.partial({ all: t.boolean }), t.array(AppView)),
 
   "views.plugins": spec(
     "read",

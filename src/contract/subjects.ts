@@ -191,3 +191,40 @@ export const CLAIMS_UPDATE = "$SYS.REQ.CLAIMS.UPDATE";
 export const CLAIMS_LIST = "$SYS.REQ.CLAIMS.LIST";
 /** The account JWT the server holds for `account` (full resolver), asked by a SYS user. */
 export const claimsLookupSubject = (account: string) => `$SYS.REQ.ACCOUNT.${account}.CLAIMS.LOOKUP`;
+
+// ---- applications: app.<app>.… in BUS, app.… in the application's account ----------------------
+
+/**
+ * Application ids (`ganglion app add <name>`): as plugin ids, but at most 30 characters, so that a
+ * task id `<app>_<32 hex>` stays within the 64 characters of a task id. No `_`: the first `_` of
+ * a task id ends the id of the application that owns it.
+ */
+export const APP_ID = /^[a-z][a-z0-9-]{0,29}$/;
+export const assertAppId = (id: string) => check(APP_ID, "application id", id, "use lower-case letters, digits and '-', starting with a letter (at most 30)");
+/** Task ids of an application's submissions start with this (nothing else mints a `_`). */
+export const appTaskPrefix = (appId: string) => `${appId}_`;
+/** The application that owns a task id, if one does. */
+export const appOfTask = (taskId: string): string | undefined => {
+  const i = taskId.indexOf("_");
+  const app = i > 0 ? taskId.slice(0, i) : "";
+  return APP_ID.test(app) ? app : undefined;
+};
+/** Request, in the application's account: submit a task of `taskType` (granted `task.submit:<taskType>`). */
+export const appSubmitSubject = (taskType: string) => `app.submit.${taskType}`;
+/** The same request as it arrives in BUS (the import put the application's id in). */
+export const busAppSubmitSubject = (appId: string, taskType: string) => `app.${appId}.submit.${taskType}`;
+/** What an application may ask about its own tasks (`app.call.<verb>`), besides submitting. */
+export const APP_VERBS = ["info", "get", "cancel", "list"] as const;
+export type AppVerb = (typeof APP_VERBS)[number];
+/** Request, in the application's account. */
+export const appCallSubject = (verb: AppVerb) => `app.call.${verb}`;
+export const busAppCallSubject = (appId: string, verb: AppVerb) => `app.${appId}.call.${verb}`;
+/** The core serves every application's requests here (queue group `ganglion-core`). */
+export const APP_SUBMIT_ALL = "app.*.submit.>";
+export const APP_CALL_ALL = "app.*.call.*";
+/** BUS exports `app.>` (service) and `appev.>` (stream); an application imports only its own. */
+export const APP_SERVICE_EXPORT = "app.>";
+/** Changes of an application's tasks, published by the core (core NATS): `appev.<app>.<taskId>`. */
+export const appChangeSubject = (appId: string, taskId: string) => `appev.${appId}.${taskId}`;
+export const appChanges = (appId: string) => `appev.${appId}.>`;
+export const APP_CHANGES_ALL = "appev.>";

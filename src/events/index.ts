@@ -1,4 +1,5 @@
 import * as t from "io-ts";
+import { AppEvent } from "./app.js";
 import { PluginEvent } from "./plugin.js";
 import { TaskEvent, TaskLimitsEvent } from "./task.js";
 import { WorkerEvent } from "./worker.js";
@@ -8,12 +9,13 @@ import { RunnerEvent } from "./runner.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
- * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`).
+ * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`, `app`).
  */
-export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent]);
+export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
-export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent };
+export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent };
+export { APP_CATEGORY, appStreamName } from "./app.js";
 export { EventMetadata, StoredEvent, Commit } from "./envelope.js";
 export { assertNever } from "./exhaustive.js";
 export { PLUGIN_CATEGORY, pluginStreamName } from "./plugin.js";

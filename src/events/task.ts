@@ -69,7 +69,11 @@ export const TaskSubmitted = t.type({
       /** ISO time of the submission (also the time attempt 1 was dispatched). */
       at: t.string,
     }),
-    t.partial({ correlationId: t.string }),
+    t.partial({
+      correlationId: t.string,
+      /** The submitter's idempotency key (applications): the task id was derived from it. */
+      idempotencyKey: t.string,
+    }),
   ]),
 });
 export type TaskSubmitted = t.TypeOf<typeof TaskSubmitted>;

@@ -32,6 +32,12 @@ import { runnerEndpoints } from "../service/endpoints/runner.js";
 import { startRunner } from "../runner/component.js";
 import type { RunnerConfig } from "../runner/factory.js";
 import type { Supervisor } from "../runner/supervisor.js";
+import { appEndpoints } from "../service/endpoints/apps.js";
+import { appCommands } from "../apps/commands.js";
+import { startApps } from "../apps/serve.js";
+import { appAccountKey } from "../auth/appAccounts.js";
+import { AppEvent } from "../events/app.js";
+import { TaskEvent } from "../events/task.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -127,6 +133,23 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   stops.push(config.stop);
   stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   const runnerRef: { runner?: Supervisor } = {};
+  // Applications: their commands, and the core's side of their accounts' requests.
+  const apps = appCommands({
+    store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core", onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable app event skipped") }),
+    ...(accounts ? { accounts } : {}),
+  });
+  if (authority) {
+    const served = await startApps({
+      nc: deps.nc,
+      log: deps.log.child({ component: "apps" }),
+      store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core" }),
+      taskStore: natsEventStore(deps.nc, { codec: TaskEvent, defaultActor: "core" }),
+      tasks,
+      appAccount: (appId) => appAccountKey(authority, appId).getPublicKey(),
+      load: apps.load,
+    });
+    stops.push(served.stop);
+  }
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -142,6 +165,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...(secrets ? secrets.endpoints : []),
       ...config.endpoints,
       ...runnerEndpoints(runnerRef),
+      ...appEndpoints({ apps }),
     ],
   );
   stops.push(service.stop);

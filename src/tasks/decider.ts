@@ -67,6 +67,7 @@ export type TaskCommand =
       readonly retry: RetryPolicy;
       readonly timeouts: TaskTimeouts;
       readonly correlationId?: string;
+      readonly idempotencyKey?: string;
       readonly at: string;
     }
   | { readonly type: "dispatch"; readonly at: string }

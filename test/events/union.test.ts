@@ -1,7 +1,17 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { eventDecoder, membersByType } from "../../src/events/dispatch.js";
-import { GanglionEvent, ConfigEvent, PluginEvent, SecretEvent, TaskEvent, TaskLimitsEvent, WorkerEvent } from "../../src/events/index.js";
+import {
+  AppEvent,
+  GanglionEvent,
+  ConfigEvent,
+  PluginEvent,
+  RunnerEvent,
+  SecretEvent,
+  TaskEvent,
+  TaskLimitsEvent,
+  WorkerEvent,
+} from "../../src/events/index.js";
 import {
   LIMITS_CATEGORY,
   limitsStreamName,
@@ -15,7 +25,9 @@ import {
 
 t.test("the union of all events is the union of the families, task limits and secrets included", async (t) => {
   const all = [...membersByType(GanglionEvent)!.keys()].sort();
-  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent].flatMap((f) => [...membersByType(f)!.keys()]).sort();
+  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent]
+    .flatMap((f) => [...membersByType(f)!.keys()])
+    .sort();
   t.same(all, families);
   t.ok(all.includes("task.limits.overridden"));
   t.ok(all.includes("secret.read"));

@@ -24,6 +24,8 @@ import { secretEndpoints } from "../../src/service/endpoints/secrets.js";
 import type { SecretStore } from "../../src/secrets/store.js";
 import { startPluginConfig } from "../../src/pluginConfig/index.js";
 import { runnerEndpoints } from "../../src/service/endpoints/runner.js";
+import { appEndpoints } from "../../src/service/endpoints/apps.js";
+import type { AppCommands } from "../../src/apps/commands.js";
 import { ErrorStatus, startService } from "../../src/service/service.js";
 
 const log = pino({ level: "silent" });
@@ -47,12 +49,13 @@ const coreEndpoints = () => [
   ...secretEndpoints({ store: {} as SecretStore, notify: async () => undefined }),
   ...configEndpoints,
   ...runnerEndpoints({}),
+  ...appEndpoints({ apps: {} as AppCommands }),
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 36);
+  t.equal(ENDPOINT_NAMES.length, 42);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);

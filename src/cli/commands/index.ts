@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
+import * as app from "./app.js";
 import * as audit from "./audit.js";
 import * as compose from "./compose.js";
 import * as natsContext from "./natsContext.js";
@@ -11,6 +12,7 @@ import * as serve from "./serve.js";
 import * as status from "./status.js";
 import * as task from "./task.js";
 import * as tls from "./tls.js";
+import * as types from "./types.js";
 import * as up from "./up.js";
 import * as views from "./views.js";
 import * as worker from "./worker.js";
@@ -34,4 +36,6 @@ export const commandGroups: readonly CommandGroup[] = [
   tls,
   compose,
   worker,
+  app,
+  types,
 ];

@@ -104,7 +104,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   log.info({ plugins: state.providers.size, openTasks: state.open.size }, "tasks runtime started");
 
   const answers = api(ctx, { execute, load, consumers: cons });
-  const submit = submitter(ctx, { schemas: sch, execute, newId: () => nuid.next() });
+  const submit = submitter(ctx, { schemas: sch, execute, newId: () => nuid.next(), load });
   const submissions = pluginSubmissions(ctx, { api: { submit, get: answers.get }, ...(deps.pluginAccount ? { pluginAccount: deps.pluginAccount } : {}) });
   const submitSub = io.subscribe(SUBMIT_ALL, { queue: "ganglion-core" }, (m) => void submissions.onRequest(m));
 

@@ -1,7 +1,9 @@
 import * as E from "fp-ts/lib/Either.js";
 import { DOTTED } from "../../contract/subjects.js";
+import { taskStreamName } from "../../events/task.js";
 import type { ServiceError } from "../../service/endpoint.js";
-import type { TaskCommand } from "../decider.js";
+import type { TaskCommand, TaskState } from "../decider.js";
+import { validTaskId } from "./api.js";
 import { take } from "../limits.js";
 import { route } from "../providers.js";
 import { isoAt } from "./clock.js";
@@ -71,22 +73,53 @@ export const admit = (ctx: Ctx, schemas: Schemas, req: SubmitRequest): E.Either<
       timeouts: {
         startToCloseMs: spec.timeout,
         ...(spec.scheduleToStart !== undefined ? { scheduleToStartMs: spec.scheduleToStart } : {}),
-        ...(spec.deadline !== undefined ? { deadlineMs: spec.deadline } : {}),
+        ...(spec.deadline !== undefined || req.deadlineMs !== undefined ? { deadlineMs: Math.min(spec.deadline ?? Infinity, req.deadlineMs ?? Infinity) } : {}),
       },
       at,
       ...(correlationId ? { correlationId } : {}),
+      ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
     }),
   });
 };
 
-/** `submit` of the runtime: admitted, then the `submit` command on a fresh task stream. */
+/**
+ * `submit` of the runtime: admitted, then the `submit` command on a fresh task stream. With a
+ * caller-derived `taskId` (an application's idempotency key), a task that exists under it is the
+ * answer, before admission (a repeat costs no rate token and needs no provider); a race between two
+ * submissions under one id appends once (the append expects no stream) and the loser answers the
+ * winner's task.
+ */
 export const submitter =
-  (ctx: Ctx, deps: { schemas: Schemas; execute: Execute; newId: () => string }): TaskRuntime["submit"] =>
+  (
+    ctx: Ctx,
+    deps: { schemas: Schemas; execute: Execute; newId: () => string; load?: (taskId: string) => Promise<{ state: TaskState }> },
+  ): TaskRuntime["submit"] =>
   async (req, meta) => {
+    const existing = async (taskId: string) => {
+      if (!deps.load) return undefined;
+      // The head first (one direct get by last subject): a forward read of a stream that does not
+      // exist walks the whole log on nats-server 2.9, and a new key is the common case.
+      if ((await ctx.store.streamRevision(taskStreamName(taskId))) === "no_stream") {
+        // The command handler's first guess, then: no stream. The append still expects none, so a
+        // racing submission under the same id fails it and is answered from a fresh read.
+        ctx.state.decided.set(taskId, { state: { status: "absent" }, revision: "no_stream" });
+        return undefined;
+      }
+      const { state } = await deps.load(taskId);
+      return state.status === "absent" ? undefined : { taskId, pluginId: state.pluginId, existing: true };
+    };
+    if (req.taskId !== undefined) {
+      if (!validTaskId(req.taskId)) return E.left({ code: "InvalidRequest", message: `${JSON.stringify(req.taskId)} is not a task id`, paths: ["taskId"] });
+      const found = await existing(req.taskId);
+      if (found) return E.right(found);
+    }
     const a = admit(ctx, deps.schemas, req);
     if (E.isLeft(a)) return a;
-    const taskId = deps.newId();
+    const taskId = req.taskId ?? deps.newId();
     const res = await deps.execute(taskId, a.right.command(taskId, meta.correlationId), meta.actor, meta.correlationId);
-    if (E.isLeft(res)) return E.left(rejectionToError(res.left, taskId));
+    if (E.isLeft(res)) {
+      const found = res.left._tag === "AlreadyExists" && req.taskId !== undefined ? await existing(taskId) : undefined;
+      return found ? E.right(found) : E.left(rejectionToError(res.left, taskId));
+    }
     return E.right({ taskId, pluginId: a.right.pluginId });
   };

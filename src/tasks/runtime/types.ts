@@ -69,7 +69,21 @@ export type TasksDeps = {
   readonly io?: TasksIO;
 };
 
-export type SubmitRequest = { readonly taskType: string; readonly params: unknown; readonly pluginId?: string };
+export type SubmitRequest = {
+  readonly taskType: string;
+  readonly params: unknown;
+  readonly pluginId?: string;
+  /**
+   * The task id, when the caller derives it (an application's idempotency key): a task that
+   * exists under it is answered as it is (`existing`), and two racing submissions append once
+   * (the append expects no stream).
+   */
+  readonly taskId?: string;
+  /** Recorded on `task.submitted` with a caller-derived `taskId`. */
+  readonly idempotencyKey?: string;
+  /** The submitter's deadline for the whole task; the provider's own deadline still applies when shorter. */
+  readonly deadlineMs?: number;
+};
 
 /** A task as the service shows it. */
 export type TaskView = {
@@ -103,7 +117,7 @@ export type TaskRuntime = {
   readonly submit: (
     req: SubmitRequest,
     meta: { actor: string; correlationId?: string },
-  ) => Promise<E.Either<ServiceError, { taskId: string; pluginId: string }>>;
+  ) => Promise<E.Either<ServiceError, { taskId: string; pluginId: string; existing?: boolean }>>;
   /** The task; with `waitMs`, waits up to that long for it to end. */
   readonly get: (taskId: string, waitMs?: number) => Promise<E.Either<ServiceError, TaskView>>;
   readonly cancel: (taskId: string, reason: string, actor: string) => Promise<E.Either<ServiceError, TaskView>>;
