@@ -126,7 +126,10 @@ export const startConsole = async (opts: ConsoleOptions): Promise<ConsoleServer>
     const decoded = spec.request.decode(raw);
     if (E.isLeft(decoded)) {
       const lines = reportErrors(decoded.left);
-      return { status: 400, body: { ok: false, error: { code: "Invalid", message: lines.join("; "), paths: lines.map((l) => l.slice(0, l.indexOf(":"))) } } };
+      return {
+        status: 400,
+        body: { ok: false, error: { code: "InvalidRequest", message: lines.join("; "), paths: lines.map((l) => l.slice(0, l.indexOf(":"))) } },
+      };
     }
     // A page never waits on the core: live updates tell it when a task ends.
     const req = { ...(decoded.right as Record<string, unknown>) };
@@ -215,7 +218,7 @@ export const startConsole = async (opts: ConsoleOptions): Promise<ConsoleServer>
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) log.error({ err }, "console: request failed");
       if (res.headersSent) return res.destroy();
-      sendJson(res, status, { ok: false, error: { code: status === 403 ? "Forbidden" : "Invalid", message: (err as Error).message } });
+      sendJson(res, status, { ok: false, error: { code: status === 403 ? "Forbidden" : "InvalidRequest", message: (err as Error).message } });
     });
   });
   server.headersTimeout = 10_000;

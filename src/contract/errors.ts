@@ -14,6 +14,8 @@ export const ErrorCode = {
   NotFound: "NotFound",
   /** The answer is larger than the bus carries. */
   ReplyTooLarge: "ReplyTooLarge",
+  /** (console, HTTP) no session: log in with the printed URL first. */
+  Unauthorized: "Unauthorized",
   /** The handler threw; or (client side) the reply did not decode. */
   Internal: "Internal",
   /** No core answers, the event log is out of reach (`retryAfterMs`), or the core lacks key material. */

@@ -23,6 +23,7 @@ export const CORRELATION_HEADER = "Ganglion-Correlation-Id";
 export const ErrorStatus: { readonly [C in ErrorCode]: number } = {
   InvalidRequest: 400,
   Forbidden: 403,
+  Unauthorized: 401,
   NotFound: 404,
   ReplyTooLarge: 413,
   RateLimited: 429,

@@ -63,7 +63,7 @@ t.test("serve --console: sessions, their limits, and the live stream", async (t)
   t.equal((await post(origin, op, "/api/call/views.totals", "x".repeat(1024 * 1024 + 10))).status, 413, "bodies are bounded");
   const bad = await post(origin, op, "/api/call/task.submit", { taskType: 7 });
   t.equal(bad.status, 400);
-  t.match(await bad.json(), { ok: false, error: { code: "Invalid", paths: ["taskType"] } }, "decoded with the endpoint's codec, paths named");
+  t.match(await bad.json(), { ok: false, error: { code: "InvalidRequest", paths: ["taskType"] } }, "decoded with the endpoint's codec, paths named");
   t.equal((await post(origin, op, "/api/call/nope.nope", {})).status, 403);
 
   // The live stream: open it, then make the log grow.
