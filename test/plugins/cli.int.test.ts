@@ -90,7 +90,7 @@ t.test("approve → creds -o (0600) → the worker connects and pulls its task �
   t.match(rows, [{ pluginId: "wordcount", status: "active", granted: ["topic.publish:text.counted"] }]);
 
   const show = await ganglion("plugin", "show", "wordcount");
-  t.match(show.stdout, /live credentials:\s+1/);
+  t.match(show.stdout, /live credentials:\s+1/, show.stderr);
 
   const disconnected = (async () => {
     for await (const s of nc.status()) if (s.type === "disconnect") return true;

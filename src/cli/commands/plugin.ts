@@ -243,7 +243,11 @@ export const register = (program: Command, ctx: CliContext) => {
     .summary("show a plugin, its manifest and its capabilities in plain words")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const [r, config] = await ctx.withBus(cmd, (nc) =>
-        Promise.all([call(nc, "plugin.show", { pluginId: id }), call(nc, "plugin.config.get", { pluginId: id })]),
+        // A core older than live config has no plugin.config.get: show the rest, and say so.
+        Promise.all([
+          call(nc, "plugin.show", { pluginId: id }),
+          call(nc, "plugin.config.get", { pluginId: id }).catch((err: unknown) => ({ unavailable: String(err) })),
+        ]),
       );
       const out = ctx.output(cmd);
       if (out.json) return out.record({ ...r, config });
@@ -263,7 +267,11 @@ export const register = (program: Command, ctx: CliContext) => {
         { header: "granted", value: (c) => (c.granted ? "yes" : "PENDING") },
         { header: "meaning", value: (c) => c.meaning },
       ]);
-      ctx.io.stdout(`\nconfig (version ${config.version}): ${JSON.stringify(config.config, null, 2)}\n`);
+      ctx.io.stdout(
+        "unavailable" in config
+          ? `\nconfig: unavailable (${config.unavailable})\n`
+          : `\nconfig (version ${config.version}): ${JSON.stringify(config.config, null, 2)}\n`,
+      );
     });
 
   plugin
