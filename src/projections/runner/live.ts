@@ -166,7 +166,9 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
       let done: number | undefined;
       for (const e of events) if (e.position !== lastPos) done = e.position;
       if (queue[0] && Number(queue[0].position) !== lastPos) done = lastPos;
-      await Promise.all(
+      // allSettled: when one view's write fails, the others' folds must be over before the loop
+      // resumes from the checkpoints (a fold still in flight would race the resumed one's writer).
+      const settled = await Promise.allSettled(
         runs.map(async (r) => {
           const mine: Decoded<{ type: string; data: unknown }>[] = [];
           for (let i = 0; i < events.length; i++) {
@@ -185,6 +187,8 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
           }
         }),
       );
+      const failed = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
+      if (failed) throw failed.reason;
     } finally {
       busy = false;
     }
