@@ -70,6 +70,19 @@ t.test("on an ended task: the holder's duplicate is ignored, anyone else's refus
   t.match(refusals(h, id), [{ instance: "i9", reason: /already completed/ }]);
 });
 
+t.test("on an ended task: the holder's own late `started` or `progress` (redelivered past RESULTS' ack wait) is ignored, a stranger's refused", async (t) => {
+  const h = await setup(t, { progressThrottleMs: 0 });
+  const id = await h.submitted();
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "started", delivery: 1 });
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "completed", result: { ok: 1 } });
+  const before = h.store.events(`task-${id}`).length;
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "started", delivery: 1 });
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "progress", progress: { done: 1, total: 2 } });
+  t.equal(h.store.events(`task-${id}`).length, before, "nothing appended for the holder's late duplicates");
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i9", status: "started", delivery: 1 });
+  t.match(refusals(h, id), [{ instance: "i9" }], "a stranger's report is still refused");
+});
+
 t.test("progress: a body-less report is a keep-alive; bodies are throttled to one event per interval", async (t) => {
   const h = await setup(t, { progressThrottleMs: 1000 });
   const id = await h.submitted();
