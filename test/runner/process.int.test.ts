@@ -130,10 +130,10 @@ t.test("scale up and down with tasks flowing", async (t) => {
   t.same(exits.map((e) => e.data.instance).sort(), ["sleeper-1", "sleeper-2"], "the two extra instances were stopped on request");
 });
 
-t.test("a secret reference without a resolver is refused at start, with a reason", async (t) => {
+t.test("a secret reference the plugin is not granted is refused at start, with a reason (the core's own secret store resolves run.env)", async (t) => {
   await bus.call("plugin.install", { manifest: sleeperManifest("secretive", { instances: 0, env: { TOKEN: "secret://api-token" } }), grant: "all" });
   const err = await bus.call("worker.start", { pluginId: "secretive", instances: 1 }).catch((e: Error) => e);
-  t.match(err, { code: "NotApplicable", message: /secret reference secret:\/\/api-token.*no secret resolver/ });
+  t.match(err, { code: "NotApplicable", message: /secret:\/\/api-token\) could not be resolved: plugin secretive is not granted secret\.read:api-token/ });
   t.same(await runningPids("secretive"), [], "nothing started");
 });
 
