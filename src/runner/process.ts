@@ -103,6 +103,10 @@ export const processBackend = (opts: ProcessBackendOptions): RunnerBackend => {
     const out = await open(join(dir, "out.log"), "a", 0o600);
     let spawned: Promise<number>;
     let child: ReturnType<typeof spawn>;
+    // The exit is listened to at once: a worker that exits at once may do so while `out` closes,
+    // before the instance is registered (its exit was then never reported).
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
     try {
       child = spawn(
         expand(launch.run.command, app),
@@ -117,6 +121,7 @@ export const processBackend = (opts: ProcessBackendOptions): RunnerBackend => {
         },
       );
       // Listened to before anything else is awaited: `spawn` comes on a later tick.
+      child.once("exit", (code, signal) => (onExit ? onExit(code, signal) : (exited = { code, signal })));
       spawned = new Promise<number>((ok, fail) => {
         child.once("spawn", () => ok(child.pid!));
         child.once("error", fail);
@@ -141,7 +146,11 @@ export const processBackend = (opts: ProcessBackendOptions): RunnerBackend => {
     let markEnded!: () => void;
     const r: Running = { status, dir, ended: new Promise<void>((e) => (markEnded = e)), markEnded };
     running.set(k, r);
-    child.once("exit", (code, signal) => finish(r, code, signal));
+    onExit = (code, signal) => finish(r, code, signal);
+    if (exited) {
+      onExit(exited.code, exited.signal);
+      return status;
+    }
     const ticks = await processStartTicks(pid);
     await writeFile(join(dir, "state.json"), JSON.stringify({ pid, ticks, worker, version: launch.version, startedAt: status.startedAt }), { mode: 0o600 });
     return status;
