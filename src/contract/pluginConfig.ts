@@ -24,3 +24,18 @@ export const ConfigSetRequest = t.intersection([
   t.partial({ set: t.UnknownRecord, replace: t.UnknownRecord, unset: t.array(t.string) }),
 ]);
 export const ConfigGetRequest = t.type({ pluginId: PluginId });
+
+/**
+ * On `ctl.<plugin>`, sent by the core at its start and every minute (subjects.md, "Live versions"):
+ * the plugin's config version and the version of each secret it is granted and that exists. A
+ * `config.changed` or `secret.rotated` published just before a core crashed, or sent while the
+ * worker was disconnected, is missed; this repairs it. A worker asks again only for what is newer
+ * than what it holds, and forgets a secret it holds that is not listed (removed, or no longer
+ * granted).
+ */
+export const LiveVersions = t.type({ type: t.literal("live.versions"), config: t.number, secrets: t.record(t.string, t.number) });
+export type LiveVersions = t.TypeOf<typeof LiveVersions>;
+
+/** What a worker gets on `cfg`: the config in force and, from cores that know it, the versions of its secrets (as in `live.versions`). */
+export const ConfigAnswer = t.intersection([PluginConfig, t.partial({ secrets: t.record(t.string, t.number) })]);
+export type ConfigAnswer = t.TypeOf<typeof ConfigAnswer>;

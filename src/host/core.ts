@@ -61,6 +61,8 @@ export type CoreDeps = {
   readonly runner?: RunnerConfig;
   /** Resolves `secret://` references in `run.env`; without it such plugins are refused at start. */
   readonly secrets?: SecretResolver;
+  /** How often the core repeats `live.versions` on every plugin's `ctl` (default 60 s; it also does at start). */
+  readonly liveAnnounceEveryMs?: number;
 };
 
 export type Core = {
@@ -129,7 +131,14 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   if (secrets) stops.push(secrets.stop);
   // provider.chat / provider.embedding: calls routed as tasks to the plugin that provides them.
   const pluginAccount = authority ? (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() : undefined;
-  const config = startPluginConfig({ nc: deps.nc, log: deps.log.child({ component: "config" }), plugins, ...(pluginAccount ? { pluginAccount } : {}) });
+  const config = startPluginConfig({
+    nc: deps.nc,
+    log: deps.log.child({ component: "config" }),
+    plugins,
+    ...(pluginAccount ? { pluginAccount } : {}),
+    ...(secrets ? { secretVersions: secrets.versions } : {}),
+    ...(deps.liveAnnounceEveryMs ? { announceEveryMs: deps.liveAnnounceEveryMs } : {}),
+  });
   stops.push(config.stop);
   stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   const runnerRef: { runner?: Supervisor } = {};

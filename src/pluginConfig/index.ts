@@ -8,7 +8,7 @@ import { WrongExpectedVersionError } from "../store/types.js";
 import { Endpoints } from "../contract/endpoints.js";
 import { CONFIG_REQUESTS, controlSubject } from "../contract/subjects.js";
 import { MAX_CONFIG_BYTES } from "../contract/pluginConfig.js";
-import type { ConfigChanged, PluginConfig } from "../contract/pluginConfig.js";
+import type { ConfigAnswer, ConfigChanged, PluginConfig } from "../contract/pluginConfig.js";
 import { SecretName } from "../contract/secrets.js";
 import type { ServiceError } from "../contract/errors.js";
 import type { PluginApp } from "../plugins/app.js";
@@ -16,6 +16,7 @@ import { createAjv } from "../plugins/schemas.js";
 import { REQUEST_INFO_HEADER, refuseCaller } from "../service/callers.js";
 import { defineEndpoint } from "../service/endpoint.js";
 import type { Endpoint, RequestContext } from "../service/endpoint.js";
+import { grantedSecrets, startAnnouncer } from "./announce.js";
 
 const SECRET_REF = "secret://";
 
@@ -35,8 +36,19 @@ const badSecretRefs = (v: unknown, path: string, out: string[]): string[] => {
  * what); every instance of the plugin then gets `config.changed` on `ctl.<plugin>`. A worker
  * starting asks `cfg` (its account imports `cfg.<plugin>`) for the config in force. Secret
  * references stay references: the worker resolves them with its own `secret.read` grant.
+ *
+ * The `cfg` answer also carries the versions of the plugin's granted secrets (`secretVersions`,
+ * when the core has a secret store), and `./announce.ts` says the same on `ctl.<plugin>` at start
+ * and every `announceEveryMs`: a worker that missed a notice catches up on what is newer.
  */
-export const startPluginConfig = (deps: { nc: NatsConnection; log: Logger; plugins: PluginApp; pluginAccount?: (pluginId: string) => string }) => {
+export const startPluginConfig = (deps: {
+  nc: NatsConnection;
+  log: Logger;
+  plugins: PluginApp;
+  pluginAccount?: (pluginId: string) => string;
+  secretVersions?: (names: readonly string[]) => Promise<Record<string, number>>;
+  announceEveryMs?: number;
+}) => {
   const store = natsEventStore(deps.nc, { codec: ConfigEvent, defaultActor: "core" });
   const ajv = createAjv();
   const validators = new Map<string, ValidateFunction>();
@@ -97,6 +109,15 @@ export const startPluginConfig = (deps: { nc: NatsConnection; log: Logger; plugi
     return E.right({ pluginId: req.pluginId, version, config: next });
   };
 
+  /** The `cfg` answer: the config in force and the versions of the secrets the plugin is granted. */
+  const answer = async (pluginId: string): Promise<ConfigAnswer> => {
+    const { revision: _r, ...c } = await current(pluginId);
+    if (!deps.secretVersions) return c;
+    const p = await deps.plugins.load(pluginId);
+    const names = p.state.status === "active" ? grantedSecrets(p.state.granted) : [];
+    return { ...c, secrets: names.length > 0 ? await deps.secretVersions(names) : {} };
+  };
+
   const sub: Subscription = deps.nc.subscribe(CONFIG_REQUESTS, {
     queue: "ganglion-core",
     callback: (err, m) => {
@@ -108,8 +129,8 @@ export const startPluginConfig = (deps: { nc: NatsConnection; log: Logger; plugi
         deps.log.warn({ subject: m.subject, reason: refusal }, "config request refused unanswered");
         return;
       }
-      current(pluginId).then(
-        ({ revision: _r, ...c }) => m.respond(JSON.stringify(c)),
+      answer(pluginId).then(
+        (c) => m.respond(JSON.stringify(c)),
         (e: unknown) => deps.log.error({ err: e, pluginId }, "config request failed"),
       );
     },
@@ -122,5 +143,20 @@ export const startPluginConfig = (deps: { nc: NatsConnection; log: Logger; plugi
       return E.right(c);
     }),
   ];
-  return { endpoints, stop: async () => sub.unsubscribe() };
+  const announcer = startAnnouncer({
+    nc: deps.nc,
+    log: deps.log,
+    plugins: deps.plugins,
+    configVersion: async (pluginId) => (await current(pluginId)).version,
+    ...(deps.secretVersions ? { secretVersions: deps.secretVersions } : {}),
+    ...(deps.announceEveryMs ? { everyMs: deps.announceEveryMs } : {}),
+  });
+  return {
+    endpoints,
+    announce: announcer.announce,
+    stop: async () => {
+      sub.unsubscribe();
+      await announcer.stop();
+    },
+  };
 };

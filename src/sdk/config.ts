@@ -1,8 +1,9 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { CONFIG_SUBJECT, controlSubject } from "../contract/subjects.js";
-import { ConfigChanged, PluginConfig } from "../contract/pluginConfig.js";
+import { CONFIG_SUBJECT } from "../contract/subjects.js";
+import { ConfigAnswer, ConfigChanged } from "../contract/pluginConfig.js";
+import { onControl } from "./control.js";
 
 export type ConfigListener = (config: Readonly<Record<string, unknown>>, version: number) => void;
 
@@ -17,15 +18,19 @@ export type LiveConfig = {
 
 /**
  * The SDK half of the config contract (subjects.md, "Configuration, live"): the config in force is
- * asked on `cfg` when the worker starts, then every `config.changed` on `ctl.<plugin>` replaces it
- * (an older version never replaces a newer one). No restart is needed.
+ * asked on `cfg` when the worker starts, then every `config.changed` on `ctl.<plugin>` replaces it.
+ * Only a newer version replaces the one held (a late answer, a repeated notice, a `live.versions`
+ * round change nothing). No restart is needed.
  */
 export const liveConfig = () => {
   let config: Readonly<Record<string, unknown>> = {};
   let version = 0;
+  let fetched = false;
   const listeners = new Set<ConfigListener>();
   const apply = (c: Record<string, unknown>, v: number, log?: Logger) => {
-    if (v < version) return;
+    // The first answer is told to listeners even at version 0 ("once at start").
+    if (fetched && v <= version) return;
+    fetched = true;
     config = Object.freeze({ ...c });
     version = v;
     for (const l of listeners) {
@@ -46,31 +51,27 @@ export const liveConfig = () => {
   };
   /** Subscribes to changes, then asks for the config in force. A core that does not answer leaves `{}` (logged). */
   const attach = async (nc: NatsConnection, plugin: string, log: Logger) => {
-    const sub = nc.subscribe(controlSubject(plugin), {
-      callback: (err, m) => {
-        if (err) return;
-        let raw: unknown;
-        try {
-          raw = m.json();
-        } catch {
-          return;
-        }
-        const c = ConfigChanged.decode(raw);
-        if (E.isRight(c)) apply(c.right.config, c.right.version, log);
-      },
-    });
+    const sub = onControl(nc, plugin, ConfigChanged, (c) => apply(c.config, c.version, log));
     await fetchNow(nc, log);
     return () => sub.unsubscribe();
   };
-  /** Asks for the config in force (at start, and after a reconnect: a change may have been missed). */
-  const fetchNow = async (nc: NatsConnection, log: Logger) => {
+  /**
+   * Asks for the config in force (at start, after a reconnect, when `live.versions` names a newer
+   * one); answers what the core said, whose `secrets` versions the secrets client compares, or
+   * undefined when it did not answer.
+   */
+  const fetchNow = async (nc: NatsConnection, log: Logger): Promise<ConfigAnswer | undefined> => {
     try {
-      const d = PluginConfig.decode((await nc.request(CONFIG_SUBJECT, "{}", { timeout: 5000 })).json());
-      if (E.isRight(d)) apply(d.right.config, d.right.version, log);
-      else log.warn("the core's config answer does not decode");
+      const d = ConfigAnswer.decode((await nc.request(CONFIG_SUBJECT, "{}", { timeout: 5000 })).json());
+      if (E.isRight(d)) {
+        apply(d.right.config, d.right.version, log);
+        return d.right;
+      }
+      log.warn("the core's config answer does not decode");
     } catch (err) {
       log.warn({ err: (err as Error).message }, "no config from the core; running with the last one");
     }
+    return undefined;
   };
   return { api, attach, fetchNow };
 };

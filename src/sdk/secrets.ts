@@ -2,8 +2,9 @@ import * as E from "fp-ts/lib/Either.js";
 import { createCurve } from "@nats-io/nkeys";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { controlSubject, secretSubject } from "../contract/subjects.js";
+import { secretSubject } from "../contract/subjects.js";
 import { SecretNotice, SecretReply } from "../contract/secrets.js";
+import { onControl } from "./control.js";
 
 /** A secret request the core refused: `code` is `Forbidden`, `NotFound`, `RateLimited`, `InvalidRequest` or `Unavailable`. */
 export class SecretError extends Error {
@@ -24,7 +25,13 @@ export type Secrets = {
   readonly get: (name: string, onRotated?: SecretListener) => Promise<string>;
   /** The version of the cached value, if any. */
   readonly version: (name: string) => number | undefined;
-  /** Asks again for every cached secret and tells listeners of any new version (after a reconnect, when a notice may have been missed). */
+  /**
+   * Compares what the core says is in force (`live.versions`, the `cfg` answer) with what is held:
+   * asks again for each secret whose version is newer (listeners hear it), forgets each one not
+   * listed (removed, or no longer granted).
+   */
+  readonly reconcile: (inForce: Readonly<Record<string, number>>) => void;
+  /** Asks again for every cached secret and tells listeners of any new version (after a reconnect to a core that does not list versions). */
   readonly refresh: () => Promise<void>;
   readonly close: () => void;
 };
@@ -34,11 +41,16 @@ export type Secrets = {
  * (its seed never leaves it), a request `{publicKey}` on `secret.<name>`, an answer sealed to that
  * key, and `secret.rotated` / `secret.removed` notices on `ctl.<plugin>`. Without the grant the
  * plugin's account has no route for `secret.<name>`: the request fails (no responders / timeout).
+ * A value is asked again only when the core names a newer version than the one held: each read is
+ * an event and rate-limited.
  */
 export const secretsClient = (nc: NatsConnection, plugin: string, log: Logger, opts: { timeoutMs?: number } = {}): Secrets => {
   const kp = createCurve();
   const publicKey = kp.getPublicKey();
+  /** Answers asked for (pending or not); a failure is not kept. */
   const cache = new Map<string, Promise<{ value: string; version: number }>>();
+  /** The version of each value this process holds. */
+  let held = new Map<string, number>();
   const listeners = new Map<string, Set<SecretListener>>();
 
   const fetch = async (name: string): Promise<{ value: string; version: number }> => {
@@ -60,53 +72,60 @@ export const secretsClient = (nc: NatsConnection, plugin: string, log: Logger, o
   const load = (name: string) => {
     let p = cache.get(name);
     if (!p) {
-      p = fetch(name);
-      cache.set(name, p);
-      // A failure is not cached: the next call asks again.
-      p.catch(() => cache.get(name) === p && cache.delete(name));
+      const q = fetch(name);
+      cache.set(name, (p = q));
+      q.then(
+        (v) => cache.get(name) === q && held.set(name, v.version),
+        () => cache.get(name) === q && cache.delete(name),
+      );
     }
     return p;
   };
 
-  const sub = nc.subscribe(controlSubject(plugin), {
-    callback: (err, m) => {
-      if (err) return;
-      let raw: unknown;
-      try {
-        raw = m.json();
-      } catch {
-        return;
-      }
-      const n = SecretNotice.decode(raw);
-      if (E.isLeft(n)) return;
-      const { name, type, version } = n.right;
-      cache.delete(name);
-      if (type === "secret.removed") return;
-      const ls = listeners.get(name);
-      if (!ls?.size) return;
-      load(name).then(
-        (v) => ls.forEach((l) => l(v.value, v.version)),
-        (e: unknown) => log.warn({ secret: name, version, err: (e as Error).message }, "rotated secret could not be read"),
-      );
-    },
+  const forget = (name: string) => {
+    cache.delete(name);
+    held.delete(name);
+  };
+
+  /** Asks again for a secret that changed (a held one, or one somebody listens to); listeners hear a new version. */
+  const reload = (name: string, why: string) => {
+    const before = held.get(name);
+    const ls = listeners.get(name);
+    cache.delete(name);
+    if (before === undefined && !ls?.size) return;
+    load(name).then(
+      (v) => {
+        if (v.version !== before) ls?.forEach((l) => l(v.value, v.version));
+      },
+      (e: unknown) => log.warn({ secret: name, why, err: (e as Error).message }, "changed secret could not be read"),
+    );
+  };
+
+  const sub = onControl(nc, plugin, SecretNotice, ({ name, type, version }) => {
+    if (type === "secret.removed") return forget(name);
+    if ((held.get(name) ?? 0) >= version) return; // already holds it (a repeated notice)
+    reload(name, `rotated to version ${version}`);
   });
 
-  let versions = new Map<string, number>();
   return {
     get: async (name, onRotated) => {
       if (onRotated) listeners.set(name, (listeners.get(name) ?? new Set()).add(onRotated));
-      const v = await load(name);
-      versions.set(name, v.version);
-      return v.value;
+      return (await load(name)).value;
     },
-    version: (name) => versions.get(name),
+    version: (name) => held.get(name),
+    reconcile: (inForce) => {
+      for (const [name, version] of [...held]) {
+        const now = Object.hasOwn(inForce, name) ? inForce[name] : undefined;
+        if (now === undefined) forget(name);
+        else if (now > version) reload(name, `version ${now} in force`);
+      }
+    },
     refresh: async () => {
-      for (const name of [...cache.keys()]) {
-        const before = versions.get(name);
+      for (const name of [...held.keys()]) {
+        const before = held.get(name);
         cache.delete(name);
         try {
           const v = await load(name);
-          versions.set(name, v.version);
           if (v.version !== before) listeners.get(name)?.forEach((l) => l(v.value, v.version));
         } catch (e) {
           log.warn({ secret: name, err: (e as Error).message }, "secret could not be read again after a reconnect");
@@ -116,7 +135,7 @@ export const secretsClient = (nc: NatsConnection, plugin: string, log: Logger, o
     close: () => {
       sub.unsubscribe();
       cache.clear();
-      versions = new Map();
+      held = new Map();
     },
   };
 };

@@ -11,7 +11,6 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   assertDotted,
   assertPluginId,
-  controlSubject,
   heartbeatSubject,
   JS_BUS_API,
   tasksStream,
@@ -31,6 +30,7 @@ import { runTopicLoop } from "./topics.js";
 import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
 import { live } from "./live.js";
+import { onControl } from "./control.js";
 import { connectWorker, ExitCode, watchConnection } from "./lifecycle.js";
 import type { WorkerEnd } from "./lifecycle.js";
 
@@ -179,23 +179,12 @@ export class Worker {
     // The plugin's account has no JetStream: BUS's consumer API is imported under this prefix.
     this.js = jetstream(this.nc, { apiPrefix: JS_BUS_API });
     watchConnection(this.nc, this.plugin, this.log, (refused) => void this.end({ graceMs: 0 }, refused));
-    this.ctlSub = this.nc.subscribe(controlSubject(this.plugin), {
-      callback: (err, m) => {
-        if (err) return;
-        let raw: unknown;
-        try {
-          raw = m.json();
-        } catch {
-          return;
-        }
-        const c = Control.decode(raw);
-        if (E.isLeft(c)) return;
-        const r = this.running.get(c.right.taskId);
-        if (r && r.attempt === c.right.attempt) {
-          this.log.info({ taskId: c.right.taskId, reason: c.right.reason }, "task aborted by the core");
-          r.abort.abort(new Error(c.right.reason));
-        }
-      },
+    this.ctlSub = onControl(this.nc, this.plugin, Control, (c) => {
+      const r = this.running.get(c.taskId);
+      if (r && r.attempt === c.attempt) {
+        this.log.info({ taskId: c.taskId, reason: c.reason }, "task aborted by the core");
+        r.abort.abort(new Error(c.reason));
+      }
     });
     await this.live.attach(this.nc, this.plugin, this.log);
     const hb = () => this.heartbeat("running");

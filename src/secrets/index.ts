@@ -20,7 +20,13 @@ export const startSecrets = async (deps: {
   plugins: PluginApp;
   replicas?: number;
   readRate?: Rate;
-}): Promise<{ endpoints: Endpoint[]; resolver: SecretResolver; stop: () => Promise<void> }> => {
+}): Promise<{
+  endpoints: Endpoint[];
+  resolver: SecretResolver;
+  /** The bucket's version of each named secret that exists (for `live.versions` and the `cfg` answer). */
+  versions: (names: readonly string[]) => Promise<Record<string, number>>;
+  stop: () => Promise<void>;
+}> => {
   const key = await loadOrCreateSecretKey(deps.authority.dataDir);
   const store = await secretStore({
     nc: deps.nc,
@@ -31,7 +37,7 @@ export const startSecrets = async (deps: {
     ...(deps.readRate ? { readRate: deps.readRate } : {}),
   });
   const served = serveSecrets({ nc: deps.nc, log: deps.log, store, key, pluginAccount: (p) => pluginAccountKey(deps.authority, p).getPublicKey() });
-  return { endpoints: secretEndpoints({ store, notify: served.notify }), resolver: secretResolver(store), stop: served.stop };
+  return { endpoints: secretEndpoints({ store, notify: served.notify }), resolver: secretResolver(store), versions: store.versions, stop: served.stop };
 };
 
 export { secretResolver, SecretResolveError, SECRET_REF_PREFIX, secretRef } from "./resolver.js";

@@ -46,6 +46,8 @@ export type SecretStore = {
    * within its rate; recorded as `secret.read` before the value is handed out.
    */
   readonly read: (name: string, pluginId: string) => Promise<E.Either<ServiceError, { value: Uint8Array; version: number }>>;
+  /** The version in the bucket of each of `names` that exists (what a read would answer now); no read is recorded, no value opened. */
+  readonly versions: (names: readonly string[]) => Promise<Record<string, number>>;
 };
 
 type Folded = { version: number; fingerprint: string; removed: boolean; updatedAt: string; lastRead: Record<string, { version: number; at: string }> };
@@ -184,5 +186,16 @@ export const secretStore = async (deps: {
       : E.left({ code: "InvalidRequest", message: "the value does not open with the core's key: seal it to the public key of secret.key", paths: ["sealed"] });
   };
 
-  return { publicKey: key.publicKey, unseal, put, remove, list, readers, read };
+  const versions: SecretStore["versions"] = async (names) => {
+    const out: Record<string, number> = {};
+    for (const n of names) {
+      const entry = await kv.get(n);
+      if (!entry || entry.operation !== "PUT") continue;
+      const d = Stored.decode(entry.json());
+      if (E.isRight(d)) out[n] = d.right.version;
+    }
+    return out;
+  };
+
+  return { publicKey: key.publicKey, unseal, put, remove, list, readers, read, versions };
 };

@@ -34,6 +34,8 @@ export type TestBusOptions = {
    * `tls: bus.tls`.
    */
   readonly tls?: boolean | { readonly verify?: boolean };
+  /** How often the core repeats `live.versions` (default 60 s): a test of another catch-up path sets it beyond its own length. */
+  readonly liveAnnounceEveryMs?: number;
 };
 
 export type TestBus = {
@@ -118,6 +120,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     authority: installation.authority,
     sysCreds,
     tasks: { ackWaitMs: 2000, heartbeatTimeoutMs: 3000, progressThrottleMs: 200, ...opts.tasks },
+    ...(opts.liveAnnounceEveryMs ? { liveAnnounceEveryMs: opts.liveAnnounceEveryMs } : {}),
     ...tlsConnectOption(adminTls),
   });
   const tasks = core.tasks;
