@@ -29,6 +29,12 @@
  *   GANGLION_TLS_CERT optional, with GANGLION_TLS_KEY: a client certificate and its private key
  *   GANGLION_TLS_KEY  (PEM files) presented to a server that requires mutual TLS
  *                     (natsOptions_LoadCertificatesChain); one without the other is refused at start
+ *   GANGLION_SECRET   optional: a secret this worker reads at start and again whenever the core says
+ *                     a newer version is in force (the plugin must be granted secret.read:<name>).
+ *                     Only its version and SHA-256 are printed, never the value (live.c).
+ *
+ * Its config is asked on "cfg" at start and followed live: each newer version is printed as
+ * "c-counter config version <n> <json>" (live.c, with libsodium for the sealed secrets).
  *
  * It runs one task at a time (the manifest's concurrency is 1). It prints
  * "c-counter worker <instance> running" on stdout once it pulls tasks, logs on stderr, and on
@@ -53,6 +59,7 @@
 
 #include "counter.h"
 #include "lifecycle.h"
+#include "live.h"
 
 #define PLUGIN_ID "c-counter"
 #define VERSION "1.0.0"
@@ -92,6 +99,9 @@ typedef struct {
     int64_t ack_wait_ms;
     atomic_int in_flight;
     atomic_bool stop_heartbeats;
+
+    /* Secrets and config, live (live.c): notices on ctl.<plugin>, a catch-up after a reconnect. */
+    live *live;
 
     /* The running attempt, for cancellations from the core (the control callback's thread). */
     pthread_mutex_t mu;
@@ -181,6 +191,10 @@ static void on_control(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     (void)sub;
     worker *w = closure;
     control k = {0};
+    if (live_on_control(w->live, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg))) {
+        natsMsg_Destroy(msg);
+        return;
+    }
     if (!cc_json_object(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), control_member, &k) && k.type.p &&
         strcmp(k.type.p, "cancel") == 0 && k.task_id.p) {
         pthread_mutex_lock(&w->mu);
@@ -366,8 +380,10 @@ static void on_disconnected(natsConnection *nc, void *closure) {
 }
 static void on_reconnected(natsConnection *nc, void *closure) {
     (void)nc;
-    (void)closure;
+    worker *w = closure;
     logf_("reconnected");
+    /* Notices on ctl are core NATS: those sent while we were away are lost; ask what is in force. */
+    live_on_reconnected(w->live);
 }
 
 #define DIE(...)                 \
@@ -420,7 +436,8 @@ int main(void) {
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, NULL);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    if (!(w.live = live_new(PLUGIN_ID, env("GANGLION_SECRET", NULL)))) DIE("libsodium did not start");
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, &w);
     lifecycle lc = {.stop = &stop_requested};
     if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, lc_on_closed, &lc);
     if (s != NATS_OK) DIE("options: %s: %s", natsStatus_GetText(s), nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
@@ -442,6 +459,8 @@ int main(void) {
     natsSubscription *ctl = NULL;
     if ((s = natsConnection_Subscribe(&ctl, w.nc, CONTROL_SUBJECT, on_control, &w)) != NATS_OK)
         DIE("subscribe " CONTROL_SUBJECT ": %s", natsStatus_GetText(s));
+
+    if (!live_start(w.live, w.nc)) DIE("cannot start the live thread");
 
     heartbeat(&w, "running");
     pthread_t hb_thread;
@@ -503,6 +522,7 @@ int main(void) {
     heartbeat(&w, "stopping");
     if (sub) natsSubscription_Destroy(sub);
     natsSubscription_Destroy(ctl);
+    live_free(w.live);
     natsConnection_FlushTimeout(w.nc, 2000);
     if (natsConnection_Drain(w.nc) != NATS_OK) natsConnection_Close(w.nc);
     for (int i = 0; i < 200 && !natsConnection_IsClosed(w.nc); i++) nats_Sleep(50);

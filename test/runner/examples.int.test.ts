@@ -12,10 +12,14 @@ const ok = (cmd: string, args: string[], cwd?: string) => {
   const r = spawnSync(cmd, args, { stdio: "ignore", ...(cwd ? { cwd } : {}) });
   return !r.error && r.status === 0;
 };
-const toolchains = ok("go", ["version"]) && existsSync("/usr/share/gocode/src/github.com/nats-io/nats.go") && ok("pkg-config", ["--exists", "libnats"]);
+const toolchains =
+  ok("go", ["version"]) && existsSync("/usr/share/gocode/src/github.com/nats-io/nats.go") && ok("pkg-config", ["--exists", "libnats", "libsodium"]);
 
 if (!toolchains && process.env.CI !== "true") {
-  t.plan(0, "skip: the Go and C toolchains are not installed (apt-get install golang-go golang-github-nats-io-go-nats-dev libnats-dev pkg-config)");
+  t.plan(
+    0,
+    "skip: the Go and C toolchains are not installed (apt-get install golang-go golang-github-nats-io-go-nats-dev libnats-dev libsodium-dev pkg-config)",
+  );
 } else {
   t.ok(ok("make", ["-s", "-C", join(repoRoot, "examples/go-worker"), "go-hasher"]), "go-hasher builds");
   t.ok(ok("make", ["-s", "-C", join(repoRoot, "examples/c-worker"), "c-counter"]), "c-counter builds");

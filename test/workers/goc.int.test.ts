@@ -53,7 +53,7 @@ const missing = [
   existsSync("/usr/share/gocode/src/github.com/nats-io/nats.go") ? undefined : "nats.go (apt-get install golang-github-nats-io-go-nats-dev)",
   ok("gcc", ["--version"]) ? undefined : "gcc",
   ok("make", ["--version"]) ? undefined : "make",
-  ok("pkg-config", ["--exists", "libnats"]) ? undefined : "cnats (apt-get install libnats-dev pkg-config)",
+  ok("pkg-config", ["--exists", "libnats", "libsodium"]) ? undefined : "cnats and libsodium (apt-get install libnats-dev libsodium-dev pkg-config)",
 ].filter((m): m is string => m !== undefined);
 
 if (missing.length > 0 && process.env.CI !== "true") {
