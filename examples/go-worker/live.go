@@ -10,7 +10,10 @@ package main
 //	                 SHA-256 are printed, never the value.
 //
 // The config in force is asked on "cfg" at start and replaced by every config.changed on
-// ctl.<plugin>; each version is printed as "go-hasher config version <n> <json>".
+// ctl.<plugin>; each version is printed as "go-hasher config version <n> <json>". The core's
+// live.versions (at its start and every minute) and a reconnect (notices sent meanwhile are lost)
+// make it ask again for what is newer than what it holds: a notice lost to a core crash or a
+// disconnect is repaired.
 
 import (
 	"bytes"
@@ -107,7 +110,15 @@ type liveNotice struct {
 	Type    string          `json:"type"`
 	Name    string          `json:"name"`
 	Version int             `json:"version"`
+	Config  json.RawMessage `json:"config"` // an object in config.changed, a version in live.versions
+	Secrets map[string]int  `json:"secrets"`
+}
+
+// configAnswer is what "cfg" answers; Secrets (the versions in force) from cores that list them.
+type configAnswer struct {
+	Version int             `json:"version"`
 	Config  json.RawMessage `json:"config"`
+	Secrets map[string]int  `json:"secrets"`
 }
 
 // live holds this process's curve key (made at start, never sent anywhere but its public half)
@@ -119,6 +130,7 @@ type live struct {
 	priv          *[32]byte
 	mu            sync.Mutex
 	configVersion int
+	secretVersion int // of the value held; 0: none
 	printf        func(string, ...any)
 }
 
@@ -159,7 +171,61 @@ func (l *live) showSecret() {
 		return
 	}
 	sum := sha256.Sum256(v)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if version <= l.secretVersion {
+		return // a late answer, or a version already shown
+	}
+	l.secretVersion = version
 	l.printf("go-hasher secret %s version %d sha256 %s\n", l.secret, version, hex.EncodeToString(sum[:]))
+}
+
+// compareSecret reads the secret again when the versions in force name a newer one, and forgets it
+// when they do not list it (removed, or no longer granted).
+func (l *live) compareSecret(inForce map[string]int) {
+	if l.secret == "" {
+		return
+	}
+	l.mu.Lock()
+	v, listed := inForce[l.secret]
+	held := l.secretVersion
+	if !listed && held > 0 {
+		l.secretVersion = 0
+		l.printf("go-hasher secret %s removed\n", l.secret)
+	}
+	l.mu.Unlock()
+	if listed && v > held {
+		go l.showSecret()
+	}
+}
+
+// askConfig asks "cfg" for the config in force, a few times while the core does not answer
+// (after a server restart it may come back after us); nil when it never did.
+func (l *live) askConfig(tries int) *configAnswer {
+	for i := 1; i <= tries; i++ {
+		if m, err := l.nc.Request(configSubj, []byte("{}"), 5*time.Second); err == nil {
+			var c configAnswer
+			if json.Unmarshal(m.Data, &c) == nil {
+				l.applyConfig(c.Version, c.Config)
+				return &c
+			}
+		}
+		time.Sleep(time.Duration(500*i) * time.Millisecond)
+	}
+	return nil
+}
+
+// catchUp runs after a reconnect: what changed meanwhile, asked again.
+func (l *live) catchUp() {
+	c := l.askConfig(10)
+	if c == nil {
+		return // the core's next live.versions will
+	}
+	if c.Secrets != nil {
+		l.compareSecret(c.Secrets)
+	} else if l.secret != "" {
+		l.showSecret()
+	}
 }
 
 func (l *live) applyConfig(version int, config json.RawMessage) {
@@ -178,15 +244,7 @@ func (l *live) applyConfig(version int, config json.RawMessage) {
 
 // start asks for the config in force and, with GANGLION_SECRET, reads the secret.
 func (l *live) start() {
-	if m, err := l.nc.Request(configSubj, []byte("{}"), 5*time.Second); err == nil {
-		var c struct {
-			Version int             `json:"version"`
-			Config  json.RawMessage `json:"config"`
-		}
-		if json.Unmarshal(m.Data, &c) == nil {
-			l.applyConfig(c.Version, c.Config)
-		}
-	}
+	l.askConfig(1)
 	if l.secret != "" {
 		l.showSecret()
 	}
@@ -202,10 +260,28 @@ func (l *live) onControl(data []byte) bool {
 	case "config.changed":
 		l.applyConfig(n.Version, n.Config)
 	case "secret.rotated":
-		if n.Name == l.secret {
+		l.mu.Lock()
+		newer := n.Name == l.secret && n.Version > l.secretVersion
+		l.mu.Unlock()
+		if newer {
 			go l.showSecret()
 		}
+	case "live.versions":
+		var config int
+		if json.Unmarshal(n.Config, &config) != nil {
+			return false
+		}
+		l.mu.Lock()
+		newer := config > l.configVersion
+		l.mu.Unlock()
+		if newer {
+			go l.askConfig(3)
+		}
+		l.compareSecret(n.Secrets)
 	case "secret.removed":
+		if n.Name == l.secret {
+			l.compareSecret(map[string]int{})
+		}
 	default:
 		return false
 	}

@@ -320,6 +320,7 @@ func main() {
 	stop, stopNow := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stopNow()
 	lc := &lifecycle{stop: stopNow}
+	var reconnected atomic.Pointer[live] // set once connected: the reconnect handler's catch-up
 
 	// A user of the plugin's own account: no inbox prefix, replies come back across the account
 	// boundary on subjects the server maps for us. nats.UserCredentials reads the file at every
@@ -331,7 +332,13 @@ func main() {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Printf("connection error: %v", err) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Printf("disconnected: %v", err) }),
-		nats.ReconnectHandler(func(*nats.Conn) { logger.Printf("reconnected") }),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			logger.Printf("reconnected")
+			// Notices on ctl sent while we were away are lost: ask what is in force (live.go).
+			if l := reconnected.Load(); l != nil {
+				go l.catchUp()
+			}
+		}),
 		nats.ClosedHandler(lc.closedHandler),
 	}, tlsOpts...)
 	nc, err := nats.Connect(env("NATS_URL", nats.DefaultURL), opts...)
@@ -352,6 +359,7 @@ func main() {
 	if w.live, err = newLive(nc, os.Getenv("GANGLION_SECRET"), func(f string, a ...any) { fmt.Printf(f, a...) }); err != nil {
 		logger.Fatalf("curve key: %v", err)
 	}
+	reconnected.Store(w.live)
 
 	if _, err := nc.Subscribe(controlSubj, w.onControl); err != nil {
 		logger.Fatalf("subscribe %s: %v", controlSubj, err)
