@@ -8,6 +8,8 @@
  *
  * In a plugin project of your own, import from the package instead: `from "ganglion/sdk"`.
  *
+ * SIGHUP: read the .creds file again and reconnect with it (re-minted credentials, no restart).
+ *
  * Exit codes (README, "Tasks and workers"): 0 after SIGTERM/SIGINT; 77 when the server refuses the
  * credentials (revoked, the plugin disabled or removed, expired), at start or while running.
  */
@@ -56,6 +58,8 @@ try {
 process.stdout.write(`wordcount worker ${worker.instance} running\n`);
 process.on("SIGINT", () => void worker.stop());
 process.on("SIGTERM", () => void worker.stop());
+// Re-minted credentials (ganglion plugin creds wordcount -o FILE over the same file): used at once.
+process.on("SIGHUP", () => void worker.reloadCredentials().catch((err: Error) => process.stderr.write(`wordcount: ${err.message}\n`)));
 // Stopped (exit 0), or refused while running (exit 77; the SDK logged why).
 const end = await worker.closed;
 if (end.reason === "refused") process.stderr.write(`wordcount: ${end.message}\n`);

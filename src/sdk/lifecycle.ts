@@ -66,6 +66,24 @@ export const credsFrom = (creds: string): Authenticator => {
 };
 
 /**
+ * Reads a `.creds` path again and reconnects with it at once (`worker.reloadCredentials()`; the
+ * example worker does it on SIGHUP), so re-minted credentials are used without waiting for a
+ * disconnect or restarting. The file is checked first (it must hold a user JWT and a seed that
+ * signs): a half-written or wrong file never drops a working connection.
+ */
+export const reloadCreds = async (nc: NatsConnection, creds: string | undefined, log: Logger): Promise<void> => {
+  if (!creds || creds.includes("-----BEGIN")) throw new Error("this worker was given credentials as text, not a .creds path: there is nothing to read again");
+  try {
+    const auth = credsAuthenticator(new TextEncoder().encode(readFileSync(creds, "utf8")))("check") as { jwt?: string; sig?: unknown } | undefined;
+    if (!auth?.jwt || !auth.sig) throw new Error("no user JWT or no seed");
+  } catch (err) {
+    throw new Error(`${creds} cannot be used: ${(err as Error).message}; the connection keeps the credentials it has`);
+  }
+  log.info({ creds }, "credentials read again: reconnecting with them");
+  await nc.reconnect();
+};
+
+/**
  * Connects a worker: reconnects for ever after transient losses (nats.js gives up after the same
  * auth error twice in a row, which is how a refusal ends the connection). A refused first
  * connect rejects with `CredentialsRefused`.

@@ -31,7 +31,7 @@ import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
 import { live } from "./live.js";
 import { onControl } from "./control.js";
-import { connectWorker, ExitCode, watchConnection } from "./lifecycle.js";
+import { connectWorker, ExitCode, reloadCreds, watchConnection } from "./lifecycle.js";
 import type { WorkerEnd } from "./lifecycle.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
@@ -196,6 +196,16 @@ export class Worker {
     for (const type of this.tasks.keys()) this.loops.push(this.taskLoop(type));
     for (const [topic, h] of this.topics) this.loops.push(this.topicLoop(topic, h));
     this.log.info({ tasks: [...this.tasks.keys()], topics: [...this.topics.keys()] }, "worker running");
+  }
+
+  /**
+   * Reads the `.creds` path again and reconnects with it now (`ganglion plugin creds` re-minted
+   * them; the example worker calls this on SIGHUP). Rejects, keeping the connection, when the file
+   * is not usable. Without a call the file is read again at the next reconnect anyway.
+   */
+  async reloadCredentials(): Promise<void> {
+    if (!this.nc || this.nc.isClosed()) throw new Error("the worker is not running");
+    await reloadCreds(this.nc, this.opts.creds, this.log);
   }
 
   /**
