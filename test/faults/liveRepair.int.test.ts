@@ -1,20 +1,12 @@
 import t from "tap";
 import { createHash, randomBytes } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
-import { pino } from "pino";
-import { createCurve } from "@nats-io/nkeys";
 import { startTestServer } from "../support/natsServer.js";
 import { callService } from "../../src/service/client.js";
-import { natsEventStore } from "../../src/store/eventStore.js";
-import { ConfigEvent, configStreamName } from "../../src/events/config.js";
-import { PluginEvent } from "../../src/events/plugin.js";
-import { pluginApp } from "../../src/plugins/app.js";
-import { defaultCatalog } from "../../src/contract/catalog.js";
-import { loadOrCreateSecretKey } from "../../src/secrets/keys.js";
-import { secretStore } from "../../src/secrets/store.js";
 import type { TestBus } from "../../src/testing/testBus.js";
 import { spawnWorker } from "../tasks/support.js";
 import { startCoreProcess } from "./support.js";
+import { sealTo, withoutNotice } from "../secrets/support.js";
 
 /**
  * Issue 15, a notice lost to a core crash: the core appends a rotation (or a config change) and
@@ -61,12 +53,7 @@ t.test("a rotation and a config change whose notices died with the core reach th
   const { publicKey } = await call<{ publicKey: string }>("secret.key", {});
   const v1 = `m1-${randomBytes(8).toString("hex")}`;
   const v2 = `m2-${randomBytes(8).toString("hex")}`;
-  const kp = createCurve();
-  await call("secret.set", {
-    name: "mended.token",
-    sealed: Buffer.from(kp.seal(new TextEncoder().encode(v1), publicKey)).toString("base64"),
-    sender: kp.getPublicKey(),
-  });
+  await call("secret.set", { name: "mended.token", ...sealTo(publicKey, v1) });
 
   const w = await spawnWorker({ dataDir: server.dataDir, url: server.url } as TestBus, {
     plugin: "mended",
@@ -84,18 +71,9 @@ t.test("a rotation and a config change whose notices died with the core reach th
   t.equal(await core.kill("SIGKILL"), null, "the core died by SIGKILL");
   // What the core had done when it died: the rotation appended and the bucket written, the
   // config change appended; neither notice sent.
-  const store = await secretStore({
-    nc,
-    key: await loadOrCreateSecretKey(server.dataDir),
-    plugins: pluginApp({ store: natsEventStore(nc, { codec: PluginEvent }), catalog: defaultCatalog() }),
-    log: pino({ level: "silent" }),
-  });
-  t.match(await store.put("mended.token", new TextEncoder().encode(v2), true, { actor: "operator:test", time: new Date() }), { right: { version: 2 } });
-  await natsEventStore(nc, { codec: ConfigEvent }).appendToStream(configStreamName("mended"), {
-    type: "plugin.config.set",
-    data: { pluginId: "mended", version: 1, config: { level: 9 }, changed: ["level"] },
-    metadata: { actor: "operator:test", time: new Date().toISOString() },
-  });
+  const store = await withoutNotice(nc, server.dataDir);
+  t.match(await store.rotate("mended.token", v2), { right: { version: 2 } });
+  await store.setConfig("mended", 1, { level: 9 });
   t.notOk(
     w.lines.some((l) => l.version === 2 || (l.event === "config" && l.version === 1)),
     "no notice reached the worker",

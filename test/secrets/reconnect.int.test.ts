@@ -1,18 +1,11 @@
 import t from "tap";
 import { createHash, randomBytes } from "node:crypto";
-import { pino } from "pino";
-import { createCurve } from "@nats-io/nkeys";
 import { createTestBus } from "../../src/testing/testBus.js";
 import { serviceClient } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
-import { ConfigEvent, configStreamName } from "../../src/events/config.js";
 import { SecretEvent, secretStreamName } from "../../src/events/secret.js";
-import { PluginEvent } from "../../src/events/plugin.js";
-import { pluginApp } from "../../src/plugins/app.js";
-import { defaultCatalog } from "../../src/contract/catalog.js";
-import { loadOrCreateSecretKey } from "../../src/secrets/keys.js";
-import { secretStore } from "../../src/secrets/store.js";
 import { spawnWorker } from "../tasks/support.js";
+import { sealTo, withoutNotice } from "./support.js";
 
 /**
  * Issue 15, the SDK's catch-up after a reconnect: notices on ctl.<plugin> are core NATS, so a
@@ -29,12 +22,9 @@ const admin = serviceClient(bus.nc);
 const FIXTURE = new URL("./fixtures/liveWorker.ts", import.meta.url).pathname;
 const sha = (v: string) => createHash("sha256").update(v).digest("hex");
 
-const seal = async (value: string) => {
-  const key = await admin.call("secret.key", {});
-  if (key._tag === "Left") throw new Error(key.left.message);
-  const kp = createCurve();
-  return { sealed: Buffer.from(kp.seal(new TextEncoder().encode(value), key.right.publicKey)).toString("base64"), sender: kp.getPublicKey() };
-};
+const key = await admin.call("secret.key", {});
+if (key._tag === "Left") throw new Error(key.left.message);
+const seal = async (value: string) => sealTo(key.right.publicKey, value);
 
 /** Reads of `name` recorded in its stream, by this plugin. */
 const readsOf = async (name: string, pluginId: string) => {
@@ -72,16 +62,9 @@ t.test("after a nats-server restart the worker holds the secret and config that 
   t.equal(await readsOf("away.steady", "away"), 1);
 
   // The changes, as the core makes them, minus the notices (lost: the worker was away).
-  const key = await loadOrCreateSecretKey(bus.dataDir);
-  const plugins = pluginApp({ store: natsEventStore(bus.nc, { codec: PluginEvent }), catalog: defaultCatalog() });
-  const store = await secretStore({ nc: bus.nc, key, plugins, log: pino({ level: "silent" }) });
-  const meta = { actor: "operator:test", time: new Date() };
-  t.match(await store.put("away.token", new TextEncoder().encode(v2), true, meta), { right: { version: 2 } });
-  await natsEventStore(bus.nc, { codec: ConfigEvent }).appendToStream(configStreamName("away"), {
-    type: "plugin.config.set",
-    data: { pluginId: "away", version: 1, config: { level: 4 }, changed: ["level"] },
-    metadata: { actor: "operator:test", time: new Date().toISOString() },
-  });
+  const store = await withoutNotice(bus.nc, bus.dataDir);
+  t.match(await store.rotate("away.token", v2), { right: { version: 2 } });
+  await store.setConfig("away", 1, { level: 4 });
   // Nothing told the worker: it still holds version 1 (checked after the restart by the order of lines).
   const before = w.lines.length;
   t.notOk(

@@ -3,24 +3,16 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import t from "tap";
 import { parse as parseYaml } from "yaml";
-import { pino } from "pino";
-import { createCurve } from "@nats-io/nkeys";
 import { createTestBus } from "../../src/testing/testBus.js";
 import { serviceClient } from "../../src/service/client.js";
 import { natsEventStore } from "../../src/store/eventStore.js";
-import { ConfigEvent, configStreamName } from "../../src/events/config.js";
-import { PluginEvent } from "../../src/events/plugin.js";
 import { SecretEvent, secretStreamName } from "../../src/events/secret.js";
-import { pluginApp } from "../../src/plugins/app.js";
-import { defaultCatalog } from "../../src/contract/catalog.js";
 import { controlSubject } from "../../src/contract/subjects.js";
 import type { LiveVersions } from "../../src/contract/pluginConfig.js";
-import { loadOrCreateSecretKey } from "../../src/secrets/keys.js";
-import { secretStore } from "../../src/secrets/store.js";
 import { repoRoot } from "../cli/cliProcess.js";
+import { sealTo, stdoutLines, withoutNotice } from "../secrets/support.js";
 
 // Issue 15 over the wire in C: the c-counter example (cnats + libsodium, no Ganglion code) reads a
 // granted secret sealed to a curve key it made (crypto_box_open_easy opens the core's xkv1 seal),
@@ -59,12 +51,9 @@ if (missing.length > 0 && process.env.CI !== "true") {
   const credsFile = join(work, "c-counter.creds");
   await writeFile(credsFile, creds, { mode: 0o600 });
 
-  const seal = async (value: string) => {
-    const key = await admin.call("secret.key", {});
-    if (key._tag === "Left") throw new Error(key.left.message);
-    const kp = createCurve();
-    return { sealed: Buffer.from(kp.seal(new TextEncoder().encode(value), key.right.publicKey)).toString("base64"), sender: kp.getPublicKey() };
-  };
+  const key = await admin.call("secret.key", {});
+  if (key._tag === "Left") throw new Error(key.left.message);
+  const seal = async (value: string) => sealTo(key.right.publicKey, value);
   const sha = (v: string) => createHash("sha256").update(v).digest("hex");
 
   t.test("the C worker reads its secret, follows rotations and its config live, and catches up after a reconnect", async (t) => {
@@ -80,26 +69,7 @@ if (missing.length > 0 && process.env.CI !== "true") {
     t.teardown(() => void proc.kill("SIGKILL"));
     let stderr = "";
     proc.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
-    const lines: string[] = [];
-    const waiters = new Set<() => void>();
-    createInterface({ input: proc.stdout! }).on("line", (l) => {
-      lines.push(l);
-      for (const w of waiters) w();
-    });
-    const waitFor = (re: RegExp, what: string) =>
-      new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${what} in 60 s; got:\n${lines.join("\n")}\nstderr:\n${stderr}`)), 60_000);
-        const check = () => {
-          const hit = lines.find((l) => re.test(l));
-          if (hit) {
-            clearTimeout(timer);
-            waiters.delete(check);
-            resolve(hit);
-          }
-        };
-        waiters.add(check);
-        check();
-      });
+    const { lines, waitFor } = stdoutLines(proc, () => stderr);
     const secretLine = (version: number, value: string) => new RegExp(`^c-counter secret c\\.token version ${version} sha256 ${sha(value)}$`);
 
     await waitFor(/^c-counter config version 0 \{\}$/, "the config at start");
@@ -112,24 +82,15 @@ if (missing.length > 0 && process.env.CI !== "true") {
 
     // While the worker is away: a rotation and a config change whose notices it never gets
     // (written as the core writes them, minus the notice), then a real server restart.
-    const store = await secretStore({
-      nc: bus.nc,
-      key: await loadOrCreateSecretKey(bus.dataDir),
-      plugins: pluginApp({ store: natsEventStore(bus.nc, { codec: PluginEvent }), catalog: defaultCatalog() }),
-      log: pino({ level: "silent" }),
-    });
-    t.match(await store.put("c.token", new TextEncoder().encode(v3), true, { actor: "operator:test", time: new Date() }), { right: { version: 3 } });
-    await natsEventStore(bus.nc, { codec: ConfigEvent }).appendToStream(configStreamName("c-counter"), {
-      type: "plugin.config.set",
-      data: { pluginId: "c-counter", version: 2, config: { level: 5 }, changed: ["level"] },
-      metadata: { actor: "operator:test", time: new Date().toISOString() },
-    });
+    const store = await withoutNotice(bus.nc, bus.dataDir);
+    t.match(await store.rotate("c.token", v3), { right: { version: 3 } });
+    await store.setConfig("c-counter", 2, { level: 5 });
     await bus.restartServer();
     await waitFor(secretLine(3, v3), "the secret rotated while away");
     await waitFor(/^c-counter config version 2 \{"level":5\}$/, "the config changed while away");
 
     // The core's live.versions (what it says at start and every minute) names a newer version.
-    t.match(await store.put("c.token", new TextEncoder().encode(v4), true, { actor: "operator:test", time: new Date() }), { right: { version: 4 } });
+    t.match(await store.rotate("c.token", v4), { right: { version: 4 } });
     const announce: LiveVersions = { type: "live.versions", config: 2, secrets: { "c.token": 4 } };
     bus.nc.publish(controlSubject("c-counter"), JSON.stringify(announce));
     await waitFor(secretLine(4, v4), "the version live.versions named");

@@ -4,20 +4,12 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import t from "tap";
 import { parse as parseYaml } from "yaml";
-import { createCurve } from "@nats-io/nkeys";
 import { createTestBus } from "../../src/testing/testBus.js";
 import { serviceClient } from "../../src/service/client.js";
 import { repoRoot } from "../cli/cliProcess.js";
-import { pino } from "pino";
-import { natsEventStore } from "../../src/store/eventStore.js";
-import { PluginEvent } from "../../src/events/plugin.js";
-import { pluginApp } from "../../src/plugins/app.js";
-import { defaultCatalog } from "../../src/contract/catalog.js";
-import { loadOrCreateSecretKey } from "../../src/secrets/keys.js";
-import { secretStore } from "../../src/secrets/store.js";
+import { sealTo, stdoutLines, withoutNotice } from "../secrets/support.js";
 
 // Issue 15 over the wire in Go: the go-hasher example (nats.go + x/crypto/nacl/box, no Ganglion
 // code) reads a granted secret sealed to a curve key it made, hears its rotation live, and gets
@@ -52,12 +44,9 @@ if ((!haveGo || !haveLibs) && process.env.CI !== "true") {
   const credsFile = join(work, "go-hasher.creds");
   await writeFile(credsFile, creds, { mode: 0o600 });
 
-  const seal = async (value: string) => {
-    const key = await admin.call("secret.key", {});
-    if (key._tag === "Left") throw new Error(key.left.message);
-    const kp = createCurve();
-    return { sealed: Buffer.from(kp.seal(new TextEncoder().encode(value), key.right.publicKey)).toString("base64"), sender: kp.getPublicKey() };
-  };
+  const key = await admin.call("secret.key", {});
+  if (key._tag === "Left") throw new Error(key.left.message);
+  const seal = async (value: string) => sealTo(key.right.publicKey, value);
   const sha = (v: string) => createHash("sha256").update(v).digest("hex");
 
   t.test("the Go worker reads its secret, hears the rotation, and follows its config live", async (t) => {
@@ -70,26 +59,7 @@ if ((!haveGo || !haveLibs) && process.env.CI !== "true") {
       stdio: ["ignore", "pipe", "inherit"],
     });
     t.teardown(() => void proc.kill("SIGKILL"));
-    const lines: string[] = [];
-    const waiters = new Set<() => void>();
-    createInterface({ input: proc.stdout! }).on("line", (l) => {
-      lines.push(l);
-      for (const w of waiters) w();
-    });
-    const waitFor = (re: RegExp, what: string) =>
-      new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${what} in 30 s; got:\n${lines.join("\n")}`)), 30_000);
-        const check = () => {
-          const hit = lines.find((l) => re.test(l));
-          if (hit) {
-            clearTimeout(timer);
-            waiters.delete(check);
-            resolve(hit);
-          }
-        };
-        waiters.add(check);
-        check();
-      });
+    const { lines, waitFor } = stdoutLines(proc);
 
     await waitFor(/^go-hasher config version 0 \{\}$/, "the config at start");
     await waitFor(new RegExp(`^go-hasher secret go.token version 1 sha256 ${sha(v1)}$`), "the secret");
@@ -101,13 +71,8 @@ if ((!haveGo || !haveLibs) && process.env.CI !== "true") {
     // A rotation whose notice it never gets (written as the core writes it, minus the notice),
     // then a real server restart: once reconnected it asks what is in force, and reads it again.
     const v3 = `go3-${randomBytes(8).toString("hex")}`;
-    const store = await secretStore({
-      nc: bus.nc,
-      key: await loadOrCreateSecretKey(bus.dataDir),
-      plugins: pluginApp({ store: natsEventStore(bus.nc, { codec: PluginEvent }), catalog: defaultCatalog() }),
-      log: pino({ level: "silent" }),
-    });
-    t.match(await store.put("go.token", new TextEncoder().encode(v3), true, { actor: "operator:test", time: new Date() }), { right: { version: 3 } });
+    const store = await withoutNotice(bus.nc, bus.dataDir);
+    t.match(await store.rotate("go.token", v3), { right: { version: 3 } });
     await bus.restartServer();
     await waitFor(new RegExp(`^go-hasher secret go.token version 3 sha256 ${sha(v3)}$`), "the secret rotated while away");
     t.notOk(

@@ -1,28 +1,11 @@
 import { chmod, rename, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { userInfo } from "node:os";
 import type { Command } from "commander";
-import type { NatsConnection } from "@nats-io/transport-node";
-import * as E from "fp-ts/lib/Either.js";
 import type { AppView } from "../../contract/app.js";
-import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
-import { serviceClient } from "../../service/client.js";
 import type { CliContext } from "../context.js";
-import { CliError, ExitCode } from "../errors.js";
+import { callOrThrow } from "../call.js";
 
-const actor = () => {
-  try {
-    return `operator:${userInfo().username}`;
-  } catch {
-    return "operator";
-  }
-};
-
-const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>): Promise<ResponseOf<N>> => {
-  const r = await serviceClient(nc, { actor: actor() }).call(endpoint, req);
-  if (E.isLeft(r)) throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
-  return r.right;
-};
+const call = callOrThrow;
 
 /** Writes a .creds file atomically with mode 0600. */
 const writeCreds = async (path: string, creds: string) => {

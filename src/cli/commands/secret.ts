@@ -1,30 +1,15 @@
 import { readFile } from "node:fs/promises";
-import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createCurve } from "@nats-io/nkeys";
-import * as E from "fp-ts/lib/Either.js";
-import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
 import type { SecretRow } from "../../contract/secrets.js";
-import { serviceClient } from "../../service/client.js";
 import { namedEnvValue } from "../../config.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
+import { callOrThrow } from "../call.js";
 
-const actor = () => {
-  try {
-    return `operator:${userInfo().username}`;
-  } catch {
-    return "operator";
-  }
-};
-
-const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>): Promise<ResponseOf<N>> => {
-  const r = await serviceClient(nc, { actor: actor() }).call(endpoint, req);
-  if (E.isLeft(r)) throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
-  return r.right;
-};
+const call = callOrThrow;
 
 type Source = { fromFile?: string; fromEnv?: string };
 

@@ -1,27 +1,13 @@
-import { userInfo } from "node:os";
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import * as E from "fp-ts/lib/Either.js";
-import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
+import type { EndpointName, RequestOf } from "../../contract/endpoints.js";
 import type { RunnerPluginState } from "../../contract/runner.js";
-import { serviceClient } from "../../service/client.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
+import { callOrThrow } from "../call.js";
 
-const actor = () => {
-  try {
-    return `operator:${userInfo().username}`;
-  } catch {
-    return "operator";
-  }
-};
-
-const call = async <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>): Promise<ResponseOf<N>> => {
-  // Scaling down waits for instances to stop (their grace period): allow for it.
-  const r = await serviceClient(nc, { actor: actor() }).call(endpoint, req, { timeoutMs: 120_000 });
-  if (E.isLeft(r)) throw new CliError(`${r.left.message} (${r.left.code})`, r.left.code === "Unavailable" ? ExitCode.Unreachable : ExitCode.Failure);
-  return r.right;
-};
+// Scaling down waits for instances to stop (their grace period): allow for it.
+const call = <N extends EndpointName>(nc: NatsConnection, endpoint: N, req: RequestOf<N>) => callOrThrow(nc, endpoint, req, { timeoutMs: 120_000 });
 
 const count = (v: string): number => {
   const n = Number(v);
