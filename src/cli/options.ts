@@ -18,29 +18,32 @@ export const parsePositiveInt = (v: string): number => {
   return n;
 };
 
-/** `--keep-finished-tasks`: a whole number of 0 or more, or `all` (no cap). */
-export const parseKeepCount = (v: string): number | null => {
-  if (v === "all") return null;
+// commander turns a parser's null into "": "no limit" is Infinity until `taskRetentionOf`.
+const noLimit = (n: number | undefined) => (n === Infinity ? null : n);
+
+/** `--keep-finished-tasks`: a whole number of 0 or more, or `all` (no cap: Infinity). */
+export const parseKeepCount = (v: string): number => {
+  if (v === "all") return Infinity;
   const n = Number(v);
   if (!/^\d{1,15}$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a whole number of 0 or more, or "all".');
   return n;
 };
 
-/** `--keep-finished-for`: a duration (`7d`, `12h`), or `forever` (no age limit). */
-export const parseKeepFor = (v: string): number | null => {
-  if (v === "forever") return null;
+/** `--keep-finished-for`: a duration (`7d`, `12h`), or `forever` (no age limit: Infinity). */
+export const parseKeepFor = (v: string): number => {
+  if (v === "forever") return Infinity;
   const ms = parseDuration(v);
   if (ms === undefined) throw new InvalidArgumentError(`must be ${DURATION_HINT}, or "forever".`);
   return ms;
 };
 
 /** The tasks view's retention from the two options (undefined: neither given, the core's default). */
-export const taskRetentionOf = (o: { keepFinishedTasks?: number | null; keepFinishedFor?: number | null }): TaskRetention | undefined =>
+export const taskRetentionOf = (o: { keepFinishedTasks?: number; keepFinishedFor?: number }): TaskRetention | undefined =>
   o.keepFinishedTasks === undefined && o.keepFinishedFor === undefined
     ? undefined
     : {
-        keepFinished: o.keepFinishedTasks === undefined ? DEFAULT_TASK_RETENTION.keepFinished : o.keepFinishedTasks,
-        maxAgeMs: o.keepFinishedFor === undefined ? DEFAULT_TASK_RETENTION.maxAgeMs : o.keepFinishedFor,
+        keepFinished: o.keepFinishedTasks === undefined ? DEFAULT_TASK_RETENTION.keepFinished : noLimit(o.keepFinishedTasks)!,
+        maxAgeMs: o.keepFinishedFor === undefined ? DEFAULT_TASK_RETENTION.maxAgeMs : noLimit(o.keepFinishedFor)!,
       };
 
 /** Adds `--keep-finished-tasks` and `--keep-finished-for` (`ganglion up`, `ganglion serve`). */

@@ -24,8 +24,8 @@ type UpOptions = {
   example: boolean;
   runner: string;
   logFormat?: "pretty" | "json";
-  keepFinishedTasks?: number | null;
-  keepFinishedFor?: number | null;
+  keepFinishedTasks?: number;
+  keepFinishedFor?: number;
 };
 import { rememberPort, stablePort } from "../stablePort.js";
 
