@@ -82,7 +82,7 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
     pairs.map(async ({ manifest: m, view }) => {
       const log = deps.log.child({ projection: m.name, bucket: m.bucket });
       // Rows in the operator bucket, bookkeeping in the internal one (`settings.ts`).
-      const { rows: kv, internal: ikv } = await viewBuckets(deps.nc, m, view, replicas);
+      const { rows: kv, ...internal } = await viewBuckets(deps.nc, m, view, replicas);
       const position = (await readCheckpoint(deps.nc, m.bucket)) ?? 0;
       let markCaughtUp!: () => void;
       const caughtUp = new Promise<void>((r) => (markCaughtUp = r));
@@ -117,7 +117,16 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
           reaching = undefined;
           throw err;
         }));
-      return { m, view, log, st, writer: rowWriter(kv, view, log, undefined, ikv), caughtUp, save, reachCaughtUp };
+      return {
+        m,
+        view,
+        log,
+        st,
+        writer: rowWriter(kv, view, log, undefined, { kv: internal.internal, ...(internal.drop ? { drop: internal.drop } : {}) }),
+        caughtUp,
+        save,
+        reachCaughtUp,
+      };
     }),
   );
   type Run = (typeof runs)[number];

@@ -158,7 +158,7 @@ export const rebuildProjections = async (
     for (const k of legacy) actual.delete(k);
     const diffs = diffRows(rows, actual);
     // The bucket was just read whole: each write goes without a read of its own.
-    const writer = rowWriter(b.rows, view, log, Math.max(20_000, diffs.length), b.internal);
+    const writer = rowWriter(b.rows, view, log, Math.max(20_000, diffs.length), { kv: b.internal, ...(b.drop ? { drop: b.drop } : {}) });
     for (const d of diffs) writer.prime(d.key, actual.get(d.key), revisions.get(d.key) ?? 0);
     let done = 0;
     // Each differing row is its own key: the writes are independent, so keep many in flight

@@ -43,9 +43,20 @@ const NoChange = Symbol("NoChange");
  * the row and tries again. Rows are cached with their revision, so a steady fold costs one write
  * per row touched.
  */
-export const rowWriter = (rowsKv: KV, view: AnyView, log: Logger, cacheSize = 20_000, internalKv: KV = rowsKv) => {
+export const rowWriter = (
+  rowsKv: KV,
+  view: AnyView,
+  log: Logger,
+  cacheSize = 20_000,
+  internal: { kv: KV; drop?: (key: string) => Promise<void> } = { kv: rowsKv },
+) => {
   // Internal keys (index entries, retention) live in the view's internal bucket, not copied to OPS.
-  const kvOf = (key: string) => (isInternalKey(key) ? internalKv : rowsKv);
+  const kvOf = (key: string) => (isInternalKey(key) ? internal.kv : rowsKv);
+  /** Deletes a key: an internal one without a marker left behind (`settings.ts` `viewBuckets`). */
+  const remove = async (key: string, revision: number) => {
+    if (isInternalKey(key) && internal.drop) await internal.drop(key);
+    else await kvOf(key).delete(key, { previousSeq: revision });
+  };
   const cache = new Map<string, Cached>();
   const rowCodec = t.intersection([view.row, Positioned]);
 
@@ -85,7 +96,7 @@ export const rowWriter = (rowsKv: KV, view: AnyView, log: Logger, cacheSize = 20
       try {
         if (next === null) {
           if (!cur.exists) return;
-          await kvOf(key).delete(key, { previousSeq: cur.revision });
+          await remove(key, cur.revision);
           cache.delete(key);
         } else {
           const payload = JSON.stringify(next);
@@ -163,7 +174,7 @@ export const rowWriter = (rowsKv: KV, view: AnyView, log: Logger, cacheSize = 20
     try {
       if (next === null) {
         if (!base.exists) return;
-        await kvOf(key).delete(key, { previousSeq: base.revision });
+        await remove(key, base.revision);
         cache.delete(key);
       } else {
         const payload = JSON.stringify(next);

@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -21,10 +21,28 @@ export const SETTINGS_KEY = "settings";
 /** Does the view keep bookkeeping (and so have an internal bucket)? */
 export const hasInternal = (view: AnyView) => Boolean(view.index || view.after || view.settings);
 
-/** The view's two buckets (the internal one is the rows bucket for a view without bookkeeping). */
-export const viewBuckets = async (nc: NatsConnection, m: ViewManifest, view: AnyView, replicas = 1): Promise<{ rows: KV; internal: KV }> => {
+/**
+ * The view's two buckets (the internal one is the rows bucket for a view without bookkeeping).
+ * `drop(key)` removes an internal key for good: a purge of its subject, which leaves no delete
+ * marker behind (a KV delete would leave one per key, for ever: the growth this bucket exists to
+ * avoid). Internal keys are written once and dropped once, by the same deterministic fold, so they
+ * need no compare-and-set on the way out.
+ */
+export const viewBuckets = async (
+  nc: NatsConnection,
+  m: ViewManifest,
+  view: AnyView,
+  replicas = 1,
+): Promise<{ rows: KV; internal: KV; drop?: (key: string) => Promise<void> }> => {
   const rows = await openBucket(nc, m.bucket, m.history ?? 1, replicas);
-  return { rows, internal: hasInternal(view) ? await openBucket(nc, internalBucket(m.bucket), 1, replicas) : rows };
+  if (!hasInternal(view)) return { rows, internal: rows };
+  const name = internalBucket(m.bucket);
+  const jsm = await jetstreamManager(nc);
+  return {
+    rows,
+    internal: await openBucket(nc, name, 1, replicas),
+    drop: async (key) => void (await jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${key}` })),
+  };
 };
 
 /** Prefix under which verify reports internal keys left in an operator bucket (by an older version). */
