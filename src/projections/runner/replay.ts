@@ -120,6 +120,9 @@ export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Prom
     // Rows and internal entries (`legacy:<key>`: an internal key left in the operator bucket).
     const actual = await readViewBuckets(await viewBuckets(nc, m, view));
     const ahead = [...actual].filter(([, v]) => lastPositionOf(v) > head).map(([k]) => k);
+    // The view's `after` step (retention) already ran past the head: the rows and entries it
+    // removed meanwhile are missing for that reason, not drift.
+    if (view.after && ahead.includes(view.after.guard)) ahead.push(...[...rows.keys()].filter((k) => !actual.has(k)));
     for (const k of ahead) {
       actual.delete(k);
       rows.delete(k);
