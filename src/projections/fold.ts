@@ -27,9 +27,12 @@ export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent, decode: Vi
   const ik = view.index?.key(e);
   const irow = ik === undefined ? undefined : rows.get(indexKey(ik));
   const indexed = irow && typeof irow["value"] === "string" ? irow["value"] : undefined;
+  const settled = view.after ? rows.get(view.after.guard) : undefined;
   for (const key of view.keys(e, indexed)) {
     const cur = rows.get(key);
     if (cur && applied(cur, e)) continue;
+    // Past the `after` step's guard, an absent row was removed by it (`View.after`): not made again.
+    if (!cur && settled && applied(settled, e)) continue;
     // The row goes to evolve with its position fields (views copy rows with a spread, and the
     // fields are set again below): stripping them copied every row once more per event.
     const next = view.evolve(key, cur ?? null, e, indexed) as Record<string, unknown> | null;

@@ -76,7 +76,10 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
    * to get a row or internal entry (with its position fields; null when absent) and `{ write,
    * row }` to set one (null deletes). Its writes may touch any key, internal keys included. It
    * is skipped for an event already applied to the `guard` entry (an internal key the step
-   * writes last, whenever it changed anything): a replayed batch redoes only what was lost.
+   * writes last, whenever it changed anything): a replayed batch redoes only what was lost. For
+   * the same reason a row that is absent when the guard already holds the event is not created
+   * from it (the step removed it later; a replay from an older checkpoint must not bring it back:
+   * rows are written before the guard, so every row up to the guard's position was written).
    */
   readonly after?: {
     readonly guard: string;

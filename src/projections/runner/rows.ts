@@ -136,9 +136,12 @@ export const rowWriter = (
     const irow = ikey === undefined ? null : await current(ikey);
     const v = irow?.["value"];
     const indexed = typeof v === "string" ? v : undefined;
+    const settled = view.after ? await current(view.after.guard) : null;
     for (const key of pure(() => view.keys(e, indexed))) {
       const cur = await current(key);
       if (cur && applied(cur, e)) continue;
+      // Past the `after` step's guard, an absent row was removed by it (`View.after`): not made again.
+      if (!cur && settled && applied(settled, e)) continue;
       const next = pure(() => view.evolve(key, cur ? stripPosition(cur) : null, e, indexed));
       if (next !== null) staged.set(key, { ...next, lastPosition: e.position, lastIndex: e.index });
       else if (cur) staged.set(key, null);
