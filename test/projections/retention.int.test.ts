@@ -9,6 +9,8 @@ import { accountAuthority } from "../../src/auth/accountAuthority.js";
 import { issueOpsCredentials } from "../../src/auth/ops.js";
 import { internalBucket } from "../../src/contract/subjects.js";
 import { callService } from "../../src/service/client.js";
+import { TaskEvent } from "../../src/events/task.js";
+import { natsEventStore } from "../../src/store/eventStore.js";
 import { startTestServer } from "../support/natsServer.js";
 import { eventually } from "../support/ops.js";
 import { auditTasks, echoManifest, spawnEchoWorker, startCoreProcess, submitAll, verifyViews, waitProjections } from "../faults/support.js";
@@ -38,6 +40,13 @@ const rowsOf = async (bucket: string) => {
   const kv = await new Kvm(nc).open(bucket);
   const out: { key: string; status: string }[] = [];
   for (const key of await keysOf(nc, bucket)) out.push({ key, status: ((await kv.get(key))?.json() as { status: string }).status });
+  return out;
+};
+/** Task ids in the order their `task.completed` is in the log. */
+const completionOrder = async () => {
+  const out: string[] = [];
+  for await (const e of natsEventStore(nc, { codec: TaskEvent }).readAll({ filter: { categories: ["task"] } }))
+    if (e.type === "task.completed") out.push(e.data.taskId);
   return out;
 };
 const internalOf = (keys: string[]) => keys.filter((k) => k.startsWith("_"));
@@ -107,8 +116,8 @@ t.test(`${FINISHED} finished tasks, ${IDLE} open: rows by the rule, bookkeeping 
       .filter((r) => r.status === "completed")
       .map((r) => r.key)
       .sort(),
-    finished.slice(-KEEP).sort(),
-    "the kept rows are the last tasks to finish",
+    (await completionOrder()).slice(-KEEP).sort(),
+    "the kept rows are the last tasks to complete, in the log's order",
   );
 
   // The bookkeeping: open tasks in the indexes, the retention queue as long as the rule.
