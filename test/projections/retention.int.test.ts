@@ -179,3 +179,36 @@ t.test("changing the rule rebuilds the tasks view by the new rule, from the log"
   t.equal((await rowsOf("tasks")).filter((r) => r.status === "completed").length, FINISHED, "no rule: every finished row is back from the log");
   await verifyClean(t, "keep all");
 });
+
+t.test("kill -9 of the core while tasks finish and rows retire: verify is clean after the restart", async (t) => {
+  const args = ["--keep-finished-tasks", "10", "--keep-finished-for", "forever"];
+  await core.kill();
+  core = await startCoreProcess(coreOpts(args));
+  const worker = await spawnEchoWorker({ servers: server.url, creds: join(server.dataDir, `${PLUGIN}.creds`), plugin: PLUGIN, instance: "w2" });
+  t.teardown(() => worker.kill());
+  let killed: Promise<void> | undefined;
+  const { acked } = await submitAll(nc, 200, 16, {
+    onAck: (n) => {
+      if (n === 80 && !killed)
+        killed = (async () => {
+          await core.kill("SIGKILL");
+          core = await startCoreProcess(coreOpts(args));
+        })();
+    },
+  });
+  await killed;
+  t.ok(killed, "the core was killed mid-load");
+  await eventually(
+    "every task of the load to complete",
+    async () => {
+      const a = await auditTasks(nc);
+      return acked.every((id) => (a.tasks.get(id)?.completed ?? 0) >= 1);
+    },
+    240_000,
+  );
+  await verifyClean(t, "after kill -9");
+  const rows = await rowsOf("tasks");
+  t.equal(rows.filter((r) => r.status === "completed").length, 10, "10 completed rows kept");
+  t.equal(rows.filter((r) => r.status === "scheduled").length, IDLE, "the open tasks kept theirs");
+  for (const b of ["tasks", "workers", "totals"]) t.same(internalOf(await keysOf(nc, b)), [], `${b}: no internal keys`);
+});
