@@ -14,7 +14,7 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { callService } from "../src/service/client.js";
 import { TYPE_HEADER } from "../src/store/eventStore.js";
-import { Buckets, eventCategory, Streams } from "../src/contract/subjects.js";
+import { Buckets, eventCategory, Streams, internalBucket } from "../src/contract/subjects.js";
 import { readCheckpoint } from "../src/projections/runner/kv.js";
 import { opsPerTask, serverCounters } from "./opsCount.js";
 import type { OpsPerTask } from "./opsCount.js";
@@ -119,8 +119,14 @@ const viewBytesPer1000 = async (nc: NatsConnection): Promise<Record<string, numb
   const jsm = await jetstreamManager(nc);
   const tasks = (await jsm.streams.info(`KV_${Buckets.Tasks}`)).state.messages;
   const out: Record<string, number> = {};
-  for (const b of [Buckets.Tasks, Buckets.Workers, Buckets.Totals]) {
-    const st = (await jsm.streams.info(`KV_${b}`)).state;
+  // The views' internal buckets too (index entries, the retention queue): absent on older code.
+  const internal = [Buckets.Tasks, Buckets.Workers, Buckets.Totals].map(internalBucket);
+  for (const b of [Buckets.Tasks, Buckets.Workers, Buckets.Totals, ...internal]) {
+    const st = await jsm.streams.info(`KV_${b}`).then(
+      (i) => i.state,
+      () => undefined,
+    );
+    if (!st) continue;
     out[b] = round((st.bytes / Math.max(1, tasks)) * 1000, 0);
     out[`${b} keys`] = st.messages;
   }

@@ -47,6 +47,12 @@ export const Buckets = {
   Projections: "ganglion-projections",
 } as const;
 
+/**
+ * The internal bucket of a view's bucket: the fold's bookkeeping (index entries `_idx.*`,
+ * retention entries `_ret.*`), which operators need not see. Not copied to OPS.
+ */
+export const internalBucket = (bucket: string) => `ganglion-internal-${bucket}`;
+
 // ---- the event log: ev.<category>.<id> ------------------------------------------------------
 
 export const EVENTS_ALL = "ev.>";

@@ -16,6 +16,10 @@ import { natsEventStore } from "../store/eventStore.js";
 import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "../store/streamDefinitions.js";
 import type { PluginStreamDefinition } from "../store/streamDefinitions.js";
 import { startProjections } from "../projections/runner/live.js";
+import { prepareViews } from "../projections/runner/upgrade.js";
+import { allViews } from "../projections/views.js";
+import { tasksViewWith } from "../projections/tasks.js";
+import type { TaskRetention } from "../projections/taskRetention.js";
 import { startTasks } from "../tasks/runtime.js";
 import type { TaskRuntime, TasksOptions } from "../tasks/runtime.js";
 import { startPlugins } from "../plugins/runtime.js";
@@ -63,6 +67,8 @@ export type CoreDeps = {
   readonly secrets?: SecretResolver;
   /** How often the core repeats `live.versions` on every plugin's `ctl` (default 60 s; it also does at start). */
   readonly liveAnnounceEveryMs?: number;
+  /** Retention of finished tasks' rows in the `tasks` view (default `DEFAULT_TASK_RETENTION`). */
+  readonly taskRetention?: TaskRetention;
 };
 
 export type Core = {
@@ -111,7 +117,11 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   };
 
   if (accounts) stops.push(accounts.close);
-  stops.push((await startProjections({ nc: deps.nc, log: deps.log.child({ component: "projections" }), ...replicas })).stop);
+  // Internal keys out of the operator buckets, and the retention in force, before the live fold.
+  const views = deps.taskRetention ? { ...allViews, tasks: tasksViewWith(deps.taskRetention) } : allViews;
+  const projLog = deps.log.child({ component: "projections" });
+  await prepareViews({ nc: deps.nc, log: projLog, views, ...replicas });
+  stops.push((await startProjections({ nc: deps.nc, log: projLog, views, ...replicas })).stop);
   stops.push((await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop);
   // The OPS account (read-only operators): its JWT, a mirror of the log, copies of the views.
   if (accounts && deps.sysCreds)

@@ -21,6 +21,7 @@ import { prepareServerTls } from "../tls/pki.js";
 import type { ClientTls } from "../contract/tls.js";
 import { findNatsServer, MIN_SERVER_VERSION, NatsServerError, natsServerVersion, portFree, versionAtLeast } from "../embedded/natsServer.js";
 import { startCore } from "./core.js";
+import type { TaskRetention } from "../projections/taskRetention.js";
 import { writeDevBootstrapCredentials } from "../plugins/credentials.js";
 import type { Core } from "./core.js";
 import type { Logger } from "../log.js";
@@ -148,6 +149,8 @@ export const startEmbeddedBus = async (opts: {
   tls?: TlsSetup;
   /** The worker runner's backend (`process`: state in `<dataDir>/runner`); `none` (the default): no runner. */
   runner?: "process" | "docker" | "none";
+  /** Retention of finished tasks' rows in the `tasks` view (default: the core's). */
+  taskRetention?: TaskRetention | undefined;
 }): Promise<EmbeddedBus> => {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
@@ -197,6 +200,7 @@ export const startEmbeddedBus = async (opts: {
       authority: inst.authority,
       sysCreds: await readFile(inst.sysCreds, "utf8"),
       dev: opts.dev,
+      ...(opts.taskRetention ? { taskRetention: opts.taskRetention } : {}),
       ...tlsConnectOption(inst.tls?.client),
       ...runnerOption(opts.runner ?? "none", dataDir, server.url),
     },
@@ -253,6 +257,8 @@ export const startServedBus = async (opts: {
   log: Logger;
   /** TLS to the server (`--tls-ca`, `--tls-cert`, `--tls-key`, or a `tls://` URL). */
   tls?: ClientTls | undefined;
+  /** Retention of finished tasks' rows in the `tasks` view (default: the core's). */
+  taskRetention?: TaskRetention | undefined;
 }): Promise<RunningBus> => {
   const log = opts.log;
   const nc = opts.creds
@@ -274,6 +280,7 @@ export const startServedBus = async (opts: {
       ...(opts.sysCreds ? { sysCreds: opts.sysCreds } : {}),
       ...(opts.replicas ? { replicas: opts.replicas } : {}),
       dev: opts.dev,
+      ...(opts.taskRetention ? { taskRetention: opts.taskRetention } : {}),
       ...tlsConnectOption(opts.tls),
     },
     async () => {

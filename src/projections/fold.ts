@@ -1,5 +1,5 @@
 import { decodeFor, indexKey } from "./view.js";
-import type { AnyView, ViewDecoder, ViewEvent } from "./view.js";
+import type { AfterOp, AnyView, Decoded, ViewDecoder, ViewEvent } from "./view.js";
 
 /**
  * A row as the runner stores it: the view's row plus where the last event applied to it sits in
@@ -27,9 +27,12 @@ export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent, decode: Vi
   const ik = view.index?.key(e);
   const irow = ik === undefined ? undefined : rows.get(indexKey(ik));
   const indexed = irow && typeof irow["value"] === "string" ? irow["value"] : undefined;
+  const settled = view.after ? rows.get(view.after.guard) : undefined;
   for (const key of view.keys(e, indexed)) {
     const cur = rows.get(key);
     if (cur && applied(cur, e)) continue;
+    // Past the `after` step's guard, an absent row was removed by it (`View.after`): not made again.
+    if (!cur && settled && applied(settled, e)) continue;
     // The row goes to evolve with its position fields (views copy rows with a spread, and the
     // fields are set again below): stripping them copied every row once more per event.
     const next = view.evolve(key, cur ?? null, e, indexed) as Record<string, unknown> | null;
@@ -38,9 +41,42 @@ export const applyEvent = (view: AnyView, rows: Rows, raw: ViewEvent, decode: Vi
   }
   if (ik !== undefined && !(irow && applied(irow, e))) {
     const value = view.index!.next(e, indexed);
-    if (value !== undefined && value !== indexed) rows.set(indexKey(ik), { value, lastPosition: e.position, lastIndex: e.index });
+    if (value === null) rows.delete(indexKey(ik));
+    else if (value !== undefined && value !== indexed) rows.set(indexKey(ik), { value, lastPosition: e.position, lastIndex: e.index });
   }
+  if (view.after)
+    runAfter(
+      view,
+      e,
+      (k) => rows.get(k) ?? null,
+      (k, r) => (r === null ? rows.delete(k) : rows.set(k, r)),
+    );
   return undefined;
+};
+
+/**
+ * Runs a view's `after` step for one event (see `View.after`) over rows read and written
+ * through `get`/`set`; skipped when its guard entry already holds the event. Synchronous: the
+ * live runner, whose reads are not, drives the same generator itself (`runner/rows.ts`).
+ */
+export const runAfter = (
+  view: AnyView,
+  e: Decoded<{ type: string; data: unknown }>,
+  get: (key: string) => Record<string, unknown> | null,
+  set: (key: string, row: StoredRow<Record<string, unknown>> | null) => void,
+) => {
+  const guard = get(view.after!.guard) as StoredRow<Record<string, unknown>> | null;
+  if (guard && applied(guard, e)) return;
+  const g = view.after!.run(e);
+  let r = g.next();
+  while (!r.done) {
+    const op: AfterOp = r.value;
+    if ("read" in op) r = g.next(get(op.read));
+    else {
+      set(op.write, op.row === null ? null : { ...op.row, lastPosition: e.position, lastIndex: e.index });
+      r = g.next();
+    }
+  }
 };
 
 /** Folds a whole log from nothing: what `projections verify` compares the buckets with. */

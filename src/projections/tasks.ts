@@ -6,6 +6,8 @@ import type { SubmittedStatus } from "../tasks/status.js";
 import { codecsByType, kvKey } from "./view.js";
 import type { View } from "./view.js";
 import { TaskRow } from "../contract/responses.js";
+import { checkRetention, decodeRetention, DEFAULT_TASK_RETENTION, retentionStep } from "./taskRetention.js";
+import type { TaskRetention } from "./taskRetention.js";
 
 /** The row codecs are the contract's (`src/contract/responses.ts`): one definition for the view, the service and its clients. */
 export { TaskRow };
@@ -34,8 +36,23 @@ export const taskKey = (taskId: string) => kvKey(taskId);
 const MAX_FAILURES = 10;
 const since = (from: string, to: string) => Math.max(0, Date.parse(to) - Date.parse(from));
 
-/** Folds the lifecycle events of each task (`task-<id>` streams) into one row per task. */
-export const tasksView: View<TaskRow, TaskEvent> = {
+/**
+ * Folds the lifecycle events of each task (`task-<id>` streams) into one row per task; rows of
+ * finished tasks go by the retention rule (`taskRetention.ts`).
+ */
+export const tasksViewWith = (retention: TaskRetention): View<TaskRow, TaskEvent> => ({
+  ...tasksFold,
+  after: retentionStep(checkRetention(retention), taskKey),
+  settings: {
+    value: { retention },
+    with: (raw) => {
+      const r = decodeRetention((raw as { retention?: unknown } | null)?.retention);
+      return r ? tasksViewWith(r) : undefined;
+    },
+  },
+});
+
+const tasksFold: View<TaskRow, TaskEvent> = {
   name: "tasks",
   row: TaskRow,
   // Every TaskEvent type: a type added to the union is folded here too, or the build says why not.
@@ -123,3 +140,6 @@ export const tasksView: View<TaskRow, TaskEvent> = {
     }
   },
 };
+
+/** The tasks view with the default retention (`DEFAULT_TASK_RETENTION`). */
+export const tasksView: View<TaskRow, TaskEvent> = tasksViewWith(DEFAULT_TASK_RETENTION);

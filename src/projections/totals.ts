@@ -37,17 +37,24 @@ export const statusAfter = (e: Ev, before: string | undefined): string | undefin
   return after === "absent" || after === before ? undefined : after;
 };
 
+/** The event that closes a task for good (its index entry is deleted). */
+const closes = (e: Ev): boolean => e.type === "task.completed" || e.type === "task.cancelled";
+
 const subjectOf = (e: Decoded<Ev>): string => (isTaskEvent(e) ? kvKey("task", e.data.taskId) : kvKey("plugin", e.data.pluginId));
 
 /**
- * Counts by status. Each task's and plugin's current status is kept in the index (`_idx.task.<id>`,
- * `_idx.plugin.<id>`) so a transition moves exactly one unit from the old status to the new one.
+ * Counts by status. Each open (or dead-lettered) task's and each plugin's current status is kept
+ * in the index (`_idx.task.<id>`, `_idx.plugin.<id>`, internal entries) so a transition moves
+ * exactly one unit from the old status to the new one. Retention of the `tasks` view does not
+ * apply here: the counts cover every task in the log.
  */
 export const totalsView: View<TotalsRow, Ev> = {
   name: "totals",
   row: TotalsRow,
   events: { ...taskCodecs, ...pluginCodecs },
-  index: { key: subjectOf, next: statusAfter },
+  // A completed or cancelled task moves no more (only a dead-lettered one is resubmitted):
+  // its entry goes, so the index holds open and dead-lettered tasks, not every task ever.
+  index: { key: subjectOf, next: (e, before) => (closes(e) ? null : statusAfter(e, before)) },
   keys: (e, before) => {
     if (statusAfter(e, before) === undefined) return [];
     return [isTaskEvent(e) ? TOTALS_TASKS : TOTALS_PLUGINS];

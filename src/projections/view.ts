@@ -61,19 +61,58 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
    * For views that need a fact later events do not carry: the workers view keys by plugin, but
    * `task.started` names only the task; the totals view needs a task's previous status. `key(e)`
    * names the index entry an event reads (a KV key: build it with `kvKey`) (its value, or undefined, is passed to `keys` and
-   * `evolve` as `indexed`), `next(e, indexed)` its value after the event (undefined: unchanged).
-   * Index entries are rows of the view's bucket under `_idx.<key>`, written after the event's
-   * rows: they are part of the fold, so replay and verify cover them too.
+   * `evolve` as `indexed`), `next(e, indexed)` its value after the event (undefined: unchanged;
+   * null: the entry is deleted, for a fact no later event needs).
+   * Index entries are internal keys `_idx.<key>`, written after the event's rows: they are part
+   * of the fold, so replay and verify cover them too, but they live in the view's internal bucket
+   * (`internalBucket`), never in the operator-facing one.
    */
   readonly index?: {
     readonly key: (e: Decoded<Ev>) => string | undefined;
-    readonly next: (e: Decoded<Ev>, indexed: string | undefined) => string | undefined;
+    readonly next: (e: Decoded<Ev>, indexed: string | undefined) => string | null | undefined;
   };
+  /**
+   * A step after each event's rows (retention): `run(e)` is a generator that yields `{ read }`
+   * to get a row or internal entry (with its position fields; null when absent) and `{ write,
+   * row }` to set one (null deletes). Its writes may touch any key, internal keys included. It
+   * is skipped for an event already applied to the `guard` entry (an internal key the step
+   * writes last, whenever it changed anything): a replayed batch redoes only what was lost. For
+   * the same reason a row that is absent when the guard already holds the event is not created
+   * from it (the step removed it later; a replay from an older checkpoint must not bring it back:
+   * rows are written before the guard, so every row up to the guard's position was written).
+   */
+  readonly after?: {
+    readonly guard: string;
+    readonly run: (e: Decoded<Ev>) => Generator<AfterOp, void, Record<string, unknown> | null>;
+  };
+  /**
+   * Parameters the fold depends on (the tasks view's retention rule). The core records them in
+   * the view's internal bucket (key `settings`), and `projections verify`/`rebuild` fold with
+   * what is recorded; `with(raw)` is the view with recorded settings (undefined: unreadable).
+   * Starting with other settings rebuilds the view (`runner/settings.ts`).
+   */
+  readonly settings?: { readonly value: unknown; readonly with: (raw: unknown) => AnyView | undefined };
 };
+
+/** What a view's `after` step asks of the runner. */
+export type AfterOp = { readonly read: string } | { readonly write: string; readonly row: Record<string, unknown> | null };
 
 /** Bucket key of an index entry (see `View.index`). */
 export const indexKey = (key: string) => `_idx.${key}`;
-export const isIndexKey = (key: string) => key.startsWith("_idx.");
+/**
+ * Internal keys (`_` first, e.g. `_idx.`, `_ret.`): the fold's bookkeeping, kept in the view's
+ * internal bucket (`internalBucket`), which is not copied to OPS. View rows never start with `_`
+ * (`kvKey` escapes nothing into it, and view keys are ids or fixed names).
+ */
+export const isInternalKey = (key: string) => key.startsWith("_");
+/** @deprecated name: every internal key, not only index entries. */
+export const isIndexKey = isInternalKey;
+
+/**
+ * The order a batch's writes go in: rows, then internal entries, then a step's guard entry. A
+ * crash in between replays the batch; what was written is skipped by position.
+ */
+export const writeOrder = (view: AnyView, key: string): number => (!isInternalKey(key) ? 0 : key === view.after?.guard ? 2 : 1);
 
 // Views are heterogeneous: the runner only moves rows and events between them and KV.
 export type AnyView = View<any, any>;
@@ -119,7 +158,11 @@ export type ViewDecoder = (view: AnyView, e: ViewEvent) => DecodeOutcome;
 
 /** KV keys accept `[-/_=.a-zA-Z0-9]+`; anything else in an id is escaped so a key is always valid. */
 export const kvKey = (...parts: string[]): string =>
-  parts.map((p) => p.replace(/[^-/_=a-zA-Z0-9]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, "0")}`)).join(".");
+  parts
+    .map((p) => p.replace(/[^-/_=a-zA-Z0-9]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, "0")}`))
+    .join(".")
+    // A leading `_` marks an internal key (`isInternalKey`): a row's key never starts with one.
+    .replace(/^_/, "=5f");
 
 /** Sorted, de-duplicated: rows must be deterministic for `projections verify`. */
 export const sortedSet = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();

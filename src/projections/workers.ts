@@ -118,7 +118,8 @@ export const workersView: View<WorkerRow, Ev> = {
   ]),
   index: {
     key: (e) => (e.type.startsWith("task.") ? kvKey((e as TaskSubmitted).data.taskId) : undefined),
-    next: (e) => (e.type === "task.submitted" ? e.data.pluginId : undefined),
+    // A completed or cancelled task has no more attempts (a dead-lettered one may be resubmitted).
+    next: (e) => (e.type === "task.submitted" ? e.data.pluginId : e.type === "task.completed" || e.type === "task.cancelled" ? null : undefined),
   },
   keys: (e, plugin) => {
     if (e.type === "worker.online" || e.type === "worker.offline" || e.type.startsWith("runner.")) return [kvKey((e as RunnerEvent).data.pluginId)];

@@ -57,7 +57,7 @@ const track = (proc: ChildProcess, ready: (line: string) => boolean, what: strin
 };
 
 /** `ganglion serve` as its own process; resolves once it printed its ready line. */
-export const startCoreProcess = (o: { url: string; dataDir: string; adminCreds: string; replicas?: number }): Promise<Proc> =>
+export const startCoreProcess = (o: { url: string; dataDir: string; adminCreds: string; replicas?: number; args?: readonly string[] }): Promise<Proc> =>
   track(
     spawn(
       process.execPath,
@@ -75,6 +75,7 @@ export const startCoreProcess = (o: { url: string; dataDir: string; adminCreds: 
         "--log-level",
         "warn",
         ...(o.replicas ? ["--replicas", String(o.replicas)] : []),
+        ...(o.args ?? []),
       ],
       { env: process.env, stdio: ["ignore", "pipe", "pipe"] },
     ),

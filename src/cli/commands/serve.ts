@@ -4,7 +4,7 @@ import { sysCredsPath } from "../../auth/authority.js";
 import { clientTlsOf, readCreds } from "../connection.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
-import { parsePort, parsePositiveInt } from "../options.js";
+import { parsePort, parsePositiveInt, retentionOptions, taskRetentionOf } from "../options.js";
 import type { RunningBus } from "../../host/main.js";
 import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../console/index.js";
 import type { ConsoleServer } from "../../console/index.js";
@@ -24,9 +24,10 @@ export const withConsole = <B extends RunningBus>(bus: B, web: ConsoleServer | u
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 
+type ServeOptions = { replicas?: number; sysCreds?: string; dev: boolean; console: boolean; consolePort?: number } & Parameters<typeof taskRetentionOf>[0];
+
 export const register = (program: Command, ctx: CliContext) => {
-  program
-    .command("serve")
+  retentionOptions(program.command("serve"))
     .summary("run the core against an existing NATS server or cluster")
     .description(
       "Run the core against an existing nats-server or cluster (the production path): --nats URL --creds FILE, " +
@@ -39,7 +40,7 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--dev", "development mode: self-registering plugins are approved automatically", false)
     .option("--console", "also serve the web console on 127.0.0.1 (login URL printed after the ready line)", false)
     .option("--console-port <port>", `port of the web console (default ${DEFAULT_CONSOLE_PORT}, or a free one when taken; 0 picks a free one)`, parsePort)
-    .action(async (opts: { replicas?: number; sysCreds?: string; dev: boolean; console: boolean; consolePort?: number }, cmd: Command) => {
+    .action(async (opts: ServeOptions, cmd: Command) => {
       const g = ctx.globals(cmd);
       const log = ctx.logger(cmd);
       const url = g.nats ?? ctx.config.natsUrl;
@@ -61,7 +62,17 @@ export const register = (program: Command, ctx: CliContext) => {
       }
       if (!authority) log.warn(`no keys in ${resolve(g.dataDir)}: the core runs without the right to mint credentials`);
       const tls = await clientTlsOf(g, ctx.config, url);
-      const bus = await startServedBus({ url, creds, authority, sysCreds, replicas: opts.replicas, dev: opts.dev, log, tls });
+      const bus = await startServedBus({
+        url,
+        creds,
+        authority,
+        sysCreds,
+        replicas: opts.replicas,
+        dev: opts.dev,
+        log,
+        tls,
+        taskRetention: taskRetentionOf(opts),
+      });
       const web = opts.console
         ? await startConsoleOn({ url, creds, tls, authority, log }, opts.consolePort).catch(async (err) => {
             await bus.stop();

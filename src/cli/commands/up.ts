@@ -6,7 +6,7 @@ import { createPrettyLogger } from "../../log.js";
 import { startEmbeddedBus, runUntilSignal } from "../../host/main.js";
 import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
-import { parsePort } from "../options.js";
+import { parsePort, retentionOptions, taskRetentionOf } from "../options.js";
 import { readFile } from "node:fs/promises";
 import { loadExistingAuthority } from "../../host/main.js";
 import { consoleLines, DEFAULT_CONSOLE_PORT, startConsoleOn } from "../../console/index.js";
@@ -24,12 +24,13 @@ type UpOptions = {
   example: boolean;
   runner: string;
   logFormat?: "pretty" | "json";
+  keepFinishedTasks?: number;
+  keepFinishedFor?: number;
 };
 import { rememberPort, stablePort } from "../stablePort.js";
 
 export const register = (program: Command, ctx: CliContext) => {
-  program
-    .command("up")
+  retentionOptions(program.command("up"))
     .summary("run the bus here: embedded nats-server and the core")
     .description(
       "Run the bus on this machine: an embedded nats-server (operator mode, JetStream) in the data dir, and the core. " +
@@ -86,6 +87,7 @@ export const register = (program: Command, ctx: CliContext) => {
         port: stable.port,
         dev: opts.dev,
         runner: opts.runner,
+        taskRetention: taskRetentionOf(opts),
         env: { NATS_SERVER_BIN: ctx.config.natsServerBin, PATH: ctx.config.path },
         log,
         ...(tlsOn

@@ -13,6 +13,7 @@ import { RowConflictError, rowWriter, ViewBugError } from "./rows.js";
 import { indexer, readerStore, resolveViews, sleep } from "./source.js";
 import type { AnyEvent } from "./source.js";
 import { stallWatch } from "./stall.js";
+import { viewBuckets } from "./settings.js";
 
 export type ViewStatus = {
   readonly view: string;
@@ -80,7 +81,8 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
   const runs = await Promise.all(
     pairs.map(async ({ manifest: m, view }) => {
       const log = deps.log.child({ projection: m.name, bucket: m.bucket });
-      const kv = await openBucket(deps.nc, m.bucket, m.history ?? 1, replicas);
+      // Rows in the operator bucket, bookkeeping in the internal one (`settings.ts`).
+      const { rows: kv, ...internal } = await viewBuckets(deps.nc, m, view, replicas);
       const position = (await readCheckpoint(deps.nc, m.bucket)) ?? 0;
       let markCaughtUp!: () => void;
       const caughtUp = new Promise<void>((r) => (markCaughtUp = r));
@@ -115,7 +117,16 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
           reaching = undefined;
           throw err;
         }));
-      return { m, view, log, st, writer: rowWriter(kv, view, log), caughtUp, save, reachCaughtUp };
+      return {
+        m,
+        view,
+        log,
+        st,
+        writer: rowWriter(kv, view, log, undefined, { kv: internal.internal, ...(internal.drop ? { drop: internal.drop } : {}) }),
+        caughtUp,
+        save,
+        reachCaughtUp,
+      };
     }),
   );
   type Run = (typeof runs)[number];

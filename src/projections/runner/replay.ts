@@ -9,7 +9,8 @@ import type { ViewManifest } from "../manifest.js";
 import { trustedDecodeFor } from "../view.js";
 import type { AnyView, ViewEvent } from "../view.js";
 import { allViews } from "../views.js";
-import { openBucket, readBucket, readCheckpoint, writeCheckpoint } from "./kv.js";
+import { openBucket, readCheckpoint, writeCheckpoint } from "./kv.js";
+import { asRecorded, LEGACY, purgeLegacy, readViewBuckets, viewBuckets } from "./settings.js";
 import { rowWriter } from "./rows.js";
 import { indexer, readerStore, resolveViews, sleep } from "./source.js";
 import type { AnyEvent } from "./source.js";
@@ -79,8 +80,11 @@ export class UnknownViewError extends Error {
   override name = "UnknownViewError";
 }
 
-const select = async (o: ReplayOpts) => {
-  const pairs = resolveViews(o.manifests ?? (await loadManifests()), o.views ?? allViews);
+const select = async (nc: NatsConnection, o: ReplayOpts) => {
+  // Views fold with the settings the core recorded (the tasks view's retention), unless given.
+  const pairs = o.views
+    ? resolveViews(o.manifests ?? (await loadManifests()), o.views)
+    : await asRecorded(nc, resolveViews(o.manifests ?? (await loadManifests()), allViews));
   if (o.only?.length) {
     const unknown = o.only.filter((n) => !pairs.some((p) => p.manifest.name === n));
     if (unknown.length) throw new UnknownViewError(`unknown view ${unknown.join(", ")}: the views are ${pairs.map((p) => p.manifest.name).join(", ")}`);
@@ -102,7 +106,7 @@ const lastPositionOf = (v: unknown) => {
 export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Promise<ViewReport[]> => {
   const store = readerStore(nc, o.log);
   const out: ViewReport[] = [];
-  for (const { manifest: m, view } of await select(o)) {
+  for (const { manifest: m, view } of await select(nc, o)) {
     const { rows, head } = await foldLog(store, m, view, o.onProgress ? { onProgress: o.onProgress } : {});
     // Give a live runner a moment to reach the head we folded to before comparing.
     // (Only while the checkpoint moves: with no core running, there is nothing to wait for.)
@@ -113,8 +117,12 @@ export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Prom
       if (next === cp) break;
       cp = next;
     }
-    const actual = await readBucket(await openBucket(nc, m.bucket, m.history ?? 1));
+    // Rows and internal entries (`legacy:<key>`: an internal key left in the operator bucket).
+    const actual = await readViewBuckets(await viewBuckets(nc, m, view));
     const ahead = [...actual].filter(([, v]) => lastPositionOf(v) > head).map(([k]) => k);
+    // The view's `after` step (retention) already ran past the head: the rows and entries it
+    // removed meanwhile are missing for that reason, not drift.
+    if (view.after && ahead.includes(view.after.guard)) ahead.push(...[...rows.keys()].filter((k) => !actual.has(k)));
     for (const k of ahead) {
       actual.delete(k);
       rows.delete(k);
@@ -138,18 +146,22 @@ export const rebuildProjections = async (
 ): Promise<{ view: string; bucket: string; head: number; rows: number; changed: number }[]> => {
   const store = readerStore(nc, o.log);
   const out = [];
-  for (const { manifest: m, view } of await select(o)) {
+  for (const { manifest: m, view } of await select(nc, o)) {
     const log = o.log.child({ projection: m.name });
     const { rows, head } = await foldLog(store, m, view, {
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       onInvalid: (e, errors) => log.warn({ position: e.position, type: e.type, errors }, "undecodable event skipped"),
     });
-    const kv = await openBucket(nc, m.bucket, m.history ?? 1);
+    const b = await viewBuckets(nc, m, view);
     const revisions = new Map<string, number>();
-    const actual = await readBucket(kv, revisions);
+    const actual = await readViewBuckets(b, revisions);
+    // Internal keys an older version left in the operator bucket go first (OPS follows the purges).
+    const legacy = [...actual.keys()].filter((k) => k.startsWith(LEGACY));
+    await purgeLegacy(b.rows, legacy);
+    for (const k of legacy) actual.delete(k);
     const diffs = diffRows(rows, actual);
     // The bucket was just read whole: each write goes without a read of its own.
-    const writer = rowWriter(kv, view, log, Math.max(20_000, diffs.length));
+    const writer = rowWriter(b.rows, view, log, Math.max(20_000, diffs.length), { kv: b.internal, ...(b.drop ? { drop: b.drop } : {}) });
     for (const d of diffs) writer.prime(d.key, actual.get(d.key), revisions.get(d.key) ?? 0);
     let done = 0;
     // Each differing row is its own key: the writes are independent, so keep many in flight
@@ -166,7 +178,7 @@ export const rebuildProjections = async (
     );
     const cp = (await readCheckpoint(nc, m.bucket)) ?? 0;
     if (cp < head) await writeCheckpoint(await openBucket(nc, Buckets.Checkpoints), m.bucket, head);
-    out.push({ view: m.name, bucket: m.bucket, head, rows: rows.size, changed: diffs.length });
+    out.push({ view: m.name, bucket: m.bucket, head, rows: rows.size, changed: diffs.length + legacy.length });
   }
   return out;
 };

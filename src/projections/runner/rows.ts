@@ -5,8 +5,8 @@ import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { applied, canonical, stripPosition } from "../fold.js";
 import type { StoredRow } from "../fold.js";
-import { indexKey, isIndexKey } from "../view.js";
-import type { AnyView, Decoded } from "../view.js";
+import { indexKey, isInternalKey, writeOrder } from "../view.js";
+import type { AfterOp, AnyView, Decoded } from "../view.js";
 import { readJson } from "./kv.js";
 
 const Positioned = t.type({ lastPosition: t.number, lastIndex: t.number });
@@ -43,14 +43,27 @@ const NoChange = Symbol("NoChange");
  * the row and tries again. Rows are cached with their revision, so a steady fold costs one write
  * per row touched.
  */
-export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000) => {
+export const rowWriter = (
+  rowsKv: KV,
+  view: AnyView,
+  log: Logger,
+  cacheSize = 20_000,
+  internal: { kv: KV; drop?: (key: string) => Promise<void> } = { kv: rowsKv },
+) => {
+  // Internal keys (index entries, retention) live in the view's internal bucket, not copied to OPS.
+  const kvOf = (key: string) => (isInternalKey(key) ? internal.kv : rowsKv);
+  /** Deletes a key: an internal one without a marker left behind (`settings.ts` `viewBuckets`). */
+  const remove = async (key: string, revision: number) => {
+    if (isInternalKey(key) && internal.drop) await internal.drop(key);
+    else await kvOf(key).delete(key, { previousSeq: revision });
+  };
   const cache = new Map<string, Cached>();
   const rowCodec = t.intersection([view.row, Positioned]);
 
   const load = async (key: string): Promise<Cached> => {
-    const e = await kv.get(key);
+    const e = await kvOf(key).get(key);
     if (!e || e.operation !== "PUT") return { row: null, revision: e?.revision ?? 0, exists: false };
-    const d = readJson(isIndexKey(key) ? (IndexRow as t.Mixed) : rowCodec, e.value);
+    const d = readJson(key.startsWith("_idx.") ? (IndexRow as t.Mixed) : isInternalKey(key) ? Positioned : rowCodec, e.value);
     if (E.isLeft(d)) {
       // A row this version cannot read: fold it again from what the events say from here on;
       // `projections verify` reports the drift and `projections rebuild` repairs it.
@@ -83,10 +96,11 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
       try {
         if (next === null) {
           if (!cur.exists) return;
-          await kv.delete(key, { previousSeq: cur.revision });
+          await remove(key, cur.revision);
           cache.delete(key);
         } else {
           const payload = JSON.stringify(next);
+          const kv = kvOf(key);
           const revision = cur.exists ? await kv.update(key, payload, cur.revision) : await kv.create(key, payload);
           remember(key, { row: next, revision, exists: true });
         }
@@ -122,16 +136,39 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
     const irow = ikey === undefined ? null : await current(ikey);
     const v = irow?.["value"];
     const indexed = typeof v === "string" ? v : undefined;
+    const settled = view.after ? await current(view.after.guard) : null;
     for (const key of pure(() => view.keys(e, indexed))) {
       const cur = await current(key);
       if (cur && applied(cur, e)) continue;
+      // Past the `after` step's guard, an absent row was removed by it (`View.after`): not made again.
+      if (!cur && settled && applied(settled, e)) continue;
       const next = pure(() => view.evolve(key, cur ? stripPosition(cur) : null, e, indexed));
       if (next !== null) staged.set(key, { ...next, lastPosition: e.position, lastIndex: e.index });
       else if (cur) staged.set(key, null);
     }
     if (ikey !== undefined && !(irow && applied(irow, e))) {
       const value = pure(() => view.index!.next(e, indexed));
-      if (value !== undefined && value !== indexed) staged.set(ikey, { value, lastPosition: e.position, lastIndex: e.index });
+      if (value === null) staged.set(ikey, null);
+      else if (value !== undefined && value !== indexed) staged.set(ikey, { value, lastPosition: e.position, lastIndex: e.index });
+    }
+    if (view.after) await after(e);
+  };
+
+  /** The view's `after` step (`View.after`, `fold.ts` `runAfter`), its reads awaited. */
+  const after = async (e: Decoded<{ type: string; data: unknown }>) => {
+    const guard = await current(view.after!.guard);
+    if (guard && applied(guard, e)) return;
+    const g = pure(() => view.after!.run(e));
+    let r = pure(() => g.next());
+    while (!r.done) {
+      const op: AfterOp = r.value;
+      if ("read" in op) {
+        const row = await current(op.read);
+        r = pure(() => g.next(row));
+      } else {
+        staged.set(op.write, op.row === null ? null : { ...op.row, lastPosition: e.position, lastIndex: e.index });
+        r = pure(() => g.next());
+      }
     }
   };
 
@@ -140,10 +177,11 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
     try {
       if (next === null) {
         if (!base.exists) return;
-        await kv.delete(key, { previousSeq: base.revision });
+        await remove(key, base.revision);
         cache.delete(key);
       } else {
         const payload = JSON.stringify(next);
+        const kv = kvOf(key);
         const revision = base.exists ? await kv.update(key, payload, base.revision) : await kv.create(key, payload);
         remember(key, { row: next, revision, exists: true });
       }
@@ -155,15 +193,16 @@ export const rowWriter = (kv: KV, view: AnyView, log: Logger, cacheSize = 20_000
 
   /**
    * Writes the batch: each touched row once (compare-and-set, all in flight together), then the
-   * index entries (a crash in between replays the batch, whose rows are then skipped). A lost
+   * internal entries, then the `after` step's guard (`writeOrder`; a crash in between replays
+   * the batch, whose rows are then skipped). A lost
    * compare-and-set throws `RowConflictError` after the other writes settled: stage the batch
    * again (what was written is skipped by position) and flush again.
    */
   const flush = async () => {
     const batch = [...staged];
     staged.clear();
-    for (const pass of [false, true]) {
-      const todo = batch.filter(([k]) => isIndexKey(k) === pass);
+    for (const pass of [0, 1, 2]) {
+      const todo = batch.filter(([k]) => writeOrder(view, k) === pass);
       const failed: unknown[] = [];
       let next = 0;
       await Promise.all(

@@ -17,7 +17,11 @@ import type * as C from "../../contract/responses.js";
 import { loadManifests } from "../../projections/manifest.js";
 import type { ViewManifest } from "../../projections/manifest.js";
 import { getEntry, liveBucket, readBucket, readCheckpoint, readPointer, stripRow } from "../../projections/runner/kv.js";
-import { readerStore } from "../../projections/runner/source.js";
+import { indexer, readerStore } from "../../projections/runner/source.js";
+import type { AnyEvent } from "../../projections/runner/source.js";
+import type { RecordedEvent } from "../../store/types.js";
+import { foldAll, stripPosition } from "../../projections/fold.js";
+import { taskKey, tasksViewWith } from "../../projections/tasks.js";
 import { TOTALS_PLUGINS, TOTALS_TASKS } from "../../projections/totals.js";
 import { isIndexKey, kvKey } from "../../projections/view.js";
 import { defineEndpoint } from "../endpoint.js";
@@ -47,6 +51,13 @@ const rowsAreTheContracts: [Same<PluginRow, C.PluginRow>, Same<WorkerRow, C.Work
   true,
 ];
 void rowsAreTheContracts;
+
+/** The tasks view without retention: a task's row folded from its own history. */
+const keepAll = tasksViewWith({ keepFinished: null, maxAgeMs: null });
+const taskRowFromHistory = (taskId: string, events: RecordedEvent<AnyEvent>[]): TaskRow | null => {
+  const row = foldAll(keepAll, events.map(indexer())).get(taskKey(taskId));
+  return row ? (stripPosition(row) as TaskRow) : null;
+};
 
 const notFound = (what: string, id: string, hint: string): ServiceError => ({ code: "NotFound", message: `no ${what} ${JSON.stringify(id)}: ${hint}` });
 
@@ -111,9 +122,15 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     defineEndpoint(Endpoints["views.task"], async (req) => {
       const v = await row("tasks", kvKey(req.taskId));
       const history = [];
-      if (/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(req.taskId)) for await (const e of store.readStream(`task-${req.taskId}`)) history.push(toAuditEntry(e));
+      const events = [];
+      if (/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(req.taskId))
+        for await (const e of store.readStream(`task-${req.taskId}`)) {
+          history.push(toAuditEntry(e));
+          if (!v) events.push(e);
+        }
       if (!v && history.length === 0) return E.left(notFound("task", req.taskId, "list tasks with `ganglion tasks`"));
-      return E.right({ task: v ?? null, history });
+      // A finished task's row may have gone by the view's retention: its history still gives it.
+      return E.right({ task: v ?? taskRowFromHistory(req.taskId, events), history });
     }),
     defineEndpoint(Endpoints["views.capabilities"], async () => {
       const all = await rows("capabilities");
