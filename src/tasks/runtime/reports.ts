@@ -1,6 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
 import { reportErrors } from "../../contract/decodeErrors.js";
-import { MAX_INSTANCE, MAX_JSON_DEPTH, valueDepth } from "../../contract/limits.js";
+import { MAX_INSTANCE, MAX_JSON_DEPTH, MAX_REPORT_BYTES, valueDepth } from "../../contract/limits.js";
 
 /** Free text a worker puts in the log, cut to size (with a marker) rather than refused. */
 export const MAX_ERROR_MESSAGE = 4_000;
@@ -172,7 +172,8 @@ export const reports = (
       case "failed": {
         const error: TaskError = {
           message: bounded(r.error?.message ?? "failed without a message", MAX_ERROR_MESSAGE),
-          kind: "handler",
+          // A worker that could not deliver its result says so (the SDK, for one over the size limit).
+          kind: r.error?.kind ?? "handler",
           ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}),
         };
         return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
@@ -200,8 +201,13 @@ export const reports = (
   };
 
   /** Handles one report; resolves once its outcome is in the log (or it was dropped). Throws to have it redelivered. */
-  const handle = async (m: { readonly subject: string; readonly json: () => unknown }) => {
+  const handle = async (m: { readonly subject: string; readonly data?: Uint8Array; readonly json: () => unknown }) => {
     const [, pluginId = "", subjectTaskId = ""] = m.subject.split(".");
+    // RESULTS refuses larger reports (max_msg_size); one stored before that limit is not parsed either.
+    if ((m.data?.length ?? 0) > MAX_REPORT_BYTES) {
+      log.warn({ subject: m.subject, bytes: m.data?.length, limit: MAX_REPORT_BYTES }, "a worker report over the size limit; dropped unread");
+      return;
+    }
     let raw: unknown;
     try {
       raw = m.json();

@@ -1,0 +1,22 @@
+import { parentPort } from "node:worker_threads";
+import { decodeManifest, decodeManifestValue } from "./manifest.js";
+import { warmPatternChecker } from "./schemas.js";
+
+/**
+ * The thread `manifestChecker` runs manifest checks in (`manifestCheck.ts`): YAML or JSON parsing,
+ * the schema size and pattern checks (recheck) and ajv's compile and probes, all CPU work on
+ * untrusted input, here instead of on the core's event loop. One request at a time.
+ */
+export type CheckRequest = { readonly id: number } & ({ readonly text: string } | { readonly value: unknown });
+
+// recheck starts its own agent on first use: once, before any manifest's budget runs.
+warmPatternChecker();
+parentPort?.on("message", (req: CheckRequest) => {
+  try {
+    const result = "text" in req ? decodeManifest(req.text) : decodeManifestValue(req.value);
+    parentPort?.postMessage({ id: req.id, result });
+  } catch (err) {
+    parentPort?.postMessage({ id: req.id, error: (err as Error).message ?? String(err) });
+  }
+});
+parentPort?.postMessage({ ready: true });
