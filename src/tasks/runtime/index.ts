@@ -66,6 +66,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const sch = schemas();
   const out = dispatch(ctx);
   const { load, execute } = taskCommands(ctx, out.effects);
+  out.useLoad(load);
   const { executeWorker } = workerCommands(ctx);
   const tm = timers(ctx, execute);
   const cons = consumers(ctx);
