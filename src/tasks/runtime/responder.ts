@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors, reportPaths } from "../../contract/decodeErrors.js";
 import type { ServiceError } from "../../service/endpoint.js";
 import { REQUEST_INFO_HEADER, refuseCaller } from "../../service/callers.js";
 import type { Inbound } from "./ports.js";
@@ -26,7 +26,7 @@ export const pluginSubmissions = (ctx: Ctx, deps: { api: Pick<TaskRuntime, "subm
       return reply(E.left({ code: "InvalidRequest", message: "the request is not JSON" }));
     }
     const d = PluginSubmit.decode(raw);
-    if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: failure(d.left).join("; "), paths: failure(d.left) }));
+    if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: reportErrors(d.left).join("; "), paths: reportPaths(d.left) }));
     try {
       const r = await deps.api.submit(
         { taskType, params: d.right.params, ...(d.right.pluginId ? { pluginId: d.right.pluginId } : {}) },
