@@ -9,6 +9,8 @@ import type { CheckRequest } from "./manifestWorker.js";
  * meanwhile; a check that overruns has its thread terminated.
  */
 export const MANIFEST_CHECK_MS = 10_000;
+/** recheck's budget for a manifest's patterns on the thread (on the loop: 1.5 s); within `MANIFEST_CHECK_MS`. */
+export const OFF_LOOP_PATTERN_BUDGET_MS = 6_000;
 /** Checks waiting for the thread at most; more are refused at once (`plugin.install` is an operator's command, not a stream). */
 export const MANIFEST_CHECK_QUEUE = 8;
 

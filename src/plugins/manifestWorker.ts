@@ -1,6 +1,8 @@
 import { parentPort } from "node:worker_threads";
+import { defaultCatalog } from "../contract/catalog.js";
 import { decodeManifest, decodeManifestValue } from "./manifest.js";
 import { warmPatternChecker } from "./schemas.js";
+import { OFF_LOOP_PATTERN_BUDGET_MS } from "./manifestCheck.js";
 
 /**
  * The thread `manifestChecker` runs manifest checks in (`manifestCheck.ts`): YAML or JSON parsing,
@@ -13,7 +15,10 @@ export type CheckRequest = { readonly id: number } & ({ readonly text: string } 
 warmPatternChecker();
 parentPort?.on("message", (req: CheckRequest) => {
   try {
-    const result = "text" in req ? decodeManifest(req.text) : decodeManifestValue(req.value);
+    const result =
+      "text" in req
+        ? decodeManifest(req.text, "yaml", defaultCatalog(), OFF_LOOP_PATTERN_BUDGET_MS)
+        : decodeManifestValue(req.value, defaultCatalog(), OFF_LOOP_PATTERN_BUDGET_MS);
     parentPort?.postMessage({ id: req.id, result });
   } catch (err) {
     parentPort?.postMessage({ id: req.id, error: (err as Error).message ?? String(err) });
