@@ -1,7 +1,6 @@
 import { Worker } from "node:worker_threads";
 import * as E from "fp-ts/lib/Either.js";
 import type { Manifest } from "./manifest.js";
-import type { CheckRequest } from "./manifestWorker.js";
 
 /**
  * The longest a manifest's check may take (parsing, schema size and pattern checks, ajv's compile
@@ -15,6 +14,8 @@ export const OFF_LOOP_PATTERN_BUDGET_MS = 6_000;
 export const MANIFEST_CHECK_QUEUE = 8;
 
 type Input = { readonly text: string } | { readonly value: unknown };
+/** What the thread is sent (`manifestWorker.ts`). */
+export type CheckRequest = { readonly id: number } & Input;
 type Job = { readonly input: Input; readonly resolve: (r: E.Either<string[], Manifest>) => void };
 
 /**

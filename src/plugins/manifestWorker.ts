@@ -3,13 +3,13 @@ import { defaultCatalog } from "../contract/catalog.js";
 import { decodeManifest, decodeManifestValue } from "./manifest.js";
 import { warmPatternChecker } from "./schemas.js";
 import { OFF_LOOP_PATTERN_BUDGET_MS } from "./manifestCheck.js";
+import type { CheckRequest } from "./manifestCheck.js";
 
 /**
  * The thread `manifestChecker` runs manifest checks in (`manifestCheck.ts`): YAML or JSON parsing,
  * the schema size and pattern checks (recheck) and ajv's compile and probes, all CPU work on
  * untrusted input, here instead of on the core's event loop. One request at a time.
  */
-export type CheckRequest = { readonly id: number } & ({ readonly text: string } | { readonly value: unknown });
 
 // recheck starts its own agent on first use: once, before any manifest's budget runs.
 warmPatternChecker();
