@@ -155,8 +155,9 @@ static void heartbeat(worker *w, const char *state) {
     if (natsConnection_IsClosed(w->nc)) return;
     char subj[128], body[256];
     snprintf(subj, sizeof subj, HEARTBEAT_PREFIX "%s", w->instance);
-    snprintf(body, sizeof body, "{\"instance\":\"%s\",\"version\":\"" VERSION "\",\"inFlight\":%d,\"state\":\"%s\"}", w->instance,
-             atomic_load(&w->in_flight), state);
+    /* intervalMs: the core records the instance offline after two periods of silence (clamped to [2 s, 120 s]). */
+    snprintf(body, sizeof body, "{\"instance\":\"%s\",\"version\":\"" VERSION "\",\"inFlight\":%d,\"state\":\"%s\",\"intervalMs\":%d}",
+             w->instance, atomic_load(&w->in_flight), state, w->heartbeat_ms);
     natsStatus s = natsConnection_PublishString(w->nc, subj, body);
     if (s != NATS_OK) logf_("heartbeat: %s", natsStatus_GetText(s));
 }
@@ -214,7 +215,10 @@ static void on_control(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 
 /*
  * Stores a report (a JetStream publish: the stream acknowledges it), retried a few times. `tail`
- * is the rest of the JSON object after the common fields, starting with a comma.
+ * is the rest of the JSON object after the common fields, starting with a comma. RESULTS refuses a
+ * report over 1 MiB + 64 KiB (JetStream error 10054) and the core a result over 1 MiB (1,048,576
+ * bytes): a larger result is reported failed with "kind":"invalid_result", "retryable":false
+ * (subjects.md, "Size"). This worker's counts are a few bytes.
  */
 static bool report_tries(worker *w, const char *task_id, int attempt, const char *status, const char *tail, int tries) {
     char subj[200];

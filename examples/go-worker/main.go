@@ -78,9 +78,9 @@ const (
 // Subjects, stream and consumer names (subjects.md).
 var (
 	// The BUS account's JetStream API as the plugin's account imports it.
-	jsAPIPrefix   = "$JS.BUS.API"
-	controlSubj   = "ctl." + pluginID
-	tasksStream   = "TASKS_" + pluginID
+	jsAPIPrefix = "$JS.BUS.API"
+	controlSubj = "ctl." + pluginID
+	tasksStream = "TASKS_" + pluginID
 	// One consumer per task type (subjects.md): task_<plugin>_<type with "_" as "_u", "." as "_d">.
 	tasksConsumer = "task_" + pluginID + "_" + strings.NewReplacer("_", "_u", ".", "_d").Replace(taskType)
 	// The consumer's filter subject: nats.go 1.22 checks it when binding, so it must be given.
@@ -98,7 +98,11 @@ const (
 	hdrDeadline = "Ganglion-Deadline"
 )
 
-// report is what a worker publishes on res.<plugin>.<taskId> (RESULTS stream).
+// report is what a worker publishes on res.<plugin>.<taskId> (RESULTS stream). The stream
+// refuses a report over 1 MiB + 64 KiB (JetStream error 10054), and the core a result over 1 MiB
+// (1,048,576 bytes, JSON-encoded): a worker with a larger result reports it failed with
+// error.kind "invalid_result" and retryable false (subjects.md, "Size"). This worker's digests are
+// small; keep large outputs elsewhere and return a reference.
 type report struct {
 	TaskID   string       `json:"taskId"`
 	Attempt  int          `json:"attempt"`
@@ -127,6 +131,9 @@ type heartbeat struct {
 	Version  string `json:"version"`
 	InFlight int64  `json:"inFlight"`
 	State    string `json:"state"` // running | stopping
+	// The heartbeat period: the core records the instance offline after two of them of silence
+	// (clamped to [2 s, 120 s]).
+	IntervalMs int `json:"intervalMs,omitempty"`
 }
 
 // control is what the core sends on ctl.<plugin> to withdraw an attempt.
@@ -249,6 +256,7 @@ type worker struct {
 	instance string
 	log      *log.Logger
 	inFlight int64
+	hbPeriod int // ms, sent in heartbeats
 	ackWait  time.Duration
 	live     *live // secrets and config (live.go)
 
@@ -355,7 +363,7 @@ func main() {
 	if err != nil {
 		logger.Fatalf("jetstream: %v", err)
 	}
-	w := &worker{nc: nc, js: js, instance: instance, log: logger, ackWait: 30 * time.Second, running: map[string]running{}}
+	w := &worker{nc: nc, js: js, instance: instance, log: logger, hbPeriod: hbPeriod, ackWait: 30 * time.Second, running: map[string]running{}}
 	if w.live, err = newLive(nc, os.Getenv("GANGLION_SECRET"), func(f string, a ...any) { fmt.Printf(f, a...) }); err != nil {
 		logger.Fatalf("curve key: %v", err)
 	}
@@ -499,7 +507,7 @@ func (w *worker) heartbeat(state string) {
 	if w.nc.IsClosed() {
 		return
 	}
-	b, _ := json.Marshal(heartbeat{Instance: w.instance, Version: version, InFlight: atomic.LoadInt64(&w.inFlight), State: state})
+	b, _ := json.Marshal(heartbeat{Instance: w.instance, Version: version, InFlight: atomic.LoadInt64(&w.inFlight), State: state, IntervalMs: w.hbPeriod})
 	if err := w.nc.Publish(heartbeatSubject(w.instance), b); err != nil {
 		w.log.Printf("heartbeat: %v", err)
 	}

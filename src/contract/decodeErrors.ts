@@ -9,27 +9,46 @@ import * as E from "fp-ts/lib/Either.js";
 export const reportErrors = (errors: t.Errors): string[] => {
   const out: string[] = [];
   for (const e of errors) {
-    let path = "";
-    for (let i = 1; i < e.context.length; i++) {
-      const { key } = e.context[i]!;
-      const parent = e.context[i - 1]!.type as t.Any & { _tag?: string };
-      if (key === "") continue;
-      const tag = parent._tag;
-      if (tag === "UnionType" || tag === "IntersectionType") continue;
-      path += tag === "ArrayType" || tag === "ReadonlyArrayType" || tag === "TupleType" ? `[${key}]` : path === "" ? key : `.${key}`;
-    }
+    const path = pathOf(e);
     const last = e.context[e.context.length - 1];
+    // Codecs quote the value in their messages: cut, so that a 2 MiB field is not answered back whole.
     const reason =
-      e.message ??
+      (e.message !== undefined && e.message.length > MAX_REASON ? `${e.message.slice(0, MAX_REASON - 3)}...` : e.message) ??
       (e.value === undefined ? `is required (${last?.type.name ?? "a value"})` : `expected ${last?.type.name ?? "something else"}, got ${short(e.value)}`);
     const line = `${path === "" ? "(document)" : path}: ${reason}`;
     if (!out.includes(line)) out.push(line);
+    // A request of junk has as many errors as it has fields: the answer names the first ones.
+    if (out.length >= MAX_REPORTED) break;
   }
   return out;
 };
 
+/** Lines `reportErrors` gives at most, and characters of a codec's own message. */
+const MAX_REPORTED = 50;
+const MAX_REASON = 300;
+
+/** The paths alone (`(document)` for the whole value), each once, as `reportErrors` writes them: an error's `paths`. */
+export const reportPaths = (errors: t.Errors): string[] => [...new Set(errors.slice(0, 200).map((e) => pathOf(e) || "(document)"))].slice(0, MAX_REPORTED);
+
+const pathOf = (e: t.ValidationError): string => {
+  let path = "";
+  for (let i = 1; i < e.context.length; i++) {
+    const { key } = e.context[i]!;
+    const parent = e.context[i - 1]!.type as t.Any & { _tag?: string };
+    if (key === "") continue;
+    const tag = parent._tag;
+    if (tag === "UnionType" || tag === "IntersectionType") continue;
+    path += tag === "ArrayType" || tag === "ReadonlyArrayType" || tag === "TupleType" ? `[${key}]` : path === "" ? key : `.${key}`;
+  }
+  return path;
+};
+
+/**
+ * At most 60 characters of a value, without encoding all of it: strings are cut before they are
+ * quoted (a 2 MiB field was encoded once per error, seconds of the core's loop per junk request).
+ */
 const short = (v: unknown) => {
-  const s = JSON.stringify(v) ?? String(v);
+  const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === "string" && x.length > 60 ? x.slice(0, 60) : x)) ?? String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 

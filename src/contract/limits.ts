@@ -46,3 +46,23 @@ export const valueDepth = (v: unknown, limit = MAX_JSON_DEPTH): number => {
 };
 
 export { BoundedText, MAX_TEXT } from "./endpoints.js";
+
+/**
+ * A worker's result, JSON-encoded (`completed` reports): larger ones fail the attempt as
+ * `invalid_result` ("the result is N bytes; the limit is 1048576"). Keep big outputs elsewhere and
+ * return a reference.
+ */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+/**
+ * A whole report on `res.<plugin>.<taskId>`: the largest result plus room for its envelope. The
+ * RESULTS stream's `max_msg_size` (streams/results.json) is this number, so nats-server itself
+ * refuses a larger report (JetStream error 10054, "message size exceeds maximum allowed") before
+ * the core reads a byte of it; `test/contract/limits.test.ts` keeps the two equal.
+ */
+export const MAX_REPORT_BYTES = MAX_RESULT_BYTES + 64 * 1024;
+
+/**
+ * A heartbeat on `hb.<plugin>.<instance>` (core NATS, so no stream bounds it): a few short fields.
+ * A larger one is dropped unread (a 3 MiB heartbeat cost the core's loop tens of ms to parse).
+ */
+export const MAX_HEARTBEAT_BYTES = 4 * 1024;

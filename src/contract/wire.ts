@@ -40,7 +40,12 @@ export const Report = t.intersection([
     /** JetStream delivery count of the task message (1 = first delivery). */
     delivery: t.number,
     result: t.unknown,
-    error: t.intersection([t.type({ message: t.string }), t.partial({ retryable: t.boolean })]),
+    /**
+     * `kind: "invalid_result"`: the worker could not deliver its result (over `MAX_RESULT_BYTES`,
+     * or its codec refused it); recorded as such, and counted against the plugin's health like a
+     * result the core refused. Without it a failure is the handler's.
+     */
+    error: t.intersection([t.type({ message: t.string }), t.partial({ retryable: t.boolean, kind: t.literal("invalid_result") })]),
     progress: t.intersection([t.type({ done: t.number, total: t.number }), t.partial({ message: t.string })]),
   }),
 ]);
@@ -52,6 +57,13 @@ export const Heartbeat = t.intersection([
   t.partial({
     /** `stopping`: the instance is draining and says goodbye (offline without waiting). */
     state: t.keyof({ running: null, stopping: null }),
+    /**
+     * How often this instance sends a heartbeat, in ms. The core records it offline (and its
+     * running attempts as lost) after twice this period of silence, clamped to
+     * [`HEARTBEAT_TIMEOUT_FLOOR_MS`, `HEARTBEAT_TIMEOUT_CEILING_MS`]; without it, after the core's
+     * configured timeout (10 s by default).
+     */
+    intervalMs: t.number,
   }),
 ]);
 export type Heartbeat = t.TypeOf<typeof Heartbeat>;

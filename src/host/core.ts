@@ -42,6 +42,8 @@ import { startApps } from "../apps/serve.js";
 import { appAccountKey } from "../auth/appAccounts.js";
 import { AppEvent } from "../events/app.js";
 import { TaskEvent } from "../events/task.js";
+import { startLoopMonitor } from "./loopMonitor.js";
+import { manifestChecker } from "../plugins/manifestCheck.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -90,6 +92,8 @@ export type Core = {
  */
 export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const stops: (() => Promise<void>)[] = [];
+  // Issue 12: a stall of the loop is logged with its length (where it was blocked: a CPU profile).
+  stops.push(startLoopMonitor(deps.log.child({ component: "loop" })).stop);
   const jsm = await jetstreamManager(deps.nc);
   const replicas = deps.replicas ? { replicas: deps.replicas } : {};
   const definitions = await loadDefinitions();
@@ -169,6 +173,10 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     });
     stops.push(served.stop);
   }
+  // Manifests (untrusted schemas and patterns) are checked on a worker thread, bounded in time.
+  const checker = manifestChecker();
+  checker.warm();
+  stops.push(checker.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -177,7 +185,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...(authority ? { accounts: { ops: opsAccountKey(authority).getPublicKey(), dev: devAccountKey(authority).getPublicKey() } } : {}),
     },
     [
-      ...pluginEndpoints({ app: plugins, catalog, ...(deps.dev ? { dev: true } : {}) }),
+      ...pluginEndpoints({ app: plugins, catalog, checker, ...(deps.dev ? { dev: true } : {}) }),
       ...taskEndpoints({ tasks }),
       ...queryEndpoints({ nc: deps.nc, log: deps.log.child({ component: "queries" }) }),
       ...auditEndpoints({ nc: deps.nc, log: deps.log.child({ component: "audit" }) }),

@@ -47,11 +47,19 @@ export type Manifest = ManifestType;
 
 const codecFor = (catalog: Catalog) => (catalog === defaultCatalog() ? Manifest : manifestCodec(catalog, "input", ajvSchemaCheck));
 
-/** Decodes a manifest value that was already parsed (a service request). */
-export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
+/**
+ * Decodes a manifest value that was already parsed (a service request). `patternBudgetMs`: how
+ * long recheck may think about all its patterns (off the event loop, `manifestCheck.ts`, it may be
+ * longer: a loaded machine made recheck refuse linear patterns as undecided).
+ */
+export const decodeManifestValue = (
+  raw: unknown,
+  catalog: Catalog = defaultCatalog(),
+  patternBudgetMs = MANIFEST_PATTERN_BUDGET_MS,
+): E.Either<string[], ManifestType> => {
   const size = Buffer.byteLength(JSON.stringify(raw) ?? "");
   if (size > MAX_MANIFEST_BYTES) return E.left([`(document): the manifest is ${size} bytes; the limit is ${MAX_MANIFEST_BYTES}`]);
-  const d = withPatternBudget(MANIFEST_PATTERN_BUDGET_MS, () => codecFor(catalog).decode(raw));
+  const d = withPatternBudget(patternBudgetMs, () => codecFor(catalog).decode(raw));
   if (E.isLeft(d)) return E.left(reportErrors(d.left));
   const cross = crossCheck(d.right);
   return cross.length > 0 ? E.left(cross) : E.right(d.right);
@@ -61,7 +69,12 @@ export const decodeManifestValue = (raw: unknown, catalog: Catalog = defaultCata
  * Decodes a manifest from YAML or JSON text (`format` defaults to YAML, which also reads JSON).
  * The left side lists every error as `path: reason`; nothing partial is ever returned.
  */
-export const decodeManifest = (text: string, format: "yaml" | "json" = "yaml", catalog: Catalog = defaultCatalog()): E.Either<string[], ManifestType> => {
+export const decodeManifest = (
+  text: string,
+  format: "yaml" | "json" = "yaml",
+  catalog: Catalog = defaultCatalog(),
+  patternBudgetMs = MANIFEST_PATTERN_BUDGET_MS,
+): E.Either<string[], ManifestType> => {
   if (text.length > MAX_MANIFEST_BYTES) return E.left([`(document): the manifest is ${text.length} characters; the limit is ${MAX_MANIFEST_BYTES}`]);
   let raw: unknown;
   try {
@@ -69,5 +82,5 @@ export const decodeManifest = (text: string, format: "yaml" | "json" = "yaml", c
   } catch (err) {
     return E.left([`(document): not valid ${format.toUpperCase()}: ${(err as Error).message.split("\n")[0]}`]);
   }
-  return decodeManifestValue(raw, catalog);
+  return decodeManifestValue(raw, catalog, patternBudgetMs);
 };

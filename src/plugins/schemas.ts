@@ -30,16 +30,21 @@ export const MANIFEST_PATTERN_BUDGET_MS = 1_500;
 
 /** The end of the current manifest's pattern budget (the decode is synchronous: one at a time). */
 let patternDeadline: number | undefined;
+/** The current manifest's whole budget, to name it in a refusal. */
+let patternBudget = MANIFEST_PATTERN_BUDGET_MS;
 
 /** Runs `f` (a manifest decode) with `ms` for all the patterns it checks. */
 export const withPatternBudget = <A>(ms: number, f: () => A): A => {
   warmPatternChecker();
   const outer = patternDeadline;
+  const outerBudget = patternBudget;
   patternDeadline = Date.now() + ms;
+  patternBudget = ms;
   try {
     return f();
   } finally {
     patternDeadline = outer;
+    patternBudget = outerBudget;
   }
 };
 
@@ -109,7 +114,7 @@ const checkPattern = (p: string, path: string, w: Walk) => {
   warmPatternChecker();
   const timeout = patternDeadline === undefined ? PATTERN_CHECK_MS : Math.min(PATTERN_CHECK_MS, patternDeadline - Date.now());
   if (timeout <= 0) {
-    w.issues.push(`${path}: the manifest's patterns could not all be checked within ${MANIFEST_PATTERN_BUDGET_MS} ms; use fewer or simpler patterns`);
+    w.issues.push(`${path}: the manifest's patterns could not all be checked within ${patternBudget} ms; use fewer or simpler patterns`);
     return;
   }
   const r = checkSync(source, "u", { timeout });

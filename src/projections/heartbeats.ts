@@ -3,6 +3,7 @@ import * as E from "fp-ts/lib/Either.js";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { HEARTBEATS_ALL } from "../contract/subjects.js";
 import { Heartbeat } from "../contract/wire.js";
+import { MAX_HEARTBEAT_BYTES } from "../contract/limits.js";
 
 export type LiveInstance = { readonly lastHeartbeatAt: string; readonly inFlight: number | null; readonly state: string | null };
 
@@ -23,6 +24,8 @@ export const trackHeartbeats = (nc: NatsConnection, clock: () => Date = () => ne
       if (err) return;
       const [, pluginId, instance] = m.subject.split(".");
       if (!pluginId || !instance) return;
+      // Core NATS: nothing bounds it but max_payload. A heartbeat is a few short fields.
+      if (m.data.length > MAX_HEARTBEAT_BYTES) return;
       let raw: unknown;
       try {
         raw = m.json();

@@ -1,6 +1,6 @@
 import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors, reportPaths } from "../contract/decodeErrors.js";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { ServiceError } from "../contract/errors.js";
@@ -47,7 +47,7 @@ export const serveProviders = (deps: {
   const serve = async (caller: string, kind: string, raw: unknown): Promise<E.Either<ServiceError, unknown>> => {
     if (!(PROVIDER_KINDS as readonly string[]).includes(kind)) return E.left({ code: "NotFound", message: `no model provider kind ${kind}` });
     const d = ProviderCall.decode(raw);
-    if (E.isLeft(d)) return E.left({ code: "InvalidRequest", message: failure(d.left).join("; "), paths: failure(d.left) });
+    if (E.isLeft(d)) return E.left({ code: "InvalidRequest", message: reportErrors(d.left).join("; "), paths: reportPaths(d.left) });
     const k = `${caller}\u0000${kind}`;
     const lim = take(buckets.get(k), rate, now());
     buckets.set(k, lim.bucket);

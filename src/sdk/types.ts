@@ -90,9 +90,12 @@ export type TopicHandler<M> = (message: M, ctx: TopicContext) => Promise<void> |
 export class TaskFailure extends Error {
   override name = "TaskFailure";
   readonly retryable: boolean;
-  constructor(message: string, opts: { retryable?: boolean } = {}) {
+  /** `invalid_result`: the handler ran but its result cannot be delivered (too large, refused by its codec). */
+  readonly kind: "invalid_result" | undefined;
+  constructor(message: string, opts: { retryable?: boolean; kind?: "invalid_result" } = {}) {
     super(message);
     this.retryable = opts.retryable ?? true;
+    this.kind = opts.kind;
   }
 }
 

@@ -26,6 +26,7 @@ import type { Heartbeat, Report } from "../contract/wire.js";
 import { sleep, SubmitError, TaskFailure, token, WorkerStopping } from "./types.js";
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
+import { cutText, isTooLarge, resultTooLarge } from "./reportLimits.js";
 import { runTopicLoop } from "./topics.js";
 import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
@@ -253,7 +254,7 @@ export class Worker {
   private heartbeat(state: "running" | "stopping") {
     const nc = this.nc;
     if (!nc || nc.isClosed()) return;
-    const hb: Heartbeat = { instance: this.instance, version: this.version, inFlight: this.running.size, state };
+    const hb: Heartbeat = { instance: this.instance, version: this.version, inFlight: this.running.size, state, intervalMs: this.opts.heartbeatMs ?? 5000 };
     nc.publish(heartbeatSubject(this.plugin, this.instance), JSON.stringify(hb));
   }
 
@@ -287,6 +288,10 @@ export class Worker {
         await this.jsc().publish(resultSubject(this.plugin, r.taskId), JSON.stringify(r), { timeout: 5000 });
         return true;
       } catch (err) {
+        if (isTooLarge(err)) {
+          this.log.error({ taskId: r.taskId, status: r.status, err: (err as Error).message }, "report refused by the bus for its size; not retried");
+          return false;
+        }
         this.log.warn({ taskId: r.taskId, status: r.status, err: (err as Error).message }, "report not stored yet; retrying");
         await sleep(250 * Math.min(i + 1, 8));
       }
@@ -371,7 +376,7 @@ export class Worker {
         working();
         if (Date.now() - lastProgress < throttle && done < total) return;
         lastProgress = Date.now();
-        void this.report({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message } : {}) } });
+        void this.report({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message: cutText(message) } : {}) } });
       },
     };
     this.metricsApi.increment("tasks.started");
@@ -395,15 +400,16 @@ export class Worker {
           const v = reg.result.decode(result);
           throw new TaskFailure(`the handler's result does not match its codec: ${E.isLeft(v) ? failure(v.left).join("; ") : "not an instance"}`, {
             retryable: false,
+            kind: "invalid_result",
           });
         }
         result = reg.result.encode(result);
       }
       if (abort.signal.aborted) throw abort.signal.reason;
       const completed: Report = { ...base, status: "completed", result: result === undefined ? null : result };
-      const size = Buffer.byteLength(JSON.stringify(completed));
-      const max = this.nc?.info?.max_payload ?? Number.POSITIVE_INFINITY;
-      if (size > max) throw new TaskFailure(`the result is ${size} bytes; the bus accepts messages of at most ${max}`, { retryable: false });
+      // RESULTS refuses a report over MAX_REPORT_BYTES: fail the attempt now, with the size, instead of letting it time out.
+      const tooLarge = resultTooLarge(completed.result);
+      if (tooLarge) throw new TaskFailure(tooLarge, { retryable: false, kind: "invalid_result" });
       if (await this.report(completed)) m.ack();
       this.metricsApi.increment("tasks.completed");
     } catch (err) {
@@ -424,7 +430,8 @@ export class Worker {
       const e = err as Error;
       const retryable = err instanceof TaskFailure ? err.retryable : true;
       log.warn({ err: e.message, retryable }, "task failed");
-      if (await this.report({ ...base, status: "failed", error: { message: e.message || String(err), retryable } })) m.ack();
+      const kind = err instanceof TaskFailure && err.kind ? { kind: err.kind } : {};
+      if (await this.report({ ...base, status: "failed", error: { message: cutText(e.message || String(err)), retryable, ...kind } })) m.ack();
       this.metricsApi.increment("tasks.failed");
     } finally {
       clearInterval(keepAlive);

@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors } from "../contract/decodeErrors.js";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { controlSubject } from "../contract/subjects.js";
@@ -60,7 +60,7 @@ export const serveSecrets = (deps: {
           return answer(m, { error: { code: "InvalidRequest", message: 'the request is not JSON: send {"publicKey": "X…"}' } });
         }
         const d = SecretRequest.decode(raw);
-        if (E.isLeft(d)) return answer(m, { error: { code: "InvalidRequest", message: failure(d.left).join("; ") } });
+        if (E.isLeft(d)) return answer(m, { error: { code: "InvalidRequest", message: reportErrors(d.left).join("; ") } });
         const r = await deps.store.read(name, plugin);
         if (E.isLeft(r)) {
           log.info({ plugin, secret: name, code: r.left.code }, "secret read refused");

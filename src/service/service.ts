@@ -1,6 +1,6 @@
 import type * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors } from "../contract/decodeErrors.js";
 import { Svcm } from "@nats-io/services";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { headers, nuid } from "@nats-io/transport-node";
@@ -143,7 +143,8 @@ export const handleRequest = async (
   const actor = caller.role === "bus" ? (actorField ?? "operator") : caller.role === "dev" ? "dev-bootstrap" : caller.role;
   const req = ep.spec.request.decode(raw);
   if (E.isLeft(req)) {
-    return E.left({ code: "InvalidRequest", message: `invalid ${ep.name} request: ${failure(req.left).join("; ")}`, paths: errorPaths(req.left) });
+    // Bounded: PathReporter quoted each wrong value whole (a 2 MiB field, once per error: seconds of the loop).
+    return E.left({ code: "InvalidRequest", message: `invalid ${ep.name} request: ${reportErrors(req.left).join("; ")}`, paths: errorPaths(req.left) });
   }
   try {
     return await ep.handle(req.right, { ...ctx, actor });

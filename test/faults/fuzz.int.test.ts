@@ -36,6 +36,22 @@ const nc = await server.connectAdmin({ name: "fuzz-admin" });
 t.teardown(() => nc.close());
 const core = await startCoreProcess({ url: server.url, dataDir: server.dataDir, adminCreds: server.installation.adminCreds });
 t.teardown(() => core.kill());
+// The core's own account of its event loop (`src/host/loopMonitor.ts`): every stall it logged.
+const stalls: { at: number; maxMs: number }[] = [];
+let coreErr = "";
+core.proc.stderr?.on("data", (d: Buffer) => {
+  const lines = (coreErr + d.toString()).split("\n");
+  coreErr = lines.pop() ?? "";
+  for (const l of lines) {
+    if (!l.includes("event loop stalled")) continue;
+    try {
+      const j = JSON.parse(l) as { time?: number; maxMs?: number };
+      stalls.push({ at: j.time ?? Date.now(), maxMs: j.maxMs ?? 0 });
+    } catch {
+      // not a log line of the core's
+    }
+  }
+});
 const jsm = await jetstreamManager(nc);
 const head = async () => (await jsm.streams.info(Streams.Events)).state.last_seq;
 
@@ -288,8 +304,9 @@ const sendReport = async (r: ReportInput, seed: number) => {
       .publish(resultSubject(PLUGIN, taskId), bytes!, { timeout: 10_000 })
       .finally(() => sent.push({ at, ms: Date.now() - at, what: `report ${r.status} on ${taskId.slice(0, 30)}`, bytes: bytes!.length }));
   } catch (err) {
-    if (!/MAX_PAYLOAD|max_payload|payload/i.test(String(err))) badAnswers.push(`report on ${taskId}: the RESULTS stream did not store it: ${String(err)}`);
-    else counts.clientRefused++;
+    // Over max_payload the client refuses it; over RESULTS' max_msg_size (MAX_REPORT_BYTES) the server does (10054).
+    if (/MAX_PAYLOAD|max_payload|payload|message size exceeds maximum/i.test(String(err))) counts.clientRefused++;
+    else badAnswers.push(`report on ${taskId}: the RESULTS stream did not store it: ${String(err)}`);
   }
 };
 
@@ -393,6 +410,12 @@ t.test(`fuzzing for ${BUDGET_MS} ms`, async (t) => {
       t.comment(`  in flight then: ${x.what} (${x.bytes} bytes, answered in ${x.ms} ms)`);
   }
   for (const r of installRefusals) t.comment(`install refused: ${r}`);
+  t.comment(`core event loop stalls over 500 ms: ${stalls.length}${stalls.length ? `, worst ${Math.max(...stalls.map((s) => s.maxMs))} ms` : ""}`);
+  for (const s of stalls.slice(0, 10)) {
+    t.comment(`  stall ${new Date(s.at).toISOString()}: ${s.maxMs} ms`);
+    for (const x of sent.filter((x) => x.at <= s.at && x.at + x.ms >= s.at - 2000 - s.maxMs))
+      t.comment(`    sent then: ${x.what} (${x.bytes} bytes, answered in ${x.ms} ms)`);
+  }
   t.ok(counts.reports > 0 && counts.heartbeats > 0 && counts.installs > 0 && counts.submits > 0 && counts.junk > 0, "every kind of input was sent");
   t.ok(counts.accepted > 0, "some submissions were accepted (the run reached the task paths)");
   t.equal(probe.unanswered, 0, `the core answered a request within ${PROBE_LIMIT_MS} ms throughout (at most ${PROBE_TRIES} tries)`);

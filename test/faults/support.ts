@@ -62,6 +62,8 @@ export const startCoreProcess = (o: { url: string; dataDir: string; adminCreds: 
     spawn(
       process.execPath,
       [
+        // Diagnosis: extra node flags for the core only (`--cpu-prof --cpu-prof-dir=/tmp/prof`; NODE_OPTIONS refuses them).
+        ...(process.env.GANGLION_CORE_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
         "--import",
         "tsx",
         join(ROOT, "src/cli/main.ts"),

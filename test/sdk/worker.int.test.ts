@@ -121,5 +121,15 @@ t.test("a plugin granted task.submit:<type> submits through the SDK; other types
 t.test("a result over the bus's message size fails the attempt instead of looping", async (t) => {
   const task = await bus.submit("text.broken", { pad: bus.nc.info!.max_payload + 1 }, { waitMs: 10_000 });
   t.equal(task.status, "dead_lettered");
-  t.match(task.failures[0]?.error, { message: /the result is \d+ bytes; the bus accepts messages of at most \d+/, retryable: false });
+  t.match(task.failures[0]?.error, { message: /the result is \d+ bytes, the limit is 1 MiB/, retryable: false, kind: "invalid_result" });
+});
+
+t.test("a result over 1 MiB that fits the bus fails the attempt at once as invalid_result, naming the size", async (t) => {
+  // RESULTS' max_msg_size (MAX_REPORT_BYTES) would refuse the report; the SDK says why before sending it.
+  const started = Date.now();
+  const task = await bus.submit("text.broken", { pad: 2 * 1024 * 1024 }, { waitMs: 10_000 });
+  t.equal(task.status, "dead_lettered", "ended, not left to time out");
+  t.equal(task.failures.length, 1, "not retried: the same handler would answer the same result");
+  t.match(task.failures[0]?.error, { message: /^the result is \d{7} bytes, the limit is 1 MiB \(1048576 bytes\)/, retryable: false, kind: "invalid_result" });
+  t.comment(`ended in ${Date.now() - started} ms (start-to-close is 10 s)`);
 });

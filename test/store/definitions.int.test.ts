@@ -2,7 +2,8 @@ import t from "tap";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
+import { MAX_REPORT_BYTES, MAX_RESULT_BYTES } from "../../src/contract/limits.js";
 import { applyDefinitions, DefinitionError, loadDefinitions } from "../../src/store/streamDefinitions.js";
 import type { StreamDefinition } from "../../src/store/streamDefinitions.js";
 import { startTestServer } from "../support/natsServer.js";
@@ -67,4 +68,23 @@ t.test("a malformed definition file is refused with its path and the field", asy
   t.match((err as Error).message, /storage/);
   await writeFile(join(dir, "bad.json"), "{ not json");
   await t.rejects(loadDefinitions(dir), /bad\.json: not valid JSON/);
+});
+
+t.test("RESULTS refuses a report over MAX_REPORT_BYTES, also on a stream created before the limit", async (t) => {
+  const defs = await loadDefinitions();
+  const results = defs.find((d): d is StreamDefinition => d.kind === "stream" && d.config.name === "RESULTS");
+  t.equal(results?.config.max_msg_size, MAX_REPORT_BYTES, "streams/results.json carries the limit of src/contract/limits.ts");
+  t.ok(MAX_REPORT_BYTES > MAX_RESULT_BYTES, "with room for the envelope over the largest result");
+  // An existing data dir: RESULTS as earlier versions made it, with no size limit.
+  await jsm.streams.update("RESULTS", { ...(await jsm.streams.info("RESULTS")).config, max_msg_size: -1 });
+  const up = await applyDefinitions(nc, jsm, defs);
+  t.ok(up.updated.includes("RESULTS"), "updated when the core starts");
+  t.equal((await jsm.streams.info("RESULTS")).config.max_msg_size, MAX_REPORT_BYTES);
+  const js = jetstream(nc);
+  const err = await js.publish("res.p.t1", new Uint8Array(MAX_REPORT_BYTES + 1)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof JetStreamApiError && err.code === 10054, `the server refuses it (10054, message size exceeds maximum allowed): ${String(err)}`);
+  t.ok((await js.publish("res.p.t1", new Uint8Array(MAX_REPORT_BYTES - 200))).seq > 0, "one just under the limit is stored");
 });

@@ -6,6 +6,7 @@ import type { Catalog } from "../../contract/catalog.js";
 import { Endpoints } from "../../contract/endpoints.js";
 import type { ManifestInput } from "../../contract/endpoints.js";
 import { decodeManifest, decodeManifestValue, parseDuration } from "../../plugins/manifest.js";
+import type { ManifestChecker } from "../../plugins/manifestCheck.js";
 import { PLUGIN_REGISTER_ENDPOINT } from "../../contract/subjects.js";
 import { defineEndpoint } from "../endpoint.js";
 import type { Endpoint, RequestContext, ServiceError } from "../endpoint.js";
@@ -17,6 +18,8 @@ export type PluginEndpointDeps = {
   /** The plugin command handler the host built (one per core). */
   readonly app: PluginApp;
   readonly catalog: Catalog;
+  /** Checks manifests on a worker thread, bounded in time (`src/plugins/manifestCheck.ts`); without it, on the event loop. */
+  readonly checker?: ManifestChecker;
 };
 
 const toServiceError = (e: PluginAppError): ServiceError => {
@@ -24,7 +27,10 @@ const toServiceError = (e: PluginAppError): ServiceError => {
   return Object.keys(details).length > 0 ? { code: _tag, message, details } : { code: _tag, message };
 };
 
-const decodeInput = (req: t.TypeOf<typeof ManifestInput>) => ("manifestText" in req ? decodeManifest(req.manifestText) : decodeManifestValue(req.manifest));
+const decodeInput = async (req: t.TypeOf<typeof ManifestInput>, checker: ManifestChecker | undefined) => {
+  if (checker) return "manifestText" in req ? checker.decodeText(req.manifestText) : checker.decodeValue(req.manifest);
+  return "manifestText" in req ? decodeManifest(req.manifestText) : decodeManifestValue(req.manifest);
+};
 
 const invalidManifest = (errors: string[]): ServiceError => ({
   code: "InvalidRequest",
@@ -49,12 +55,12 @@ export const pluginEndpoints = (deps: PluginEndpointDeps): Endpoint[] => {
 
   return [
     defineEndpoint(Endpoints["plugin.install"], async (req, ctx) => {
-      const m = decodeInput(req);
+      const m = await decodeInput(req, deps.checker);
       if (E.isLeft(m)) return E.left(invalidManifest(m.left));
       return answer(await app.execute(m.right.id, { type: "install", manifest: m.right, ...(req.grant ? { grant: req.grant } : {}) }, meta(ctx)));
     }),
     defineEndpoint(Endpoints[PLUGIN_REGISTER_ENDPOINT], async (req, ctx) => {
-      const m = decodeInput(req);
+      const m = await decodeInput(req, deps.checker);
       if (E.isLeft(m)) return E.left(invalidManifest(m.left));
       const pluginId = m.right.id;
       const actor = `plugin:${pluginId}`;

@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors } from "../../contract/decodeErrors.js";
 import { Endpoints } from "../../contract/endpoints.js";
 import { Rate } from "../../plugins/manifest.js";
 import type { LimitsView, TaskRuntime, TaskView } from "../../tasks/runtime.js";
@@ -50,7 +50,7 @@ export const taskEndpoints = (deps: TaskEndpointDeps): Endpoint[] => [
     let rate;
     if (req.rate !== undefined) {
       const r = Rate.decode(req.rate);
-      if (E.isLeft(r)) return E.left({ code: "InvalidRequest", message: failure(r.left).join("; "), paths: ["rate"] });
+      if (E.isLeft(r)) return E.left({ code: "InvalidRequest", message: reportErrors(r.left).join("; "), paths: ["rate"] });
       rate = r.right;
     }
     const current = deps.tasks.limits(req.pluginId);

@@ -19,13 +19,33 @@ export type Clock = {
 /** Node's own timers take at most a 32-bit delay; a later timer is armed at that and re-armed. */
 const MAX_DELAY = 2 ** 31 - 1;
 
+/**
+ * `setTimeout` for any delay: one over `max` (Node's 32-bit cap, ~24.8 days: a longer delay fired
+ * at once, with a warning) waits `max`, then the rest.
+ */
+export const longTimeout = (max = MAX_DELAY): Clock["after"] => {
+  const after: Clock["after"] = (ms, fn, opts) => {
+    const wait = Math.max(0, ms);
+    let cancel: Cancel | undefined;
+    const h = setTimeout(
+      () => {
+        if (wait > max) cancel = after(wait - max, fn, opts);
+        else fn();
+      },
+      Math.min(wait, max),
+    );
+    if (opts?.unref) h.unref();
+    return () => {
+      clearTimeout(h);
+      cancel?.();
+    };
+  };
+  return after;
+};
+
 export const realClock: Clock = {
   now: () => Date.now(),
-  after: (ms, fn, opts) => {
-    const h = setTimeout(fn, Math.min(Math.max(0, ms), MAX_DELAY));
-    if (opts?.unref) h.unref();
-    return () => clearTimeout(h);
-  },
+  after: longTimeout(),
 };
 
 /** A time read from the clock, ISO-8601. */

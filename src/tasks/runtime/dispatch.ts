@@ -31,15 +31,22 @@ export const dispatch = (ctx: Ctx) => {
     state.queued.set(s.taskId, { attempt: s.attempt, seq: ack.seq });
   };
 
+  /** The task's state in the log (set once the command handler exists: it needs `effects`). */
+  let load: ((taskId: string) => Promise<{ state: TaskState }>) | undefined;
+
   /** Retries a failed publish while the attempt is still the current, unstarted one. */
   const republishLater = (s: Task, tries = 0) => {
     if (state.stopped || tries >= REPUBLISH_TRIES) return;
     clock.after(
       REPUBLISH_EVERY_MS,
       () => {
-        const cur = state.open.get(s.taskId) ?? s;
-        if (state.stopped || cur.status !== "scheduled" || cur.attempt !== s.attempt) return;
-        publishTask(cur).catch(() => republishLater(s, tries + 1));
+        void (async () => {
+          // Not open here: ended meanwhile (cancelled, timed out), or not folded in yet. The log
+          // says which; the attempt as it was published must not be queued again after its end.
+          const cur = state.open.get(s.taskId) ?? (load ? (await load(s.taskId)).state : s);
+          if (state.stopped || cur.status !== "scheduled" || cur.attempt !== s.attempt) return;
+          await publishTask(cur);
+        })().catch(() => republishLater(s, tries + 1));
       },
       { unref: true },
     );
@@ -161,6 +168,10 @@ export const dispatch = (ctx: Ctx) => {
     }
   };
 
-  return { publishTask, republishLater, sendCancel, withdraw, effects, sweepRetired };
+  const useLoad = (l: NonNullable<typeof load>) => {
+    load = l;
+  };
+
+  return { publishTask, republishLater, sendCancel, withdraw, effects, sweepRetired, useLoad };
 };
 export type Dispatch = ReturnType<typeof dispatch>;

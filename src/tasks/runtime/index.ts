@@ -1,6 +1,7 @@
 import { nuid } from "@nats-io/transport-node";
 import { natsEventStore } from "../../store/eventStore.js";
 import { HEARTBEATS_ALL, RESULTS_CONSUMER, Streams, SUBMIT_ALL } from "../../contract/subjects.js";
+import { MAX_HEARTBEAT_BYTES } from "../../contract/limits.js";
 import { api } from "./api.js";
 import { dateOf, every, realClock } from "./clock.js";
 import { taskCommands, workerCommands } from "./commands.js";
@@ -65,6 +66,7 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const sch = schemas();
   const out = dispatch(ctx);
   const { load, execute } = taskCommands(ctx, out.effects);
+  out.useLoad(load);
   const { executeWorker } = workerCommands(ctx);
   const tm = timers(ctx, execute);
   const cons = consumers(ctx);
@@ -91,6 +93,10 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
     reconcile(ctx, out)().catch((err) => log.error({ err }, "reconciling TASKS with the log failed")),
   );
   const hb = io.subscribe(HEARTBEATS_ALL, {}, (m) => {
+    if ((m.data?.length ?? 0) > MAX_HEARTBEAT_BYTES) {
+      log.debug({ subject: m.subject, bytes: m.data?.length, limit: MAX_HEARTBEAT_BYTES }, "heartbeat over the size limit; dropped unread");
+      return;
+    }
     try {
       live.onHeartbeat(m.subject, m.json());
     } catch {

@@ -7,10 +7,22 @@ import type { Execute } from "./commands.js";
 import { background } from "./state.js";
 import type { Ctx } from "./state.js";
 
+/** The shortest silence that makes an instance offline, whatever period it declares (a GC pause is not a death). */
+export const HEARTBEAT_TIMEOUT_FLOOR_MS = 2_000;
+/** The longest: an instance declaring a long period still has its attempts handed over within two minutes. */
+export const HEARTBEAT_TIMEOUT_CEILING_MS = 120_000;
+
+/** The silence after which an instance that declared `intervalMs` is offline: two periods, clamped; undefined: none declared (or nonsense). */
+export const timeoutOf = (intervalMs: number | undefined): number | undefined =>
+  intervalMs === undefined || !Number.isFinite(intervalMs) || intervalMs <= 0
+    ? undefined
+    : Math.min(HEARTBEAT_TIMEOUT_CEILING_MS, Math.max(HEARTBEAT_TIMEOUT_FLOOR_MS, Math.round(2 * intervalMs)));
+
 /**
  * Worker liveness from heartbeats (`hb.<plugin>.<instance>`): an instance's first heartbeat
- * records it online, a goodbye (`state: stopping`) or `heartbeatTimeoutMs` of silence records it
- * offline, and the attempts a silent instance was running are failed as `lost` (retried per
+ * records it online, a goodbye (`state: stopping`) or silence records it
+ * offline (silence: two of the instance's declared heartbeat periods, `timeoutOf`, else the core's
+ * `heartbeatTimeoutMs`), and the attempts a silent instance was running are failed as `lost` (retried per
  * policy, not counted against the plugin's health). Owns `state.seen` and `state.pendingOnline`;
  * reads `state.workers` (the worker fold) and `state.open`.
  */
@@ -44,7 +56,8 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
       return;
     }
     const key = `${pluginId}.${instance}`;
-    state.seen.set(key, { at: clock.now(), pluginId, instance });
+    const timeoutMs = timeoutOf(d.right.intervalMs);
+    state.seen.set(key, { at: clock.now(), pluginId, instance, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     const online = state.workers.get(pluginId)?.online.has(instance) ?? false;
     if (d.right.state === "stopping") {
       if (online) background(state, goOffline(pluginId, instance, "stopped"));
@@ -97,9 +110,10 @@ export const liveness = (ctx: Ctx, deps: { execute: Execute; executeWorker: (cmd
     for (const [pluginId, w] of state.workers) {
       for (const instance of w.online.keys()) {
         const key = `${pluginId}.${instance}`;
-        const last = state.seen.get(key)?.at ?? state.startedAt;
-        if (now - last > config.heartbeatTimeoutMs) {
-          state.seen.set(key, { at: now, pluginId, instance });
+        const seen = state.seen.get(key);
+        const last = seen?.at ?? state.startedAt;
+        if (now - last > (seen?.timeoutMs ?? config.heartbeatTimeoutMs)) {
+          state.seen.set(key, { at: now, pluginId, instance, ...(seen?.timeoutMs !== undefined ? { timeoutMs: seen.timeoutMs } : {}) });
           background(state, goOffline(pluginId, instance, "silent"));
         }
       }

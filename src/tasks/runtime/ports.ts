@@ -43,6 +43,8 @@ export type StoredMessage = { readonly seq: number; readonly header: (name: stri
 /** A message pulled from a consumer (a `JsMsg` is one). */
 export type Delivery = {
   readonly subject: string;
+  /** The raw payload: its size is checked before it is parsed. */
+  readonly data?: Uint8Array;
   readonly json: () => unknown;
   readonly ack: () => void;
   readonly nak: (delayMs?: number) => void;
@@ -54,6 +56,8 @@ export type Inbound = {
   readonly subject: string;
   readonly reply?: string;
   readonly headers?: { readonly get: (name: string) => string };
+  /** The raw payload: its size is checked before it is parsed. */
+  readonly data?: Uint8Array;
   readonly json: () => unknown;
   readonly respond: (payload: string) => boolean;
 };

@@ -1,6 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
 import { reportErrors } from "../../contract/decodeErrors.js";
-import { MAX_INSTANCE, MAX_JSON_DEPTH, valueDepth } from "../../contract/limits.js";
+import { MAX_INSTANCE, MAX_JSON_DEPTH, MAX_REPORT_BYTES, valueDepth } from "../../contract/limits.js";
 
 /** Free text a worker puts in the log, cut to size (with a marker) rather than refused. */
 export const MAX_ERROR_MESSAGE = 4_000;
@@ -31,6 +31,11 @@ export type RefusalKind = "malformed" | "foreign" | "NotHeld" | "NotApplicable" 
 /** Refusal windows kept at most (oldest dropped first): the rate limit's memory is bounded too. */
 export const MAX_REFUSAL_WINDOWS = 10_000;
 
+/** Ended tasks remembered for refusing late reports without a log read (oldest dropped first). */
+export const MAX_ENDED_REMEMBERED = 10_000;
+/** What a late report needs of an ended task: its owner and final attempt. Final states are the same on every core replica. */
+type Ended = { readonly pluginId: string; readonly status: string; readonly attempt: number; readonly instance: string | undefined };
+
 /** What a report turns into: a command on the task, a keep-alive only, or nothing at all. */
 export type ReportAction = { readonly kind: "command"; readonly cmd: TaskCommand } | { readonly kind: "keepAlive" };
 
@@ -45,6 +50,13 @@ export const reports = (
   deps: { execute: Execute; load: (taskId: string) => Promise<{ state: TaskState }>; dispatch: Dispatch; schemas: Schemas },
 ) => {
   const { state, clock, log, config, store } = ctx;
+  const ended = new Map<string, Ended>();
+  const remember = (s: TaskState) => {
+    if (s.status === "absent" || (s.status !== "completed" && s.status !== "cancelled" && s.status !== "dead_lettered")) return;
+    ended.delete(s.taskId);
+    if (ended.size >= MAX_ENDED_REMEMBERED) ended.delete(ended.keys().next().value!);
+    ended.set(s.taskId, { pluginId: s.pluginId, status: s.status, attempt: s.attempt, instance: s.instance });
+  };
 
   /**
    * Whether a refusal of this kind on this task is recorded now: at most one per task and kind per
@@ -172,7 +184,8 @@ export const reports = (
       case "failed": {
         const error: TaskError = {
           message: bounded(r.error?.message ?? "failed without a message", MAX_ERROR_MESSAGE),
-          kind: "handler",
+          // A worker that could not deliver its result says so (the SDK, for one over the size limit).
+          kind: r.error?.kind ?? "handler",
           ...(r.error?.retryable !== undefined ? { retryable: r.error.retryable } : {}),
         };
         return { kind: "command", cmd: { type: "fail", attempt: r.attempt, instance: r.instance, at, error } };
@@ -199,9 +212,25 @@ export const reports = (
     await refuse(pluginId, shown, reason.length > 500 ? `${reason.slice(0, 497)}...` : reason, "malformed");
   };
 
+  /** A report on a task known to have ended, decided as the log would decide it: the holder's own duplicate is dropped, anyone else's refused. */
+  const lateOnEnded = (pluginId: string, r: Report, e: Ended) => {
+    if (e.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${e.pluginId}`, "foreign");
+    if (e.attempt === r.attempt && e.instance === r.instance) {
+      log.debug({ taskId: r.taskId, status: e.status }, "duplicate report on an ended task ignored");
+      return;
+    }
+    if (r.status === "started" || r.status === "progress") return refuse(pluginId, r, `task ${r.taskId} is ${e.status}`, "NotHeld");
+    return refuse(pluginId, r, `task ${r.taskId} is already ${e.status}`, "AlreadyEnded");
+  };
+
   /** Handles one report; resolves once its outcome is in the log (or it was dropped). Throws to have it redelivered. */
-  const handle = async (m: { readonly subject: string; readonly json: () => unknown }) => {
+  const handle = async (m: { readonly subject: string; readonly data?: Uint8Array; readonly json: () => unknown }) => {
     const [, pluginId = "", subjectTaskId = ""] = m.subject.split(".");
+    // RESULTS refuses larger reports (max_msg_size); one stored before that limit is not parsed either.
+    if ((m.data?.length ?? 0) > MAX_REPORT_BYTES) {
+      log.warn({ subject: m.subject, bytes: m.data?.length, limit: MAX_REPORT_BYTES }, "a worker report over the size limit; dropped unread");
+      return;
+    }
     let raw: unknown;
     try {
       raw = m.json();
@@ -218,8 +247,17 @@ export const reports = (
       log.warn({ subject: m.subject, taskId: r.taskId }, "a worker report names another task than its subject; dropped");
       return;
     }
+    // Refusals a cached state proves without a log read (each refused report read the task's stream):
+    const cached = state.open.get(r.taskId);
+    const gone = cached ? undefined : ended.get(r.taskId);
+    // - an ended task (a dead-lettered one may be retried: only its own attempts are surely over);
+    if (gone && (gone.status !== "dead_lettered" || r.attempt <= gone.attempt)) return lateOnEnded(pluginId, r, gone);
+    // - an attempt before the open task's current one (attempts only grow, on every replica).
+    if (cached && cached.pluginId === pluginId && r.attempt < cached.attempt)
+      return refuse(pluginId, r, `attempt ${r.attempt} of task ${r.taskId} is not current (current: ${cached.attempt} or later)`, "NotHeld");
     // `open` is trusted for the owner (it never changes); what the report may do is decided on the log.
-    let s: TaskState = state.open.get(r.taskId) ?? (await deps.load(r.taskId)).state;
+    let s: TaskState = cached ?? (await deps.load(r.taskId)).state;
+    remember(s);
     if (s.status === "absent") {
       log.warn({ pluginId, taskId: r.taskId }, "a worker reported on an unknown task; dropped");
       return;
@@ -241,6 +279,7 @@ export const reports = (
     }
     if (action.cmd.type === "progress" && state.open.has(r.taskId)) state.lastProgressEvent.set(r.taskId, clock.now());
     const res = await deps.execute(r.taskId, action.cmd, actor);
+    if (E.isRight(res)) remember(res.right.state);
     if (E.isLeft(res)) {
       const own = s.attempt === r.attempt && s.instance === r.instance;
       // The holder's own `started`/`progress` redelivered after its attempt ended (RESULTS' ack

@@ -1,5 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
-import { failure } from "io-ts/lib/PathReporter.js";
+import { reportErrors, reportPaths } from "../../contract/decodeErrors.js";
+import { jsonDepth, MAX_JSON_DEPTH, MAX_REQUEST_BYTES } from "../../contract/limits.js";
 import type { ServiceError } from "../../service/endpoint.js";
 import { REQUEST_INFO_HEADER, refuseCaller } from "../../service/callers.js";
 import type { Inbound } from "./ports.js";
@@ -19,6 +20,13 @@ export const pluginSubmissions = (ctx: Ctx, deps: { api: Pick<TaskRuntime, "subm
 
   const serve = async (m: Inbound, plugin: string, taskType: string) => {
     const reply = (r: E.Either<ServiceError, unknown>) => m.respond(JSON.stringify(E.isLeft(r) ? { ok: false, error: r.left } : { ok: true, result: r.right }));
+    // Bounded as the core's service bounds its requests, before anything parses or walks it (a
+    // plugin may send up to max_payload; a 100,000-deep array parses, then overflows the stack).
+    const size = m.data?.length ?? 0;
+    if (size > MAX_REQUEST_BYTES)
+      return reply(E.left({ code: "InvalidRequest", message: `the request is ${size} bytes; the limit is ${MAX_REQUEST_BYTES}`, paths: ["$"] }));
+    if (m.data && jsonDepth(new TextDecoder().decode(m.data)) > MAX_JSON_DEPTH)
+      return reply(E.left({ code: "InvalidRequest", message: `the request nests more than ${MAX_JSON_DEPTH} levels deep`, paths: ["$"] }));
     let raw: unknown;
     try {
       raw = m.json();
@@ -26,7 +34,7 @@ export const pluginSubmissions = (ctx: Ctx, deps: { api: Pick<TaskRuntime, "subm
       return reply(E.left({ code: "InvalidRequest", message: "the request is not JSON" }));
     }
     const d = PluginSubmit.decode(raw);
-    if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: failure(d.left).join("; "), paths: failure(d.left) }));
+    if (E.isLeft(d)) return reply(E.left({ code: "InvalidRequest", message: reportErrors(d.left).join("; "), paths: reportPaths(d.left) }));
     try {
       const r = await deps.api.submit(
         { taskType, params: d.right.params, ...(d.right.pluginId ? { pluginId: d.right.pluginId } : {}) },

@@ -23,10 +23,15 @@ export const schemas = (ajv: Ajv = createAjv()) => {
 };
 export type Schemas = ReturnType<typeof schemas>;
 
+/** The path of each schema error under `root` (`params/items/0/n`: a JSON pointer); a missing or extra property is named in it. */
+const errorPath = (e: NonNullable<ValidateFunction["errors"]>[number], root: string) => {
+  const p = e.params as { missingProperty?: string; additionalProperty?: string };
+  const prop = p.missingProperty ?? p.additionalProperty;
+  return `${root}${e.instancePath || ""}${prop !== undefined ? `/${prop}` : ""}`;
+};
+
 /** One `path: reason` per schema error; a missing or extra property is named in the path. */
-export const schemaErrors = (v: ValidateFunction, root: string) =>
-  (v.errors ?? []).map((e) => {
-    const p = e.params as { missingProperty?: string; additionalProperty?: string };
-    const prop = p.missingProperty ?? p.additionalProperty;
-    return `${root}${e.instancePath || ""}${prop !== undefined ? `/${prop}` : ""}: ${e.message ?? "invalid"}`;
-  });
+export const schemaErrors = (v: ValidateFunction, root: string) => (v.errors ?? []).map((e) => `${errorPath(e, root)}: ${e.message ?? "invalid"}`);
+
+/** The paths alone, each once (an error's `paths`; the reasons go in its message). */
+export const schemaPaths = (v: ValidateFunction, root: string) => [...new Set((v.errors ?? []).map((e) => errorPath(e, root)))];

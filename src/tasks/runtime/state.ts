@@ -1,4 +1,5 @@
 import type { StreamConfig } from "@nats-io/jetstream";
+import { MAX_RESULT_BYTES } from "../../contract/limits.js";
 import type { Logger } from "pino";
 import type { Loaded } from "../../es/handleCommand.js";
 import type { EventStore } from "../../store/types.js";
@@ -63,7 +64,8 @@ export type TasksState = {
   /** Online worker instances per plugin, folded from the `worker` category (folds). */
   readonly workers: Map<string, Workers>;
   /** Last heartbeat of each `<plugin>.<instance>` (liveness). */
-  readonly seen: Map<string, { at: number; pluginId: string; instance: string }>;
+  /** `timeoutMs`: the silence after which the instance is offline, from its declared heartbeat period (`liveness.ts`). */
+  readonly seen: Map<string, { at: number; pluginId: string; instance: string; timeoutMs?: number }>;
   /** Instances whose `worker.online` is being recorded (liveness). */
   readonly pendingOnline: Set<string>;
   /** Refusals recorded per `<taskId> <kind>`: when the window began and how many were not recorded since (reports). */
@@ -122,7 +124,7 @@ export type Config = {
 export const configOf = (o: TasksOptions = {}): Config => ({
   ackWaitMs: o.ackWaitMs ?? 30_000,
   maxPayloadBytes: o.maxPayloadBytes ?? 1024 * 1024,
-  maxResultBytes: o.maxResultBytes ?? 1024 * 1024,
+  maxResultBytes: o.maxResultBytes ?? MAX_RESULT_BYTES,
   progressThrottleMs: o.progressThrottleMs ?? 1000,
   heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 10_000,
   maxDeliver: o.maxDeliver ?? 20,

@@ -8,7 +8,7 @@ import { take } from "../limits.js";
 import { route } from "../providers.js";
 import { isoAt } from "./clock.js";
 import type { Execute } from "./commands.js";
-import { schemaErrors } from "./schemas.js";
+import { schemaErrors, schemaPaths } from "./schemas.js";
 import type { Schemas } from "./schemas.js";
 import { limitsOf } from "./state.js";
 import type { Ctx } from "./state.js";
@@ -43,8 +43,13 @@ export const admit = (ctx: Ctx, schemas: Schemas, req: SubmitRequest): E.Either<
   const { provider, spec } = r;
   const v = schemas.validator(provider, req.taskType, "params")!;
   if (!v(req.params)) {
-    const paths = schemaErrors(v, "params");
-    return E.left({ code: "InvalidParams", message: `params do not match the params schema of ${req.taskType}: ${paths.join("; ")}`, paths });
+    // The reasons in the message, the paths alone in `paths` (they held whole messages).
+    const reasons = schemaErrors(v, "params");
+    return E.left({
+      code: "InvalidParams",
+      message: `params do not match the params schema of ${req.taskType}: ${reasons.join("; ")}`,
+      paths: schemaPaths(v, "params"),
+    });
   }
   // SMELL -- the bucket lives in this core: with N replicas a plugin may get up to N times its
   // rate. A shared bucket (KV with CAS) would make it exact at a round trip per submission.

@@ -51,8 +51,8 @@ export const timers = (ctx: Ctx, execute: Execute) => {
     if (!s || state.stopped) return;
     const d = dueTimer(s);
     if (!d) return;
-    // A keep-alive came in since the timer was armed: not due yet.
-    if (d.kind === "start_to_close" && dueAt(s, d) > clock.now()) return arm(s);
+    // Not due yet: a keep-alive came in since the timer was armed, or a clock fired early.
+    if (dueAt(s, d) > clock.now()) return arm(s);
     try {
       const r = await execute(taskId, timerCommand(s, d, isoOf(clock)), "system:tasks");
       if (E.isLeft(r)) log.debug({ taskId, rejection: r.left }, "timer no longer applies");

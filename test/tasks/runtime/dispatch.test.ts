@@ -74,3 +74,16 @@ t.test("a retry stops once the attempt has moved on, and after its budget", asyn
   t.equal(h.io.published("task.").length, 0, `gave up after ${REPUBLISH_TRIES} tries (the start-up reconcile of a later core queues it)`);
   t.equal(h.state.open.get(other)?.status, "scheduled");
 });
+
+t.test("a failed first publish is not retried for a task that ended meanwhile (it would queue the ended task again)", async (t) => {
+  const h = await harness({ plugins });
+  t.teardown(h.stop);
+  h.io.failNextPublishes(1);
+  const id = await h.submitted();
+  t.equal(h.io.published("task.").length, 0, "the first publish failed");
+  const r = await h.cmds.execute(id, { type: "cancel", reason: "changed my mind", at: h.clock.iso() }, "operator:ann");
+  t.ok(E.isRight(r));
+  t.notOk(h.state.open.has(id), "ended, so no longer open");
+  await h.clock.advance(REPUBLISH_EVERY_MS * 3);
+  t.equal(h.io.published("task.").length, 0, "the retry read the log, saw it cancelled, and published nothing");
+});

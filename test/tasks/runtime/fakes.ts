@@ -379,6 +379,7 @@ export const harness = async (o: { options?: TasksOptions; plugins?: PluginEvent
   const { ctx } = h;
   const out = dispatch(ctx);
   const cmds = taskCommands(ctx, out.effects);
+  out.useLoad(cmds.load);
   const workers = workerCommands(ctx);
   const tm = timers(ctx, cmds.execute);
   const disabled: { pluginId: string; reason: string }[] = [];

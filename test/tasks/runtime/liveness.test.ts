@@ -1,5 +1,6 @@
 import t from "tap";
 import { harness, installed, manifest, settle } from "./fakes.js";
+import { HEARTBEAT_TIMEOUT_CEILING_MS, HEARTBEAT_TIMEOUT_FLOOR_MS, timeoutOf } from "../../../src/tasks/runtime/liveness.js";
 
 const plugins = installed(manifest("alpha", {}, { retry: { maxAttempts: 3 } }));
 const hb = (instance: string, extra: Record<string, unknown> = {}) => ({ instance, version: "1.0.0", inFlight: 0, ...extra });
@@ -101,4 +102,34 @@ t.test("a flood of made-up instance names stops at the plugin's cap; odd names a
   }
   t.same(h.store.types("worker-alpha"), ["worker.online", "worker.online", "worker.online"], "three online events, then nothing");
   t.same([...h.state.workers.get("alpha")!.online.keys()].sort(), ["__proto__", "constructor", "toString"]);
+});
+
+t.test("an instance's declared heartbeat period sets its own timeout: two periods, within the floor and the ceiling", async (t) => {
+  t.equal(timeoutOf(undefined), undefined, "none declared: the core's configured timeout");
+  t.equal(timeoutOf(5000), 10_000, "the SDK's default period: the core's default timeout");
+  t.equal(timeoutOf(10), HEARTBEAT_TIMEOUT_FLOOR_MS, "a tiny period does not make a GC pause a death");
+  t.equal(timeoutOf(3_600_000), HEARTBEAT_TIMEOUT_CEILING_MS, "a huge one still hands attempts over within the ceiling");
+  for (const nonsense of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) t.equal(timeoutOf(nonsense), undefined, `${nonsense}: ignored`);
+
+  const h = await harness({ plugins, options: { heartbeatTimeoutMs: 10_000 } });
+  t.teardown(h.stop);
+  const stopSweeper = h.live.startSweeper();
+  t.teardown(stopSweeper);
+  h.live.onHeartbeat("hb.alpha.fast", hb("fast", { intervalMs: 1000 })); // offline after 2 s of silence
+  h.live.onHeartbeat("hb.alpha.slow", hb("slow", { intervalMs: 30_000 })); // after 60 s
+  h.live.onHeartbeat("hb.alpha.plain", hb("plain")); // after the configured 10 s
+  await settle();
+  const offline = () =>
+    h.store
+      .events("worker-alpha")
+      .filter((e) => e.type === "worker.offline")
+      .map((e) => (e.data as { instance: string }).instance);
+  for (let i = 0; i < 5; i++) await h.clock.advance(1000);
+  t.same(offline(), ["fast"], "the fast instance is offline after two of its periods; the others are not");
+  for (let i = 0; i < 10; i++) await h.clock.advance(1000);
+  t.same(offline(), ["fast", "plain"], "the plain one after the configured timeout");
+  for (let i = 0; i < 20; i++) await h.clock.advance(2000);
+  t.same(offline(), ["fast", "plain"], "the slow one is still within its 60 s");
+  for (let i = 0; i < 12; i++) await h.clock.advance(2000);
+  t.same(offline(), ["fast", "plain", "slow"], "and offline after it");
 });

@@ -158,3 +158,36 @@ t.test("refusals are rate-limited per task and kind: one event and one cancel pe
   t.match(refusals(h, id).at(-1), { instance: "ghost100", suppressed: 99 }, "after the window: recorded, with the count of those that were not");
   t.equal(h.io.notified.length, 3);
 });
+
+t.test("stale reports on ended tasks and on past attempts are refused from cached state, without a log read", async (t) => {
+  const h = await setup(t, { refusalWindowMs: 0 });
+  const id = await h.submitted();
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "started" });
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "completed", result: { ok: 1 } });
+  const reads = h.store.reads();
+  const events = h.store.events(`task-${id}`).length;
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "completed", result: { ok: 1 } });
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "progress", progress: { done: 1, total: 2 } });
+  t.equal(h.store.events(`task-${id}`).length, events, "the holder's duplicates: nothing appended");
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i9", status: "completed", result: { ok: 1 } });
+  await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i9", status: "progress" });
+  await h.reportOn("beta", { taskId: id, attempt: 1, instance: "b1", status: "started" });
+  t.match(refusals(h, id), [
+    { instance: "i9", status: "completed", reason: /already completed/ },
+    { instance: "i9", status: "progress", reason: /is completed/ },
+    { instance: "b1", reason: "the task belongs to plugin alpha" },
+  ]);
+  t.equal(h.store.reads(), reads, "no task stream was read for any of them");
+
+  // A past attempt of an open task: attempt 1 failed, attempt 2 is current.
+  const open = await h.submitted();
+  await h.reportOn("alpha", { taskId: open, attempt: 1, instance: "i1", status: "started" });
+  await h.reportOn("alpha", { taskId: open, attempt: 1, instance: "i1", status: "failed", error: { message: "boom", retryable: true } });
+  await h.clock.advance(60_000);
+  await settle();
+  t.equal(h.state.open.get(open)?.attempt, 2, "the second attempt is current");
+  const reads2 = h.store.reads();
+  await h.reportOn("alpha", { taskId: open, attempt: 1, instance: "i1", status: "progress" });
+  t.match(refusals(h, open).at(-1), { reason: /attempt 1 of task .* is not current \(current: 2 or later\)/ });
+  t.equal(h.store.reads(), reads2, "refused without reading the log");
+});

@@ -40,6 +40,7 @@ const request = (subject: string, body: string, account?: string) => {
     subject,
     reply: "_R_.abc.def",
     ...(account ? { headers: { get: (k: string) => (k === "Nats-Request-Info" ? JSON.stringify({ acc: account }) : "") } } : {}),
+    data: new TextEncoder().encode(body),
     json: () => JSON.parse(body),
     respond: (s) => (answers.push(JSON.parse(s)), true),
   };
@@ -110,7 +111,29 @@ t.test("plugin submissions: served when the request info names the subject's plu
   const invalid = request("submit.alpha.work.do", JSON.stringify({ params: { n: "x" } }), ACCOUNT.alpha);
   io.deliver("submit.*.>", invalid.m);
   await settle();
-  t.match(invalid.answers, [{ ok: false, error: { code: "InvalidParams" } }]);
+  t.match(invalid.answers, [{ ok: false, error: { code: "InvalidParams", paths: ["params/n"] } }]);
+  // Bounded before parsing, as the core's service: a 100,000-deep array, and a body over 2 MiB.
+  const deep = request("submit.alpha.work.do", `{"params":${"[".repeat(100_000)}${"]".repeat(100_000)}}`, ACCOUNT.alpha);
+  io.deliver("submit.*.>", deep.m);
+  await settle();
+  t.match(deep.answers, [{ ok: false, error: { code: "InvalidRequest", message: /nests more than 64 levels/, paths: ["$"] } }]);
+  const huge = request("submit.alpha.work.do", JSON.stringify({ params: { s: "x".repeat(3 * 1024 * 1024) } }), ACCOUNT.alpha);
+  io.deliver("submit.*.>", huge.m);
+  await settle();
+  t.match(huge.answers, [{ ok: false, error: { code: "InvalidRequest", message: /the limit is 2097152/ } }]);
+});
+
+t.test("a heartbeat over 4 KiB is dropped unread", async (t) => {
+  const { io, store } = await boot(t);
+  const body = JSON.stringify({ instance: "i1", version: "1.0.0", inFlight: 0, pad: "x".repeat(5000) });
+  io.deliver("hb.*.*", {
+    subject: "hb.alpha.i1",
+    data: new TextEncoder().encode(body),
+    json: () => t.fail("parsed") ?? JSON.parse(body),
+    respond: () => true,
+  });
+  await settle();
+  t.equal(store.types("worker-alpha").length, 0, "no worker.online");
 });
 
 t.test("heartbeats reach liveness; the sweeper runs on the clock; stop ends everything", async (t) => {

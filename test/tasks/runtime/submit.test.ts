@@ -20,8 +20,15 @@ t.test("refusals come before anything is appended, each with its code and the of
   );
   t.match(admit(ctx, sch, { taskType: "nope.nope", params: {} }), E.left({ code: "UnknownTaskType" }));
   t.match(admit(ctx, sch, { taskType: "work.do", params: { n: 1 }, pluginId: "ghost" }), E.left({ code: "NoProvider", details: { candidates: ["alpha"] } }));
-  t.match(admit(ctx, sch, { taskType: "work.do", params: { n: "one" } }), E.left({ code: "InvalidParams", paths: ["params/n: must be number"] }));
-  t.match(admit(ctx, sch, { taskType: "work.do", params: {} }), E.left({ code: "InvalidParams", paths: ["params/n: must have required property 'n'"] }));
+  // Paths in `paths`, reasons in the message.
+  t.same(
+    admit(ctx, sch, { taskType: "work.do", params: { n: "one" } }),
+    E.left({ code: "InvalidParams", message: "params do not match the params schema of work.do: params/n: must be number", paths: ["params/n"] }),
+  );
+  t.match(
+    admit(ctx, sch, { taskType: "work.do", params: {} }),
+    E.left({ code: "InvalidParams", message: /params\/n: must have required property 'n'/, paths: ["params/n"] }),
+  );
   t.equal(state.buckets.size, 0, "no refusal before the rate limit took a token");
 });
 

@@ -1,6 +1,7 @@
 import t from "tap";
 import { TIMER_RETRY_MS, TIMER_SLACK_MS } from "../../../src/tasks/runtime/timers.js";
 import { harness, installed, manifest } from "./fakes.js";
+import { longTimeout } from "../../../src/tasks/runtime/clock.js";
 
 const plugin = (spec: Record<string, unknown>) => installed(manifest("alpha", {}, spec));
 
@@ -93,4 +94,30 @@ t.test("a fired timer that no longer applies (another core moved the task on) ch
   await h.tm.fire(id);
   t.same(h.store.types(`task-${id}`), ["task.submitted", "task.started"], "the append on the cached state lost, the fresh state says not due");
   t.ok(h.log.lines.some((l) => l.msg === "timer no longer applies"));
+});
+
+t.test("a timer that fires before its due time (Node caps delays at ~24.8 days) is armed again, not dropped", async (t) => {
+  const h = await harness({ plugins: plugin({ scheduleToStart: "40d" }) });
+  t.teardown(h.stop);
+  const id = await h.submitted();
+  // As a capped setTimeout would: the timer fires 24.8 days in, 15 days early.
+  await h.clock.advance(2 ** 31 - 1);
+  await h.tm.fire(id);
+  t.same(h.store.types(`task-${id}`), ["task.submitted"], "not timed out early");
+  t.equal(h.state.timers.size, 1, "and armed again for the rest");
+  await h.clock.advance(40 * 86_400_000 - (2 ** 31 - 1) + TIMER_SLACK_MS);
+  t.same(h.store.types(`task-${id}`), ["task.submitted", "task.timed_out", "task.dead_lettered"], "then fires when due");
+});
+
+t.test("the real clock waits out delays over its setTimeout cap in legs", async (t) => {
+  const after = longTimeout(30);
+  const started = Date.now();
+  const fired = await new Promise<number>((r) => after(100, () => r(Date.now())));
+  t.ok(fired - started >= 100, `not before the delay (${fired - started} ms; legs of 30 ms)`);
+  let called = false;
+  const cancel = after(100, () => (called = true));
+  await new Promise((r) => setTimeout(r, 50)); // into the second leg
+  cancel();
+  await new Promise((r) => setTimeout(r, 150));
+  t.notOk(called, "a cancel in a later leg holds");
 });
