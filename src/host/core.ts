@@ -38,6 +38,8 @@ import { startApps } from "../apps/serve.js";
 import { appAccountKey } from "../auth/appAccounts.js";
 import { AppEvent } from "../events/app.js";
 import { TaskEvent } from "../events/task.js";
+import { startPipelines } from "../pipelines/runtime.js";
+import { pipelineEndpoints } from "../service/endpoints/pipelines.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -150,6 +152,9 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     });
     stops.push(served.stop);
   }
+  // Pipelines: after the tasks runtime (every step is a task); resumes the runs the log left open.
+  const pipelines = await startPipelines({ nc: deps.nc, log: deps.log, tasks });
+  stops.push(pipelines.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -166,6 +171,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...config.endpoints,
       ...runnerEndpoints(runnerRef),
       ...appEndpoints({ apps }),
+      ...pipelineEndpoints({ pipelines }),
     ],
   );
   stops.push(service.stop);
