@@ -146,7 +146,7 @@ export type StepView = t.TypeOf<typeof StepView>;
 /** A run as `pipeline.get` and the `pipelines` view show it. */
 export const RunView = t.intersection([
   t.type({ runId: t.string, name: t.string, version: t.string, status: RunStatus, params: t.unknown, steps: t.array(StepView), startedAt: t.string }),
-  t.partial({ result: t.unknown, error: t.string, endedAt: t.string }),
+  t.partial({ result: t.unknown, error: t.string, endedAt: t.string, startedBy: t.string }),
 ]);
 export type RunView = t.TypeOf<typeof RunView>;
 

@@ -18,7 +18,11 @@ export const PipelineDefinedEvent = t.type({
 /** A run started with params valid against the definition's params schema. */
 export const PipelineStarted = t.type({
   type: t.literal("pipeline.started"),
-  data: t.type({ runId: t.string, name: t.string, version: t.string, definition: PipelineDefinition, params: t.unknown, at: t.string }),
+  data: t.intersection([
+    t.type({ runId: t.string, name: t.string, version: t.string, definition: PipelineDefinition, params: t.unknown, at: t.string }),
+    // Who started it (`operator:<name>`, `app:<id>`): an application reads only the runs it started.
+    t.partial({ startedBy: t.string }),
+  ]),
 });
 
 /**

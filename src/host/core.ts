@@ -135,6 +135,9 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   stops.push(config.stop);
   stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   const runnerRef: { runner?: Supervisor } = {};
+  // Pipelines: after the tasks runtime (every step is a task), before applications (they may run pipelines); resumes the runs the log left open.
+  const pipelines = await startPipelines({ nc: deps.nc, log: deps.log, tasks });
+  stops.push(pipelines.stop);
   // Applications: their commands, and the core's side of their accounts' requests.
   const apps = appCommands({
     store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core", onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable app event skipped") }),
@@ -149,12 +152,10 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       tasks,
       appAccount: (appId) => appAccountKey(authority, appId).getPublicKey(),
       load: apps.load,
+      pipelines,
     });
     stops.push(served.stop);
   }
-  // Pipelines: after the tasks runtime (every step is a task); resumes the runs the log left open.
-  const pipelines = await startPipelines({ nc: deps.nc, log: deps.log, tasks });
-  stops.push(pipelines.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {

@@ -21,7 +21,7 @@ import { assertNever } from "../events/exhaustive.js";
 export type Run = { readonly row: RunView; readonly definition: PipelineDefinition } | null;
 
 export type RunCommand =
-  | { type: "start"; runId: string; definition: PipelineDefinition; params: unknown; at: string }
+  | { type: "start"; runId: string; definition: PipelineDefinition; params: unknown; at: string; startedBy?: string }
   | { type: "schedule"; stepId: string; attempt: StepAttempt; taskId: string; at: string }
   | { type: "task_ended"; stepId: string; taskId: string; outcome: { ok: true; result: unknown } | { ok: false; error: string }; at: string }
   | { type: "cancel"; reason: string; at: string };
@@ -55,6 +55,7 @@ export const evolveRow = (row: RunView | null, e: PipelineRunEvent): RunView | n
       params: e.data.params,
       steps: e.data.definition.steps.map((s) => ({ id: s.id, type: s.type, status: "pending", attempt: 0 })),
       startedAt: e.data.at,
+      ...(e.data.startedBy ? { startedBy: e.data.startedBy } : {}),
     };
   }
   if (!row) return row;
@@ -140,7 +141,17 @@ const decide = (cmd: RunCommand, run: Run): E.Either<RunRejection, PipelineRunEv
   if (cmd.type === "start") {
     if (run) return E.left({ _tag: "AlreadyExists", message: `run ${cmd.runId} exists` });
     const d = cmd.definition;
-    return E.right([ev("pipeline.started", { runId: cmd.runId, name: d.name, version: d.version, definition: d, params: cmd.params, at: cmd.at })]);
+    return E.right([
+      ev("pipeline.started", {
+        runId: cmd.runId,
+        name: d.name,
+        version: d.version,
+        definition: d,
+        params: cmd.params,
+        at: cmd.at,
+        ...(cmd.startedBy ? { startedBy: cmd.startedBy } : {}),
+      }),
+    ]);
   }
   if (!run) return E.left({ _tag: "NotFound", message: "no such run" });
   const runId = run.row.runId;

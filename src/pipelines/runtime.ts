@@ -250,7 +250,7 @@ export const startPipelines = async (deps: PipelinesDeps) => {
       const errs = validateDefinition(definition, providers);
       if (errs.length > 0) return E.left({ code: "NoProvider", message: `pipeline ${name} cannot run on the plugins installed now:\n${errs.join("\n")}` });
       const runId = nuid.next();
-      const r = await runs.handle(runId, { type: "start", runId, definition, params, at: nowIso() }, { actor, time: new Date() });
+      const r = await runs.handle(runId, { type: "start", runId, definition, params, at: nowIso(), startedBy: actor }, { actor, time: new Date() });
       if (E.isLeft(r)) return E.left({ code: "AlreadyExists", message: r.left.message });
       advance(runId, r.right.state!.row, r.right.revision);
       kick(runId);
