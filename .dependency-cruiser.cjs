@@ -11,6 +11,7 @@ const PURE = [
   "^src/projections/(plugins|tasks|workers|totals|capabilities|audit|fold|view)\\.ts$",
   // Pipelines: the decider, the define-time checks and the definition's decoding
   "^src/pipelines/(decider|validate|compat|definition)\\.ts$",
+  "^src/projections/pipelines\\.ts$",
 ];
 module.exports = {
   forbidden: [

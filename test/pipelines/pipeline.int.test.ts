@@ -2,6 +2,9 @@ import { readFile } from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import t from "tap";
 import { createTestBus } from "../../src/testing/testBus.js";
+import { Kvm } from "@nats-io/kv";
+import { loadManifests } from "../../src/projections/manifest.js";
+import { liveBucket, readBucket, stripRow } from "../../src/projections/runner/kv.js";
 import { runCli } from "../cli/cliProcess.js";
 import { exampleManifest, fixture, spawnExampleWorker } from "./support.js";
 
@@ -36,6 +39,17 @@ t.test("a three-step pipeline is defined and runs from the service: each step fe
   }
   const bad = await bus.call("pipeline.run", { name: "three-step", params: { text: 3 } });
   t.match(bad, E.left({ code: "InvalidParams" }), "params are checked against the pipeline's schema");
+
+  // The pipelines view: the run's row in KV, as pipeline.get answers it.
+  const m = (await loadManifests()).find((x) => x.name === "pipelines")!;
+  let row: unknown;
+  for (let i = 0; i < 300 && (row as { status?: string } | undefined)?.status !== "completed"; i++) {
+    const rows = await readBucket(await new Kvm(bus.nc).open(await liveBucket(bus.nc, m)));
+    const raw = rows.get(r.right.runId);
+    row = raw === undefined ? undefined : stripRow(raw);
+    if ((row as { status?: string } | undefined)?.status !== "completed") await new Promise((res) => setTimeout(res, 100));
+  }
+  t.same(row, r.right, "the pipelines view holds the run as pipeline.get shows it");
 });
 
 t.test("a bad definition is refused before anything runs, each error naming the step and the path", async (t) => {
