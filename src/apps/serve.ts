@@ -7,6 +7,7 @@ import type * as t from "io-ts";
 import type { Logger } from "pino";
 import { AppCancelRequest, AppGetRequest, AppListRequest, AppRunGetRequest, AppRunRequest, AppSubmitRequest } from "../contract/app.js";
 import type { Pipelines } from "../pipelines/runtime.js";
+import { PIPELINE_NAME } from "../contract/pipeline.js";
 import type { AppInfo, AppSubmitted } from "../contract/app.js";
 import { reportErrors } from "../contract/decodeErrors.js";
 import type { ServiceError } from "../contract/errors.js";
@@ -162,6 +163,7 @@ export const startApps = async (deps: AppsDeps) => {
   const runPipeline = async (appId: string, name: string, raw: unknown): Promise<E.Either<ServiceError, unknown>> => {
     const d = decode(AppRunRequest, raw);
     if (E.isLeft(d)) return d;
+    if (!PIPELINE_NAME.test(name)) return E.left({ code: "NotFound", message: `no pipeline ${JSON.stringify(name)}` });
     const cap = `pipeline.run:${name}`;
     const s = await appState(appId, (x) => x.status === "active" && x.grants.includes(cap));
     if (s.status !== "active" || !s.grants.includes(cap) || !deps.pipelines)

@@ -68,7 +68,10 @@ export const AppCapability = t.refinement(t.string, (s) => APP_CAPABILITY.test(s
 /** `app.pipeline.<name>`: start a run of a pipeline the application is granted `pipeline.run:<name>`. */
 export const AppRunRequest = t.intersection([t.type({ params: t.unknown }), t.partial({ waitMs: WaitMs })]);
 /** `app.call.run`: one of the application's own runs. */
-export const AppRunGetRequest = t.intersection([t.type({ runId: t.string }), t.partial({ waitMs: WaitMs })]);
+export const AppRunGetRequest = t.intersection([
+  t.type({ runId: t.refinement(t.string, (s) => /^[A-Za-z0-9]{1,64}$/.test(s), "a run id") }),
+  t.partial({ waitMs: WaitMs }),
+]);
 export const AppId = t.refinement(t.string, (s) => APP_ID.test(s), "an application id (lower-case letters, digits, '-', at most 30)");
 
 export const AppAddRequest = t.intersection([t.type({ appId: AppId, grants: t.array(AppCapability) }), t.partial({ ttl: t.string })]);

@@ -25,7 +25,18 @@ import { CurvePublicKey, SecretNameRequest, SecretRow, SecretValueRequest } from
 import { ConfigGetRequest, ConfigSetRequest, PluginConfig } from "./pluginConfig.js";
 import { RunnerLogs, RunnerPluginState, RunnerPs } from "./runner.js";
 import { MAX_RUN_INSTANCES } from "./manifest.js";
-import { DefineRequest, DefinitionRow, PipelineDefined, PipelineDefinition, PipelineName, RunIdRequest, RunRequest, RunsRequest, RunView } from "./pipeline.js";
+import {
+  DefineRequest,
+  DefinitionRow,
+  PipelineDefined,
+  PipelineDefinition,
+  PipelineName,
+  RunId,
+  RunIdRequest,
+  RunRequest,
+  RunsRequest,
+  RunView,
+} from "./pipeline.js";
 
 /**
  * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
@@ -282,7 +293,7 @@ export const Endpoints = named({
   "pipeline.cancel": spec(
     "command",
     "Cancel a running run; the task of its running step is cancelled too",
-    t.intersection([t.type({ runId: t.string }), t.partial({ reason: Reason })]),
+    t.intersection([t.type({ runId: RunId }), t.partial({ reason: Reason })]),
     RunView,
   ),
   "audit.query": spec(

@@ -28,6 +28,7 @@ export const STEP_ID = /^[a-z][a-z0-9_-]{0,31}$/;
 export const StepId = matching("StepId", STEP_ID, "a step id: lower-case letters, digits, '_' and '-', starting with a letter, at most 32");
 /** A run id (`pipeline-<runId>`). */
 export const RUN_ID = /^[A-Za-z0-9]{1,64}$/;
+export const RunId = matching("RunId", RUN_ID, "a run id: letters and digits, at most 64");
 /** A JSON Pointer into `{ params, steps: { <id>: { result } } }`: starts at `/params` or `/steps/<id>/result`. */
 export const POINTER = /^\/(params|steps\/[a-z][a-z0-9_-]{0,31}\/result)(\/[^/]*)*$/;
 export const Pointer = matching("Pointer", POINTER, 'a JSON Pointer starting "/params" or "/steps/<step id>/result" (RFC 6901, at most 512 characters)');
@@ -134,7 +135,7 @@ export const PipelineDefined = t.type({ name: t.string, version: t.string, chang
 export type PipelineDefined = t.TypeOf<typeof PipelineDefined>;
 
 export const RunRequest = t.intersection([t.type({ name: PipelineName, params: t.unknown }), t.partial({ waitMs: t.number })]);
-export const RunIdRequest = t.intersection([t.type({ runId: t.string }), t.partial({ waitMs: t.number })]);
+export const RunIdRequest = t.intersection([t.type({ runId: RunId }), t.partial({ waitMs: t.number })]);
 export const RunsRequest = t.partial({ name: PipelineName, status: RunStatus, limit: t.number });
 
 export const StepView = t.intersection([

@@ -39,6 +39,12 @@ t.test("a three-step pipeline is defined and runs from the service: each step fe
   }
   const bad = await bus.call("pipeline.run", { name: "three-step", params: { text: 3 } });
   t.match(bad, E.left({ code: "InvalidParams" }), "params are checked against the pipeline's schema");
+  for (const runId of ["../x", "a.b", "", "x".repeat(65), "__proto__"]) {
+    t.match(await bus.call("pipeline.cancel", { runId }), E.left({ code: "InvalidRequest" }), `cancel ${JSON.stringify(runId)} is refused at the edge`);
+    t.match(await bus.call("pipeline.get", { runId }), E.left({ code: "InvalidRequest" }));
+  }
+  t.match(await bus.call("pipeline.run", { name: "No-Such", params: {} }), E.left({ code: "InvalidRequest" }));
+  t.match(await bus.call("pipeline.run", { name: "no-such", params: {} }), E.left({ code: "NotFound" }));
 
   // The pipelines view: the run's row in KV, as pipeline.get answers it.
   const m = (await loadManifests()).find((x) => x.name === "pipelines")!;
