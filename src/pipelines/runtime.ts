@@ -290,7 +290,10 @@ export const startPipelines = async (deps: PipelinesDeps) => {
     stop: async () => {
       stopped = true;
       await Promise.all(subs.map((s) => s.unsubscribe()));
-      await Promise.allSettled([...loops, ...drivers.values()]);
+      await Promise.allSettled(loops);
+      // A driver may sit in a long poll of its step's task: it sees `stopped` when that returns;
+      // the core's stop does not wait for it (nothing it would record is lost: the log resumes it).
+      await Promise.race([Promise.allSettled([...drivers.values()]), sleep(1_000)]);
     },
   };
 };
