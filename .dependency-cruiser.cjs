@@ -9,6 +9,9 @@ const PURE = [
   "^src/plugins/(decider|status)\\.ts$",
   "^src/tasks/(decider|status|providers)\\.ts$",
   "^src/projections/(plugins|tasks|workers|totals|capabilities|audit|fold|view)\\.ts$",
+  // Pipelines: the decider, the define-time checks and the definition's decoding
+  "^src/pipelines/(decider|validate|compat|definition)\\.ts$",
+  "^src/projections/pipelines\\.ts$",
 ];
 module.exports = {
   forbidden: [

@@ -45,6 +45,7 @@ export type {
 export { Client } from "./client/client.js";
 export type { ClientOptions, ListFilter, SubmitOptions, TaskMap, WatchFilter } from "./client/client.js";
 export { TaskHandle } from "./client/handle.js";
+export { PipelineHandle, PipelineFailedError, PipelineTimeoutError } from "./client/pipeline.js";
 export type { Progress } from "./client/handle.js";
 export type { BulkItem, BulkOptions, BulkReport } from "./client/bulk.js";
 export {

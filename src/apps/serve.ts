@@ -5,12 +5,14 @@ import type { Msg, NatsConnection, Subscription as NatsSub } from "@nats-io/tran
 import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
 import type { Logger } from "pino";
-import { AppCancelRequest, AppGetRequest, AppListRequest, AppSubmitRequest } from "../contract/app.js";
+import { AppCancelRequest, AppGetRequest, AppListRequest, AppRunGetRequest, AppRunRequest, AppSubmitRequest } from "../contract/app.js";
+import type { Pipelines } from "../pipelines/runtime.js";
+import { PIPELINE_NAME } from "../contract/pipeline.js";
 import type { AppInfo, AppSubmitted } from "../contract/app.js";
 import { reportErrors } from "../contract/decodeErrors.js";
 import type { ServiceError } from "../contract/errors.js";
 import type { TaskRow } from "../contract/responses.js";
-import { APP_CALL_ALL, APP_SUBMIT_ALL, appChangeSubject, appOfTask, appTaskPrefix } from "../contract/subjects.js";
+import { APP_CALL_ALL, APP_PIPELINE_ALL, APP_SUBMIT_ALL, appChangeSubject, appOfTask, appTaskPrefix } from "../contract/subjects.js";
 import { APP_CATEGORY } from "../events/app.js";
 import type { AppEvent } from "../events/app.js";
 import { TASK_CATEGORY } from "../events/task.js";
@@ -37,6 +39,8 @@ export type AppsDeps = {
   readonly appAccount: (appId: string) => string;
   /** Reads an application's stream (a request that arrives before the fold saw the application). */
   readonly load: (appId: string) => Promise<{ state: App }>;
+  /** Pipelines: runs of the pipelines an application is granted (`pipeline.run:<name>`). */
+  readonly pipelines?: Pipelines;
 };
 
 /**
@@ -142,12 +146,32 @@ export const startApps = async (deps: AppsDeps) => {
       }
       case "list":
         return list(appId, raw);
+      case "run": {
+        const d = decode(AppRunGetRequest, raw);
+        if (E.isLeft(d) || !deps.pipelines) return E.isLeft(d) ? d : E.left({ code: "NotFound", message: "no pipelines here" });
+        const r = await deps.pipelines.get(d.right.runId, d.right.waitMs);
+        // Only the runs the application started are its own.
+        return E.isRight(r) && r.right.startedBy !== `app:${appId}`
+          ? E.left({ code: "NotFound", message: `no pipeline run ${d.right.runId} of this application` })
+          : r;
+      }
       default:
         return E.left({ code: "NotFound", message: `no verb ${verb}` });
     }
   };
 
-  const serve = (m: Msg, kind: "submit" | "call") => {
+  const runPipeline = async (appId: string, name: string, raw: unknown): Promise<E.Either<ServiceError, unknown>> => {
+    const d = decode(AppRunRequest, raw);
+    if (E.isLeft(d)) return d;
+    if (!PIPELINE_NAME.test(name)) return E.left({ code: "NotFound", message: `no pipeline ${JSON.stringify(name)}` });
+    const cap = `pipeline.run:${name}`;
+    const s = await appState(appId, (x) => x.status === "active" && x.grants.includes(cap));
+    if (s.status !== "active" || !s.grants.includes(cap) || !deps.pipelines)
+      return E.left({ code: "Forbidden", message: `application ${appId} is not granted ${cap}` });
+    return deps.pipelines.run(name, d.right.params, `app:${appId}`, d.right.waitMs ?? 0);
+  };
+
+  const serve = (m: Msg, kind: "submit" | "call" | "pipeline") => {
     const [, appId = "", , ...rest] = m.subject.split(".");
     const refusal = refuseCaller(m.reply, m.headers?.get(REQUEST_INFO_HEADER) || undefined, deps.appAccount(appId));
     // Inside BUS there is no request info: the admin uses `ganglion.v1.task.*`; here only applications speak.
@@ -169,7 +193,9 @@ export const startApps = async (deps: AppsDeps) => {
             ? E.left({ code: "InvalidRequest", message: "the request is not JSON" })
             : kind === "submit"
               ? await submit(appId, rest.join("."), raw)
-              : await call(appId, rest.join("."), raw);
+              : kind === "pipeline"
+                ? await runPipeline(appId, rest.join("."), raw)
+                : await call(appId, rest.join("."), raw);
       } catch (err) {
         log.error({ err, subject: m.subject }, "application request failed");
         // The log out of reach (a timeout under load, a restart): the request may be sent again.
@@ -185,6 +211,7 @@ export const startApps = async (deps: AppsDeps) => {
   const subs: NatsSub[] = [
     nc.subscribe(APP_SUBMIT_ALL, { queue: "ganglion-core", callback: (err, m) => (err ? undefined : serve(m, "submit")) }),
     nc.subscribe(APP_CALL_ALL, { queue: "ganglion-core", callback: (err, m) => (err ? undefined : serve(m, "call")) }),
+    nc.subscribe(APP_PIPELINE_ALL, { queue: "ganglion-core", callback: (err, m) => (err ? undefined : serve(m, "pipeline")) }),
   ];
 
   // Changes of applications' tasks, from the head of the log on.

@@ -2,6 +2,7 @@ import { encodeAccount } from "@nats-io/jwt";
 import type { Account, Import } from "@nats-io/jwt";
 import type { KeyPair } from "@nats-io/nkeys";
 import { APP_VERBS, appCallSubject, appChanges, appSubmitSubject, assertAppId, busAppCallSubject, busAppSubmitSubject } from "../contract/subjects.js";
+import { appPipelineSubject, busAppPipelineSubject } from "../contract/subjects.js";
 import type { Authority, MintedUser } from "./authority.js";
 import { deriveAccountKey, PLUGIN_ACCOUNT_LIMITS } from "./accounts.js";
 import { mergeRevocations, mintAccountUser, revocationsOf } from "./accountAuthority.js";
@@ -27,17 +28,32 @@ export const appAccountKey = (a: Authority, appId: string): KeyPair => deriveAcc
 export const appAccountName = (appId: string) => `app:${appId}`;
 
 const typeOf = (capability: string) => capability.slice("task.submit:".length);
+const PIPELINE_GRANT = "pipeline.run:";
 
 export const appImports = (bus: string, appId: string, access: AppAccess): Import[] => {
   if (!access.active) return [];
   return [
-    ...[...new Set(access.grants)].sort().map((c): Import => ({
-      name: c,
-      type: "service",
-      account: bus,
-      subject: busAppSubmitSubject(appId, typeOf(c)),
-      local_subject: appSubmitSubject(typeOf(c)),
-    })),
+    ...[...new Set(access.grants)]
+      .filter((c) => !c.startsWith(PIPELINE_GRANT))
+      .sort()
+      .map((c): Import => ({
+        name: c,
+        type: "service",
+        account: bus,
+        subject: busAppSubmitSubject(appId, typeOf(c)),
+        local_subject: appSubmitSubject(typeOf(c)),
+      })),
+    // Pipelines: one import per granted `pipeline.run:<name>`.
+    ...[...new Set(access.grants)]
+      .filter((c) => c.startsWith(PIPELINE_GRANT))
+      .sort()
+      .map((c): Import => ({
+        name: c,
+        type: "service",
+        account: bus,
+        subject: busAppPipelineSubject(appId, c.slice(PIPELINE_GRANT.length)),
+        local_subject: appPipelineSubject(c.slice(PIPELINE_GRANT.length)),
+      })),
     ...APP_VERBS.map((v): Import => ({
       name: `tasks ${v}`,
       type: "service",

@@ -16,6 +16,10 @@ import { BusUnavailableError, NotGrantedError } from "./errors.js";
 import { TaskHandle } from "./handle.js";
 import type { HandleHost } from "./handle.js";
 import { NoRouteError, request, retrying, transient } from "./transport.js";
+import { RunView } from "../contract/pipeline.js";
+import { appPipelineSubject } from "../contract/subjects.js";
+import { GanglionError } from "./errors.js";
+import { PipelineHandle } from "./pipeline.js";
 
 export type ClientOptions = {
   /** Server URL(s); a context's `url` otherwise. */
@@ -101,7 +105,7 @@ export class Client<TM extends TaskMap = TaskMap> {
     }
   }
 
-  private call<A>(verb: "get" | "cancel" | "list" | "info", body: unknown, codec: t.Type<A, any, unknown>, timeoutMs = this.timeoutMs): Promise<A> {
+  private call<A>(verb: "get" | "cancel" | "list" | "info" | "run", body: unknown, codec: t.Type<A, any, unknown>, timeoutMs = this.timeoutMs): Promise<A> {
     const retryOn = (e: unknown) => transient(e) || e instanceof NoRouteError;
     return retrying(
       () => request(this.nc, appCallSubject(verb), body, codec, timeoutMs),
@@ -202,6 +206,31 @@ export class Client<TM extends TaskMap = TaskMap> {
       }
     })();
     return { events, stop: () => sub.unsubscribe() };
+  }
+
+  /**
+   * Starts a run of pipeline `name` (the application needs the grant `pipeline.run:<name>`);
+   * resolves once the core recorded it (with `waitMs`, once it ended or the wait ran out).
+   * `handle.result()` waits for its end. Params that do not fit the pipeline's schema throw
+   * `GanglionError` (`InvalidParams`), an ungranted pipeline `GanglionError` (`Forbidden`).
+   * Unlike `submit`, a start is sent once, never repeated (a run has no idempotency key yet).
+   */
+  async runPipeline<R = unknown>(name: string, params: unknown, opts: { waitMs?: number } = {}): Promise<PipelineHandle<R>> {
+    const waitMs = opts.waitMs ? Math.min(Math.max(0, Math.floor(opts.waitMs)), MAX_APP_WAIT_MS) : 0;
+    let v: RunView;
+    try {
+      v = await request(this.nc, appPipelineSubject(name), { params, ...(waitMs ? { waitMs } : {}) }, RunView, this.timeoutMs + waitMs);
+    } catch (err) {
+      if (!(err instanceof NoRouteError)) throw err;
+      await request(this.nc, appCallSubject("info"), {}, AppInfo, this.timeoutMs).catch((e) => {
+        throw e instanceof NoRouteError ? new BusUnavailableError("no Ganglion core answers") : e;
+      });
+      throw new GanglionError({ code: "Forbidden", message: `this application is not granted pipeline.run:${name}` });
+    }
+    const host = {
+      getRun: (runId: string, w: number) => this.call("run", { runId, ...(w ? { waitMs: Math.min(w, MAX_APP_WAIT_MS) } : {}) }, RunView, this.timeoutMs + w),
+    };
+    return new PipelineHandle<R>(host, v.runId, v);
   }
 
   /** Drains the connection: what was sent is flushed, subscriptions end, then it closes. */

@@ -61,9 +61,17 @@ export type TaskChange = t.TypeOf<typeof TaskChange>;
 
 // ---- operators' side: the `app.*` endpoints of the service -----------------------------------
 
-/** `task.submit:<type>`: the one capability an application may hold, for now. */
-export const APP_CAPABILITY = /^task\.submit:[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$/;
-export const AppCapability = t.refinement(t.string, (s) => APP_CAPABILITY.test(s) && s.length <= 200, "task.submit:<task type>");
+/** `task.submit:<type>`, or `pipeline.run:<pipeline name>`: the capabilities an application may hold. */
+export const APP_CAPABILITY = /^(task\.submit:[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*|pipeline\.run:[a-z][a-z0-9-]{0,63})$/;
+export const AppCapability = t.refinement(t.string, (s) => APP_CAPABILITY.test(s) && s.length <= 200, "task.submit:<task type> or pipeline.run:<pipeline>");
+
+/** `app.pipeline.<name>`: start a run of a pipeline the application is granted `pipeline.run:<name>`. */
+export const AppRunRequest = t.intersection([t.type({ params: t.unknown }), t.partial({ waitMs: WaitMs })]);
+/** `app.call.run`: one of the application's own runs. */
+export const AppRunGetRequest = t.intersection([
+  t.type({ runId: t.refinement(t.string, (s) => /^[A-Za-z0-9]{1,64}$/.test(s), "a run id") }),
+  t.partial({ waitMs: WaitMs }),
+]);
 export const AppId = t.refinement(t.string, (s) => APP_ID.test(s), "an application id (lower-case letters, digits, '-', at most 30)");
 
 export const AppAddRequest = t.intersection([t.type({ appId: AppId, grants: t.array(AppCapability) }), t.partial({ ttl: t.string })]);

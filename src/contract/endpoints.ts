@@ -25,6 +25,18 @@ import { CurvePublicKey, SecretNameRequest, SecretRow, SecretValueRequest } from
 import { ConfigGetRequest, ConfigSetRequest, PluginConfig } from "./pluginConfig.js";
 import { RunnerLogs, RunnerPluginState, RunnerPs } from "./runner.js";
 import { MAX_RUN_INSTANCES } from "./manifest.js";
+import {
+  DefineRequest,
+  DefinitionRow,
+  PipelineDefined,
+  PipelineDefinition,
+  PipelineName,
+  RunId,
+  RunIdRequest,
+  RunRequest,
+  RunsRequest,
+  RunView,
+} from "./pipeline.js";
 
 /**
  * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
@@ -260,6 +272,29 @@ export const Endpoints = named({
     "An instance's stdout and stderr (default: the plugin's first): the tail, or from a byte offset (`next` of the previous answer, for --follow)",
     WorkerLogsRequest,
     RunnerLogs,
+  ),
+  // Pipelines (`ganglion pipeline …`; README, "Pipelines"): operators only, for now.
+  "pipeline.define": spec(
+    "command",
+    "Define (or change) a pipeline from its definition (YAML/JSON text or object): validated against the installed plugins first, errors naming the step and the path",
+    DefineRequest,
+    PipelineDefined,
+  ),
+  "pipeline.run": spec(
+    "command",
+    "Start a run of a defined pipeline with params valid against its params schema; waitMs waits for its end",
+    RunRequest,
+    RunView,
+  ),
+  "pipeline.get": spec("command", "A run: its status, each step's status, task id and result; waitMs waits for its end", RunIdRequest, RunView),
+  "pipeline.runs": spec("command", "Runs, newest first. Request {name?, status?, limit? (default 100)}.", RunsRequest, t.array(RunView)),
+  "pipeline.list": spec("command", "Every defined pipeline: name, version, step ids", Empty, t.array(DefinitionRow)),
+  "pipeline.show": spec("command", "A pipeline's definition in force. Request {name}.", t.type({ name: PipelineName }), PipelineDefinition),
+  "pipeline.cancel": spec(
+    "command",
+    "Cancel a running run; the task of its running step is cancelled too",
+    t.intersection([t.type({ runId: RunId }), t.partial({ reason: Reason })]),
+    RunView,
   ),
   "audit.query": spec(
     "read",

@@ -156,6 +156,13 @@ const capability = (catalog: Catalog | undefined) =>
 
 // ---- the manifest ------------------------------------------------------------------------------
 
+/** A semantic data type's name (pipelines' `inputType` / `outputType`): `Dataset`, `YOLODataset`, `text.Document`. */
+export const DataTypeName = matching(
+  "DataTypeName",
+  /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/,
+  "a data type name: letters, digits, '_', '.', '-', starting with a letter, at most 64",
+);
+
 export type RetryPolicy = { maxAttempts: number; backoff: number[] };
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 1, backoff: [] };
 export type Limits = { concurrency: number; rate: { count: number; perMs: number } };
@@ -288,7 +295,14 @@ export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSour
       timeout: PositiveDuration,
       retry: withDefault(RetryPolicy, DEFAULT_RETRY),
     },
-    { scheduleToStart: PositiveDuration, deadline: PositiveDuration },
+    {
+      scheduleToStart: PositiveDuration,
+      deadline: PositiveDuration,
+      // Pipelines: the semantic type of the params this task takes and of the result it gives
+      // (names declared in some manifest's `dataTypes`; checked when a pipeline is defined).
+      inputType: DataTypeName,
+      outputType: DataTypeName,
+    },
   );
   return closed(
     "manifest",
@@ -306,6 +320,8 @@ export const manifestCodec = (catalog: Catalog | undefined, source: ManifestSour
       /** The plugin's live configuration, as a JSON Schema (checked like params schemas); `ganglion plugin config set` validates against it. */
       config: JsonSchema,
       run: runCodec(source),
+      /** Pipelines: semantic data types this plugin declares, each optionally a kind of another (`YOLODataset` is a `Dataset`). */
+      dataTypes: t.array(closed("dataTypes[]", { name: DataTypeName }, { is: DataTypeName, description: t.string })),
     },
   );
 };

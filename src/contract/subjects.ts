@@ -220,7 +220,7 @@ export const appSubmitSubject = (taskType: string) => `app.submit.${taskType}`;
 /** The same request as it arrives in BUS (the import put the application's id in). */
 export const busAppSubmitSubject = (appId: string, taskType: string) => `app.${appId}.submit.${taskType}`;
 /** What an application may ask about its own tasks (`app.call.<verb>`), besides submitting. */
-export const APP_VERBS = ["info", "get", "cancel", "list"] as const;
+export const APP_VERBS = ["info", "get", "cancel", "list", "run"] as const;
 export type AppVerb = (typeof APP_VERBS)[number];
 /** Request, in the application's account. */
 export const appCallSubject = (verb: AppVerb) => `app.call.${verb}`;
@@ -234,3 +234,9 @@ export const APP_SERVICE_EXPORT = "app.>";
 export const appChangeSubject = (appId: string, taskId: string) => `appev.${appId}.${taskId}`;
 export const appChanges = (appId: string) => `appev.${appId}.>`;
 export const APP_CHANGES_ALL = "appev.>";
+// ---- applications: pipelines (granted `pipeline.run:<name>`) ------------------------------------
+/** Request, in the application's account: start a run of pipeline `name` (granted `pipeline.run:<name>`). */
+export const appPipelineSubject = (name: string) => `app.pipeline.${name}`;
+/** The same request as it arrives in BUS. */
+export const busAppPipelineSubject = (appId: string, name: string) => `app.${appId}.pipeline.${name}`;
+export const APP_PIPELINE_ALL = "app.*.pipeline.*";

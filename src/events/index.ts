@@ -6,12 +6,24 @@ import { WorkerEvent } from "./worker.js";
 import { SecretEvent } from "./secret.js";
 import { ConfigEvent } from "./config.js";
 import { RunnerEvent } from "./runner.js";
+import { PipelineEvent } from "./pipeline.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
- * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`, `app`).
+ * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`, `app`, `pipeline`, `pipelinedef`).
  */
-export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent]);
+export const GanglionEvent = t.union([
+  PluginEvent,
+  TaskEvent,
+  TaskLimitsEvent,
+  WorkerEvent,
+  SecretEvent,
+  ConfigEvent,
+  RunnerEvent,
+  AppEvent,
+  // Pipelines (src/pipelines/)
+  PipelineEvent,
+]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
 export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent };
@@ -24,3 +36,6 @@ export { WORKER_CATEGORY, workerStreamName } from "./worker.js";
 export { SECRET_CATEGORY, secretStreamName } from "./secret.js";
 export { CONFIG_CATEGORY, configStreamName } from "./config.js";
 export { RUNNER_CATEGORY, runnerStreamName } from "./runner.js";
+// Pipelines
+export { PipelineEvent };
+export { PIPELINE_CATEGORY, PIPELINE_DEF_CATEGORY, pipelineStreamName, pipelineDefStreamName } from "./pipeline.js";

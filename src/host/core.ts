@@ -44,6 +44,8 @@ import { AppEvent } from "../events/app.js";
 import { TaskEvent } from "../events/task.js";
 import { startLoopMonitor } from "./loopMonitor.js";
 import { manifestChecker } from "../plugins/manifestCheck.js";
+import { startPipelines } from "../pipelines/runtime.js";
+import { pipelineEndpoints } from "../service/endpoints/pipelines.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -156,6 +158,9 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   stops.push(config.stop);
   stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
   const runnerRef: { runner?: Supervisor } = {};
+  // Pipelines: after the tasks runtime (every step is a task), before applications (they may run pipelines); resumes the runs the log left open.
+  const pipelines = await startPipelines({ nc: deps.nc, log: deps.log, tasks });
+  stops.push(pipelines.stop);
   // Applications: their commands, and the core's side of their accounts' requests.
   const apps = appCommands({
     store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core", onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable app event skipped") }),
@@ -170,6 +175,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       tasks,
       appAccount: (appId) => appAccountKey(authority, appId).getPublicKey(),
       load: apps.load,
+      pipelines,
     });
     stops.push(served.stop);
   }
@@ -193,6 +199,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...config.endpoints,
       ...runnerEndpoints(runnerRef),
       ...appEndpoints({ apps }),
+      ...pipelineEndpoints({ pipelines }),
     ],
   );
   stops.push(service.stop);

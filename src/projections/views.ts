@@ -4,6 +4,7 @@ import { tasksView } from "./tasks.js";
 import { totalsView } from "./totals.js";
 import type { AnyView } from "./view.js";
 import { workersView } from "./workers.js";
+import { pipelinesView } from "./pipelines.js";
 
 /** The built-in views by name; `projections/<name>.json` says where and from what each runs. */
 export const allViews: Readonly<Record<string, AnyView>> = {
@@ -12,4 +13,6 @@ export const allViews: Readonly<Record<string, AnyView>> = {
   workers: workersView,
   tasks: tasksView,
   totals: totalsView,
+  // Pipelines
+  pipelines: pipelinesView,
 };

@@ -11,6 +11,7 @@ import {
   TaskEvent,
   TaskLimitsEvent,
   WorkerEvent,
+  PipelineEvent,
 } from "../../src/events/index.js";
 import {
   LIMITS_CATEGORY,
@@ -25,7 +26,7 @@ import {
 
 t.test("the union of all events is the union of the families, task limits and secrets included", async (t) => {
   const all = [...membersByType(GanglionEvent)!.keys()].sort();
-  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent]
+  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent, PipelineEvent]
     .flatMap((f) => [...membersByType(f)!.keys()])
     .sort();
   t.same(all, families);

@@ -1,9 +1,10 @@
 import type { PluginEvent } from "../../src/events/plugin.js";
 import type { TaskEvent } from "../../src/events/task.js";
 import type { WorkerEvent } from "../../src/events/worker.js";
+import type { PipelineRunEvent } from "../../src/events/pipeline.js";
 import type { ViewEvent } from "../../src/projections/view.js";
 
-export type AnyBusEvent = PluginEvent | TaskEvent | WorkerEvent;
+export type AnyBusEvent = PluginEvent | TaskEvent | WorkerEvent | PipelineRunEvent;
 /** One append: events of one stream that must land together (one commit). */
 export type Commit = { readonly streamName: string; readonly events: AnyBusEvent[] };
 
@@ -39,7 +40,7 @@ const iso = (n: number) => new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString
  * upgraded and removed; workers coming and going; `tasks` tasks that complete, fail and retry,
  * die, or get cancelled. Every event is valid against the families' codecs.
  */
-export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number } = {}): Commit[] => {
+export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number; pipelines?: number } = {}): Commit[] => {
   const rnd = prng(opts.seed ?? 7);
   const nPlugins = opts.plugins ?? 5;
   const nTasks = opts.tasks ?? 50;
@@ -151,6 +152,33 @@ export const scenario = (opts: { plugins?: number; tasks?: number; seed?: number
     } else {
       out.push({ streamName: s, events: [{ type: "task.cancelled", data: { taskId, at: at(), reason: "operator" } }] });
     }
+  }
+  // Pipelines: runs of a two-step pipeline, every other one failing at its second step.
+  const definition = {
+    name: "pl",
+    version: "1.0.0",
+    params: { type: "object" },
+    steps: ["a", "b"].map((id) => ({ id, type: "p0.run", params: {}, onFailure: "stop" as const })),
+  };
+  for (let i = 0; i < (opts.pipelines ?? 0); i++) {
+    const runId = `run${i}`;
+    const s = `pipeline-${runId}`;
+    out.push({ streamName: s, events: [{ type: "pipeline.started", data: { runId, name: "pl", version: "1.0.0", definition, params: { i }, at: at() } }] });
+    for (const stepId of ["a", "b"]) {
+      const taskId = `pl-${runId}${stepId}`;
+      out.push({ streamName: s, events: [{ type: "pipeline.step.scheduled", data: { runId, stepId, attempt: 1, taskId, at: at() } }] });
+      if (stepId === "b" && i % 2 === 1) {
+        const t1 = at();
+        out.push({
+          streamName: s,
+          events: [
+            { type: "pipeline.step.failed", data: { runId, stepId, attempt: 1, error: "boom", taskId, at: t1 } },
+            { type: "pipeline.failed", data: { runId, stepId, error: "boom", at: t1 } },
+          ],
+        });
+      } else out.push({ streamName: s, events: [{ type: "pipeline.step.completed", data: { runId, stepId, taskId, result: { i }, at: at() } }] });
+    }
+    if (i % 2 === 0) out.push({ streamName: s, events: [{ type: "pipeline.completed", data: { runId, result: { i }, at: at() } }] });
   }
   return out;
 };

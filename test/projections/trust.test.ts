@@ -9,7 +9,7 @@ import { trustedCommit } from "../../src/store/commits.js";
 import { asViewEvents, scenario } from "./fixtures.js";
 
 t.test("a fold that trusts the log gives exactly the rows of a fold that decodes every event", async (t) => {
-  const events = asViewEvents(scenario({ plugins: 6, tasks: 400, seed: 3 }));
+  const events = asViewEvents(scenario({ plugins: 6, tasks: 400, seed: 3, pipelines: 4 }));
   for (const view of Object.values(allViews)) {
     const strict = foldAll(view, events);
     const trusted: Rows = new Map();

@@ -1,4 +1,6 @@
 import t from "tap";
+import { pipelineEndpoints } from "../../src/service/endpoints/pipelines.js";
+import type { Pipelines } from "../../src/pipelines/runtime.js";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as io from "io-ts";
@@ -50,12 +52,14 @@ const coreEndpoints = () => [
   ...configEndpoints,
   ...runnerEndpoints({}),
   ...appEndpoints({ apps: {} as AppCommands }),
+  // Pipelines
+  ...pipelineEndpoints({ pipelines: {} as Pipelines }),
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 42);
+  t.equal(ENDPOINT_NAMES.length, 42 + 7 /* pipeline.* */);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);

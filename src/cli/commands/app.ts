@@ -39,7 +39,7 @@ export const register = (program: Command, ctx: CliContext) => {
   app
     .command("add")
     .argument("<name>", "application id: lower-case letters, digits and '-', at most 30")
-    .option("--grant <capability...>", "task.submit:<type> capabilities to grant (repeat, or separate with commas)", collect, [])
+    .option("--grant <capability...>", "task.submit:<type> or pipeline.run:<pipeline> capabilities to grant (repeat, or separate with commas)", collect, [])
     .option("-o, --output <file>", "write its .creds here (mode 0600); default <name>.creds")
     .option("--ttl <duration>", 'expire the credentials after this long (e.g. "30d"); default: no expiry')
     .summary("add an application and mint its credentials")
@@ -58,7 +58,7 @@ export const register = (program: Command, ctx: CliContext) => {
   app
     .command("grant")
     .argument("<name>", "application id")
-    .argument("<capability...>", "task.submit:<type> capabilities")
+    .argument("<capability...>", "task.submit:<type> or pipeline.run:<pipeline> capabilities")
     .summary("grant an application more task types (live)")
     .action(async (name: string, caps: string[], _o: unknown, cmd: Command) => {
       printApp(ctx, cmd, await ctx.withBus(cmd, (nc) => call(nc, "app.grant", { appId: name, capabilities: caps })));

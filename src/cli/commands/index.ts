@@ -4,6 +4,7 @@ import * as app from "./app.js";
 import * as audit from "./audit.js";
 import * as compose from "./compose.js";
 import * as natsContext from "./natsContext.js";
+import * as pipeline from "./pipeline.js";
 import * as plugin from "./plugin.js";
 import * as pluginConfig from "./pluginConfig.js";
 import * as projections from "./projections.js";
@@ -38,4 +39,6 @@ export const commandGroups: readonly CommandGroup[] = [
   worker,
   app,
   types,
+  // Pipelines
+  pipeline,
 ];
