@@ -10,6 +10,7 @@ import { trustedDecodeFor } from "../view.js";
 import type { AnyView, ViewEvent } from "../view.js";
 import { allViews } from "../views.js";
 import { openBucket, readBucket, readCheckpoint, writeCheckpoint } from "./kv.js";
+import { writeRows } from "./bulk.js";
 import { rowWriter } from "./rows.js";
 import { indexer, readerStore, resolveViews, sleep } from "./source.js";
 import type { AnyEvent } from "./source.js";
@@ -125,7 +126,7 @@ export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Prom
 };
 
 /** Row writes a rebuild keeps in flight. */
-const REBUILD_WRITES_IN_FLIGHT = 256;
+const REBUILD_WRITES_IN_FLIGHT = 1024;
 
 /**
  * Rebuilds views from the log: folds it from scratch in memory, then makes each bucket hold
@@ -148,21 +149,30 @@ export const rebuildProjections = async (
     const revisions = new Map<string, number>();
     const actual = await readBucket(kv, revisions);
     const diffs = diffRows(rows, actual);
-    // The bucket was just read whole: each write goes without a read of its own.
-    const writer = rowWriter(kv, view, log, Math.max(20_000, diffs.length));
-    for (const d of diffs) writer.prime(d.key, actual.get(d.key), revisions.get(d.key) ?? 0);
+    // The bucket was just read whole: each write goes without a read of its own, as a
+    // compare-and-set publish against the revision read; a row changed since (a live runner)
+    // goes through the row writer's read-and-retry.
+    const writer = rowWriter(kv, view, log, 20_000);
+    const todo = diffs.map((d) => {
+      const cur = actual.get(d.key);
+      const past =
+        typeof cur === "object" &&
+        cur !== null &&
+        typeof (cur as { lastPosition?: unknown }).lastPosition === "number" &&
+        (cur as { lastPosition: number }).lastPosition > head;
+      return { key: d.key, want: rows.get(d.key), revision: revisions.get(d.key) ?? 0, skip: past };
+    });
     let done = 0;
-    // Each differing row is its own key: the writes are independent, so keep many in flight
-    // instead of paying one round trip per row (the write phase dominated a rebuild).
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(REBUILD_WRITES_IN_FLIGHT, diffs.length) }, async () => {
-        while (next < diffs.length) {
-          const d = diffs[next++]!;
-          await writer.reconcile(d.key, rows.get(d.key), head);
-          o.onProgress?.({ view: m.name, phase: "write", done: ++done, total: diffs.length });
-        }
-      }),
+    await writeRows(
+      nc,
+      kv,
+      todo,
+      async (key, want) => {
+        writer.prime(key, actual.get(key), revisions.get(key) ?? 0);
+        await writer.reconcile(key, want, head);
+      },
+      REBUILD_WRITES_IN_FLIGHT,
+      () => o.onProgress?.({ view: m.name, phase: "write", done: ++done, total: diffs.length }),
     );
     const cp = (await readCheckpoint(nc, m.bucket)) ?? 0;
     if (cp < head) await writeCheckpoint(await openBucket(nc, Buckets.Checkpoints), m.bucket, head);
