@@ -335,7 +335,10 @@ export class Worker {
       m.ack();
       return;
     }
-    await this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
+    // The handler does not wait for the started report to be stored (a round trip per task);
+    // every later report of the attempt does, so RESULTS still holds them in order.
+    const startedStored = this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
+    const after = (r: Report) => startedStored.then(() => this.report(r));
     let lastWorking = Date.now();
     let lastKeepAlive = Date.now();
     const throttle = this.opts.progressThrottleMs ?? 1000;
@@ -347,7 +350,7 @@ export class Worker {
       // report without a `progress` body is a pure keep-alive: it restarts the timer, appends nothing.
       if (Date.now() - lastKeepAlive >= throttle) {
         lastKeepAlive = Date.now();
-        void this.report({ ...base, status: "progress" });
+        void after({ ...base, status: "progress" });
       }
     };
     const keepAlive = setInterval(() => this.nc?.isClosed() || m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
@@ -372,7 +375,7 @@ export class Worker {
         working();
         if (Date.now() - lastProgress < throttle && done < total) return;
         lastProgress = Date.now();
-        void this.report({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message } : {}) } });
+        void after({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message } : {}) } });
       },
     };
     this.metricsApi.increment("tasks.started");
@@ -405,7 +408,7 @@ export class Worker {
       const size = Buffer.byteLength(JSON.stringify(completed));
       const max = this.nc?.info?.max_payload ?? Number.POSITIVE_INFINITY;
       if (size > max) throw new TaskFailure(`the result is ${size} bytes; the bus accepts messages of at most ${max}`, { retryable: false });
-      if (await this.report(completed)) m.ack();
+      if (await after(completed)) m.ack();
       this.metricsApi.increment("tasks.completed");
     } catch (err) {
       if (abort.signal.aborted && abort.signal.reason instanceof WorkerStopping) {
@@ -425,7 +428,7 @@ export class Worker {
       const e = err as Error;
       const retryable = err instanceof TaskFailure ? err.retryable : true;
       log.warn({ err: e.message, retryable }, "task failed");
-      if (await this.report({ ...base, status: "failed", error: { message: e.message || String(err), retryable } })) m.ack();
+      if (await after({ ...base, status: "failed", error: { message: e.message || String(err), retryable } })) m.ack();
       this.metricsApi.increment("tasks.failed");
     } finally {
       clearInterval(keepAlive);
