@@ -203,7 +203,7 @@ export const renderTable = (r: Results): string => {
     rows.push([
       `2. latency at ${n(gl.offeredPerSec)} tasks/s offered (p50 / p99)`,
       `${rl.p50Ms} / ${rl.p99Ms} ms`,
-      `${gl.p50Ms} / ${gl.p99Ms} ms (${n(gl.completed)}/${n(gl.tasks)} done)`,
+      `${gl.p50Ms} / ${gl.p99Ms} ms (${n(gl.completed)}/${n(gl.tasks)} done${gl.refused ? `, ${n(gl.refused)} refused` : ""})`,
       "",
       "p99 ≤ 25 ms",
       met(gl.p99Ms <= 25 && gl.completed === gl.tasks),
@@ -238,7 +238,7 @@ export const renderTable = (r: Results): string => {
       rows.push([
         `2. latency at ${n(bc.offeredPerSec)} tasks/s offered (p50 / p99)`,
         "",
-        `${bc.p50Ms} / ${bc.p99Ms} ms (${n(bc.completed)}/${n(bc.tasks)} done)`,
+        `${bc.p50Ms} / ${bc.p99Ms} ms (${n(bc.completed)}/${n(bc.tasks)} done${bc.refused ? `, ${n(bc.refused)} refused` : ""})`,
         "",
         "",
         "",
