@@ -7,6 +7,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { headers, nuid } from "@nats-io/transport-node";
 import { COUNT_HEADER, natsEventStore, REVISION_HEADER, TYPE_HEADER } from "../src/store/eventStore.js";
 import { eventSubject } from "../src/contract/subjects.js";
+import { pipelinedPublisher } from "../src/store/publisher.js";
 import type { BenchServer } from "./lib.js";
 import { progress, round, windowed } from "./lib.js";
 
@@ -18,6 +19,11 @@ export type AppendResult = {
   inFlight: number;
   payloadBytes: number;
   rawPerSec: number;
+  /**
+   * The bare publish again, through the store's pipelined publisher (one reply subscription, no
+   * per-request timer): the floor of the wire path the store now uses.
+   */
+  rawPipelinedPerSec: number;
   /** js.publish with the store's msg id, expectation and headers, without the store's code. */
   rawWithHeadersPerSec: number;
   ganglionPerSec: number;
@@ -60,6 +66,13 @@ export const benchAppend = async (server: BenchServer, o: { events: number; inFl
     );
     const rawSec = (performance.now() - t0) / 1000;
 
+    progress(`append: the same bare publish through the store's pipelined publisher, ${o.inFlight} in flight`);
+    const pipe = pipelinedPublisher(nc);
+    t0 = performance.now();
+    await windowed(o.events, o.inFlight, (i) => pipe.publish(eventSubject("benchpipe", String(i % streams)), payload));
+    const pipeSec = (performance.now() - t0) / 1000;
+    pipe.close();
+
     // The same publish with what appendToStream adds on the wire (msg id, expected last subject
     // sequence, three headers): splits the gap between the server's checks and the client's work.
     progress(`append: js.publish with the event store's headers and expectations, ${o.inFlight} in flight`);
@@ -97,6 +110,7 @@ export const benchAppend = async (server: BenchServer, o: { events: number; inFl
       inFlight: o.inFlight,
       payloadBytes: payload.length,
       rawPerSec: round(rawPerSec, 0),
+      rawPipelinedPerSec: round(o.events / pipeSec, 0),
       rawWithHeadersPerSec: round(o.events / hdrSec, 0),
       ganglionPerSec: round(ganglionPerSec, 0),
       ratio: round(ganglionPerSec / rawPerSec, 2),

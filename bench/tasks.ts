@@ -105,7 +105,17 @@ const completionWatcher = (nc: NatsConnection) => {
 };
 
 export type ThroughputRun = { instances: number; tasks: number; completed: number; perSec: number };
-export type LatencyRun = { offeredPerSec: number; tasks: number; completed: number; p50Ms: number; p99Ms: number; maxMs: number };
+export type LatencyRun = {
+  offeredPerSec: number;
+  tasks: number;
+  completed: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Submissions the core refused (with the first reason). */
+  refused?: number;
+  firstRefusal?: string;
+};
 
 export type TasksResult = {
   concurrencyPerInstance: number;
@@ -228,16 +238,27 @@ export const benchTasks = async (
           const measure = async (rate: number): Promise<LatencyRun> => {
             progress(`tasks: latency at ${rate} tasks/s for ${o.latencySeconds} s through Ganglion`);
             const sent = new Map<string, number>();
+            // A refused submission (the core's append timed out while it is over capacity) is
+            // counted, not fatal: the run's other figures must not be lost with it.
+            let refused = 0;
+            let firstRefusal = "";
             const n = await offered(rate, o.latencySeconds, async (i) => {
               const at = performance.now();
-              sent.set(await submit(i), at);
+              try {
+                sent.set(await submit(i), at);
+              } catch (err) {
+                refused++;
+                firstRefusal ||= (err as Error).message;
+              }
             });
-            const got = await watcher.waitFor(() => sent.keys(), n, 120_000);
+            if (refused) progress(`${refused} of ${n} submissions refused, the first: ${firstRefusal}`);
+            const got = await watcher.waitFor(() => sent.keys(), n - refused, 120_000);
             const lat = [...sent].flatMap(([id, at]) => (watcher.done.has(id) ? [watcher.done.get(id)! - at] : [])).sort((a, b) => a - b);
             return {
               offeredPerSec: rate,
               tasks: n,
               completed: got,
+              ...(refused ? { refused, firstRefusal } : {}),
               p50Ms: round(percentile(lat, 50)),
               p99Ms: round(percentile(lat, 99)),
               maxMs: round(lat.at(-1) ?? NaN),

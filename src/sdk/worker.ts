@@ -339,7 +339,10 @@ export class Worker {
       m.ack();
       return;
     }
-    await this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
+    // The handler does not wait for the started report to be stored (a round trip per task);
+    // every later report of the attempt does, so RESULTS still holds them in order.
+    const startedStored = this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
+    const after = (r: Report) => startedStored.then(() => this.report(r));
     let lastWorking = Date.now();
     let lastKeepAlive = Date.now();
     const throttle = this.opts.progressThrottleMs ?? 1000;
@@ -351,7 +354,7 @@ export class Worker {
       // report without a `progress` body is a pure keep-alive: it restarts the timer, appends nothing.
       if (Date.now() - lastKeepAlive >= throttle) {
         lastKeepAlive = Date.now();
-        void this.report({ ...base, status: "progress" });
+        void after({ ...base, status: "progress" });
       }
     };
     const keepAlive = setInterval(() => this.nc?.isClosed() || m.working(), Math.max(100, Math.floor(a.ackWaitMs / 3)));
@@ -376,7 +379,7 @@ export class Worker {
         working();
         if (Date.now() - lastProgress < throttle && done < total) return;
         lastProgress = Date.now();
-        void this.report({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message: cutText(message) } : {}) } });
+        void after({ ...base, status: "progress", progress: { done, total, ...(message !== undefined ? { message: cutText(message) } : {}) } });
       },
     };
     this.metricsApi.increment("tasks.started");
@@ -410,7 +413,7 @@ export class Worker {
       // RESULTS refuses a report over MAX_REPORT_BYTES: fail the attempt now, with the size, instead of letting it time out.
       const tooLarge = resultTooLarge(completed.result);
       if (tooLarge) throw new TaskFailure(tooLarge, { retryable: false, kind: "invalid_result" });
-      if (await this.report(completed)) m.ack();
+      if (await after(completed)) m.ack();
       this.metricsApi.increment("tasks.completed");
     } catch (err) {
       if (abort.signal.aborted && abort.signal.reason instanceof WorkerStopping) {
@@ -431,7 +434,7 @@ export class Worker {
       const retryable = err instanceof TaskFailure ? err.retryable : true;
       log.warn({ err: e.message, retryable }, "task failed");
       const kind = err instanceof TaskFailure && err.kind ? { kind: err.kind } : {};
-      if (await this.report({ ...base, status: "failed", error: { message: cutText(e.message || String(err)), retryable, ...kind } })) m.ack();
+      if (await after({ ...base, status: "failed", error: { message: cutText(e.message || String(err)), retryable, ...kind } })) m.ack();
       this.metricsApi.increment("tasks.failed");
     } finally {
       clearInterval(keepAlive);

@@ -1,15 +1,14 @@
 import { createHash } from "node:crypto";
-import * as t from "io-ts";
 import * as E from "fp-ts/lib/Either.js";
 import { failure } from "io-ts/lib/PathReporter.js";
-import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, PubHeaders } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { randomUUID } from "node:crypto";
 import { headers } from "@nats-io/transport-node";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { eventDecoder } from "../events/dispatch.js";
 import { Commit, StoredEvent } from "../events/envelope.js";
-import { eventCategory, EVENTS_ALL, eventSubject, Streams } from "../contract/subjects.js";
+import { eventCategory, EVENTS_ALL, Streams } from "../contract/subjects.js";
 import { InvalidEventError, StoreUnavailableError, WrongExpectedVersionError } from "./types.js";
 import {
   checkState as check,
@@ -27,22 +26,11 @@ import {
 } from "./commits.js";
 import type { Head, NatsEventStoreOptions } from "./commits.js";
 import { scanOrdered } from "./scan.js";
+import { keyedSerial, pipelinedPublisher } from "./publisher.js";
 
 export { COUNT_HEADER, REVISION_HEADER, streamNameToSubject, subjectToStreamName, TYPE_HEADER } from "./commits.js";
 export type { NatsEventStoreOptions } from "./commits.js";
-import type {
-  AppendResult,
-  EventData,
-  EventFilter,
-  EventStore,
-  ReadAllOptions,
-  ReadStreamOptions,
-  RecordedEvent,
-  Skipped,
-  StreamState,
-  SubscribeOptions,
-  Subscription,
-} from "./types.js";
+import type { AppendResult, EventData, EventFilter, EventStore, RecordedEvent, StreamState, SubscribeOptions, Subscription } from "./types.js";
 
 type AnyEvent = { type: string; data: unknown };
 
@@ -76,6 +64,8 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
   const cacheSize = opts.cacheSize ?? 10_000;
   const heads = new Map<string, Head>();
   const decodeEvent = eventDecoder(opts.codec);
+  const publisher = pipelinedPublisher(nc);
+  const serial = keyedSerial();
 
   const remember = (subject: string, h: Head) => {
     heads.delete(subject);
@@ -169,6 +159,19 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
             .update(stored.map((s) => s.id).join("\n"))
             .digest("base64url");
     const payload = JSON.stringify({ events: stored } satisfies Commit);
+    // One append per stream at a time, in call order: the next one's expectation is the head
+    // this one leaves, so same-stream appends neither overtake nor fail each other.
+    return serial(subject, () => publishCommit(name, subject, state, stored, msgID, payload));
+  };
+
+  const publishCommit = async (
+    name: string,
+    subject: string,
+    state: StreamState,
+    stored: StoredEvent[],
+    msgID: string,
+    payload: string,
+  ): Promise<AppendResult> => {
     let head = heads.get(subject);
     let fresh = false;
     // A cold cache assumes a new stream unless the caller expects one to exist: one round trip
@@ -193,8 +196,10 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       h.set(REVISION_HEADER, nextRevision.toString());
       h.set(COUNT_HEADER, String(stored.length));
       h.set(TYPE_HEADER, stored[0]!.type);
+      h.set(PubHeaders.MsgIdHdr, msgID);
+      h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head?.seq ?? 0));
       try {
-        const ack = await js.publish(subject, payload, { msgID, headers: h, expect: { lastSubjectSequence: head?.seq ?? 0 } });
+        const ack = await publisher.publish(subject, payload, h);
         if (ack.duplicate) {
           // A retry of an append the server already holds: answer with the original commit.
           const m = await (await jsm()).direct.getMessage(stream, { seq: ack.seq });

@@ -6,11 +6,12 @@ import { applyEvent, diffRows } from "../fold.js";
 import type { RowDiff, Rows } from "../fold.js";
 import { loadManifests } from "../manifest.js";
 import type { ViewManifest } from "../manifest.js";
-import { trustedDecodeFor } from "../view.js";
+import { isInternalKey, trustedDecodeFor } from "../view.js";
 import type { AnyView, ViewEvent } from "../view.js";
 import { allViews } from "../views.js";
 import { openBucket, readCheckpoint, writeCheckpoint } from "./kv.js";
 import { asRecorded, LEGACY, purgeLegacy, readViewBuckets, viewBuckets } from "./settings.js";
+import { writeRows } from "./bulk.js";
 import { rowWriter } from "./rows.js";
 import { indexer, readerStore, resolveViews, sleep } from "./source.js";
 import type { AnyEvent } from "./source.js";
@@ -133,7 +134,7 @@ export const verifyProjections = async (nc: NatsConnection, o: ReplayOpts): Prom
 };
 
 /** Row writes a rebuild keeps in flight. */
-const REBUILD_WRITES_IN_FLIGHT = 256;
+const REBUILD_WRITES_IN_FLIGHT = 1024;
 
 /**
  * Rebuilds views from the log: folds it from scratch in memory, then makes each bucket hold
@@ -160,21 +161,31 @@ export const rebuildProjections = async (
     await purgeLegacy(b.rows, legacy);
     for (const k of legacy) actual.delete(k);
     const diffs = diffRows(rows, actual);
-    // The bucket was just read whole: each write goes without a read of its own.
+    // The bucket was just read whole: each write goes without a read of its own, as a
+    // compare-and-set publish against the revision read; a row changed since (a live runner),
+    // an internal entry (it lives in the internal bucket) or a deletion goes through the row
+    // writer's read-and-retry.
     const writer = rowWriter(b.rows, view, log, Math.max(20_000, diffs.length), { kv: b.internal, ...(b.drop ? { drop: b.drop } : {}) });
-    for (const d of diffs) writer.prime(d.key, actual.get(d.key), revisions.get(d.key) ?? 0);
+    const todo = diffs.map((d) => {
+      const cur = actual.get(d.key);
+      const past =
+        typeof cur === "object" &&
+        cur !== null &&
+        typeof (cur as { lastPosition?: unknown }).lastPosition === "number" &&
+        (cur as { lastPosition: number }).lastPosition > head;
+      return { key: d.key, want: rows.get(d.key), revision: revisions.get(d.key) ?? 0, skip: past || isInternalKey(d.key) };
+    });
     let done = 0;
-    // Each differing row is its own key: the writes are independent, so keep many in flight
-    // instead of paying one round trip per row (the write phase dominated a rebuild).
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(REBUILD_WRITES_IN_FLIGHT, diffs.length) }, async () => {
-        while (next < diffs.length) {
-          const d = diffs[next++]!;
-          await writer.reconcile(d.key, rows.get(d.key), head);
-          o.onProgress?.({ view: m.name, phase: "write", done: ++done, total: diffs.length });
-        }
-      }),
+    await writeRows(
+      nc,
+      b.rows,
+      todo,
+      async (key, want) => {
+        writer.prime(key, actual.get(key), revisions.get(key) ?? 0);
+        await writer.reconcile(key, want, head);
+      },
+      REBUILD_WRITES_IN_FLIGHT,
+      () => o.onProgress?.({ view: m.name, phase: "write", done: ++done, total: diffs.length }),
     );
     const cp = (await readCheckpoint(nc, m.bucket)) ?? 0;
     if (cp < head) await writeCheckpoint(await openBucket(nc, Buckets.Checkpoints), m.bucket, head);

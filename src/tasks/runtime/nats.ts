@@ -1,6 +1,7 @@
-import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, PubHeaders } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { pipelinedPublisher } from "../../store/publisher.js";
 import type { TasksIO } from "./ports.js";
 
 const notFound = (err: unknown, code: JetStreamApiCodes) => err instanceof JetStreamApiError && err.code === code;
@@ -9,11 +10,14 @@ const notFound = (err: unknown, code: JetStreamApiCodes) => err instanceof JetSt
 export const natsIO = async (nc: NatsConnection): Promise<TasksIO> => {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
+  // Many publishes in flight on one reply subscription, as the event store's appends.
+  const pub = pipelinedPublisher(nc);
   return {
     publish: async (subject, payload, opts) => {
-      const h = opts.headers ? headers() : undefined;
-      for (const [k, v] of Object.entries(opts.headers ?? {})) h!.set(k, v);
-      const ack = await js.publish(subject, payload, { msgID: opts.msgID, ...(h ? { headers: h } : {}) });
+      const h = headers();
+      for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+      h.set(PubHeaders.MsgIdHdr, opts.msgID);
+      const ack = await pub.publish(subject, payload, h);
       return { seq: ack.seq };
     },
     notify: (subject, payload) => nc.publish(subject, payload),

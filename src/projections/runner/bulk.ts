@@ -1,0 +1,62 @@
+import { JetStreamApiCodes, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { headers } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { pipelinedPublisher } from "../../store/publisher.js";
+import type { StoredRow } from "../fold.js";
+
+type Row = StoredRow<Record<string, unknown>>;
+
+/** How `@nats-io/kv` names a key's subject (its `KvImpl`; not on the `KV` interface). */
+type KeySubjects = { encodeKey(k: string): string; subjectForKey(k: string, edit?: boolean): string };
+const keySubjects = (kv: KV): KeySubjects | undefined => {
+  const k = kv as unknown as Partial<KeySubjects>;
+  return typeof k.encodeKey === "function" && typeof k.subjectForKey === "function" ? (k as KeySubjects) : undefined;
+};
+
+const isCasConflict = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+
+/**
+ * A rebuild's row writes, many in flight: each row is published straight to its key's subject
+ * with the revision the whole-bucket read saw as the expected last sequence (0: the key must
+ * not exist), which is the compare-and-set `kv.create`/`kv.update` do, without a request
+ * (timer, two `Error`s) per row. A row another writer changed since the read (a live runner)
+ * loses its compare-and-set and goes to `slow` (the row writer's read-and-retry); deletions and
+ * rows already past `head` go to `slow` as well. Answers once every write settled; the first
+ * error that is not a lost compare-and-set is thrown.
+ */
+export const writeRows = async (
+  nc: NatsConnection,
+  kv: KV,
+  todo: readonly { key: string; want: Row | undefined; revision: number; skip: boolean }[],
+  slow: (key: string, want: Row | undefined) => Promise<void>,
+  inFlight: number,
+  onWritten: () => void,
+): Promise<void> => {
+  const ks = keySubjects(kv);
+  const pub = pipelinedPublisher(nc);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(inFlight, todo.length) }, async () => {
+        while (next < todo.length) {
+          const d = todo[next++]!;
+          if (d.skip || !d.want || !ks) await slow(d.key, d.want);
+          else {
+            const h = headers();
+            h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(d.revision));
+            try {
+              await pub.publish(ks.subjectForKey(ks.encodeKey(d.key), true), JSON.stringify(d.want), h);
+            } catch (err) {
+              if (!isCasConflict(err)) throw err;
+              await slow(d.key, d.want);
+            }
+          }
+          onWritten();
+        }
+      }),
+    );
+  } finally {
+    pub.close();
+  }
+};
