@@ -57,10 +57,15 @@ export const pipelinedPublisher = (nc: NatsConnection, timeoutMs = 5_000) => {
     else p.resolve({ seq: r.seq, duplicate: r.duplicate === true });
   };
 
-  void nc.closed().then(() => failAll(new errors.ClosedConnectionError()));
+  let watchingClose = false;
 
   const ensureSub = () => {
     if (sub && !sub.isClosed()) return;
+    // Watched from the first publish, not at construction: building a store does no I/O.
+    if (!watchingClose) {
+      watchingClose = true;
+      void nc.closed().then(() => failAll(new errors.ClosedConnectionError()));
+    }
     // The connection's own inbox prefix (a plugin's connection may only use its own).
     const inbox = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     prefix = `${inbox}.`;
