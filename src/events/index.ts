@@ -6,15 +6,17 @@ import { WorkerEvent } from "./worker.js";
 import { SecretEvent } from "./secret.js";
 import { ConfigEvent } from "./config.js";
 import { RunnerEvent } from "./runner.js";
+import { ArtifactEvent } from "./artifact.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
  * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`, `app`).
  */
-export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent]);
+export const GanglionEvent = t.union([PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent, ArtifactEvent]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
-export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent };
+export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent, ArtifactEvent };
+export { ARTIFACT_CATEGORY, artifactStreamName } from "./artifact.js";
 export { APP_CATEGORY, appStreamName } from "./app.js";
 export { EventMetadata, StoredEvent, Commit } from "./envelope.js";
 export { assertNever } from "./exhaustive.js";

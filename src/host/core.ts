@@ -38,6 +38,7 @@ import { startApps } from "../apps/serve.js";
 import { appAccountKey } from "../auth/appAccounts.js";
 import { AppEvent } from "../events/app.js";
 import { TaskEvent } from "../events/task.js";
+import { startArtifacts } from "../artifacts/index.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -150,6 +151,9 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     });
     stops.push(served.stop);
   }
+  // Artifacts: the object store, plugins' chunked reads and writes, retention.
+  const artifacts = await startArtifacts({ nc: deps.nc, log: deps.log.child({ component: "artifacts" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) });
+  stops.push(artifacts.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -166,6 +170,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...config.endpoints,
       ...runnerEndpoints(runnerRef),
       ...appEndpoints({ apps }),
+      ...artifacts.endpoints,
     ],
   );
   stops.push(service.stop);

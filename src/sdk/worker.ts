@@ -28,6 +28,7 @@ import { sleep, SubmitError, TaskFailure, token, WorkerStopping } from "./types.
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
 import { runTopicLoop } from "./topics.js";
+import { artifactsClient, externalize } from "./artifacts.js";
 import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
 import { live } from "./live.js";
@@ -367,6 +368,7 @@ export class Worker {
       working,
       metrics: this.metricsApi,
       secret: (name, onRotated) => this.live.secrets.get(name, onRotated),
+      artifacts: artifactsClient(this.nc!, this.jsc(), { taskId }),
       config: this.live.config.current(),
       progress: (done, total, message) => {
         working();
@@ -400,6 +402,7 @@ export class Worker {
         }
         result = reg.result.encode(result);
       }
+      result = await externalize(result, ctx.artifacts, this.opts.artifactThresholdBytes ?? 64 * 1024);
       if (abort.signal.aborted) throw abort.signal.reason;
       const completed: Report = { ...base, status: "completed", result: result === undefined ? null : result };
       const size = Buffer.byteLength(JSON.stringify(completed));

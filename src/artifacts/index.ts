@@ -1,0 +1,213 @@
+import * as E from "fp-ts/lib/Either.js";
+import { failure } from "io-ts/lib/PathReporter.js";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { artifactRequests } from "../contract/subjects.js";
+import { ArtifactGetRequest, ArtifactHeaders, artifactIdOf, artifactRefsIn, ArtifactPutRequest } from "../contract/artifacts.js";
+import type { ArtifactPut, ArtifactRow } from "../contract/artifacts.js";
+import { Endpoints } from "../contract/endpoints.js";
+import type { ServiceError } from "../contract/errors.js";
+import { ArtifactEvent, artifactStreamName } from "../events/artifact.js";
+import { natsEventStore } from "../store/eventStore.js";
+import type { TaskRuntime } from "../tasks/runtime/types.js";
+import { REQUEST_INFO_HEADER, refuseCaller } from "../service/callers.js";
+import { defineEndpoint } from "../service/endpoint.js";
+import type { Endpoint } from "../service/endpoint.js";
+import { ArtifactError, openArtifactStore, rowOf } from "./store.js";
+import type { ArtifactMeta, ArtifactStore } from "./store.js";
+
+/**
+ * The core's side of artifacts (subjects.md, "Artifacts"). Plugins have no JetStream: every byte
+ * they read or write passes here, one chunk per message, so the core never holds more than a
+ * chunk of an artifact.
+ *
+ * - `art.get.<plugin>` (the plugin's `art.get`): one chunk per request, if the plugin may read the
+ *   artifact: it created it (or put the same bytes), it was shared with it, or the request names a
+ *   task of that plugin whose params reference it.
+ * - `art.put.<plugin>` (the plugin's `art.put`): commit the chunks it published on
+ *   `artup.<upload>` (stored by ARTIFACT_UPLOADS as `artup.<plugin>.<upload>`).
+ *
+ * Both are answered only when the reply is the server's `_R_.…` and `Nats-Request-Info` names the
+ * subject's plugin account (the import wrote the plugin's id; no one else's account can send on
+ * it); anything else is dropped unanswered and logged.
+ */
+export const startArtifacts = async (deps: {
+  nc: NatsConnection;
+  log: Logger;
+  tasks: TaskRuntime;
+  pluginAccount?: (pluginId: string) => string;
+  /** How often expired artifacts are removed (default 60 s). */
+  sweepEveryMs?: number;
+}): Promise<{ readonly endpoints: Endpoint[]; readonly store: ArtifactStore; readonly sweep: () => Promise<number>; readonly stop: () => Promise<void> }> => {
+  const { log } = deps;
+  const store = await openArtifactStore(deps.nc);
+  const events = natsEventStore(deps.nc, { codec: ArtifactEvent, defaultActor: "core" });
+  const record = (id: string, e: ArtifactEvent, actor: string) =>
+    events.appendToStream(artifactStreamName(id), { ...e, metadata: { actor, time: new Date().toISOString() } }, { streamState: "any" });
+
+  /** (plugin, artifact) pairs allowed through a task's params, kept a minute (a task lookup per chunk would cost more than the chunk). */
+  const viaTask = new Map<string, number>();
+  const mayRead = async (pluginId: string, m: ArtifactMeta, taskId?: string): Promise<boolean> => {
+    if (m.creator === `plugin:${pluginId}` || m.sharedWith.includes(pluginId)) return true;
+    if (!taskId) return false;
+    const key = `${pluginId}/${m.id}/${taskId}`;
+    if ((viaTask.get(key) ?? 0) > Date.now()) return true;
+    const t = await deps.tasks.get(taskId, 0);
+    if (E.isLeft(t) || t.right.pluginId !== pluginId || !artifactRefsIn(t.right.params).includes(m.id)) return false;
+    if (viaTask.size > 10_000) viaTask.clear();
+    viaTask.set(key, Date.now() + 60_000);
+    return true;
+  };
+
+  const refuse = (m: Msg, code: string, message: string, chunk?: number) => {
+    const h = natsHeaders();
+    h.set(ArtifactHeaders.Error, code);
+    if (chunk !== undefined) h.set(ArtifactHeaders.Chunk, String(chunk));
+    m.respond(JSON.stringify({ error: { code, message, ...(chunk !== undefined ? { chunk } : {}) } }), { headers: h });
+  };
+
+  const caller = (m: Msg, what: string): string | undefined => {
+    const pluginId = m.subject.split(".")[2] ?? "";
+    const info = m.headers?.get(REQUEST_INFO_HEADER);
+    const refusal = info === undefined || info === "" ? "not a request from a plugin account" : refuseCaller(m.reply, info, deps.pluginAccount?.(pluginId));
+    if (refusal || !deps.pluginAccount) {
+      log.warn({ subject: m.subject, reason: refusal ?? "the core has no keys" }, `artifact ${what} refused unanswered`);
+      return undefined;
+    }
+    return pluginId;
+  };
+
+  const json = (m: Msg): unknown => {
+    try {
+      return m.json();
+    } catch {
+      return undefined;
+    }
+  };
+
+  const onGet = async (m: Msg, pluginId: string) => {
+    const d = ArtifactGetRequest.decode(json(m));
+    if (E.isLeft(d)) return refuse(m, "InvalidRequest", `art.get wants {"id", "chunk", "cursor"?, "taskId"?}: ${failure(d.left).join("; ").slice(0, 500)}`);
+    const req = d.right;
+    const meta = await store.meta(req.id);
+    // The same answer for "absent" and "not yours": a plugin learns nothing about others' artifacts.
+    if (!meta || !(await mayRead(pluginId, meta, req.taskId))) return refuse(m, "NotFound", `no artifact ${req.id} this plugin may read`);
+    const c = await store.chunk(meta, req.chunk, req.cursor ?? 0);
+    const h = natsHeaders();
+    h.set(ArtifactHeaders.Chunk, String(req.chunk));
+    h.set(ArtifactHeaders.ChunkSha256, c.sha256);
+    h.set(ArtifactHeaders.Cursor, String(c.next));
+    h.set(ArtifactHeaders.Chunks, String(meta.chunks));
+    h.set(ArtifactHeaders.Size, String(meta.size));
+    h.set(ArtifactHeaders.Sha256, meta.id);
+    h.set(ArtifactHeaders.ContentType, meta.contentType);
+    m.respond(c.data, { headers: h });
+  };
+
+  const answer = (m: Msg, r: E.Either<ServiceError & { chunk?: number }, ArtifactPut>) =>
+    m.respond(JSON.stringify(E.isRight(r) ? { ok: true, result: r.right } : { ok: false, error: r.left }));
+
+  const onPut = async (m: Msg, pluginId: string) => {
+    const d = ArtifactPutRequest.decode(json(m));
+    if (E.isLeft(d)) return answer(m, E.left({ code: "InvalidRequest", message: failure(d.left).join("; ").slice(0, 1000) }));
+    const req = d.right;
+    const actor = `plugin:${pluginId}`;
+    const { meta, existing } = await store.commit(pluginId, req, actor);
+    await record(
+      meta.id,
+      {
+        type: "artifact.created",
+        data: {
+          id: meta.id,
+          size: meta.size,
+          chunks: meta.chunks,
+          contentType: meta.contentType,
+          expiresAt: meta.expiresAt,
+          existing,
+          ...(req.taskId ? { taskId: req.taskId } : {}),
+        },
+      },
+      actor,
+    );
+    log.info({ plugin: pluginId, artifact: meta.id, size: meta.size, existing }, "artifact put");
+    answer(m, E.right({ ref: meta.ref, id: meta.id, size: meta.size, existing, expiresAt: meta.expiresAt }));
+  };
+
+  const serve = (verb: "get" | "put", handle: (m: Msg, pluginId: string) => Promise<unknown>): Subscription =>
+    deps.nc.subscribe(artifactRequests(verb), {
+      queue: "ganglion-core",
+      callback: (err, m) => {
+        if (err) return;
+        const pluginId = caller(m, verb);
+        if (pluginId === undefined) return;
+        handle(m, pluginId).catch((e: unknown) => {
+          if (e instanceof ArtifactError) {
+            log.info({ plugin: pluginId, code: e.code, err: e.message }, `artifact ${verb} refused`);
+            return verb === "get"
+              ? refuse(m, e.code, e.message, e.chunk)
+              : answer(m, E.left({ code: e.code, message: e.message, ...(e.chunk !== undefined ? { details: { chunk: e.chunk } } : {}) }));
+          }
+          log.error({ err: e, plugin: pluginId }, `artifact ${verb} failed`);
+          return verb === "get"
+            ? refuse(m, "Unavailable", "the core could not serve the artifact; try again")
+            : answer(m, E.left({ code: "Unavailable", message: "the core could not store the artifact; try again" }));
+        });
+      },
+    });
+  const subs = [serve("get", onGet), serve("put", onPut)];
+
+  const removeOne = async (meta: ArtifactMeta, actor: string, reason: "removed" | "expired", message?: string) => {
+    if (await store.remove(meta.id)) await record(meta.id, { type: "artifact.removed", data: { id: meta.id, reason, ...(message ? { message } : {}) } }, actor);
+  };
+  const sweep = async () => {
+    let n = 0;
+    const now = new Date().toISOString();
+    for (const meta of await store.list())
+      if (meta.expiresAt !== "" && meta.expiresAt <= now) {
+        await removeOne(meta, "system:retention", "expired");
+        n++;
+      }
+    return n;
+  };
+  const timer = setInterval(() => void sweep().catch((e: unknown) => log.warn({ err: e }, "artifact sweep failed")), deps.sweepEveryMs ?? 60_000);
+  timer.unref();
+
+  const find = async (ref: string): Promise<E.Either<ServiceError, ArtifactMeta>> => {
+    const id = artifactIdOf(ref) ?? "";
+    const meta = await store.meta(id, true);
+    return meta ? E.right(meta) : E.left({ code: "NotFound", message: `no artifact ${id}` });
+  };
+  const endpoints: Endpoint[] = [
+    defineEndpoint(Endpoints["artifact.list"], async (req) => {
+      const rows: ArtifactRow[] = (await store.list()).filter((m) => !req.creator || m.creator === req.creator).map(rowOf);
+      rows.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      return E.right(rows.slice(0, req.limit ?? 1000));
+    }),
+    defineEndpoint(Endpoints["artifact.show"], async (req) => E.map(rowOf)(await find(req.id))),
+    defineEndpoint(Endpoints["artifact.remove"], async (req, ctx) => {
+      const f = await find(req.id);
+      if (E.isLeft(f)) return f;
+      await removeOne(f.right, ctx.actor, "removed", req.reason);
+      return E.right(rowOf(f.right));
+    }),
+    defineEndpoint(Endpoints["artifact.share"], async (req, ctx) => {
+      const f = await find(req.id);
+      if (E.isLeft(f)) return f;
+      if (f.right.sharedWith.includes(req.pluginId)) return E.right(rowOf(f.right));
+      const meta = await store.update(f.right, { sharedWith: [...f.right.sharedWith, req.pluginId] });
+      await record(meta.id, { type: "artifact.shared", data: { id: meta.id, pluginId: req.pluginId } }, ctx.actor);
+      return E.right(rowOf(meta));
+    }),
+  ];
+
+  return {
+    endpoints,
+    store,
+    sweep,
+    stop: async () => {
+      clearInterval(timer);
+      for (const s of subs) s.unsubscribe();
+    },
+  };
+};
