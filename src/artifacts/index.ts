@@ -39,6 +39,8 @@ export const startArtifacts = async (deps: {
   pluginAccount?: (pluginId: string) => string;
   /** How often expired artifacts are removed (default 60 s). */
   sweepEveryMs?: number;
+  /** The clock the retention sweep reads (tests move it on). */
+  now?: () => Date;
 }): Promise<{ readonly endpoints: Endpoint[]; readonly store: ArtifactStore; readonly sweep: () => Promise<number>; readonly stop: () => Promise<void> }> => {
   const { log } = deps;
   const store = await openArtifactStore(deps.nc);
@@ -162,7 +164,7 @@ export const startArtifacts = async (deps: {
   };
   const sweep = async () => {
     let n = 0;
-    const now = new Date().toISOString();
+    const now = (deps.now?.() ?? new Date()).toISOString();
     for (const meta of await store.list())
       if (meta.expiresAt !== "" && meta.expiresAt <= now) {
         await removeOne(meta, "system:retention", "expired");
