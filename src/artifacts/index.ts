@@ -3,7 +3,7 @@ import { failure } from "io-ts/lib/PathReporter.js";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { artifactRequests } from "../contract/subjects.js";
+import { APP_ARTIFACT_GET_ALL, appOfTask, artifactRequests } from "../contract/subjects.js";
 import { ArtifactGetRequest, ArtifactHeaders, artifactIdOf, artifactRefsIn, ArtifactPutRequest } from "../contract/artifacts.js";
 import type { ArtifactPut, ArtifactRow } from "../contract/artifacts.js";
 import { Endpoints } from "../contract/endpoints.js";
@@ -37,6 +37,8 @@ export const startArtifacts = async (deps: {
   log: Logger;
   tasks: TaskRuntime;
   pluginAccount?: (pluginId: string) => string;
+  /** An application's account key: applications read the artifacts their own tasks' params or results reference. */
+  appAccount?: (appId: string) => string;
   /** How often expired artifacts are removed (default 60 s). */
   sweepEveryMs?: number;
   /** The clock the retention sweep reads (tests move it on). */
@@ -50,13 +52,17 @@ export const startArtifacts = async (deps: {
 
   /** (plugin, artifact) pairs allowed through a task's params, kept a minute (a task lookup per chunk would cost more than the chunk). */
   const viaTask = new Map<string, number>();
-  const mayRead = async (pluginId: string, m: ArtifactMeta, taskId?: string): Promise<boolean> => {
-    if (m.creator === `plugin:${pluginId}` || m.sharedWith.includes(pluginId)) return true;
-    if (!taskId) return false;
-    const key = `${pluginId}/${m.id}/${taskId}`;
+  type Reader = { readonly kind: "plugin" | "app"; readonly id: string };
+  const mayRead = async (who: Reader, m: ArtifactMeta, taskId?: string): Promise<boolean> => {
+    if (who.kind === "plugin" && (m.creator === `plugin:${who.id}` || m.sharedWith.includes(who.id))) return true;
+    if (!taskId || (who.kind === "app" && appOfTask(taskId) !== who.id)) return false;
+    const key = `${who.kind}:${who.id}/${m.id}/${taskId}`;
     if ((viaTask.get(key) ?? 0) > Date.now()) return true;
     const t = await deps.tasks.get(taskId, 0);
-    if (E.isLeft(t) || t.right.pluginId !== pluginId || !artifactRefsIn(t.right.params).includes(m.id)) return false;
+    if (E.isLeft(t)) return false;
+    // A plugin: its own task's params. An application: its own task's params or result.
+    const refs = who.kind === "plugin" ? (t.right.pluginId === who.id ? artifactRefsIn(t.right.params) : []) : artifactRefsIn([t.right.params, t.right.result]);
+    if (!refs.includes(m.id)) return false;
     if (viaTask.size > 10_000) viaTask.clear();
     viaTask.set(key, Date.now() + 60_000);
     return true;
@@ -69,15 +75,16 @@ export const startArtifacts = async (deps: {
     m.respond(JSON.stringify({ error: { code, message, ...(chunk !== undefined ? { chunk } : {}) } }), { headers: h });
   };
 
-  const caller = (m: Msg, what: string): string | undefined => {
-    const pluginId = m.subject.split(".")[2] ?? "";
+  const caller = (m: Msg, what: string, app = false): string | undefined => {
+    const id = m.subject.split(".")[app ? 1 : 2] ?? "";
+    const account = app ? deps.appAccount : deps.pluginAccount;
     const info = m.headers?.get(REQUEST_INFO_HEADER);
-    const refusal = info === undefined || info === "" ? "not a request from a plugin account" : refuseCaller(m.reply, info, deps.pluginAccount?.(pluginId));
-    if (refusal || !deps.pluginAccount) {
+    const refusal = info === undefined || info === "" ? "not a request from another account" : refuseCaller(m.reply, info, account?.(id));
+    if (refusal || !account) {
       log.warn({ subject: m.subject, reason: refusal ?? "the core has no keys" }, `artifact ${what} refused unanswered`);
       return undefined;
     }
-    return pluginId;
+    return id;
   };
 
   const json = (m: Msg): unknown => {
@@ -88,13 +95,13 @@ export const startArtifacts = async (deps: {
     }
   };
 
-  const onGet = async (m: Msg, pluginId: string) => {
+  const onGet = async (m: Msg, who: Reader) => {
     const d = ArtifactGetRequest.decode(json(m));
     if (E.isLeft(d)) return refuse(m, "InvalidRequest", `art.get wants {"id", "chunk", "cursor"?, "taskId"?}: ${failure(d.left).join("; ").slice(0, 500)}`);
     const req = d.right;
     const meta = await store.meta(req.id);
     // The same answer for "absent" and "not yours": a plugin learns nothing about others' artifacts.
-    if (!meta || !(await mayRead(pluginId, meta, req.taskId))) return refuse(m, "NotFound", `no artifact ${req.id} this plugin may read`);
+    if (!meta || !(await mayRead(who, meta, req.taskId))) return refuse(m, "NotFound", `no artifact ${req.id} this plugin may read`);
     const c = await store.chunk(meta, req.chunk, req.cursor ?? 0);
     const h = natsHeaders();
     h.set(ArtifactHeaders.Chunk, String(req.chunk));
@@ -136,12 +143,12 @@ export const startArtifacts = async (deps: {
     answer(m, E.right({ ref: meta.ref, id: meta.id, size: meta.size, existing, expiresAt: meta.expiresAt }));
   };
 
-  const serve = (verb: "get" | "put", handle: (m: Msg, pluginId: string) => Promise<unknown>): Subscription =>
-    deps.nc.subscribe(artifactRequests(verb), {
+  const serve = (verb: "get" | "put", handle: (m: Msg, pluginId: string) => Promise<unknown>, app = false): Subscription =>
+    deps.nc.subscribe(app ? APP_ARTIFACT_GET_ALL : artifactRequests(verb), {
       queue: "ganglion-core",
       callback: (err, m) => {
         if (err) return;
-        const pluginId = caller(m, verb);
+        const pluginId = caller(m, verb, app);
         if (pluginId === undefined) return;
         handle(m, pluginId).catch((e: unknown) => {
           if (e instanceof ArtifactError) {
@@ -157,7 +164,7 @@ export const startArtifacts = async (deps: {
         });
       },
     });
-  const subs = [serve("get", onGet), serve("put", onPut)];
+  const subs = [serve("get", (m, id) => onGet(m, { kind: "plugin", id })), serve("put", onPut), serve("get", (m, id) => onGet(m, { kind: "app", id }), true)];
 
   const removeOne = async (meta: ArtifactMeta, actor: string, reason: "removed" | "expired", message?: string) => {
     if (await store.remove(meta.id)) await record(meta.id, { type: "artifact.removed", data: { id: meta.id, reason, ...(message ? { message } : {}) } }, actor);

@@ -253,3 +253,7 @@ export const ARTIFACT_UPLOAD_ID = /^[A-Za-z0-9_-]{8,64}$/;
 /** BUS exports `art.>` (service, long response threshold: a commit copies the whole object) and `artup.>`. */
 export const ARTIFACT_SERVICE_EXPORT = "art.>";
 export const ARTIFACT_UPLOADS_EXPORT = "artup.>";
+/** Request, in an application's account: one chunk of an artifact its own tasks' params or results reference. */
+export const APP_ARTIFACT_GET = "app.art.get";
+export const busAppArtifactGet = (appId: string) => `app.${appId}.art.get`;
+export const APP_ARTIFACT_GET_ALL = "app.*.art.get";

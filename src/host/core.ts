@@ -152,7 +152,13 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     stops.push(served.stop);
   }
   // Artifacts: the object store, plugins' chunked reads and writes, retention.
-  const artifacts = await startArtifacts({ nc: deps.nc, log: deps.log.child({ component: "artifacts" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) });
+  const artifacts = await startArtifacts({
+    nc: deps.nc,
+    log: deps.log.child({ component: "artifacts" }),
+    tasks,
+    ...(pluginAccount ? { pluginAccount } : {}),
+    ...(authority ? { appAccount: (appId: string) => appAccountKey(authority, appId).getPublicKey() } : {}),
+  });
   stops.push(artifacts.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(

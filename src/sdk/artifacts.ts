@@ -67,7 +67,11 @@ async function* chunked(src: AsyncIterable<Uint8Array | string> | Iterable<Uint8
   if (fill > 0) yield buf.subarray(0, fill);
 }
 
-export const artifactsClient = (nc: NatsConnection, js: JetStreamClient, opts: { taskId?: string; inFlight?: number; timeoutMs?: number } = {}): Artifacts => {
+export const artifactsClient = (
+  nc: NatsConnection,
+  js: JetStreamClient | undefined,
+  opts: { taskId?: string; inFlight?: number; timeoutMs?: number; getSubject?: string } = {},
+): Artifacts => {
   const timeout = opts.timeoutMs ?? 30_000;
 
   const put: Artifacts["put"] = async (data, o = {}) => {
@@ -84,6 +88,7 @@ export const artifactsClient = (nc: NatsConnection, js: JetStreamClient, opts: {
       const h = natsHeaders();
       h.set(ArtifactHeaders.Chunk, String(chunks++));
       h.set(ArtifactHeaders.ChunkSha256, sha256(c));
+      if (!js) throw new ArtifactError("Forbidden", "this client cannot put artifacts");
       pending.push(js.publish(artifactUploadSubject(upload), c, { headers: h, timeout }));
       if (pending.length >= (opts.inFlight ?? 4)) await pending.shift();
     }
@@ -112,7 +117,7 @@ export const artifactsClient = (nc: NatsConnection, js: JetStreamClient, opts: {
     let total = 1;
     for (let i = 0; i < total; i++) {
       const body = { id, chunk: i, ...(cursor !== undefined ? { cursor } : {}), ...(opts.taskId ? { taskId: opts.taskId } : {}) };
-      const m = await nc.request(artifactSubject("get"), JSON.stringify(body), { timeout });
+      const m = await nc.request(opts.getSubject ?? artifactSubject("get"), JSON.stringify(body), { timeout });
       const code = m.headers?.get(ArtifactHeaders.Error);
       if (code) {
         const e = (m.json() as { error?: { message?: string } }).error;
