@@ -156,15 +156,34 @@ export const artifactsClient = (
  * longer than `thresholdBytes`, is put as an artifact and replaced by its `artifact://` reference,
  * so the report (and the events and views after it) carry only references.
  */
-export const externalize = async (v: unknown, a: Artifacts, thresholdBytes: number, depth = 0): Promise<unknown> => {
-  if (v instanceof Uint8Array) return a.put(v, { contentType: "application/octet-stream" });
-  if (typeof v === "string") return Buffer.byteLength(v) > thresholdBytes ? a.put(v, { contentType: "text/plain; charset=utf-8" }) : v;
-  if (depth > 64 || v === null || typeof v !== "object") return v;
+export const externalize = async (v: unknown, a: Artifacts, thresholdBytes: number): Promise<unknown> =>
+  needsArtifacts(v, thresholdBytes, 0) ? replace(v, a, thresholdBytes, 0) : v;
+
+const plain = (v: object) => {
   const proto = Object.getPrototypeOf(v) as unknown;
-  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return v;
-  if (Array.isArray(v)) return Promise.all(v.map((x) => externalize(x, a, thresholdBytes, depth + 1)));
+  return Array.isArray(v) || proto === Object.prototype || proto === null;
+};
+
+/** A synchronous look first: most results hold nothing to put, and need no promise per value. */
+const needsArtifacts = (v: unknown, threshold: number, depth: number): boolean => {
+  if (v instanceof Uint8Array) return true;
+  if (typeof v === "string") return v.length > threshold / 4 && Buffer.byteLength(v) > threshold;
+  if (depth > 64 || v === null || typeof v !== "object" || !plain(v)) return false;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (needsArtifacts(x, threshold, depth + 1)) return true;
+  return false;
+};
+
+const replace = async (v: unknown, a: Artifacts, threshold: number, depth: number): Promise<unknown> => {
+  if (!needsArtifacts(v, threshold, depth)) return v;
+  if (v instanceof Uint8Array) return a.put(v, { contentType: "application/octet-stream" });
+  if (typeof v === "string") return a.put(v, { contentType: "text/plain; charset=utf-8" });
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    for (const x of v) out.push(await replace(x, a, threshold, depth + 1));
+    return out;
+  }
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = await externalize(x, a, thresholdBytes, depth + 1);
+  for (const [k, x] of Object.entries(v as object)) out[k] = await replace(x, a, threshold, depth + 1);
   return out;
 };
 
