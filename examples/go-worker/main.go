@@ -156,11 +156,13 @@ type hashParams struct {
 	Data     *string `json:"data"`
 	Encoding string  `json:"encoding"`
 	Rounds   *int    `json:"rounds"`
+	Store    bool    `json:"store"` // artifacts.go: also put data as an artifact
 }
 
 type hashResult struct {
-	SHA256 string `json:"sha256"`
-	Bytes  int    `json:"bytes"`
+	SHA256   string `json:"sha256"`
+	Bytes    int    `json:"bytes"`
+	Artifact string `json:"artifact,omitempty"` // artifacts.go: the reference of the stored data
 }
 
 // decodeParams checks the params the way the manifest's schema does, then decodes data: the core
@@ -633,7 +635,7 @@ func (w *worker) handle(m *nats.Msg) {
 	if typ != taskType {
 		err = &failure{fmt.Sprintf("instance %s has no handler for %s", w.instance, typ), true}
 	} else {
-		result, err = hashTask(ctx, m.Data, onProgress)
+		result, err = w.artifactHash(ctx, taskID, m.Data, onProgress)
 	}
 	if ctx.Err() != nil {
 		// The core withdrew the attempt (cancelled, timed out) or we stop hard: no report.

@@ -36,6 +36,12 @@ import {
   topicConsumer,
   topicSubject,
   assertPluginId,
+  ARTIFACT_SERVICE_EXPORT,
+  ARTIFACT_UPLOADS_EXPORT,
+  artifactSubject,
+  artifactUploadSubject,
+  busArtifactSubject,
+  busArtifactUploadSubject,
 } from "../contract/subjects.js";
 import type { Authority } from "./authority.js";
 import { nativeKeyPair } from "./nativeKeys.js";
@@ -178,6 +184,18 @@ export const capabilityImports = (bus: string, pluginId: string, capability: str
 };
 
 /**
+ * Artifacts (subjects.md, "Artifacts"), for every active plugin: `art.get` / `art.put` arrive as
+ * `art.<verb>.<plugin>` (the core serves them and checks what the plugin may read), and upload
+ * chunks published on `artup.<upload>` are stored as `artup.<plugin>.<upload>` (the JetStream ack
+ * comes back). The plugin never names its own id: the server writes it.
+ */
+const artifactImports = (bus: string, pluginId: string): Import[] => [
+  service(bus, "artifact get", busArtifactSubject("get", pluginId), artifactSubject("get")),
+  service(bus, "artifact put", busArtifactSubject("put", pluginId), artifactSubject("put")),
+  service(bus, "artifact upload", busArtifactUploadSubject(pluginId, ">"), artifactUploadSubject(">")),
+];
+
+/**
  * Every import of a plugin's account: its baseline (pull and ack its own task consumers, its
  * reports `res.<id>.>`, its heartbeats `hb.<id>.*`, its control stream `ctl.<id>`) and one import
  * per granted capability. An inactive plugin (pending, disabled, removed) imports nothing: a
@@ -191,6 +209,7 @@ export const pluginImports = (bus: string, pluginId: string, access: PluginAcces
     service(bus, "heartbeats", heartbeatSubject(pluginId, "*")),
     { name: "control", type: "stream", account: bus, subject: controlSubject(pluginId) },
     service(bus, "config", busConfigSubject(pluginId), CONFIG_SUBJECT),
+    ...artifactImports(bus, pluginId),
     ...[...new Set(access.granted)].sort().flatMap((c) => capabilityImports(bus, pluginId, c)),
   ];
 };
@@ -245,6 +264,9 @@ export const busExports = (extra: readonly Export[] = []): Export[] => [
   // Applications (src/auth/appAccounts.ts): each imports its own `app.<app>.…` and `appev.<app>.>`.
   { name: "applications", type: "service", subject: APP_SERVICE_EXPORT },
   { name: "application task changes", type: "stream", subject: APP_CHANGES_ALL },
+  // Artifacts: a commit copies a whole upload before it answers, so its reply may come minutes later.
+  { name: "artifacts", type: "service", subject: ARTIFACT_SERVICE_EXPORT, response_threshold: 15 * 60 * 1e9 } as Export,
+  { name: "artifact uploads", type: "service", subject: ARTIFACT_UPLOADS_EXPORT },
   ...extra,
 ];
 

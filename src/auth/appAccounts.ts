@@ -1,8 +1,18 @@
 import { encodeAccount } from "@nats-io/jwt";
 import type { Account, Import } from "@nats-io/jwt";
 import type { KeyPair } from "@nats-io/nkeys";
-import { APP_VERBS, appCallSubject, appChanges, appSubmitSubject, assertAppId, busAppCallSubject, busAppSubmitSubject } from "../contract/subjects.js";
 import { appPipelineSubject, busAppPipelineSubject } from "../contract/subjects.js";
+import {
+  APP_ARTIFACT_GET,
+  busAppArtifactGet,
+  APP_VERBS,
+  appCallSubject,
+  appChanges,
+  appSubmitSubject,
+  assertAppId,
+  busAppCallSubject,
+  busAppSubmitSubject,
+} from "../contract/subjects.js";
 import type { Authority, MintedUser } from "./authority.js";
 import { deriveAccountKey, PLUGIN_ACCOUNT_LIMITS } from "./accounts.js";
 import { mergeRevocations, mintAccountUser, revocationsOf } from "./accountAuthority.js";
@@ -61,6 +71,7 @@ export const appImports = (bus: string, appId: string, access: AppAccess): Impor
       subject: busAppCallSubject(appId, v),
       local_subject: appCallSubject(v),
     })),
+    { name: "artifacts", type: "service", account: bus, subject: busAppArtifactGet(appId), local_subject: APP_ARTIFACT_GET },
     { name: "task changes", type: "stream", account: bus, subject: appChanges(appId) },
   ];
 };

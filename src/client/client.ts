@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, nuid } from "@nats-io/transport-node";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
@@ -6,7 +7,8 @@ import * as t from "io-ts";
 import { AppInfo, AppSubmitted, MAX_APP_WAIT_MS, TaskChange } from "../contract/app.js";
 import type { AppListRequest } from "../contract/app.js";
 import { TaskRow, TaskView } from "../contract/responses.js";
-import { appCallSubject, appChanges, appChangeSubject, appSubmitSubject } from "../contract/subjects.js";
+import { APP_ARTIFACT_GET, appCallSubject, appChanges, appChangeSubject, appSubmitSubject } from "../contract/subjects.js";
+import { artifactsClient } from "../sdk/artifacts.js";
 import { submitMany } from "./bulk.js";
 import type { BulkItem, BulkOptions, BulkReport } from "./bulk.js";
 import { readNatsContext } from "./context.js";
@@ -113,6 +115,20 @@ export class Client<TM extends TaskMap = TaskMap> {
       () => this.closed,
       retryOn,
     );
+  }
+
+  /**
+   * The bytes of an artifact that a task of this application references in its params or result
+   * (`taskId`), streamed and checked chunk by chunk (subjects.md, "Artifacts"). `getArtifactBuffer`
+   * reads a small one into memory (at most `maxBytes`, default 64 MiB).
+   */
+  getArtifact(ref: string, o: { taskId: string }): Readable {
+    return artifactsClient(this.nc, undefined, { taskId: o.taskId, getSubject: APP_ARTIFACT_GET, timeoutMs: this.timeoutMs }).get(ref);
+  }
+
+  getArtifactBuffer(ref: string, o: { taskId: string; maxBytes?: number }): Promise<Buffer> {
+    const a = artifactsClient(this.nc, undefined, { taskId: o.taskId, getSubject: APP_ARTIFACT_GET, timeoutMs: this.timeoutMs });
+    return a.getBuffer(ref, o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {});
   }
 
   private getTask(taskId: string, waitMs?: number): Promise<TaskView> {

@@ -37,6 +37,7 @@ import {
   RunsRequest,
   RunView,
 } from "./pipeline.js";
+import { ArtifactIdRequest, ArtifactListRequest, ArtifactRemoveRequest, ArtifactRow, ArtifactShareRequest } from "./artifacts.js";
 
 /**
  * The endpoints of the core's micro service `ganglion`, on `ganglion.v1.<name>`: for each its
@@ -219,6 +220,21 @@ export const Endpoints = named({
   "app.remove": spec("command", "Remove an application: its account imports nothing and every credential of it is revoked", AppIdRequest, AppView),
   "app.creds": spec("command", "Mint new credentials for an application (only the public key is recorded)", AppCredsRequest, AppCredentials),
   "app.list": spec("command", "Every application with its grants and live credentials", t.partial({ all: t.boolean }), t.array(AppView)),
+  // Artifacts (subjects.md, "Artifacts"): operators list, inspect, share and remove them; bytes travel on art.get / art.put.
+  "artifact.list": spec(
+    "command",
+    "Artifacts: id, size, content type, creator, expiry, who it is shared with. Request {creator?, limit?}.",
+    ArtifactListRequest,
+    t.array(ArtifactRow),
+  ),
+  "artifact.show": spec("command", "One artifact's row. Request {id} (the sha256 or artifact://<sha256>).", ArtifactIdRequest, ArtifactRow),
+  "artifact.remove": spec(
+    "command",
+    "Remove an artifact (its bytes are purged; recorded as artifact.removed with the actor)",
+    ArtifactRemoveRequest,
+    ArtifactRow,
+  ),
+  "artifact.share": spec("command", "Let a plugin read an artifact (recorded as artifact.shared)", ArtifactShareRequest, ArtifactRow),
 
   "views.plugins": spec(
     "read",

@@ -44,6 +44,9 @@ export const ErrorCode = {
   AlreadyExists: "AlreadyExists",
   NotHeld: "NotHeld",
   NotApplicable: "NotApplicable",
+  // ---- artifacts ------------------------------------------------------------------------------
+  /** Bytes that do not match their SHA-256: an upload chunk, a stored chunk, the whole object. */
+  Corrupt: "Corrupt",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

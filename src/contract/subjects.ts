@@ -240,3 +240,32 @@ export const appPipelineSubject = (name: string) => `app.pipeline.${name}`;
 /** The same request as it arrives in BUS. */
 export const busAppPipelineSubject = (appId: string, name: string) => `app.${appId}.pipeline.${name}`;
 export const APP_PIPELINE_ALL = "app.*.pipeline.*";
+
+// ---- artifacts (issue 18): art.<verb> → art.<verb>.<plugin>, artup.<upload> → artup.<plugin>.<upload> ----
+
+/** The object store bucket of artifacts (stream `OBJ_artifacts`, `streams/artifacts.json`), BUS only. */
+export const ARTIFACT_BUCKET = "artifacts";
+/** The stream of upload chunks in flight (`streams/artifact-uploads.json`). */
+export const ARTIFACT_UPLOADS_STREAM = "ARTIFACT_UPLOADS";
+/** What a worker asks the core about artifacts: `get` (one chunk), `put` (commit an upload). */
+export const ARTIFACT_VERBS = ["get", "put"] as const;
+export type ArtifactVerb = (typeof ARTIFACT_VERBS)[number];
+/** Request, in the plugin's account (every active plugin imports both verbs). */
+export const artifactSubject = (verb: ArtifactVerb) => `art.${verb}`;
+/** The same request as it arrives in BUS: the import put the plugin's id last. */
+export const busArtifactSubject = (verb: ArtifactVerb, pluginId: string) => `art.${verb}.${pluginId}`;
+/** The core serves every plugin's artifact requests here (queue group `ganglion-core`). */
+export const artifactRequests = (verb: ArtifactVerb) => `art.${verb}.*`;
+/** A JetStream publish of one upload chunk, in the plugin's account. */
+export const artifactUploadSubject = (upload: string) => `artup.${upload}`;
+/** The same chunk as ARTIFACT_UPLOADS stores it. */
+export const busArtifactUploadSubject = (pluginId: string, upload: string) => `artup.${pluginId}.${upload}`;
+/** Upload ids: a subject token the worker makes up (a nuid, a UUID without dashes is fine). */
+export const ARTIFACT_UPLOAD_ID = /^[A-Za-z0-9_-]{8,64}$/;
+/** BUS exports `art.>` (service, long response threshold: a commit copies the whole object) and `artup.>`. */
+export const ARTIFACT_SERVICE_EXPORT = "art.>";
+export const ARTIFACT_UPLOADS_EXPORT = "artup.>";
+/** Request, in an application's account: one chunk of an artifact its own tasks' params or results reference. */
+export const APP_ARTIFACT_GET = "app.art.get";
+export const busAppArtifactGet = (appId: string) => `app.${appId}.art.get`;
+export const APP_ARTIFACT_GET_ALL = "app.*.art.get";

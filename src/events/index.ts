@@ -7,10 +7,11 @@ import { SecretEvent } from "./secret.js";
 import { ConfigEvent } from "./config.js";
 import { RunnerEvent } from "./runner.js";
 import { PipelineEvent } from "./pipeline.js";
+import { ArtifactEvent } from "./artifact.js";
 
 /**
  * Every event Ganglion appends, one union of the families declared in this folder (one family
- * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`, `app`, `pipeline`, `pipelinedef`).
+ * per stream category: `plugin`, `task`, `tasklimits`, `worker`, `secret`, `config`, `runner`, `app`, `pipeline`, `pipelinedef`, `artifact`).
  */
 export const GanglionEvent = t.union([
   PluginEvent,
@@ -23,10 +24,13 @@ export const GanglionEvent = t.union([
   AppEvent,
   // Pipelines (src/pipelines/)
   PipelineEvent,
+  // Artifacts (src/artifacts/)
+  ArtifactEvent,
 ]);
 export type GanglionEvent = t.TypeOf<typeof GanglionEvent>;
 
-export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent };
+export { PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent, ArtifactEvent };
+export { ARTIFACT_CATEGORY, artifactStreamName } from "./artifact.js";
 export { APP_CATEGORY, appStreamName } from "./app.js";
 export { EventMetadata, StoredEvent, Commit } from "./envelope.js";
 export { assertNever } from "./exhaustive.js";

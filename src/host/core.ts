@@ -46,6 +46,8 @@ import { startLoopMonitor } from "./loopMonitor.js";
 import { manifestChecker } from "../plugins/manifestCheck.js";
 import { startPipelines } from "../pipelines/runtime.js";
 import { pipelineEndpoints } from "../service/endpoints/pipelines.js";
+import { startArtifacts } from "../artifacts/index.js";
+import { artifactEndpoints } from "../service/endpoints/artifacts.js";
 
 /** What the core needs from its host process (`ganglion up` or `ganglion serve`). */
 export type CoreDeps = {
@@ -183,6 +185,15 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const checker = manifestChecker();
   checker.warm();
   stops.push(checker.stop);
+  // Artifacts: the object store, plugins' chunked reads and writes, retention.
+  const artifacts = await startArtifacts({
+    nc: deps.nc,
+    log: deps.log.child({ component: "artifacts" }),
+    tasks,
+    ...(pluginAccount ? { pluginAccount } : {}),
+    ...(authority ? { appAccount: (appId: string) => appAccountKey(authority, appId).getPublicKey() } : {}),
+  });
+  stops.push(artifacts.stop);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -200,6 +211,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...runnerEndpoints(runnerRef),
       ...appEndpoints({ apps }),
       ...pipelineEndpoints({ pipelines }),
+      ...artifactEndpoints({ artifacts: artifacts.ops }),
     ],
   );
   stops.push(service.stop);

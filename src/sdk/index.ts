@@ -5,6 +5,8 @@
  */
 export { Worker, TaskFailure, SubmitError, CredentialsRefused, ExitCode } from "./worker.js";
 export { SecretError } from "./secrets.js";
+export { ArtifactError } from "./artifacts.js";
+export type { Artifacts, PutOptions } from "./artifacts.js";
 
 export type { WorkerOptions, TaskContext, TaskInfo, TopicContext, TaskHandler, TopicHandler, Metrics, MetricsSnapshot, WorkerEnd } from "./worker.js";
 export type { Secrets, SecretListener } from "./secrets.js";

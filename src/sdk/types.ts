@@ -2,6 +2,7 @@ import type * as t from "io-ts";
 import type { Logger } from "pino";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { ClientTls } from "../contract/tls.js";
+import type { Artifacts } from "./artifacts.js";
 
 /*
  * The worker SDK's types and errors (`ganglion/sdk` re-exports them), apart from the `Worker`
@@ -31,6 +32,8 @@ export type WorkerOptions = {
   readonly heartbeatMs?: number;
   /** At most one progress report per task per this many ms (default 1 s). */
   readonly progressThrottleMs?: number;
+  /** Strings of a result longer than this (bytes, default 64 KiB), and every Buffer in it, are put as artifacts and replaced by `artifact://` references; `Infinity` turns it off. */
+  readonly artifactThresholdBytes?: number;
   /** Tasks this instance runs at once (default: the plugin's concurrency, the consumer's `max_ack_pending`). */
   readonly concurrency?: number;
 };
@@ -67,6 +70,8 @@ export type TaskContext = {
   readonly metrics: Metrics;
   /** The value of secret `name` (granted `secret.read:<name>`), cached and refreshed on rotation (`src/sdk/secrets.ts`). */
   readonly secret: (name: string, onRotated?: (value: string, version: number) => void) => Promise<string>;
+  /** Artifacts (`put` → `artifact://<sha256>`, `get(ref)` → a checked stream): references in this task's params are readable. */
+  readonly artifacts: Artifacts;
   /** The plugin's config in force when the attempt started (`worker.live.config.onConfig` hears changes). */
   readonly config: Readonly<Record<string, unknown>>;
 };

@@ -14,7 +14,6 @@ import {
   heartbeatSubject,
   JS_BUS_API,
   tasksStream,
-  resultSubject,
   Streams,
   submitSubject,
   taskConsumer,
@@ -26,8 +25,9 @@ import type { Heartbeat, Report } from "../contract/wire.js";
 import { sleep, SubmitError, TaskFailure, token, WorkerStopping } from "./types.js";
 import type { Metrics, MetricsSnapshot, Registered, Running, TaskContext, TaskHandler, TaskInfo, TopicContext, TopicHandler, WorkerOptions } from "./types.js";
 import { metricsRecorder } from "./metrics.js";
-import { cutText, isTooLarge, resultTooLarge } from "./reportLimits.js";
+import { cutText, publishReport, resultTooLarge } from "./reportLimits.js";
 import { runTopicLoop } from "./topics.js";
+import { artifactsClient, externalize } from "./artifacts.js";
 import { runTaskPull, taskSlots } from "./taskPull.js";
 import type { TaskSlots } from "./taskPull.js";
 import { live } from "./live.js";
@@ -282,21 +282,14 @@ export class Worker {
   }
 
   /** Publishes a report to RESULTS and waits for the stream's ack; retried while connected. */
-  private async report(r: Report): Promise<boolean> {
-    for (let i = 0; i < 20 && !this.nc?.isClosed(); i++) {
-      try {
-        await this.jsc().publish(resultSubject(this.plugin, r.taskId), JSON.stringify(r), { timeout: 5000 });
-        return true;
-      } catch (err) {
-        if (isTooLarge(err)) {
-          this.log.error({ taskId: r.taskId, status: r.status, err: (err as Error).message }, "report refused by the bus for its size; not retried");
-          return false;
-        }
-        this.log.warn({ taskId: r.taskId, status: r.status, err: (err as Error).message }, "report not stored yet; retrying");
-        await sleep(250 * Math.min(i + 1, 8));
-      }
-    }
-    return false;
+  private report(r: Report): Promise<boolean> {
+    return publishReport(
+      () => this.jsc(),
+      () => this.nc?.isClosed() ?? true,
+      this.log,
+      this.plugin,
+      r,
+    );
   }
 
   private startTask(m: JsMsg, ackWaitMs: number) {
@@ -374,6 +367,7 @@ export class Worker {
       working,
       metrics: this.metricsApi,
       secret: (name, onRotated) => this.live.secrets.get(name, onRotated),
+      artifacts: artifactsClient(this.nc!, this.jsc(), { taskId }),
       config: this.live.config.current(),
       progress: (done, total, message) => {
         working();
@@ -408,6 +402,7 @@ export class Worker {
         }
         result = reg.result.encode(result);
       }
+      result = await externalize(result, ctx.artifacts, this.opts.artifactThresholdBytes ?? 64 * 1024);
       if (abort.signal.aborted) throw abort.signal.reason;
       const completed: Report = { ...base, status: "completed", result: result === undefined ? null : result };
       // RESULTS refuses a report over MAX_REPORT_BYTES: fail the attempt now, with the size, instead of letting it time out.

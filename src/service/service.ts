@@ -45,6 +45,7 @@ export const ErrorStatus: { readonly [C in ErrorCode]: number } = {
   AlreadyExists: 422,
   NotHeld: 422,
   NotApplicable: 422,
+  Corrupt: 422,
 };
 
 export type ServiceDeps = {

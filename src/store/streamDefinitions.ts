@@ -31,6 +31,8 @@ export const StreamDefinition = t.type({
       max_msgs_per_subject: t.number,
       duplicate_window: Duration,
       allow_direct: t.boolean,
+      /** Object stores (`streams/artifacts.json`): a meta message rolls up its subject. */
+      allow_rollup_hdrs: t.boolean,
       deny_delete: t.boolean,
       deny_purge: t.boolean,
       num_replicas: t.number,

@@ -1,6 +1,11 @@
 import { pino } from "pino";
 import type { Logger } from "pino";
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
 import type { Metrics, TaskContext, TaskHandler, TaskInfo } from "../sdk/worker.js";
+import { ArtifactError } from "../sdk/artifacts.js";
+import type { Artifacts } from "../sdk/artifacts.js";
+import { artifactIdOf, artifactRef } from "../contract/artifacts.js";
 
 /** What a handler did while it ran under `MockTaskEnvironment`. */
 export type MockTaskRecord = {
@@ -30,6 +35,8 @@ export class MockTaskEnvironment {
   private readonly log: Logger;
 
   private readonly secrets: Readonly<Record<string, string>>;
+  /** What `ctx.artifacts` holds, by id (the handler's puts land here too). */
+  readonly artifacts = new Map<string, Buffer>();
 
   /** `secrets`: what `ctx.secret(name)` answers (a name not listed rejects, as an ungranted read does). */
   private readonly config: Readonly<Record<string, unknown>>;
@@ -40,6 +47,31 @@ export class MockTaskEnvironment {
     this.log = opts.logger ?? pino({ level: "silent" });
     this.secrets = { ...opts.secrets };
     this.config = Object.freeze({ ...opts.config });
+  }
+
+  /** Stores bytes as `ctx.artifacts.put` would, and answers their reference (to put in params). */
+  addArtifact(data: Buffer | string): string {
+    const b = Buffer.from(data);
+    const id = createHash("sha256").update(b).digest("hex");
+    this.artifacts.set(id, b);
+    return artifactRef(id);
+  }
+
+  private artifactsApi(): Artifacts {
+    const read = (ref: string) => {
+      const b = this.artifacts.get(artifactIdOf(ref) ?? "");
+      if (!b) throw new ArtifactError("NotFound", `no artifact ${ref} in this mock task (add it with addArtifact)`);
+      return b;
+    };
+    return {
+      put: async (data) => {
+        const parts: Buffer[] = [];
+        for await (const c of typeof data === "string" || data instanceof Uint8Array ? [data] : data) parts.push(Buffer.from(c));
+        return this.addArtifact(Buffer.concat(parts));
+      },
+      get: (ref) => Readable.from([read(ref)]),
+      getBuffer: async (ref) => read(ref),
+    };
   }
 
   /** Aborts the handler's signal, as a cancellation or a timeout from the core would. */
@@ -67,6 +99,7 @@ export class MockTaskEnvironment {
       working: () => void rec.working++,
       metrics,
       config: this.config,
+      artifacts: this.artifactsApi(),
       secret: async (name) => {
         if (!Object.hasOwn(this.secrets, name)) throw new Error(`secret ${name} is not granted to this mock task (pass it in opts.secrets)`);
         return this.secrets[name]!;

@@ -3,6 +3,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { eventDecoder, membersByType } from "../../src/events/dispatch.js";
 import {
   AppEvent,
+  ArtifactEvent,
   GanglionEvent,
   ConfigEvent,
   PluginEvent,
@@ -26,7 +27,7 @@ import {
 
 t.test("the union of all events is the union of the families, task limits and secrets included", async (t) => {
   const all = [...membersByType(GanglionEvent)!.keys()].sort();
-  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent, PipelineEvent]
+  const families = [PluginEvent, TaskEvent, TaskLimitsEvent, WorkerEvent, SecretEvent, ConfigEvent, RunnerEvent, AppEvent, PipelineEvent, ArtifactEvent]
     .flatMap((f) => [...membersByType(f)!.keys()])
     .sort();
   t.same(all, families);

@@ -43,7 +43,8 @@ worker.onTask(
   },
   { params: Params },
 );
-worker.onTask("text.broken", async (p: { pad?: number }) => (p.pad ? { words: 1, pad: "x".repeat(p.pad) } : { nope: true }));
+// The padding is numbers, not one long string: the SDK would put a string over 64 KiB as an artifact (issue 18).
+worker.onTask("text.broken", async (p: { pad?: number }) => (p.pad ? { words: 1, pad: new Array<number>(Math.ceil(p.pad / 2)).fill(0) } : { nope: true }));
 await worker.run();
 t.teardown(() => worker.stop());
 

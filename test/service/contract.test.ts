@@ -28,6 +28,8 @@ import { startPluginConfig } from "../../src/pluginConfig/index.js";
 import { runnerEndpoints } from "../../src/service/endpoints/runner.js";
 import { appEndpoints } from "../../src/service/endpoints/apps.js";
 import type { AppCommands } from "../../src/apps/commands.js";
+import { artifactEndpoints } from "../../src/service/endpoints/artifacts.js";
+import type { ArtifactOps } from "../../src/artifacts/index.js";
 import { ErrorStatus, startService } from "../../src/service/service.js";
 
 const log = pino({ level: "silent" });
@@ -54,12 +56,14 @@ const coreEndpoints = () => [
   ...appEndpoints({ apps: {} as AppCommands }),
   // Pipelines
   ...pipelineEndpoints({ pipelines: {} as Pipelines }),
+  // Artifacts
+  ...artifactEndpoints({ artifacts: {} as ArtifactOps }),
 ];
 
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 42 + 7 /* pipeline.* */);
+  t.equal(ENDPOINT_NAMES.length, 42 + 7 /* pipeline.* */ + 4 /* artifact.* */);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import * as app from "./app.js";
+import * as artifact from "./artifact.js";
 import * as audit from "./audit.js";
 import * as compose from "./compose.js";
 import * as natsContext from "./natsContext.js";
@@ -38,6 +39,7 @@ export const commandGroups: readonly CommandGroup[] = [
   compose,
   worker,
   app,
+  artifact,
   types,
   // Pipelines
   pipeline,
