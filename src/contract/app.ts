@@ -55,8 +55,13 @@ export type AppListRequest = t.TypeOf<typeof AppListRequest>;
 export const AppInfo = t.type({ appId: t.string, grants: t.array(t.string) });
 export type AppInfo = t.TypeOf<typeof AppInfo>;
 
-/** One event of one of the application's tasks, as published on `appev.<app>.<taskId>` (at most once). */
-export const TaskChange = t.type({ taskId: t.string, type: t.string, data: t.unknown, at: t.string });
+/**
+ * One event of one of the application's tasks, as published on `appev.<app>.<taskId>` (at most
+ * once per publisher). `revision`: the event's revision in the task's stream (from 0); every core
+ * replica publishes the feed, so a client sees each event once per replica and drops repeats by
+ * `taskId` + `revision`; a revision past the next one tells the client it missed an event.
+ */
+export const TaskChange = t.intersection([t.type({ taskId: t.string, type: t.string, data: t.unknown, at: t.string }), t.partial({ revision: t.number })]);
 export type TaskChange = t.TypeOf<typeof TaskChange>;
 
 // ---- operators' side: the `app.*` endpoints of the service -----------------------------------

@@ -228,3 +228,9 @@ export const APP_SERVICE_EXPORT = "app.>";
 export const appChangeSubject = (appId: string, taskId: string) => `appev.${appId}.${taskId}`;
 export const appChanges = (appId: string) => `appev.${appId}.>`;
 export const APP_CHANGES_ALL = "appev.>";
+/**
+ * Published by a core once its changes feed is live (at its start), to every active application:
+ * events recorded before that were not published, so a client re-reads the tasks it awaits.
+ * (`resume` cannot be a task id: an application's task ids start with `<app>_`.)
+ */
+export const appFeedResumeSubject = (appId: string) => `appev.${appId}.resume`;
