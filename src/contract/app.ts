@@ -1,5 +1,6 @@
 import * as t from "io-ts";
 import { TaskStatus } from "./responses.js";
+import { Cidr } from "./manifest.js";
 import { APP_ID, DOTTED } from "./subjects.js";
 
 /**
@@ -71,10 +72,12 @@ export const APP_CAPABILITY = /^task\.submit:[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0
 export const AppCapability = t.refinement(t.string, (s) => APP_CAPABILITY.test(s) && s.length <= 200, "task.submit:<task type>");
 export const AppId = t.refinement(t.string, (s) => APP_ID.test(s), "an application id (lower-case letters, digits, '-', at most 30)");
 
-export const AppAddRequest = t.intersection([t.type({ appId: AppId, grants: t.array(AppCapability) }), t.partial({ ttl: t.string })]);
+/** `allowFrom`: the networks (CIDRs) the minted credentials may connect from (their user JWT's `src`); at most 32. */
+export const AllowFrom = t.refinement(t.array(Cidr), (a) => a.length <= 32, "at most 32 networks");
+export const AppAddRequest = t.intersection([t.type({ appId: AppId, grants: t.array(AppCapability) }), t.partial({ ttl: t.string, allowFrom: AllowFrom })]);
 export const AppGrantsRequest = t.intersection([t.type({ appId: AppId, capabilities: t.array(AppCapability) }), t.partial({ reason: BoundedText(1_000) })]);
 export const AppIdRequest = t.intersection([t.type({ appId: AppId }), t.partial({ reason: BoundedText(1_000) })]);
-export const AppCredsRequest = t.intersection([t.type({ appId: AppId }), t.partial({ ttl: t.string })]);
+export const AppCredsRequest = t.intersection([t.type({ appId: AppId }), t.partial({ ttl: t.string, allowFrom: AllowFrom })]);
 
 export const AppView = t.type({
   appId: t.string,
