@@ -9,7 +9,8 @@ import { TaskRow, TaskView } from "../contract/responses.js";
 import { appCallSubject, appChanges, appChangeSubject, appSubmitSubject } from "../contract/subjects.js";
 import { submitMany } from "./bulk.js";
 import type { BulkItem, BulkOptions, BulkReport } from "./bulk.js";
-import { readNatsContext } from "./context.js";
+import { ContextError, readNatsContext } from "./context.js";
+import { contextConnectOptions, hasContextAuth } from "./contextAuth.js";
 import type { SubmitOptions, TaskMap } from "./types.js";
 export type { SubmitOptions, TaskMap } from "./types.js";
 import { BusUnavailableError, NotGrantedError } from "./errors.js";
@@ -23,7 +24,7 @@ export type ClientOptions = {
   readonly servers?: string | readonly string[];
   /** The application's `.creds`: a file path, or the text itself. A context's `creds` otherwise. */
   readonly creds?: string;
-  /** A nats CLI context (`~/.config/nats/context/<name>.json`): url, creds, inbox prefix. */
+  /** A nats CLI context (`~/.config/nats/context/<name>.json`): url, creds (or nkey, user and password, token), inbox prefix. */
   readonly context?: string;
   readonly inboxPrefix?: string;
   /** A name shown by the server for this connection. */
@@ -77,13 +78,19 @@ export class Client<TM extends TaskMap = TaskMap> {
   static async connect<TM extends TaskMap = TaskMap>(opts: ClientOptions): Promise<Client<TM>> {
     const ctx = opts.context !== undefined ? await readNatsContext(opts.context) : undefined;
     const servers = opts.servers ?? ctx?.url;
-    const credsFrom = opts.creds ?? ctx?.creds;
     const inboxPrefix = opts.inboxPrefix ?? ctx?.inbox_prefix;
     if (servers === undefined || splitServers(servers).length === 0) throw new Error("Client.connect: no servers (give `servers`, or a context with a url)");
-    if (credsFrom === undefined) throw new Error("Client.connect: no credentials (give `creds`, or a context with creds)");
+    if (opts.creds === undefined && !(ctx && hasContextAuth(ctx)))
+      throw new Error("Client.connect: no credentials (give `creds`, or a context with creds, nkey, user and password, or token)");
+    const auth =
+      opts.creds !== undefined
+        ? { authenticator: credsAuthenticator(new TextEncoder().encode(await creds(opts.creds))) }
+        : await contextConnectOptions(ctx!).catch((err: Error) => {
+            throw new ContextError(`nats context ${ctx!.path}: ${err.message}`);
+          });
     const nc = await connect({
       servers: splitServers(servers),
-      authenticator: credsAuthenticator(new TextEncoder().encode(await creds(credsFrom))),
+      ...auth,
       name: opts.name ?? "ganglion-client",
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
