@@ -60,7 +60,11 @@ export const appCommands = (deps: { store: EventStore<AppEvent>; accounts?: Acco
   };
 
   /** Mints credentials for an active application and records their public key; the `.creds` text is only returned. */
-  const issueCredentials = async (appId: string, opts: { ttlMs?: number }, meta: CommandMeta): Promise<E.Either<AppsError, AppCredentials>> => {
+  const issueCredentials = async (
+    appId: string,
+    opts: { ttlMs?: number; allowFrom?: readonly string[] },
+    meta: CommandMeta,
+  ): Promise<E.Either<AppsError, AppCredentials>> => {
     const accounts = deps.accounts;
     if (!accounts) return E.left(unavailable);
     let minted: Awaited<ReturnType<typeof mintAppUser>> | undefined;
@@ -68,7 +72,13 @@ export const appCommands = (deps: { store: EventStore<AppEvent>; accounts?: Acco
       appId,
       async (state): Promise<AppCommand> => {
         if (state.status === "active") minted ??= await mintAppUser(accounts, appId, opts);
-        return { type: "issueCredentials", publicKey: minted?.publicKey ?? "", expiresAt: minted?.expiresAt ?? null, at: meta.time.toISOString() };
+        return {
+          type: "issueCredentials",
+          publicKey: minted?.publicKey ?? "",
+          expiresAt: minted?.expiresAt ?? null,
+          at: meta.time.toISOString(),
+          ...(opts.allowFrom ? { allowFrom: opts.allowFrom } : {}),
+        };
       },
       meta,
     );
@@ -77,7 +87,12 @@ export const appCommands = (deps: { store: EventStore<AppEvent>; accounts?: Acco
     return E.right({ appId, creds: m.creds, publicKey: m.publicKey, expiresAt: m.expiresAt });
   };
 
-  const add = async (appId: string, grants: readonly string[], opts: { ttlMs?: number }, meta: CommandMeta): Promise<E.Either<AppsError, AppCredentials>> => {
+  const add = async (
+    appId: string,
+    grants: readonly string[],
+    opts: { ttlMs?: number; allowFrom?: readonly string[] },
+    meta: CommandMeta,
+  ): Promise<E.Either<AppsError, AppCredentials>> => {
     if (!deps.accounts) return E.left(unavailable);
     const account = appAccountKey(deps.accounts.authority, appId).getPublicKey();
     const r = await execute(appId, { type: "add", appId, grants, account, at: meta.time.toISOString() }, meta);
@@ -95,6 +110,32 @@ export const appCommands = (deps: { store: EventStore<AppEvent>; accounts?: Acco
       .sort((a, b) => (a.appId < b.appId ? -1 : 1));
   };
 
-  return { execute, add, issueCredentials, list, load: handler.load };
+  /**
+   * Makes every application's account agree with the log, at the core's start (as plugins'
+   * accounts are, `src/plugins/runtime.ts`): the imports its state opens, and every key an
+   * `app.removed` named among its revocations. So a crash between a push and its append, a data
+   * dir restored from a backup, or a server that lost its resolver directory cannot bring back a
+   * removed application's credentials or a withdrawn grant. Answers how many accounts it pushed.
+   */
+  const reconcile = async (): Promise<number> => {
+    const accounts = deps.accounts;
+    if (!accounts) return 0;
+    const apps = new Map<string, { state: App; revoked: Set<string> }>();
+    for await (const e of deps.store.readAll({ filter: { categories: [APP_CATEGORY] } })) {
+      const cur = apps.get(e.streamName) ?? { state: initialApp(), revoked: new Set<string>() };
+      cur.state = evolve(cur.state, e);
+      if (e.type === "app.removed") e.data.revokedKeys.forEach((k) => cur.revoked.add(k));
+      apps.set(e.streamName, cur);
+    }
+    let n = 0;
+    for (const { state, revoked } of apps.values())
+      if (state.status !== "absent") {
+        await applyApp(accounts, state.appId, accessOfApp(state), [...revoked]);
+        n++;
+      }
+    return n;
+  };
+
+  return { execute, add, issueCredentials, list, reconcile, load: handler.load };
 };
 export type AppCommands = ReturnType<typeof appCommands>;

@@ -22,7 +22,13 @@ export type AppCommand =
   | { readonly type: "add"; readonly appId: string; readonly grants: readonly string[]; readonly account: string; readonly at: string }
   | { readonly type: "grant"; readonly capabilities: readonly string[]; readonly at: string }
   | { readonly type: "revoke"; readonly capabilities: readonly string[]; readonly reason?: string; readonly at: string }
-  | { readonly type: "issueCredentials"; readonly publicKey: string; readonly expiresAt: string | null; readonly at: string }
+  | {
+      readonly type: "issueCredentials";
+      readonly publicKey: string;
+      readonly expiresAt: string | null;
+      readonly at: string;
+      readonly allowFrom?: readonly string[];
+    }
   | { readonly type: "remove"; readonly reason?: string; readonly at: string };
 
 export type AppRejection =
@@ -54,7 +60,18 @@ export const decide = (cmd: AppCommand, s: App): E.Either<AppRejection, AppEvent
       );
     }
     case "issueCredentials":
-      return E.right([{ type: "app.credentials.issued", data: { appId: s.appId, publicKey: cmd.publicKey, expiresAt: cmd.expiresAt, at: cmd.at } }]);
+      return E.right([
+        {
+          type: "app.credentials.issued",
+          data: {
+            appId: s.appId,
+            publicKey: cmd.publicKey,
+            expiresAt: cmd.expiresAt,
+            at: cmd.at,
+            ...(cmd.allowFrom && cmd.allowFrom.length > 0 ? { allowFrom: [...cmd.allowFrom] } : {}),
+          },
+        },
+      ]);
     case "remove":
       return E.right([
         {

@@ -12,7 +12,7 @@ import type { AppInfo, AppSubmitted } from "../contract/app.js";
 import { reportErrors } from "../contract/decodeErrors.js";
 import type { ServiceError } from "../contract/errors.js";
 import type { TaskRow } from "../contract/responses.js";
-import { APP_CALL_ALL, APP_PIPELINE_ALL, APP_SUBMIT_ALL, appChangeSubject, appOfTask, appTaskPrefix } from "../contract/subjects.js";
+import { APP_CALL_ALL, APP_PIPELINE_ALL, APP_SUBMIT_ALL, appChangeSubject, appFeedResumeSubject, appOfTask, appTaskPrefix } from "../contract/subjects.js";
 import { APP_CATEGORY } from "../events/app.js";
 import type { AppEvent } from "../events/app.js";
 import { TASK_CATEGORY } from "../events/task.js";
@@ -46,7 +46,8 @@ export type AppsDeps = {
 /**
  * The core's side of applications (subjects.md, "Applications"): it serves `app.<app>.submit.<type>`
  * and `app.<app>.call.<verb>` (queue group `ganglion-core`), and publishes every event of an
- * application's tasks on `appev.<app>.<taskId>` (core NATS: at most once, live only).
+ * application's tasks on `appev.<app>.<taskId>` (core NATS: at most once, live only; every replica
+ * publishes it, and clients drop the repeats by revision), then `appev.<app>.resume` once live.
  *
  * The caller is the server's word twice over: the application id is the subject token its import
  * wrote, and the request info's account must be that application's account; a request without
@@ -220,9 +221,14 @@ export const startApps = async (deps: AppsDeps) => {
     for await (const e of changes) {
       const taskId = e.streamName.slice(TASK_CATEGORY.length + 1);
       const appId = appOfTask(taskId);
-      if (appId) nc.publish(appChangeSubject(appId, taskId), JSON.stringify({ taskId, type: e.type, data: e.data, at: e.metadata.time }));
+      if (appId)
+        nc.publish(appChangeSubject(appId, taskId), JSON.stringify({ taskId, type: e.type, data: e.data, at: e.metadata.time, revision: Number(e.revision) }));
     }
   })().catch((err) => log.error({ err }, "the application changes feed ended"));
+  // Live from here (the consumer exists once caughtUp resolves): what was recorded before, while no
+  // feed ran (this core starting, its tasks runtime already at work), clients re-read.
+  await changes.caughtUp;
+  for (const [appId, s] of states) if (s.status === "active") nc.publish(appFeedResumeSubject(appId), JSON.stringify({ at: new Date().toISOString() }));
 
   log.info({ applications: [...states.values()].filter((s) => s.status === "active").length }, "applications served");
   return {

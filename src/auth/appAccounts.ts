@@ -98,5 +98,14 @@ export const applyApp = async (accounts: AccountAuthority, appId: string, access
 };
 
 /** A user of the application's account (its `.creds`); only the public key is recorded. */
-export const mintAppUser = (accounts: AccountAuthority, appId: string, opts: { ttlMs?: number } = {}): Promise<MintedUser & { expiresAt: string | null }> =>
-  mintAccountUser(appAccountKey(accounts.authority, appId), appAccountName(appId), { tags: [appAccountName(appId)] }, opts);
+export const mintAppUser = (
+  accounts: AccountAuthority,
+  appId: string,
+  opts: { ttlMs?: number; allowFrom?: readonly string[] } = {},
+): Promise<MintedUser & { expiresAt: string | null }> =>
+  mintAccountUser(
+    appAccountKey(accounts.authority, appId),
+    appAccountName(appId),
+    { tags: [appAccountName(appId)], ...(opts.allowFrom && opts.allowFrom.length > 0 ? { src: [...opts.allowFrom] } : {}) },
+    opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {},
+  );

@@ -7,6 +7,8 @@ import type { Config } from "../config.js";
 import { urlFilePath } from "../embedded/installation.js";
 import { resolveClientTls, tlsConnectOption } from "../contract/tls.js";
 import type { ClientTls } from "../contract/tls.js";
+import { contextConnectOptions, hasContextAuth } from "../client/contextAuth.js";
+import type { ContextAuth } from "../client/contextAuth.js";
 import { CliError, ExitCode } from "./errors.js";
 import { readNatsContext } from "./profile.js";
 
@@ -35,6 +37,8 @@ export type BusTarget = {
   readonly tls?: ClientTls;
   /** The inbox prefix the credentials allow (a nats CLI context's `inbox_prefix`). */
   readonly inboxPrefix?: string;
+  /** When the credentials come from a nats CLI context: its other ways to authenticate (nkey, user and password, token). */
+  readonly contextAuth?: Omit<ContextAuth, "creds">;
 };
 
 /**
@@ -100,15 +104,17 @@ export const resolveTarget = async (g: GlobalOptions, config: Config): Promise<B
   }
   let credsPath: string | undefined;
   let credsSource: string | undefined;
+  let contextAuth: BusTarget["contextAuth"];
   if (g.creds) {
     credsPath = resolve(g.creds);
     credsSource = "--creds";
   } else if (config.creds) {
     credsPath = resolve(config.creds);
     credsSource = "GANGLION_CREDS";
-  } else if (context?.creds) {
-    credsPath = context.creds;
+  } else if (context && hasContextAuth(context)) {
+    credsPath = context.creds || undefined;
     credsSource = `nats context "${contextName}"`;
+    contextAuth = { nkey: context.nkey, user: context.user, password: context.password, token: context.token };
   } else if ((await readIfExists(adminCredsPath(dataDir))) !== undefined) {
     credsPath = adminCredsPath(dataDir);
     credsSource = "data dir";
@@ -127,7 +133,7 @@ export const resolveTarget = async (g: GlobalOptions, config: Config): Promise<B
     url,
   );
   const inboxPrefix = context?.inbox_prefix;
-  return { url, urlSource, credsPath, credsSource, ...(tls ? { tls } : {}), ...(inboxPrefix ? { inboxPrefix } : {}) };
+  return { url, urlSource, credsPath, credsSource, ...(tls ? { tls } : {}), ...(inboxPrefix ? { inboxPrefix } : {}), ...(contextAuth ? { contextAuth } : {}) };
 };
 
 /** Reads a credentials file, failing with a message that says which option named it. */
@@ -148,6 +154,20 @@ export const readCreds = async (path: string, source = "--creds"): Promise<strin
  */
 export const connectTarget = async (target: BusTarget, opts: { name?: string; timeoutMs?: number } = {}): Promise<NatsConnection> => {
   const creds = target.credsPath ? await readCreds(target.credsPath, target.credsSource) : undefined;
+  let auth: Awaited<ReturnType<typeof contextConnectOptions>> = creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {};
+  if (target.contextAuth) {
+    const ctxAuth = await contextConnectOptions(target.contextAuth).catch((err: Error) => {
+      throw new CliError(`${target.credsSource}: ${err.message}`, ExitCode.Unreachable);
+    });
+    const both = [auth.authenticator, ctxAuth.authenticator].flat().filter((a) => a !== undefined);
+    auth = { ...ctxAuth, ...(both.length > 0 ? { authenticator: both } : {}) };
+  }
+  const how = [
+    target.credsPath ? `credentials ${target.credsPath}` : "",
+    target.contextAuth?.nkey ? `nkey ${target.contextAuth.nkey}` : "",
+    target.contextAuth?.user ? `user ${target.contextAuth.user}` : "",
+    target.contextAuth?.token ? "a token" : "",
+  ].filter((x) => x !== "");
   try {
     return await connect({
       servers: target.url,
@@ -155,7 +175,7 @@ export const connectTarget = async (target: BusTarget, opts: { name?: string; ti
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: 0,
       ...(target.inboxPrefix ? { inboxPrefix: target.inboxPrefix } : {}),
-      ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+      ...auth,
       ...tlsConnectOption(target.tls),
     });
   } catch (err) {
@@ -170,7 +190,7 @@ export const connectTarget = async (target: BusTarget, opts: { name?: string; ti
         : " The bus speaks TLS: use its tls:// URL, with --tls-ca (or GANGLION_TLS_CA) naming its CA."
       : "";
     throw new CliError(
-      `cannot reach the bus at ${target.url} (from ${target.urlSource}${target.credsPath ? `, credentials ${target.credsPath}` : ", no credentials"}${tls}): ${(err as Error).message}.${tlsHint || hint}`,
+      `cannot reach the bus at ${target.url} (from ${target.urlSource}${how.length > 0 ? `, ${how.join(", ")}` : ", no credentials"}${tls}): ${(err as Error).message}.${tlsHint || hint}`,
       ExitCode.Unreachable,
       { cause: err },
     );

@@ -11,10 +11,12 @@ import { APP_ARTIFACT_GET, appCallSubject, appChanges, appChangeSubject, appSubm
 import { artifactsClient } from "../sdk/artifacts.js";
 import { submitMany } from "./bulk.js";
 import type { BulkItem, BulkOptions, BulkReport } from "./bulk.js";
-import { readNatsContext } from "./context.js";
+import { ContextError, readNatsContext } from "./context.js";
+import { contextConnectOptions, hasContextAuth } from "./contextAuth.js";
 import type { SubmitOptions, TaskMap } from "./types.js";
 export type { SubmitOptions, TaskMap } from "./types.js";
 import { BusUnavailableError, NotGrantedError } from "./errors.js";
+import { ChangeFeed, decodeChange, RecentKeys } from "./feed.js";
 import { TaskHandle } from "./handle.js";
 import type { HandleHost } from "./handle.js";
 import { NoRouteError, request, retrying, transient } from "./transport.js";
@@ -28,7 +30,7 @@ export type ClientOptions = {
   readonly servers?: string | readonly string[];
   /** The application's `.creds`: a file path, or the text itself. A context's `creds` otherwise. */
   readonly creds?: string;
-  /** A nats CLI context (`~/.config/nats/context/<name>.json`): url, creds, inbox prefix. */
+  /** A nats CLI context (`~/.config/nats/context/<name>.json`): url, creds (or nkey, user and password, token), inbox prefix. */
   readonly context?: string;
   readonly inboxPrefix?: string;
   /** A name shown by the server for this connection. */
@@ -57,6 +59,8 @@ export class Client<TM extends TaskMap = TaskMap> {
   private readonly retryForMs: number;
   private readonly timeoutMs: number;
   private readonly host: HandleHost;
+  /** The application's change feed: one subscription, shared by every handle's `result()` and `progress()`. */
+  private readonly changes: ChangeFeed;
 
   private constructor(
     /** The connection (for what the client does not cover). */
@@ -67,10 +71,12 @@ export class Client<TM extends TaskMap = TaskMap> {
   ) {
     this.retryForMs = opts.retryForMs ?? 120_000;
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
+    this.changes = new ChangeFeed(nc, info.appId, (id) => this.getTask(id));
     this.host = {
       getTask: (id, waitMs) => this.getTask(id, waitMs),
       cancelTask: (id, reason) => this.call("cancel", { taskId: id, ...(reason !== undefined ? { reason } : {}) }, TaskView),
-      changes: (id) => this.feed(appChangeSubject(this.info.appId, id)),
+      waitEnd: (id, o) => this.changes.waitEnd(id, o),
+      listen: (id, f) => this.changes.listen(id, f),
     };
   }
 
@@ -78,13 +84,19 @@ export class Client<TM extends TaskMap = TaskMap> {
   static async connect<TM extends TaskMap = TaskMap>(opts: ClientOptions): Promise<Client<TM>> {
     const ctx = opts.context !== undefined ? await readNatsContext(opts.context) : undefined;
     const servers = opts.servers ?? ctx?.url;
-    const credsFrom = opts.creds ?? ctx?.creds;
     const inboxPrefix = opts.inboxPrefix ?? ctx?.inbox_prefix;
     if (servers === undefined || splitServers(servers).length === 0) throw new Error("Client.connect: no servers (give `servers`, or a context with a url)");
-    if (credsFrom === undefined) throw new Error("Client.connect: no credentials (give `creds`, or a context with creds)");
+    if (opts.creds === undefined && !(ctx && hasContextAuth(ctx)))
+      throw new Error("Client.connect: no credentials (give `creds`, or a context with creds, nkey, user and password, or token)");
+    const auth =
+      opts.creds !== undefined
+        ? { authenticator: credsAuthenticator(new TextEncoder().encode(await creds(opts.creds))) }
+        : await contextConnectOptions(ctx!).catch((err: Error) => {
+            throw new ContextError(`nats context ${ctx!.path}: ${err.message}`);
+          });
     const nc = await connect({
       servers: splitServers(servers),
-      authenticator: credsAuthenticator(new TextEncoder().encode(await creds(credsFrom))),
+      ...auth,
       name: opts.name ?? "ganglion-client",
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
@@ -167,9 +179,11 @@ export class Client<TM extends TaskMap = TaskMap> {
         throw new NotGrantedError(taskType);
       }
     };
+    // The feed is live before the submission is sent: its end cannot slip by unseen (a reconnect in between is seen).
+    const mark = await this.changes.start();
     const r = await retrying(once, this.retryForMs, () => this.closed);
-    if ("existing" in r) return new TaskHandle(this.host, r.taskId, r.pluginId, r.existing);
-    return new TaskHandle(this.host, r.taskId, r.pluginId, false, r);
+    if ("existing" in r) return new TaskHandle(this.host, r.taskId, r.pluginId, r.existing, undefined, r.existing ? undefined : mark);
+    return new TaskHandle(this.host, r.taskId, r.pluginId, false, r, mark);
   }
 
   /** Submits many tasks, `concurrency` in flight; one report per item, in order (see `BulkReport`). */
@@ -195,7 +209,8 @@ export class Client<TM extends TaskMap = TaskMap> {
   /**
    * Changes of this application's tasks (every event of them: `task.submitted`, `task.started`,
    * `task.progress`, `task.completed`, …), live, as an async iterable: `for await (const c of
-   * client.watch())`. At most once: changes while the connection is down are not replayed (read
+   * client.watch())`. At most once (each event once, though every core replica publishes it):
+   * changes while the connection is down are not replayed (read
    * `get` or `list` after a reconnect). Ends when the loop breaks or the client closes.
    */
   async *watch(filter: WatchFilter = {}): AsyncGenerator<TaskChange, void, undefined> {
@@ -209,16 +224,12 @@ export class Client<TM extends TaskMap = TaskMap> {
 
   private feed(subject: string) {
     const sub = this.nc.subscribe(subject);
+    // Every core replica publishes the feed: each event once, by its task and revision.
+    const seen = new RecentKeys();
     const events = (async function* () {
       for await (const m of sub) {
-        let raw: unknown;
-        try {
-          raw = m.json();
-        } catch {
-          continue;
-        }
-        const d = TaskChange.decode(raw);
-        if (E.isRight(d)) yield d.right;
+        const c = decodeChange(m.data);
+        if (c && (c.revision === undefined || seen.add(`${c.taskId}:${c.revision}`))) yield c;
       }
     })();
     return { events, stop: () => sub.unsubscribe() };
@@ -253,6 +264,7 @@ export class Client<TM extends TaskMap = TaskMap> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.changes.close(new BusUnavailableError("the client is closed"));
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
 }

@@ -8,10 +8,20 @@ import { reportErrors } from "../contract/decodeErrors.js";
 /**
  * A nats CLI context (`nats context save NAME --server URL --creds FILE`): the JSON file
  * `~/.config/nats/context/<name>.json` (`$XDG_CONFIG_HOME/nats/context/` when set). The client
- * reads what it needs of it: the servers, the credentials file and the inbox prefix; other fields
- * are ignored. (The CLI has its own reader in src/cli; nothing outside the CLI may import it.)
+ * reads what it needs of it: the servers, how to authenticate (a credentials file, an nkey seed
+ * file, user and password, a token: `contextAuth.ts`) and the inbox prefix; other fields are
+ * ignored. (The CLI has its own reader in src/cli; nothing outside the CLI may import it.)
  */
-export const NatsContext = t.partial({ url: t.string, creds: t.string, inbox_prefix: t.string, description: t.string });
+export const NatsContext = t.partial({
+  url: t.string,
+  creds: t.string,
+  nkey: t.string,
+  user: t.string,
+  password: t.string,
+  token: t.string,
+  inbox_prefix: t.string,
+  description: t.string,
+});
 export type NatsContext = t.TypeOf<typeof NatsContext>;
 
 export class ContextError extends Error {
@@ -40,6 +50,8 @@ export const readNatsContext = async (name: string, env: NodeJS.ProcessEnv = pro
   }
   const d = NatsContext.decode(raw);
   if (E.isLeft(d)) throw new ContextError(`nats context ${path}: ${reportErrors(d.left).join("; ")}`);
-  const creds = d.right.creds?.startsWith("~/") ? join(homedir(), d.right.creds.slice(2)) : d.right.creds;
-  return { ...d.right, ...(creds ? { creds } : {}), path };
+  const home = (p: string | undefined) => (p?.startsWith("~/") ? join(homedir(), p.slice(2)) : p);
+  const creds = home(d.right.creds);
+  const nkey = home(d.right.nkey);
+  return { ...d.right, ...(creds ? { creds } : {}), ...(nkey ? { nkey } : {}), path };
 };

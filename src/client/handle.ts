@@ -1,5 +1,6 @@
 import type { TaskView } from "../contract/responses.js";
 import { outcomeError, ResultTimeoutError } from "./errors.js";
+import type { Ending, FeedMark } from "./feed.js";
 
 /** Progress of a running attempt, as its worker reported it. */
 export type Progress = { readonly attempt: number; readonly done: number; readonly total: number; readonly message?: string; readonly at: string };
@@ -9,17 +10,19 @@ export type HandleHost = {
   /** The task; with `waitMs`, once it ended or the wait ran out. */
   readonly getTask: (taskId: string, waitMs?: number) => Promise<TaskView>;
   readonly cancelTask: (taskId: string, reason?: string) => Promise<TaskView>;
-  /** The task's changes as the core publishes them (`task.progress`, …), until `stop`. */
-  readonly changes: (taskId: string) => { readonly events: AsyncIterable<{ type: string; data: unknown }>; readonly stop: () => void };
+  /** The task's end from the application's change feed (undefined at `until` or on abort); see `ChangeFeed.waitEnd`. */
+  readonly waitEnd: (taskId: string, o: { until: number; mark?: FeedMark; signal?: AbortSignal }) => Promise<Ending | undefined>;
+  /** Each change of the task from the shared feed, repeats dropped, until the answer is called. */
+  readonly listen: (taskId: string, f: (c: { type: string; data: unknown }) => void) => () => void;
 };
 
 const ENDED = new Set(["completed", "cancelled", "dead_lettered"]);
-/** Longest single wait the client asks the core for (the request's timeout is this and a margin). */
-export const WAIT_SLICE_MS = 30_000;
 
 /**
- * A submitted task. `result()` waits for its end on the core (long polls of `get` with `waitMs`,
- * repeated across reconnects) and throws a typed error when it ended without a result.
+ * A submitted task. `result()` waits for its end on the application's change feed (one
+ * subscription per client; the task is read with `get` only when the feed may have missed
+ * something: a handle not submitted by this client, a reconnect, a lost event) and throws a typed
+ * error when it ended without a result.
  */
 export class TaskHandle<Result = unknown> {
   constructor(
@@ -31,6 +34,8 @@ export class TaskHandle<Result = unknown> {
     /** true: the idempotency key named a task submitted before; this is that task. */
     readonly existing: boolean,
     private last?: TaskView,
+    /** The feed's mark when this client sent the submission (absent: the task is read once first). */
+    private readonly mark?: FeedMark,
   ) {}
 
   /** The task as it is now. */
@@ -45,16 +50,14 @@ export class TaskHandle<Result = unknown> {
    */
   async result(opts: { timeoutMs?: number } = {}): Promise<Result> {
     const until = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
-    let v = this.last && ENDED.has(this.last.status) ? this.last : undefined;
+    let v: Ending | undefined = this.last && ENDED.has(this.last.status) ? this.last : undefined;
     while (!v) {
-      const left = until - Date.now();
-      if (left <= 0) throw new ResultTimeoutError(this.id, opts.timeoutMs!);
-      const now = await this.host.getTask(this.id, Math.max(1, Math.min(left, WAIT_SLICE_MS)));
-      this.last = now;
-      if (ENDED.has(now.status)) v = now;
+      if (until - Date.now() <= 0) throw new ResultTimeoutError(this.id, opts.timeoutMs!);
+      v = await this.host.waitEnd(this.id, { until, ...(this.mark ? { mark: this.mark } : {}) });
     }
+    if ("taskId" in v) this.last = v;
     if (v.status === "completed") return v.result as Result;
-    throw outcomeError(v);
+    throw outcomeError(v as TaskView);
   }
 
   /**
@@ -62,22 +65,24 @@ export class TaskHandle<Result = unknown> {
    * the connection was down, are not replayed). Ends when the task ends.
    */
   async *progress(): AsyncGenerator<Progress, void, undefined> {
-    const feed = this.host.changes(this.id);
-    let stopped = false;
-    // The end of the task, seen on the core: the feed is at most once, so it cannot be the only signal.
-    const ended = (async () => {
-      while (!stopped) {
-        try {
-          const v = await this.host.getTask(this.id, WAIT_SLICE_MS);
-          if (ENDED.has(v.status)) break;
-        } catch {
-          if (!stopped) await new Promise((r) => setTimeout(r, 500));
-        }
-      }
-      feed.stop();
-    })();
+    const queue: ({ type: string; data: unknown } | "end")[] = [];
+    let wake: (() => void) | undefined;
+    const push = (x: { type: string; data: unknown } | "end") => {
+      queue.push(x);
+      wake?.();
+    };
+    const stop = this.host.listen(this.id, push);
+    // The end of the task, from the feed or (after a reconnect) the log: the feed is at most once.
+    const abort = new AbortController();
+    void this.host.waitEnd(this.id, { until: Infinity, signal: abort.signal, ...(this.mark ? { mark: this.mark } : {}) }).then(
+      () => push("end"),
+      () => push("end"),
+    );
     try {
-      for await (const c of feed.events) {
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        const c = queue.shift()!;
+        if (c === "end") break;
         if (c.type === "task.progress") {
           const d = c.data as Progress & { taskId: string };
           yield { attempt: d.attempt, done: d.done, total: d.total, at: d.at, ...(d.message !== undefined ? { message: d.message } : {}) };
@@ -85,9 +90,8 @@ export class TaskHandle<Result = unknown> {
         if (c.type === "task.completed" || c.type === "task.cancelled" || c.type === "task.dead_lettered") break;
       }
     } finally {
-      stopped = true;
-      feed.stop();
-      void ended;
+      stop();
+      abort.abort();
     }
   }
 

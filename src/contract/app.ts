@@ -1,5 +1,6 @@
 import * as t from "io-ts";
 import { TaskStatus } from "./responses.js";
+import { Cidr } from "./manifest.js";
 import { APP_ID, DOTTED } from "./subjects.js";
 
 /**
@@ -55,8 +56,13 @@ export type AppListRequest = t.TypeOf<typeof AppListRequest>;
 export const AppInfo = t.type({ appId: t.string, grants: t.array(t.string) });
 export type AppInfo = t.TypeOf<typeof AppInfo>;
 
-/** One event of one of the application's tasks, as published on `appev.<app>.<taskId>` (at most once). */
-export const TaskChange = t.type({ taskId: t.string, type: t.string, data: t.unknown, at: t.string });
+/**
+ * One event of one of the application's tasks, as published on `appev.<app>.<taskId>` (at most
+ * once per publisher). `revision`: the event's revision in the task's stream (from 0); every core
+ * replica publishes the feed, so a client sees each event once per replica and drops repeats by
+ * `taskId` + `revision`; a revision past the next one tells the client it missed an event.
+ */
+export const TaskChange = t.intersection([t.type({ taskId: t.string, type: t.string, data: t.unknown, at: t.string }), t.partial({ revision: t.number })]);
 export type TaskChange = t.TypeOf<typeof TaskChange>;
 
 // ---- operators' side: the `app.*` endpoints of the service -----------------------------------
@@ -74,10 +80,12 @@ export const AppRunGetRequest = t.intersection([
 ]);
 export const AppId = t.refinement(t.string, (s) => APP_ID.test(s), "an application id (lower-case letters, digits, '-', at most 30)");
 
-export const AppAddRequest = t.intersection([t.type({ appId: AppId, grants: t.array(AppCapability) }), t.partial({ ttl: t.string })]);
+/** `allowFrom`: the networks (CIDRs) the minted credentials may connect from (their user JWT's `src`); at most 32. */
+export const AllowFrom = t.refinement(t.array(Cidr), (a) => a.length <= 32, "at most 32 networks");
+export const AppAddRequest = t.intersection([t.type({ appId: AppId, grants: t.array(AppCapability) }), t.partial({ ttl: t.string, allowFrom: AllowFrom })]);
 export const AppGrantsRequest = t.intersection([t.type({ appId: AppId, capabilities: t.array(AppCapability) }), t.partial({ reason: BoundedText(1_000) })]);
 export const AppIdRequest = t.intersection([t.type({ appId: AppId }), t.partial({ reason: BoundedText(1_000) })]);
-export const AppCredsRequest = t.intersection([t.type({ appId: AppId }), t.partial({ ttl: t.string })]);
+export const AppCredsRequest = t.intersection([t.type({ appId: AppId }), t.partial({ ttl: t.string, allowFrom: AllowFrom })]);
 
 export const AppView = t.type({
   appId: t.string,

@@ -269,3 +269,9 @@ export const ARTIFACT_UPLOADS_EXPORT = "artup.>";
 export const APP_ARTIFACT_GET = "app.art.get";
 export const busAppArtifactGet = (appId: string) => `app.${appId}.art.get`;
 export const APP_ARTIFACT_GET_ALL = "app.*.art.get";
+/**
+ * Published by a core once its changes feed is live (at its start), to every active application:
+ * events recorded before that were not published, so a client re-reads the tasks it awaits.
+ * (`resume` cannot be a task id: an application's task ids start with `<app>_`.)
+ */
+export const appFeedResumeSubject = (appId: string) => `appev.${appId}.resume`;

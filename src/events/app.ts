@@ -19,10 +19,13 @@ export const AppRevoked = t.type({
   type: t.literal("app.revoked"),
   data: t.intersection([t.type({ appId: t.string, capabilities: t.array(t.string), at: t.string }), t.partial({ reason: t.string })]),
 });
-/** Credentials were minted; only the user's public key is recorded, never the seed. */
+/** Credentials were minted; only the user's public key is recorded, never the seed. `allowFrom`: their `src` networks. */
 export const AppCredentialsIssued = t.type({
   type: t.literal("app.credentials.issued"),
-  data: t.type({ appId: t.string, publicKey: t.string, expiresAt: t.union([t.string, t.null]), at: t.string }),
+  data: t.intersection([
+    t.type({ appId: t.string, publicKey: t.string, expiresAt: t.union([t.string, t.null]), at: t.string }),
+    t.partial({ allowFrom: t.array(t.string) }),
+  ]),
 });
 /** Removed: its account imports nothing and every credential of it is revoked. */
 export const AppRemoved = t.type({

@@ -168,6 +168,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core", onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable app event skipped") }),
     ...(accounts ? { accounts } : {}),
   });
+  if (accounts) deps.log.info({ applications: await apps.reconcile() }, "application accounts pushed");
   if (authority) {
     const served = await startApps({
       nc: deps.nc,

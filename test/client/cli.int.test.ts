@@ -40,6 +40,23 @@ t.test("ganglion app grant, revoke, list --json, remove", async (t) => {
   t.match(JSON.parse(all.stdout), [{ appId: "shop", status: "removed" }]);
 });
 
+t.test("ganglion app add / creds --allow-from: the .creds carry the networks (their user JWT's src)", async (t) => {
+  const file = join(dir, "fence.creds");
+  const a = await runCli(["app", "add", "fence", "--allow-from", "127.0.0.1/32", "-o", file, ...on]);
+  t.equal(a.code, 0, a.stderr);
+  t.match(a.stdout, /from 127\.0\.0\.1\/32 only/);
+  const src = async (f: string) => JSON.parse(Buffer.from((await readFile(f, "utf8")).split("\n")[1]!.split(".")[1]!, "base64url").toString()).nats.src;
+  t.same(await src(file), ["127.0.0.1/32"]);
+  const again = join(dir, "fence2.creds");
+  const c = await runCli(["app", "creds", "fence", "--allow-from", "10.0.0.0/8,192.168.0.0/16", "-o", again, "--json", ...on]);
+  t.equal(c.code, 0, c.stderr);
+  t.same(JSON.parse(c.stdout).allowFrom, ["10.0.0.0/8", "192.168.0.0/16"]);
+  t.same(await src(again), ["10.0.0.0/8", "192.168.0.0/16"]);
+  const bad = await runCli(["app", "creds", "fence", "--allow-from", "not-a-network", ...on]);
+  t.not(bad.code, 0);
+  t.match(bad.stderr, /expected a network .*not-a-network/);
+});
+
 t.test("ganglion types writes declarations of params and results, and the Tasks map", async (t) => {
   const out = join(dir, "tasks.d.ts");
   const r = await runCli(["types", join(repoRoot, "examples/ts-worker/manifest.yaml"), "-o", out]);

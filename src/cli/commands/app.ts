@@ -17,6 +17,11 @@ const writeCreds = async (path: string, creds: string) => {
 
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(/[\s,]+/).filter((x) => x.length > 0)];
 
+const ALLOW_FROM = "--allow-from <cidr>";
+const ALLOW_FROM_HELP =
+  "accept connections with these credentials only from these networks (e.g. 10.0.0.0/8; repeat, or separate with commas): their user JWT's src";
+const fromNote = (allowFrom?: readonly string[]) => (allowFrom && allowFrom.length > 0 ? `, from ${allowFrom.join(" ")} only` : "");
+
 const printApp = (ctx: CliContext, cmd: Command, a: AppView, note?: string) => {
   const out = ctx.output(cmd);
   if (out.json) return out.record(a as unknown as Record<string, unknown>);
@@ -42,16 +47,24 @@ export const register = (program: Command, ctx: CliContext) => {
     .option("--grant <capability...>", "task.submit:<type> or pipeline.run:<pipeline> capabilities to grant (repeat, or separate with commas)", collect, [])
     .option("-o, --output <file>", "write its .creds here (mode 0600); default <name>.creds")
     .option("--ttl <duration>", 'expire the credentials after this long (e.g. "30d"); default: no expiry')
+    .option(ALLOW_FROM, ALLOW_FROM_HELP, collect)
     .summary("add an application and mint its credentials")
-    .action(async (name: string, opts: { grant: string[]; output?: string; ttl?: string }, cmd: Command) => {
-      const r = await ctx.withBus(cmd, (nc) => call(nc, "app.add", { appId: name, grants: opts.grant, ...(opts.ttl ? { ttl: opts.ttl } : {}) }));
+    .action(async (name: string, opts: { grant: string[]; output?: string; ttl?: string; allowFrom?: string[] }, cmd: Command) => {
+      const r = await ctx.withBus(cmd, (nc) =>
+        call(nc, "app.add", {
+          appId: name,
+          grants: opts.grant,
+          ...(opts.ttl ? { ttl: opts.ttl } : {}),
+          ...(opts.allowFrom ? { allowFrom: opts.allowFrom } : {}),
+        }),
+      );
       const path = resolve(opts.output ?? `${name}.creds`);
       await writeCreds(path, r.creds);
       ctx
         .output(cmd)
         .message(
-          `added application ${name} (grants: ${opts.grant.length > 0 ? opts.grant.join(" ") : "(none)"})\nwrote ${path} (mode 0600): user ${r.publicKey}, ${r.expiresAt ? `expires ${r.expiresAt}` : "no expiry"}\nConnect with: Client.connect({ servers, creds: ${JSON.stringify(path)} })`,
-          { appId: name, file: path, publicKey: r.publicKey, expiresAt: r.expiresAt, grants: opts.grant },
+          `added application ${name} (grants: ${opts.grant.length > 0 ? opts.grant.join(" ") : "(none)"})\nwrote ${path} (mode 0600): user ${r.publicKey}, ${r.expiresAt ? `expires ${r.expiresAt}` : "no expiry"}${fromNote(opts.allowFrom)}\nConnect with: Client.connect({ servers, creds: ${JSON.stringify(path)} })`,
+          { appId: name, file: path, publicKey: r.publicKey, expiresAt: r.expiresAt, grants: opts.grant, allowFrom: opts.allowFrom ?? [] },
         );
     });
 
@@ -92,15 +105,21 @@ export const register = (program: Command, ctx: CliContext) => {
     .argument("<name>", "application id")
     .option("-o, --output <file>", "write the .creds file here (mode 0600) instead of stdout")
     .option("--ttl <duration>", 'expire the credentials after this long (e.g. "30d")')
+    .option(ALLOW_FROM, ALLOW_FROM_HELP, collect)
     .summary("mint new credentials for an application")
-    .action(async (name: string, o: { output?: string; ttl?: string }, cmd: Command) => {
-      const r = await ctx.withBus(cmd, (nc) => call(nc, "app.creds", { appId: name, ...(o.ttl ? { ttl: o.ttl } : {}) }));
+    .action(async (name: string, o: { output?: string; ttl?: string; allowFrom?: string[] }, cmd: Command) => {
+      const r = await ctx.withBus(cmd, (nc) =>
+        call(nc, "app.creds", { appId: name, ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.allowFrom ? { allowFrom: o.allowFrom } : {}) }),
+      );
       if (!o.output) return void ctx.io.stdout(r.creds);
       const path = resolve(o.output);
       await writeCreds(path, r.creds);
-      ctx
-        .output(cmd)
-        .message(`wrote ${path} (mode 0600) for application ${name}: user ${r.publicKey}`, { file: path, publicKey: r.publicKey, expiresAt: r.expiresAt });
+      ctx.output(cmd).message(`wrote ${path} (mode 0600) for application ${name}: user ${r.publicKey}${fromNote(o.allowFrom)}`, {
+        file: path,
+        publicKey: r.publicKey,
+        expiresAt: r.expiresAt,
+        allowFrom: o.allowFrom ?? [],
+      });
     });
 
   app

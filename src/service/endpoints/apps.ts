@@ -23,7 +23,9 @@ export const appEndpoints = (deps: { apps: AppCommands }): Endpoint[] => {
     defineEndpoint(Endpoints["app.add"], async (req, ctx) => {
       const ttl = ttlOf(req.ttl);
       if (E.isLeft(ttl)) return ttl;
-      return E.mapLeft(toError)(await deps.apps.add(req.appId, req.grants, ttl.right, meta(ctx)));
+      return E.mapLeft(toError)(
+        await deps.apps.add(req.appId, req.grants, { ...ttl.right, ...(req.allowFrom ? { allowFrom: req.allowFrom } : {}) }, meta(ctx)),
+      );
     }),
     defineEndpoint(Endpoints["app.grant"], async (req, ctx) =>
       E.mapLeft(toError)(await deps.apps.execute(req.appId, { type: "grant", capabilities: req.capabilities, at: ctx.now.toISOString() }, meta(ctx))),
@@ -49,7 +51,9 @@ export const appEndpoints = (deps: { apps: AppCommands }): Endpoint[] => {
     defineEndpoint(Endpoints["app.creds"], async (req, ctx) => {
       const ttl = ttlOf(req.ttl);
       if (E.isLeft(ttl)) return ttl;
-      return E.mapLeft(toError)(await deps.apps.issueCredentials(req.appId, ttl.right, meta(ctx)));
+      return E.mapLeft(toError)(
+        await deps.apps.issueCredentials(req.appId, { ...ttl.right, ...(req.allowFrom ? { allowFrom: req.allowFrom } : {}) }, meta(ctx)),
+      );
     }),
     defineEndpoint(Endpoints["app.list"], async (req) => E.right(await deps.apps.list(req))),
   ];
