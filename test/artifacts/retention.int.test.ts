@@ -6,6 +6,7 @@ import { natsEventStore } from "../../src/store/eventStore.js";
 import { ArtifactEvent, artifactStreamName } from "../../src/events/artifact.js";
 import { artifactIdOf } from "../../src/contract/artifacts.js";
 import { spawnWorker } from "../tasks/support.js";
+import { pluginAccountKey } from "../../src/auth/accounts.js";
 
 /**
  * Retention: an artifact expires `ttlMs` after its last put; the sweep removes it and records
@@ -26,7 +27,19 @@ const w = await spawnWorker(bus, { plugin: "keeper", creds, instance: "keeper-1"
 t.teardown(() => w.kill());
 
 let clock = new Date();
-const second = await startArtifacts({ nc: bus.nc, log: pino({ level: "silent" }), tasks: bus.tasks, now: () => clock, sweepEveryMs: 3_600_000 });
+// A second artifacts service beside the core's, with a clock the test moves. It joins the core's
+// queue group, so it also answers plugins' requests: it needs the core's keys to check callers
+// (without them it drops every request unanswered, and half the puts would time out).
+const authority = bus.installation.authority;
+if (!authority) throw new Error("the test bus has no account authority");
+const second = await startArtifacts({
+  nc: bus.nc,
+  log: pino({ level: "silent" }),
+  tasks: bus.tasks,
+  pluginAccount: (pluginId) => pluginAccountKey(authority, pluginId).getPublicKey(),
+  now: () => clock,
+  sweepEveryMs: 3_600_000,
+});
 t.teardown(second.stop);
 
 t.test("an expired artifact is removed by the sweep, and the log says so", async (t) => {

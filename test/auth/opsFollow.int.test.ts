@@ -30,7 +30,7 @@ const names = async () => {
 
 t.test("OPS holds EVENTS and a copy of every view's live bucket and of the pointers", async (t) => {
   await caughtUp();
-  t.same(await names(), ["EVENTS", "KV_capabilities", "KV_ganglion-projections", "KV_plugins", "KV_tasks", "KV_totals", "KV_workers"]);
+  t.same(await names(), ["EVENTS", "KV_capabilities", "KV_ganglion-projections", "KV_pipelines", "KV_plugins", "KV_tasks", "KV_totals", "KV_workers"]);
   const busKv = await new Kvm(nc).open("plugins");
   const opsKv = await new Kvm(ro).open("plugins");
   for (const id of ["p0", "p1", "p2", "p3"]) t.same((await opsKv.get(id))?.json(), (await busKv.get(id))?.json(), `row ${id} is the same in OPS`);
