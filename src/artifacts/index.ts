@@ -172,7 +172,12 @@ export const startArtifacts = async (deps: {
         });
       },
     });
-  const subs = [serve("get", (m, id) => onGet(m, { kind: "plugin", id })), serve("put", onPut), serve("get", (m, id) => onGet(m, { kind: "app", id }), true)];
+  // A service without the keys to check callers does not join the queue group: it would draw
+  // requests and could only drop them (a core with keys beside it answers them instead).
+  const subs = [
+    ...(deps.pluginAccount ? [serve("get", (m, id) => onGet(m, { kind: "plugin", id })), serve("put", onPut)] : []),
+    ...(deps.appAccount ? [serve("get", (m, id) => onGet(m, { kind: "app", id }), true)] : []),
+  ];
 
   const removeOne = async (meta: ArtifactMeta, actor: string, reason: "removed" | "expired", message?: string) => {
     if (await store.remove(meta.id)) await record(meta.id, { type: "artifact.removed", data: { id: meta.id, reason, ...(message ? { message } : {}) } }, actor);
