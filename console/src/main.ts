@@ -7,9 +7,10 @@ import { pluginPage, plugins } from "./pages/plugins.js";
 import { taskPage, tasks } from "./pages/tasks.js";
 import { audit } from "./pages/audit.js";
 import { tryIt } from "./pages/tryit.js";
+import { pipelineRunPage, pipelines } from "./pages/pipelines.js";
 
 /**
- * The console's page: a hash router over five pages. Each page renders into `main`, and renders
+ * The console's page: a hash router over six pages. Each page renders into `main`, and renders
  * again when the server pushes that a view changed (SSE, src/console/live.ts); nothing polls.
  */
 
@@ -23,6 +24,8 @@ const routes: [RegExp, Page][] = [
   [/^\/plugins\/([^/]+)$/, pluginPage],
   [/^\/tasks$/, tasks],
   [/^\/tasks\/([^/]+)$/, taskPage],
+  [/^\/pipelines$/, pipelines],
+  [/^\/pipelines\/([^/]+)$/, pipelineRunPage],
   [/^\/audit$/, audit],
   [/^\/try$/, tryIt],
   [/^\/try\/([^/]+)$/, tryIt],

@@ -34,6 +34,7 @@ import {
   RunId,
   RunIdRequest,
   RunRequest,
+  RunStatus,
   RunsRequest,
   RunView,
 } from "./pipeline.js";
@@ -258,6 +259,19 @@ export const Endpoints = named({
   "views.task": spec("read", "One task: its row of the tasks view and its full event history. Request {taskId}.", t.type({ taskId: Id }), TaskShown),
   "views.capabilities": spec("read", "Who may do what: capability → plugins and plugin → capabilities. Request {}.", Empty, Capabilities),
   "views.totals": spec("read", "Counts by status of tasks and plugins. Request {}.", Empty, Totals),
+  // The pipelines view for read-only callers (the console's Pipelines page; `pipeline.*` is operators').
+  "views.pipelines": spec(
+    "read",
+    "Pipeline runs from the pipelines view, newest first. Request {name?, status?, limit? (default 100)}.",
+    t.partial({ name: PipelineName, status: RunStatus, limit: intIn(1, 10_000) }),
+    t.array(RunView),
+  ),
+  "views.pipeline": spec(
+    "read",
+    "One pipeline run's row of the pipelines view: each step's status, attempt and task id. Request {runId}.",
+    t.type({ runId: RunId }),
+    RunView,
+  ),
   "projections.status": spec(
     "read",
     "Each view: its live bucket and version, checkpoint, and the head of the log. Request {}.",

@@ -63,7 +63,7 @@ const coreEndpoints = () => [
 t.test("the core serves every endpoint of the table, and nothing else, with the table's entry", async (t) => {
   const eps = coreEndpoints();
   t.same(eps.map((e) => e.name).sort(), [...ENDPOINT_NAMES].sort());
-  t.equal(ENDPOINT_NAMES.length, 42 + 7 /* pipeline.* */ + 4 /* artifact.* */);
+  t.equal(ENDPOINT_NAMES.length, 42 + 7 /* pipeline.* */ + 4 /* artifact.* */ + 2 /* views.pipelines, views.pipeline */);
   for (const e of eps) {
     const spec = Endpoints[e.name as keyof typeof Endpoints];
     t.equal(e.spec, spec, `${e.name} is defined from its table entry`);

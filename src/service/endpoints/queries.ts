@@ -12,6 +12,7 @@ import type { ByCapabilityRow, PluginCapabilitiesRow } from "../../projections/c
 import type { PluginRow } from "../../projections/plugins.js";
 import type { TaskRow } from "../../projections/tasks.js";
 import type { TotalsRow } from "../../projections/totals.js";
+import type { RunView } from "../../contract/pipeline.js";
 import type { WorkerRow } from "../../projections/workers.js";
 import type * as C from "../../contract/responses.js";
 import { loadManifests } from "../../projections/manifest.js";
@@ -37,7 +38,14 @@ export type QueryDeps = {
 };
 
 /** The row type of each view, from its codec in `src/projections/` (the rows these endpoints answer). */
-type Rows = { plugins: PluginRow; workers: WorkerRow; tasks: TaskRow; totals: TotalsRow; capabilities: ByCapabilityRow | PluginCapabilitiesRow };
+type Rows = {
+  plugins: PluginRow;
+  workers: WorkerRow;
+  tasks: TaskRow;
+  totals: TotalsRow;
+  capabilities: ByCapabilityRow | PluginCapabilitiesRow;
+  pipelines: RunView;
+};
 
 /**
  * The views' rows are the contract's (`src/contract/responses.ts`): the handlers below answer the
@@ -146,6 +154,15 @@ export const queryEndpoints = (deps: QueryDeps): Endpoint[] => {
     defineEndpoint(Endpoints["views.totals"], async () => {
       const empty: TotalsRow = { byStatus: {}, total: 0 };
       return E.right({ tasks: (await row("totals", TOTALS_TASKS)) ?? empty, plugins: (await row("totals", TOTALS_PLUGINS)) ?? empty });
+    }),
+    defineEndpoint(Endpoints["views.pipelines"], async (req) => {
+      const kept = (await rows("pipelines")).map(([, v]) => v).filter((v) => (!req.name || v.name === req.name) && (!req.status || v.status === req.status));
+      kept.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.runId < b.runId ? 1 : -1));
+      return E.right(kept.slice(0, req.limit ?? 100));
+    }),
+    defineEndpoint(Endpoints["views.pipeline"], async (req) => {
+      const v = await row("pipelines", kvKey(req.runId));
+      return v ? E.right(v) : E.left(notFound("pipeline run", req.runId, "list them with `ganglion pipeline runs`"));
     }),
     defineEndpoint(Endpoints["projections.status"], async () => {
       const head = Number(await store.headPosition());
