@@ -122,6 +122,10 @@ bool art_read(natsConnection *nc, const char *id, const char *task_id, art_chunk
             } else if (!header_u64(reply, HDR_CHUNKS, &chunks) || !header_u64(reply, HDR_CURSOR, &next)) {
                 snprintf(err, errlen, "artifact %s chunk %llu: art.get: no " HDR_CHUNKS " or " HDR_CURSOR " header", id, i);
                 ok = false;
+            } else if (chunks > ART_MAX_CHUNKS || (chunks <= i && !(chunks == 0 && n == 0)) || n > ART_CHUNK) {
+                /* Bounds from subjects.md: at most 8,192 chunks of at most 128 KiB, this one among them (an empty artifact has none). */
+                snprintf(err, errlen, "artifact %s chunk %llu: art.get: %llu chunks, %zu bytes is out of bounds", id, i, chunks, n);
+                ok = false;
             } else {
                 total = chunks;
                 cursor = next;

@@ -19,6 +19,8 @@
 #include <nats/nats.h>
 
 #define ART_CHUNK (128 * 1024)
+/* At most 1 GiB per artifact. */
+#define ART_MAX_CHUNKS 8192
 /* "artifact://" + 64 hex digits + NUL. */
 #define ART_REF_LEN (11 + 64 + 1)
 
