@@ -246,6 +246,19 @@ static const char *skip(cc_json *c, int depth) {
 
 const char *cc_json_skip(cc_json *c) { return skip(c, 1); }
 
+const char *cc_json_bool(cc_json *c, bool *out) {
+    ws(c);
+    if (c->p < c->end && *c->p == 't') {
+        *out = true;
+        return literal(c, "true");
+    }
+    if (c->p < c->end && *c->p == 'f') {
+        *out = false;
+        return literal(c, "false");
+    }
+    return "expected true or false";
+}
+
 const char *cc_json_object(const char *json, size_t len, cc_member_fn fn, void *closure) {
     cc_json c = {json, json + len};
     const char *err = NULL;
@@ -293,7 +306,7 @@ done:
 
 typedef struct {
     cc_buf text, encoding;
-    bool has_text, has_encoding;
+    bool has_text, has_encoding, store;
     char *err;
     size_t errlen;
 } params_walk;
@@ -317,7 +330,14 @@ static const char *param_member(const char *key, cc_json *c, void *closure) {
         w->has_encoding = true;
         return NULL;
     }
-    snprintf(w->err, w->errlen, "params.%.64s: not allowed (expected only text and encoding)", key);
+    if (strcmp(key, "store") == 0) {
+        if ((err = cc_json_bool(c, &w->store))) {
+            snprintf(w->err, w->errlen, "params.store: %s", err);
+            return w->err;
+        }
+        return NULL;
+    }
+    snprintf(w->err, w->errlen, "params.%.64s: not allowed (expected only text, encoding and store)", key);
     return w->err;
 }
 
@@ -372,9 +392,23 @@ bool cc_decode_params(const char *json, size_t len, cc_params *out, char *err, s
         else if (bad > w.text.len) snprintf(err, errlen, "params.text: not valid base64 (its length %zu is not a multiple of 4)", w.text.len);
         else snprintf(err, errlen, "params.text: not valid base64 at character %zu", bad);
         if (!ok) cc_buf_free(&out->data);
+    } else if (strcmp(w.encoding.p, "artifact") == 0) {
+        /* artifact://<sha256>: 64 lower-case hex digits (subjects.md, "Artifacts"). */
+        static const char scheme[] = "artifact://";
+        bool ref = w.text.len == sizeof scheme - 1 + 64 && memcmp(w.text.p, scheme, sizeof scheme - 1) == 0;
+        for (size_t i = sizeof scheme - 1; ref && i < w.text.len; i++)
+            ref = (w.text.p[i] >= '0' && w.text.p[i] <= '9') || (w.text.p[i] >= 'a' && w.text.p[i] <= 'f');
+        if (!ref) snprintf(err, errlen, "params.text: not artifact://<sha256> (64 lower-case hex digits)");
+        else if (w.store) snprintf(err, errlen, "params.store: does not apply to encoding artifact");
+        else {
+            memcpy(out->artifact_id, w.text.p + sizeof scheme - 1, 64);
+            out->artifact_id[64] = '\0';
+            ok = true;
+        }
     } else {
-        snprintf(err, errlen, "params.encoding: expected utf8 or base64");
+        snprintf(err, errlen, "params.encoding: expected utf8, base64 or artifact");
     }
+    if (ok) out->store = w.store;
     cc_buf_free(&w.text);
     cc_buf_free(&w.encoding);
     return ok;

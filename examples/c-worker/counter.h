@@ -37,10 +37,18 @@ const char *cc_json_object(const char *json, size_t len, cc_member_fn fn, void *
 const char *cc_json_string(cc_json *c, cc_buf *out);
 const char *cc_json_number(cc_json *c, double *out);
 const char *cc_json_skip(cc_json *c);
+/* Reads true or false. */
+const char *cc_json_bool(cc_json *c, bool *out);
 
-/* The params of text.count: {"text": string, "encoding"?: "utf8" | "base64"}. */
+/*
+ * The params of text.count: {"text": string, "encoding"?: "utf8" | "base64" | "artifact",
+ * "store"?: boolean}. With encoding artifact, text is artifact://<sha256> and the bytes counted are
+ * the artifact's (artifacts.c reads them); store: true also puts the decoded text as an artifact.
+ */
 typedef struct {
-    cc_buf data; /* the text's bytes, base64-decoded when encoding is base64 */
+    cc_buf data;           /* the text's bytes, base64-decoded when encoding is base64; empty for artifact */
+    bool store;            /* also put data as an artifact */
+    char artifact_id[65];  /* encoding artifact: the 64 hex digits of the reference, else "" */
 } cc_params;
 
 /*

@@ -68,8 +68,26 @@ int main(void) {
     expect_refused("{\"words\":1}", "params.words: not allowed");
     expect_refused("{}", "params.text: required");
     expect_refused("{\"text\":3}", "params.text: expected a string");
-    expect_refused("{\"text\":\"a\",\"encoding\":\"latin1\"}", "params.encoding: expected utf8 or base64");
+    expect_refused("{\"text\":\"a\",\"encoding\":\"latin1\"}", "params.encoding: expected utf8, base64 or artifact");
     expect_refused("[1]", "params: expected an object");
+    /* Artifacts: a reference of 64 lower-case hex digits; store is a boolean, not for a reference. */
+    expect_refused("{\"text\":\"artifact://ABC\",\"encoding\":\"artifact\"}", "params.text: not artifact://<sha256>");
+    expect_refused("{\"text\":\"artifact://0000000000000000000000000000000000000000000000000000000000000000\",\"encoding\":\"artifact\","
+                   "\"store\":true}",
+                   "params.store: does not apply to encoding artifact");
+    expect_refused("{\"text\":\"a\",\"store\":1}", "params.store: expected true or false");
+    {
+        static const char ref[] = "{\"encoding\":\"artifact\",\"text\":\"artifact://9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}";
+        char err[256] = "";
+        cc_params p;
+        CHECK(cc_decode_params(ref, strlen(ref), &p, err, sizeof err) && p.data.len == 0 && !p.store &&
+                  strcmp(p.artifact_id, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08") == 0,
+              "an artifact reference: %s", err);
+        cc_params_free(&p);
+        static const char st[] = "{\"text\":\"ab\",\"store\":true}";
+        CHECK(cc_decode_params(st, strlen(st), &p, err, sizeof err) && p.store && p.data.len == 2 && !p.artifact_id[0], "store: %s", err);
+        cc_params_free(&p);
+    }
     expect_refused("{\"text\":\"a\"} x", "params: trailing characters");
     expect_refused("{\"text\":\"a", "params.text: an unterminated string");
 

@@ -5,7 +5,13 @@
  *
  * It serves the task type text.count of the plugin c-counter (manifest.yaml next to this file):
  *
- *   params {text: string, encoding?: "utf8"|"base64"} -> result {bytes, chars, words, lines}
+ *   params {text: string, encoding?: "utf8"|"base64"|"artifact", store?: boolean}
+ *     -> result {bytes, chars, words, lines, artifact?}
+ *
+ * Artifacts (artifacts.c; subjects.md, "Artifacts"): encoding "artifact" counts the bytes of the
+ * artifact text names (artifact://<sha256>), read chunk by chunk over art.get, each checked; store:
+ * true also puts the decoded text as an artifact (chunks on artup.<upload>, then art.put) and
+ * returns its reference in the result's "artifact".
  *
  * How it connects (subjects.md, "Writing a worker in another language"): the .creds file is a user
  * of the plugin's own NATS account, with no permissions and no inbox prefix to set. That account
@@ -57,6 +63,7 @@
 
 #include <nats/nats.h>
 
+#include "artifacts.h"
 #include "counter.h"
 #include "lifecycle.h"
 #include "live.h"
@@ -280,6 +287,33 @@ static void set_running(worker *w, const char *task_id, int attempt) {
     pthread_mutex_unlock(&w->mu);
 }
 
+/* An artifact being counted (encoding artifact): each checked chunk, with progress and keep-alive. */
+typedef struct {
+    worker *w;
+    natsMsg *msg;
+    const char *task_id;
+    int attempt;
+    cc_counter *counter;
+    int64_t last_progress, last_working;
+} reading;
+
+static bool count_chunk(const unsigned char *data, size_t n, void *closure) {
+    reading *r = closure;
+    if (atomic_load(&r->w->cancelled)) return false;
+    cc_count(r->counter, data, n);
+    int64_t now = nats_Now();
+    if (now - r->last_progress >= PROGRESS_EVERY_MS) {
+        r->last_progress = now;
+        /* The size is known only from the headers: the total stays one ahead until the end. */
+        report_progress(r->w, r->task_id, r->attempt, r->counter->n.bytes, r->counter->n.bytes + 1);
+    }
+    if (now - r->last_working >= r->w->ack_wait_ms / 3) {
+        r->last_working = now;
+        natsMsg_InProgress(r->msg, NULL);
+    }
+    return true;
+}
+
 /* Runs one attempt: started, progress while it works, then completed or failed; ack last. */
 static void handle(worker *w, natsMsg *msg) {
     const char *task_id = NULL, *attempt_s = NULL, *type = NULL, *deadline = NULL;
@@ -334,33 +368,56 @@ static void handle(worker *w, natsMsg *msg) {
 
     cc_counter counter;
     cc_count_init(&counter);
-    bool is_long = p.data.len > CHUNK;
-    int64_t last_progress = 0, last_working = nats_Now();
-    for (size_t off = 0; off < p.data.len && !atomic_load(&w->cancelled); off += CHUNK) {
-        size_t n = p.data.len - off < CHUNK ? p.data.len - off : CHUNK;
-        cc_count(&counter, (const unsigned char *)p.data.p + off, n);
-        int64_t now = nats_Now();
-        if (is_long && (last_progress == 0 || now - last_progress >= PROGRESS_EVERY_MS || off + n == p.data.len)) {
-            last_progress = now;
-            report_progress(w, id, (int)attempt, off + n, p.data.len);
+    char ref[ART_REF_LEN] = "";
+    if (p.artifact_id[0]) {
+        /* encoding artifact: count the artifact's bytes as they come, one checked chunk at a time. */
+        reading r = {.w = w, .msg = msg, .task_id = id, .attempt = (int)attempt, .counter = &counter, .last_working = nats_Now()};
+        bool stopped = false, retryable = true;
+        bool read = art_read(w->nc, p.artifact_id, id, count_chunk, &r, &stopped, err, sizeof err, &retryable);
+        cc_params_free(&p);
+        if (!read && !stopped) {
+            logf_("task %s failed: %s", id, err);
+            if (report_failed(w, id, (int)attempt, err, retryable)) natsMsg_Ack(msg, NULL);
+            goto done;
         }
-        /* Keep the message ours while we work: JetStream redelivers it after ack_wait otherwise. */
-        if (now - last_working >= w->ack_wait_ms / 3) {
-            last_working = now;
-            natsMsg_InProgress(msg, NULL);
+    } else {
+        bool is_long = p.data.len > CHUNK;
+        int64_t last_progress = 0, last_working = nats_Now();
+        for (size_t off = 0; off < p.data.len && !atomic_load(&w->cancelled); off += CHUNK) {
+            size_t n = p.data.len - off < CHUNK ? p.data.len - off : CHUNK;
+            cc_count(&counter, (const unsigned char *)p.data.p + off, n);
+            int64_t now = nats_Now();
+            if (is_long && (last_progress == 0 || now - last_progress >= PROGRESS_EVERY_MS || off + n == p.data.len)) {
+                last_progress = now;
+                report_progress(w, id, (int)attempt, off + n, p.data.len);
+            }
+            /* Keep the message ours while we work: JetStream redelivers it after ack_wait otherwise. */
+            if (now - last_working >= w->ack_wait_ms / 3) {
+                last_working = now;
+                natsMsg_InProgress(msg, NULL);
+            }
         }
+        /* store: also put the decoded text as an artifact (artifacts.c); the result names it. */
+        if (p.store && !atomic_load(&w->cancelled) &&
+            !art_put(w->nc, w->js, (const unsigned char *)p.data.p, p.data.len, "application/octet-stream", id, ref, err, sizeof err)) {
+            cc_params_free(&p);
+            logf_("task %s failed: %s", id, err);
+            if (report_failed(w, id, (int)attempt, err, true)) natsMsg_Ack(msg, NULL);
+            goto done;
+        }
+        cc_params_free(&p);
     }
     cc_counts n = cc_count_end(&counter);
-    cc_params_free(&p);
 
     if (atomic_load(&w->cancelled)) {
         /* The core withdrew the attempt (cancelled, timed out): no report. */
         natsMsg_Term(msg, NULL);
         goto done;
     }
-    char result[256];
-    snprintf(result, sizeof result, ",\"result\":{\"bytes\":%llu,\"chars\":%llu,\"words\":%llu,\"lines\":%llu}",
-             (unsigned long long)n.bytes, (unsigned long long)n.chars, (unsigned long long)n.words, (unsigned long long)n.lines);
+    char result[384];
+    snprintf(result, sizeof result, ",\"result\":{\"bytes\":%llu,\"chars\":%llu,\"words\":%llu,\"lines\":%llu%s%s%s}",
+             (unsigned long long)n.bytes, (unsigned long long)n.chars, (unsigned long long)n.words, (unsigned long long)n.lines,
+             ref[0] ? ",\"artifact\":\"" : "", ref, ref[0] ? "\"" : "");
     if (report(w, id, (int)attempt, "completed", result)) natsMsg_Ack(msg, NULL);
 
 done:
