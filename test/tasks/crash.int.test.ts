@@ -1,7 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { createTestBus } from "../../src/testing/testBus.js";
-import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
+import { fixtureManifest, spawnWorker, startRecorded, taskEventsOf } from "./support.js";
 
 const bus = await createTestBus();
 t.teardown(bus.stop);
@@ -18,8 +18,10 @@ t.test("tasks spread over two worker processes; one is SIGKILLed mid-task; every
     if (E.isLeft(r)) throw new Error(r.left.message);
     ids.push(r.right.taskId);
   }
-  await a.waitFor((l) => l.event === "started", "a task start");
+  const onA = await a.waitFor((l) => l.event === "started", "a task start");
   await b.waitFor((l) => l.event === "started", "a task start");
+  // Mid-task for the core: wa's start is in the log (not only printed) when it dies.
+  await startRecorded(bus, String(onA.taskId), "wa");
   t.equal(await a.kill("SIGKILL"), null, "wa died by a signal, mid-task");
 
   for (const id of ids) {

@@ -127,3 +127,18 @@ export const taskEventsOf = async (bus: TestBus, taskId: string): Promise<TaskEv
   for await (const e of store.readStream(`task-${taskId}`)) out.push({ type: e.type, data: e.data } as TaskEvent);
   return out;
 };
+
+/**
+ * Waits until the log records `instance` starting `taskId`. A worker prints `started` when its
+ * handler runs, before its `started` report is stored (the SDK does not wait for it): a test that
+ * kills the worker at that line may kill it before the core ever heard of the start.
+ */
+export const startRecorded = async (bus: TestBus, taskId: string, instance: string, timeoutMs = 60_000): Promise<void> => {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await taskEventsOf(bus, taskId);
+    if (events.some((e) => e.type === "task.started" && e.data.instance === instance)) return;
+    if (Date.now() > until) throw new Error(`the log has no start of ${taskId} by ${instance} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};

@@ -1,7 +1,7 @@
 import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { createTestBus } from "../../src/testing/testBus.js";
-import { fixtureManifest, spawnWorker, taskEventsOf } from "./support.js";
+import { fixtureManifest, spawnWorker, startRecorded, taskEventsOf } from "./support.js";
 
 // A worker process is SIGKILLed mid-task. Its heartbeats stop; the core records it offline after
 // heartbeatTimeoutMs, hands the attempt to another instance at once and does not charge it to the
@@ -19,6 +19,7 @@ t.test("kill -9 mid-task: the attempt is handed over from missed heartbeats and 
   if (E.isLeft(r)) throw new Error(r.left.message);
   const id = r.right.taskId;
   await doomed.waitFor((l) => l.event === "started" && l.taskId === id, "the start on doomed");
+  await startRecorded(bus, id, "doomed");
   t.equal(await doomed.kill("SIGKILL"), null, "doomed died by SIGKILL, mid-task");
   const heir = await spawnWorker(bus, { plugin: "takeover", creds, instance: "heir", concurrency: 1 });
   t.teardown(() => heir.kill());

@@ -28,7 +28,7 @@ export const dispatch = (ctx: Ctx) => {
       ...(s.deadlineAt ? { [TaskHeaders.Deadline]: s.deadlineAt } : {}),
     };
     const ack = await io.publish(taskSubject(s.pluginId, s.taskType), JSON.stringify(s.params ?? null), { msgID: msgIdOf(s.taskId, s.attempt), headers });
-    state.queued.set(s.taskId, { attempt: s.attempt, seq: ack.seq });
+    state.queued.set(s.taskId, { pluginId: s.pluginId, attempt: s.attempt, seq: ack.seq });
   };
 
   /** The task's state in the log (set once the command handler exists: it needs `effects`). */
@@ -70,6 +70,10 @@ export const dispatch = (ctx: Ctx) => {
     if (q && q.attempt === s.attempt) {
       state.queued.delete(s.taskId);
       await io.deleteMessage(tasksStream(s.pluginId), q.seq).catch(() => undefined);
+    } else if (state.retiring.has(s.pluginId)) {
+      // The fold saw the end first and handed the message to the sweep: sweep now, not later,
+      // so no instance pulls an attempt that was just taken back.
+      await sweepRetired();
     }
     sendCancel(s.pluginId, s.taskId, s.attempt, reason);
   };

@@ -42,7 +42,7 @@ export const reconcile = (ctx: Ctx, dispatch: Dispatch) => {
         const attempt = Number(m.header(TaskHeaders.Attempt));
         if (id) {
           present.add(msgIdOf(id, attempt));
-          state.queued.set(id, { attempt, seq: m.seq });
+          state.queued.set(id, { pluginId: p.pluginId, attempt, seq: m.seq });
         }
         seq = m.seq + 1;
       }

@@ -212,6 +212,19 @@ export const reports = (
     await refuse(pluginId, shown, reason.length > 500 ? `${reason.slice(0, 497)}...` : reason, "malformed");
   };
 
+  /**
+   * A `started` or `progress` on the very attempt that ended while no instance held it (cancelled
+   * while scheduled): the worker pulled the message before the end reached the queue. A race every
+   * cancel can meet, not a misbehaving worker: it is told to stop, and nothing is recorded (it was a
+   * `task.report_refused` after the `task.cancelled`, on one cancel in three in the lifecycle test).
+   */
+  const straggler = (pluginId: string, r: Report, e: { readonly attempt: number; readonly instance?: string | undefined; readonly status: string }) => {
+    if (e.instance !== undefined || e.attempt !== r.attempt || (r.status !== "started" && r.status !== "progress")) return false;
+    log.debug({ taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: e.status }, "a worker started an attempt that had ended unstarted; told to stop");
+    deps.dispatch.sendCancel(pluginId, r.taskId, r.attempt, `the task is ${e.status}`);
+    return true;
+  };
+
   /** A report on a task known to have ended, decided as the log would decide it: the holder's own duplicate is dropped, anyone else's refused. */
   const lateOnEnded = (pluginId: string, r: Report, e: Ended) => {
     if (e.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${e.pluginId}`, "foreign");
@@ -219,6 +232,7 @@ export const reports = (
       log.debug({ taskId: r.taskId, status: e.status }, "duplicate report on an ended task ignored");
       return;
     }
+    if (straggler(pluginId, r, e)) return;
     if (r.status === "started" || r.status === "progress") return refuse(pluginId, r, `task ${r.taskId} is ${e.status}`, "NotHeld");
     return refuse(pluginId, r, `task ${r.taskId} is already ${e.status}`, "AlreadyEnded");
   };
@@ -288,6 +302,11 @@ export const reports = (
       if (own && s.status !== "scheduled" && s.status !== "running" && (r.status === "started" || r.status === "progress")) {
         log.debug({ taskId: r.taskId, rejection: res.left }, "late duplicate report on an ended attempt ignored");
         return;
+      }
+      if (res.left._tag === "NotHeld" && (r.status === "started" || r.status === "progress")) {
+        // Ended between the read above and the decision (a cancel that raced this report).
+        const now = (await deps.load(r.taskId)).state;
+        if (now.status !== "absent" && now.status !== "scheduled" && now.status !== "running" && straggler(pluginId, r, now)) return;
       }
       if (res.left._tag === "NotHeld" || res.left._tag === "NotApplicable") return refuse(pluginId, r, res.left.message, res.left._tag);
       // AlreadyEnded: the holder's own duplicate (a redelivered report) is ignored; anyone else's

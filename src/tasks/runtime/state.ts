@@ -46,7 +46,7 @@ export type TasksState = {
   /** The armed timer of each open task (timers). */
   readonly timers: Map<string, Cancel>;
   /** TASKS message of a task's current attempt, so it can be withdrawn (dispatch, reconcile). */
-  readonly queued: Map<string, { attempt: number; seq: number }>;
+  readonly queued: Map<string, { pluginId: string; attempt: number; seq: number }>;
   /** Messages of ended attempts still to delete, per plugin (dispatch's retirement sweep). */
   readonly retiring: Map<string, Set<number>>;
   /** Keep-alives that were not appended (throttled progress): they still extend start-to-close (reports, timers). */
@@ -185,6 +185,14 @@ export const forgetTask = (s: TasksState, taskId: string) => {
   s.timers.delete(taskId);
   s.lastActive.delete(taskId);
   s.lastProgressEvent.delete(taskId);
+  // Its message, if this core queued it and it is still stored, is swept (`dispatch.sweepRetired`).
+  // The fold and the ending commit's effects race: whichever runs first must not lose the sequence.
+  const q = s.queued.get(taskId);
+  if (q) {
+    const set = s.retiring.get(q.pluginId) ?? new Set<number>();
+    set.add(q.seq);
+    s.retiring.set(q.pluginId, set);
+  }
   s.queued.delete(taskId);
   // (Its refusal windows stay: stale reports on an ended task are the common flood.)
   for (const w of s.waiters.get(taskId) ?? []) w();
