@@ -7,6 +7,7 @@ import { connectTarget, resolveTarget } from "./connection.js";
 import type { BusTarget, GlobalOptions } from "./connection.js";
 import { createOutput } from "./output.js";
 import type { CliIo, Output } from "./output.js";
+import { drainOrClose } from "../contract/connection.js";
 
 /**
  * What every command group gets in `register(program, ctx)`. Commands receive their commander
@@ -49,7 +50,7 @@ export const createContext = (config: Config, io: CliIo): CliContext => {
       try {
         return await fn(nc);
       } finally {
-        await nc.drain().catch(() => nc.close());
+        await drainOrClose(nc);
       }
     },
   };

@@ -24,6 +24,7 @@ import { RunView } from "../contract/pipeline.js";
 import { appPipelineSubject } from "../contract/subjects.js";
 import { GanglionError } from "./errors.js";
 import { PipelineHandle } from "./pipeline.js";
+import { drainOrClose } from "../contract/connection.js";
 
 export type ClientOptions = {
   /** Server URL(s); a context's `url` otherwise. */
@@ -265,6 +266,6 @@ export class Client<TM extends TaskMap = TaskMap> {
     if (this.closed) return;
     this.closed = true;
     this.changes.close(new BusUnavailableError("the client is closed"));
-    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+    await drainOrClose(this.nc);
   }
 }

@@ -26,6 +26,7 @@ import { writeDevBootstrapCredentials } from "../plugins/credentials.js";
 import type { Core } from "./core.js";
 import type { Logger } from "../log.js";
 import type { RunnerConfig } from "../runner/factory.js";
+import { drainOrClose } from "../contract/connection.js";
 
 /**
  * The composition roots of the two ways to run the core: `ganglion up` (an embedded nats-server
@@ -224,7 +225,7 @@ export const startEmbeddedBus = async (opts: {
     (stopping ??= (async () => {
       await rm(urlFilePath(dataDir), { force: true }).catch(() => undefined);
       await core.stop().catch((err) => log.warn({ err }, "core stop failed"));
-      await nc.drain().catch(() => nc.close());
+      await drainOrClose(nc);
       await server.stop();
       log.info("stopped");
     })());
@@ -291,7 +292,7 @@ export const startServedBus = async (opts: {
   const stop = () =>
     (stopping ??= (async () => {
       await core.stop().catch((err) => log.warn({ err }, "core stop failed"));
-      await nc.drain().catch(() => nc.close());
+      await drainOrClose(nc);
       log.info("stopped");
     })());
   const ended = nc.closed().then((err) => (stopping ? "stopped" : `the connection to ${opts.url} closed${err ? `: ${err.message}` : ""}`));

@@ -34,6 +34,7 @@ import { live } from "./live.js";
 import { onControl } from "./control.js";
 import { connectWorker, ExitCode, reloadCreds, watchConnection } from "./lifecycle.js";
 import type { WorkerEnd } from "./lifecycle.js";
+import { drainOrClose } from "../contract/connection.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export { CredentialsRefused, ExitCode } from "./lifecycle.js";
@@ -232,7 +233,7 @@ export class Worker {
       if (this.nc && !this.nc.isClosed()) {
         this.heartbeat("stopping");
         this.ctlSub?.unsubscribe();
-        await this.nc.drain().catch(() => undefined);
+        await drainOrClose(this.nc);
       }
       this.log.info({ reason: how.reason }, "worker stopped");
       this.resolveClosed(how);

@@ -23,6 +23,7 @@ import { tlsConnectOption, tlsDir } from "../contract/tls.js";
 import type { ClientTls } from "../contract/tls.js";
 import { mintClientCertificate } from "../tls/pki.js";
 import { writeSecret } from "../auth/authority.js";
+import { drainOrClose } from "../contract/connection.js";
 
 export type TestBusOptions = {
   /** Tasks runtime options; the defaults here are short so tests stay fast (ack wait 2 s, offline after 3 s). */
@@ -166,7 +167,7 @@ export const createTestBus = async (opts: TestBusOptions = {}): Promise<TestBus>
     },
     stop: async () => {
       await core.stop().catch(() => undefined);
-      await nc.drain().catch(() => undefined);
+      await drainOrClose(nc);
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },

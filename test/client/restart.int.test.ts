@@ -58,3 +58,14 @@ t.test("a nats-server restart with submissions in flight: nothing acknowledged i
     "each with exactly one task.submitted",
   );
 });
+
+t.test("close() ends when the bus is gone: a client whose server stopped does not hang its process", async (t) => {
+  const s = await appSetup("orphan", ["task.submit:app.echo"]);
+  const client = await Client.connect({ servers: s.bus.url, creds: s.appCreds });
+  const h = await client.submit("app.echo", { n: 1 });
+  t.same(await h.result(), { n: 1 });
+  await s.stop();
+  // A drain needs the server: on a connection reconnecting to nothing it waited forever.
+  const closed = await Promise.race([client.close().then(() => "closed"), new Promise((r) => setTimeout(() => r("still draining after 60 s"), 60_000).unref())]);
+  t.equal(closed, "closed");
+});

@@ -8,6 +8,7 @@ import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { parsePositiveInt } from "../options.js";
 import type { EventStore } from "../../store/types.js";
+import { drainOrClose } from "../../contract/connection.js";
 
 type AuditOpts = { plugin?: string; task?: string; type?: string; since?: string; until?: string; limit?: string; last?: number; follow?: boolean };
 
@@ -48,7 +49,7 @@ const entries = async function* (
     if (err instanceof AuditFilterError) throw new CliError(`--${err.path} ${err.message.slice(err.path.length + 2)}`, ExitCode.Usage);
     throw err;
   } finally {
-    await nc.drain().catch(() => nc.close());
+    await drainOrClose(nc);
   }
 };
 
