@@ -68,10 +68,26 @@ import { unlimitedAccount, unlimitedJetStream } from "./authority.js";
 
 export type AccountRole = "bus" | "ops" | "dev" | "plugin";
 
-/** Derives the account key pair for `label` from the operator's seed. */
+/** Derived keys kept per authority: at most this many labels each (oldest dropped first). */
+const DERIVED_KEYS_KEPT = 4096;
+const derived = new WeakMap<Authority, Map<string, KeyPair>>();
+
+/**
+ * Derives the account key pair for `label` from the operator's seed. Kept once derived: nkeys
+ * derives the public key in pure JavaScript (about 15 ms of CPU), and every application request
+ * checks its caller against its account's key, so a derivation per request held 2,000 submissions
+ * to about 100/s, 60% of the core's CPU in tweetnacl (a CPU profile of test/client/bulk.int).
+ */
 export const deriveAccountKey = (a: Authority, label: string): KeyPair => {
+  let keys = derived.get(a);
+  if (!keys) derived.set(a, (keys = new Map()));
+  const kept = keys.get(label);
+  if (kept) return kept;
   const raw = createHmac("sha256", a.operator.getSeed()).update(`ganglion/account/v1/${label}`).digest();
-  return nativeKeyPair(fromSeed(Codec.encodeSeed(Prefix.Account, new Uint8Array(raw))));
+  const kp = nativeKeyPair(fromSeed(Codec.encodeSeed(Prefix.Account, new Uint8Array(raw))));
+  if (keys.size >= DERIVED_KEYS_KEPT) keys.delete(keys.keys().next().value!);
+  keys.set(label, kp);
+  return kp;
 };
 
 export const pluginAccountKey = (a: Authority, pluginId: string): KeyPair => deriveAccountKey(a, `plugin:${assertPluginId(pluginId)}`);
