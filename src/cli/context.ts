@@ -7,7 +7,7 @@ import { connectTarget, resolveTarget } from "./connection.js";
 import type { BusTarget, GlobalOptions } from "./connection.js";
 import { createOutput } from "./output.js";
 import type { CliIo, Output } from "./output.js";
-import { drainOrClose } from "../contract/connection.js";
+import { drainOrClose } from "../sdk/connection.js";
 
 /**
  * What every command group gets in `register(program, ctx)`. Commands receive their commander

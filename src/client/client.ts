@@ -24,7 +24,7 @@ import { RunView } from "../contract/pipeline.js";
 import { appPipelineSubject } from "../contract/subjects.js";
 import { GanglionError } from "./errors.js";
 import { PipelineHandle } from "./pipeline.js";
-import { drainOrClose } from "../contract/connection.js";
+import { drainOrClose } from "../sdk/connection.js";
 
 export type ClientOptions = {
   /** Server URL(s); a context's `url` otherwise. */

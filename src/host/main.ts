@@ -26,7 +26,7 @@ import { writeDevBootstrapCredentials } from "../plugins/credentials.js";
 import type { Core } from "./core.js";
 import type { Logger } from "../log.js";
 import type { RunnerConfig } from "../runner/factory.js";
-import { drainOrClose } from "../contract/connection.js";
+import { drainOrClose } from "../sdk/connection.js";
 
 /**
  * The composition roots of the two ways to run the core: `ganglion up` (an embedded nats-server

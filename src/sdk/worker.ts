@@ -34,7 +34,7 @@ import { live } from "./live.js";
 import { onControl } from "./control.js";
 import { connectWorker, ExitCode, reloadCreds, watchConnection } from "./lifecycle.js";
 import type { WorkerEnd } from "./lifecycle.js";
-import { drainOrClose } from "../contract/connection.js";
+import { drainOrClose } from "./connection.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export { CredentialsRefused, ExitCode } from "./lifecycle.js";

@@ -23,7 +23,7 @@ import { tlsConnectOption, tlsDir } from "../contract/tls.js";
 import type { ClientTls } from "../contract/tls.js";
 import { mintClientCertificate } from "../tls/pki.js";
 import { writeSecret } from "../auth/authority.js";
-import { drainOrClose } from "../contract/connection.js";
+import { drainOrClose } from "../sdk/connection.js";
 
 export type TestBusOptions = {
   /** Tasks runtime options; the defaults here are short so tests stay fast (ack wait 2 s, offline after 3 s). */

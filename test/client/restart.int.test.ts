@@ -66,6 +66,9 @@ t.test("close() ends when the bus is gone: a client whose server stopped does no
   t.same(await h.result(), { n: 1 });
   await s.stop();
   // A drain needs the server: on a connection reconnecting to nothing it waited forever.
-  const closed = await Promise.race([client.close().then(() => "closed"), new Promise((r) => setTimeout(() => r("still draining after 60 s"), 60_000).unref())]);
+  const closed = await Promise.race([
+    client.close().then(() => "closed"),
+    new Promise((r) => setTimeout(() => r("still draining after 60 s"), 60_000).unref()),
+  ]);
   t.equal(closed, "closed");
 });

@@ -8,7 +8,7 @@ import type { CliContext } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { parsePositiveInt } from "../options.js";
 import type { EventStore } from "../../store/types.js";
-import { drainOrClose } from "../../contract/connection.js";
+import { drainOrClose } from "../../sdk/connection.js";
 
 type AuditOpts = { plugin?: string; task?: string; type?: string; since?: string; until?: string; limit?: string; last?: number; follow?: boolean };
 

@@ -220,7 +220,10 @@ export const reports = (
    */
   const straggler = (pluginId: string, r: Report, e: { readonly attempt: number; readonly instance?: string | undefined; readonly status: string }) => {
     if (e.instance !== undefined || e.attempt !== r.attempt || (r.status !== "started" && r.status !== "progress")) return false;
-    log.debug({ taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: e.status }, "a worker started an attempt that had ended unstarted; told to stop");
+    log.debug(
+      { taskId: r.taskId, attempt: r.attempt, instance: r.instance, status: e.status },
+      "a worker started an attempt that had ended unstarted; told to stop",
+    );
     deps.dispatch.sendCancel(pluginId, r.taskId, r.attempt, `the task is ${e.status}`);
     return true;
   };
