@@ -94,10 +94,13 @@ export type Core = {
  * The composition of the core: applies `streams/`, then starts each component. Components are
  * stopped in reverse order of start.
  */
+/** How long each component of the core may take to stop before the stop goes on without it. */
+export const COMPONENT_STOP_MS = 10_000;
+
 export const startCore = async (deps: CoreDeps): Promise<Core> => {
-  const stops: (() => Promise<void>)[] = [];
+  const stops: [name: string, stop: () => Promise<void>][] = [];
   // Issue 12: a stall of the loop is logged with its length (where it was blocked: a CPU profile).
-  stops.push(startLoopMonitor(deps.log.child({ component: "loop" })).stop);
+  stops.push(["loop monitor", startLoopMonitor(deps.log.child({ component: "loop" })).stop]);
   const jsm = await jetstreamManager(deps.nc);
   const replicas = deps.replicas ? { replicas: deps.replicas } : {};
   const definitions = await loadDefinitions();
@@ -124,16 +127,16 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     if (E.isLeft(r)) throw new Error(`disable of ${pluginId} refused: ${r.left.message}`);
   };
 
-  if (accounts) stops.push(accounts.close);
+  if (accounts) stops.push(["accounts", accounts.close]);
   // Internal keys out of the operator buckets, and the retention in force, before the live fold.
   const views = deps.taskRetention ? { ...allViews, tasks: tasksViewWith(deps.taskRetention) } : allViews;
   const projLog = deps.log.child({ component: "projections" });
   await prepareViews({ nc: deps.nc, log: projLog, views, ...replicas });
-  stops.push((await startProjections({ nc: deps.nc, log: projLog, views, ...replicas })).stop);
-  stops.push((await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop);
+  stops.push(["projections", (await startProjections({ nc: deps.nc, log: projLog, views, ...replicas })).stop]);
+  stops.push(["plugins", (await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop]);
   // The OPS account (read-only operators): its JWT, a mirror of the log, copies of the views.
   if (accounts && deps.sysCreds)
-    stops.push((await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop);
+    stops.push(["ops", (await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop]);
   const authority = deps.authority;
   const tasks = await startTasks({
     nc: deps.nc,
@@ -143,10 +146,10 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(authority ? { pluginAccount: (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() } : {}),
     ...(deps.tasks ? { options: deps.tasks } : {}),
   });
-  stops.push(tasks.stop);
+  stops.push(["tasks", tasks.stop]);
   // Secrets need the data dir's keys (the core's curve key lives in keys/secrets.xk).
   const secrets = authority ? await startSecrets({ nc: deps.nc, log: deps.log.child({ component: "secrets" }), authority, plugins, ...replicas }) : undefined;
-  if (secrets) stops.push(secrets.stop);
+  if (secrets) stops.push(["secrets", secrets.stop]);
   // provider.chat / provider.embedding: calls routed as tasks to the plugin that provides them.
   const pluginAccount = authority ? (pluginId: string) => pluginAccountKey(authority, pluginId).getPublicKey() : undefined;
   const config = startPluginConfig({
@@ -157,12 +160,12 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(secrets ? { secretVersions: secrets.versions } : {}),
     ...(deps.liveAnnounceEveryMs ? { announceEveryMs: deps.liveAnnounceEveryMs } : {}),
   });
-  stops.push(config.stop);
-  stops.push(serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop);
+  stops.push(["config", config.stop]);
+  stops.push(["providers", serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop]);
   const runnerRef: { runner?: Supervisor } = {};
   // Pipelines: after the tasks runtime (every step is a task), before applications (they may run pipelines); resumes the runs the log left open.
   const pipelines = await startPipelines({ nc: deps.nc, log: deps.log, tasks });
-  stops.push(pipelines.stop);
+  stops.push(["pipelines", pipelines.stop]);
   // Applications: their commands, and the core's side of their accounts' requests.
   const apps = appCommands({
     store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core", onSkipped: (s) => deps.log.warn({ skipped: s }, "undecodable app event skipped") }),
@@ -180,12 +183,12 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       load: apps.load,
       pipelines,
     });
-    stops.push(served.stop);
+    stops.push(["console", served.stop]);
   }
   // Manifests (untrusted schemas and patterns) are checked on a worker thread, bounded in time.
   const checker = manifestChecker();
   checker.warm();
-  stops.push(checker.stop);
+  stops.push(["manifest checker", checker.stop]);
   // Artifacts: the object store, plugins' chunked reads and writes, retention.
   const artifacts = await startArtifacts({
     nc: deps.nc,
@@ -194,7 +197,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(pluginAccount ? { pluginAccount } : {}),
     ...(authority ? { appAccount: (appId: string) => appAccountKey(authority, appId).getPublicKey() } : {}),
   });
-  stops.push(artifacts.stop);
+  stops.push(["artifacts", artifacts.stop]);
   // The service starts last: a command is answered only once everything it needs is running.
   const service = await startService(
     {
@@ -215,7 +218,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       ...artifactEndpoints({ artifacts: artifacts.ops }),
     ],
   );
-  stops.push(service.stop);
+  stops.push(["service", service.stop]);
   // The runner starts once the core answers, and stops first (its workers go before the core does).
   if (deps.runner) {
     // secret:// in run.env: the host's resolver, else the core's own secret store.
@@ -233,7 +236,7 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       },
     });
     runnerRef.runner = runner;
-    stops.push(runner.stop);
+    stops.push(["runner", runner.stop]);
   }
   let stopping: Promise<void> | undefined;
   return {
@@ -243,11 +246,17 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(runnerRef.runner ? { runner: runnerRef.runner } : {}),
     stop: () =>
       (stopping ??= (async () => {
-        for (const s of stops.reverse()) {
+        // Each component gets COMPONENT_STOP_MS: one that never finishes (a subscription whose
+        // loop waits on a reply that will not come) held the whole stop, so the process never exited.
+        for (const [component, s] of stops.reverse()) {
+          let timer: NodeJS.Timeout | undefined;
+          const overran = new Promise<"overran">((r) => (timer = setTimeout(() => r("overran"), COMPONENT_STOP_MS)));
           try {
-            await s();
+            if ((await Promise.race([s(), overran])) === "overran") deps.log.warn({ component, ms: COMPONENT_STOP_MS }, "a component did not stop in time; going on without it");
           } catch (err) {
-            deps.log.warn({ err }, "component stop failed");
+            deps.log.warn({ err, component }, "component stop failed");
+          } finally {
+            clearTimeout(timer);
           }
         }
       })()),
