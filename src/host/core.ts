@@ -136,7 +136,10 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   stops.push(["plugins", (await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop]);
   // The OPS account (read-only operators): its JWT, a mirror of the log, copies of the views.
   if (accounts && deps.sysCreds)
-    stops.push(["ops", (await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop]);
+    stops.push([
+      "ops",
+      (await startOps({ nc: deps.nc, log: deps.log, accounts, sysCreds: deps.sysCreds, ...(deps.tls ? { tls: deps.tls } : {}), ...deps.ops })).stop,
+    ]);
   const authority = deps.authority;
   const tasks = await startTasks({
     nc: deps.nc,
@@ -161,7 +164,10 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
     ...(deps.liveAnnounceEveryMs ? { announceEveryMs: deps.liveAnnounceEveryMs } : {}),
   });
   stops.push(["config", config.stop]);
-  stops.push(["providers", serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop]);
+  stops.push([
+    "providers",
+    serveProviders({ nc: deps.nc, log: deps.log.child({ component: "providers" }), tasks, ...(pluginAccount ? { pluginAccount } : {}) }).stop,
+  ]);
   const runnerRef: { runner?: Supervisor } = {};
   // Pipelines: after the tasks runtime (every step is a task), before applications (they may run pipelines); resumes the runs the log left open.
   const pipelines = await startPipelines({ nc: deps.nc, log: deps.log, tasks });
@@ -252,7 +258,8 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
           let timer: NodeJS.Timeout | undefined;
           const overran = new Promise<"overran">((r) => (timer = setTimeout(() => r("overran"), COMPONENT_STOP_MS)));
           try {
-            if ((await Promise.race([s(), overran])) === "overran") deps.log.warn({ component, ms: COMPONENT_STOP_MS }, "a component did not stop in time; going on without it");
+            if ((await Promise.race([s(), overran])) === "overran")
+              deps.log.warn({ component, ms: COMPONENT_STOP_MS }, "a component did not stop in time; going on without it");
           } catch (err) {
             deps.log.warn({ err, component }, "component stop failed");
           } finally {
