@@ -45,7 +45,7 @@ const bucketRows = async (bucket: string) => readBucket(await new Kvm(nc).open(b
 t.test("live fold during a run, replay into empty buckets gives the same views, verify is clean", async (t) => {
   const live = await startProjections({ nc, log, manifests, checkpointEvery: 200 });
   // Half of the run before the runner catches up, half while it folds live.
-  const commits = scenario({ plugins: 6, tasks: 1000, seed: 11 });
+  const commits = scenario({ plugins: 6, tasks: 1000, seed: 11, pipelines: 4 });
   const half = Math.floor(commits.length / 2);
   let t0 = Date.now();
   await appendAll(commits.slice(0, half));
@@ -228,4 +228,18 @@ t.test("a view that throws on an event logs it and skips it; the fold goes on", 
   await r.stop();
   t.ok(lines.some((l) => l.includes("view failed on an event; skipped") && l.includes("bug in the view")));
   t.match((await bucketRows("plugins-buggy")).get("p0"), { status: "disabled", disabledReason: "after the bug" }, "later events are folded");
+});
+
+t.test("a stop while the views fold a backlog ends (the pump does not wait on a queue nobody drains)", async (t) => {
+  const head = Number(await store.headPosition());
+  t.ok(head > 1000, `a backlog of ${head} commits`);
+  // Fresh buckets fold from the start; a small batch fills the queue (4 batches) at once.
+  const p = await startProjections({ nc, log, manifests: renamed("backlog"), batchSize: 5 });
+  await new Promise((r) => setTimeout(r, 300));
+  t.ok(
+    p.status().some((s) => s.position < head),
+    "still folding when stopped",
+  );
+  const ended = await Promise.race([p.stop().then(() => "stopped"), new Promise((r) => setTimeout(() => r("still stopping after 60 s"), 60_000).unref())]);
+  t.equal(ended, "stopped");
 });

@@ -235,11 +235,14 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
         const pump = (async () => {
           try {
             for await (const e of s) {
-              if (sub !== s) break;
+              // Stopped: the loop no longer drains the queue, so a full queue would wait for ever
+              // (a stop under a backlog never finished: the events the unsubscribed subscription
+              // still held filled the queue again after stop's one `drained()`).
+              if (sub !== s || stopped) break;
               queue.push(e);
               pushed = Number(e.position);
               wake?.();
-              if (queue.length >= 4 * batchSize) await new Promise<void>((r) => (drained = r));
+              if (queue.length >= 4 * batchSize && !stopped) await new Promise<void>((r) => (drained = r));
             }
           } finally {
             ended = true;
