@@ -2,7 +2,7 @@ import t from "tap";
 import * as E from "fp-ts/lib/Either.js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createTestBus } from "../../src/testing/testBus.js";
-import { taskConsumer, tasksStream } from "../../src/contract/subjects.js";
+import { controlSubject, taskConsumer, tasksStream } from "../../src/contract/subjects.js";
 import { taskEventsOf } from "./support.js";
 
 /**
@@ -90,4 +90,31 @@ t.test("a 20,000-deep result and one too big for the log end their attempt with 
     t.match(failed, { data: { error: { message: why, kind: "invalid_result", retryable: false } } });
   }
   t.match(await bus.call("views.tasks", {}), E.right({}), "the core still answers");
+});
+
+t.test("a start that raced the cancel of a queued attempt is told to stop and leaves no refusal in the log", async (t) => {
+  const id = await submit({ n: 5 });
+  // Pulled (so it is this worker's now), then cancelled before the core hears of a start.
+  const m = await c.next({ expires: 5000 });
+  t.equal(m?.headers?.get("Ganglion-Task-Id"), id);
+  const attempt = Number(m!.headers!.get("Ganglion-Attempt"));
+  t.match(await bus.call("task.cancel", { taskId: id, reason: "not needed" }), E.right({ status: "cancelled" }));
+  const ctl = nc.subscribe(controlSubject("raw"));
+  const told = (async () => {
+    for await (const x of ctl) {
+      const body = x.json<{ type: string; taskId: string; attempt: number; reason: string }>();
+      // Not the cancel's own notice ("cancelled: not needed"): the answer to the start.
+      if (body.type === "cancel" && body.taskId === id && body.attempt === attempt && /the task is cancelled/.test(body.reason)) return body;
+    }
+    return undefined;
+  })();
+  await nc.flush();
+  await jetstream(nc).publish(`res.raw.${id}`, JSON.stringify({ taskId: id, attempt, instance: "raw-1", status: "started" }));
+  t.match(await told, { type: "cancel" }, "the worker is told to stop");
+  ctl.unsubscribe();
+  m!.term();
+  // The report is handled (the cancel above came from it); a later event would follow it.
+  const types = (await taskEventsOf(bus, id)).map((e) => e.type);
+  t.equal(types.at(-1), "task.cancelled");
+  t.notOk(types.includes("task.report_refused"), "no refusal recorded");
 });
