@@ -9,7 +9,7 @@ t.test("cancel: the queued message is deleted and every instance told to abort",
   const h = await harness({ plugins });
   t.teardown(h.stop);
   const id = await h.submitted();
-  t.same(h.state.queued.get(id), { attempt: 1, seq: 1 });
+  t.same(h.state.queued.get(id), { pluginId: "alpha", attempt: 1, seq: 1 });
   const r = await h.cmds.execute(id, { type: "cancel", reason: "no longer needed", at: h.clock.iso() }, "operator:ann");
   t.ok(E.isRight(r));
   t.same(h.io.deleted, [{ stream: "TASKS_alpha", seq: 1 }]);
@@ -38,7 +38,7 @@ t.test("a dead letter is published with its failure chain; a manual retry purges
   t.ok(E.isRight(r));
   t.same(h.io.purged, [{ stream: "DEADLETTERS", filter: `dlq.alpha.${id}` }]);
   t.match(h.io.published("task.alpha."), [{ msgID: `${id}.1` }, { msgID: `${id}.2` }]);
-  t.same(h.state.queued.get(id), { attempt: 2, seq: 3 });
+  t.same(h.state.queued.get(id), { pluginId: "alpha", attempt: 2, seq: 3 });
 });
 
 t.test("a failed publish is retried on the clock while the attempt is the current, unstarted one", async (t) => {

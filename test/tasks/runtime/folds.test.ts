@@ -17,6 +17,8 @@ t.test("the task fold keeps the open tasks only, and drops what it kept about on
   await h.reportOn("alpha", { taskId: id, attempt: 1, instance: "i1", status: "completed", result: { ok: 1 } });
   t.notOk(h.state.open.has(id));
   t.notOk(h.state.timers.has(id) || h.state.lastActive.has(id) || h.state.queued.has(id), "timer, keep-alive and queued message forgotten");
+  // Whichever of the fold and the commit's effects ran first, the message is left to the sweep.
+  t.same([...(h.state.retiring.get("alpha") ?? [])], [1], "the finished attempt's message is handed to the sweep");
   t.ok(h.state.decided.has(id), "the handler's cache ages out on its own");
 });
 

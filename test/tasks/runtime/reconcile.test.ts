@@ -22,8 +22,8 @@ t.test("a scheduled attempt recorded but never queued is queued; those on TASKS 
     [`${queued}.1`, `${lost}.1`],
     "only the missing one was published again",
   );
-  t.same(h.state.queued.get(queued), { attempt: 1, seq: 1 }, "found on the stream");
-  t.same(h.state.queued.get(lost), { attempt: 1, seq: 2 });
+  t.same(h.state.queued.get(queued), { pluginId: "alpha", attempt: 1, seq: 1 }, "found on the stream");
+  t.same(h.state.queued.get(lost), { pluginId: "alpha", attempt: 1, seq: 2 });
   t.ok(h.log.messages().includes("queued again the attempts that were recorded but never published"));
 });
 

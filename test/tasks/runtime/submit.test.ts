@@ -99,7 +99,7 @@ t.test("an admitted submission appends task.submitted (stamped) and queues attem
       headers: { "Ganglion-Task-Id": "task1", "Ganglion-Attempt": "1", "Ganglion-Start-To-Close-Ms": "10000" },
     },
   ]);
-  t.same(ctx.state.queued.get("task1"), { attempt: 1, seq: 1 });
+  t.same(ctx.state.queued.get("task1"), { pluginId: "alpha", attempt: 1, seq: 1 });
   const again = await submitter(ctx, { schemas: schemas(), execute, newId: () => "task1" })(
     { taskType: "work.do", params: { n: 1 } },
     { actor: "operator:ann" },
