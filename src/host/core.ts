@@ -90,13 +90,13 @@ export type Core = {
   readonly stop: () => Promise<void>;
 };
 
+/** How long each component of the core may take to stop before the stop goes on without it. */
+export const COMPONENT_STOP_MS = 10_000;
+
 /**
  * The composition of the core: applies `streams/`, then starts each component. Components are
  * stopped in reverse order of start.
  */
-/** How long each component of the core may take to stop before the stop goes on without it. */
-export const COMPONENT_STOP_MS = 10_000;
-
 export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const stops: [name: string, stop: () => Promise<void>][] = [];
   // Issue 12: a stall of the loop is logged with its length (where it was blocked: a CPU profile).

@@ -4,6 +4,7 @@ import type { Task, TaskState } from "../decider.js";
 import { assertNever } from "../../events/exhaustive.js";
 import { msgIdOf, TaskHeaders } from "../../contract/wire.js";
 import type { Control, DeadLetter } from "../../contract/wire.js";
+import { retireQueued } from "./state.js";
 import type { Ctx } from "./state.js";
 
 /** How often, and how many times, a failed publish of a current attempt is tried again. */
@@ -87,12 +88,7 @@ export const dispatch = (ctx: Ctx) => {
    */
   const retire = async (s: TaskState) => {
     if (s.status === "absent") return;
-    const q = state.queued.get(s.taskId);
-    if (!q || q.attempt !== s.attempt) return;
-    state.queued.delete(s.taskId);
-    const set = state.retiring.get(s.pluginId) ?? new Set<number>();
-    set.add(q.seq);
-    state.retiring.set(s.pluginId, set);
+    if (state.queued.get(s.taskId)?.attempt === s.attempt) retireQueued(state, s.taskId);
   };
 
   /** One stream look-up per plugin: sequences below its first one were acked already. */

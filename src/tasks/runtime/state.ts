@@ -178,6 +178,19 @@ export const limitsOf = (s: TasksState, config: Config, p: Provider): LimitsView
   return { pluginId: p.pluginId, concurrency: concurrency.v as number, rate: rate.v as Rate, source: { concurrency: concurrency.src, rate: rate.src } };
 };
 
+/**
+ * Hands the task's queued message (if this core queued it) to the retirement sweep
+ * (`dispatch.sweepRetired`), which deletes it if it is still stored.
+ */
+export const retireQueued = (s: TasksState, taskId: string) => {
+  const q = s.queued.get(taskId);
+  if (!q) return;
+  s.queued.delete(taskId);
+  const set = s.retiring.get(q.pluginId) ?? new Set<number>();
+  set.add(q.seq);
+  s.retiring.set(q.pluginId, set);
+};
+
 /** Drops what the runtime keeps about a task that ended (its `decided` entry ages out on its own). */
 export const forgetTask = (s: TasksState, taskId: string) => {
   s.open.delete(taskId);
@@ -185,15 +198,8 @@ export const forgetTask = (s: TasksState, taskId: string) => {
   s.timers.delete(taskId);
   s.lastActive.delete(taskId);
   s.lastProgressEvent.delete(taskId);
-  // Its message, if this core queued it and it is still stored, is swept (`dispatch.sweepRetired`).
   // The fold and the ending commit's effects race: whichever runs first must not lose the sequence.
-  const q = s.queued.get(taskId);
-  if (q) {
-    const set = s.retiring.get(q.pluginId) ?? new Set<number>();
-    set.add(q.seq);
-    s.retiring.set(q.pluginId, set);
-  }
-  s.queued.delete(taskId);
+  retireQueued(s, taskId);
   // (Its refusal windows stay: stale reports on an ended task are the common flood.)
   for (const w of s.waiters.get(taskId) ?? []) w();
   s.waiters.delete(taskId);
