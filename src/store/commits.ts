@@ -14,7 +14,7 @@ import type * as t from "io-ts";
 export const REVISION_HEADER = "Ganglion-Revision";
 /** Header with the number of events in a commit. */
 export const COUNT_HEADER = "Ganglion-Count";
-/** Header with the type of the first event of a commit (lets tools filter without parsing). */
+/** Header with the types of a commit's events, one value per distinct type, the first event's first (lets tools filter without parsing). */
 export const TYPE_HEADER = "Ganglion-Type";
 
 const STREAM_NAME = /^([a-z][a-z0-9_]*)-([A-Za-z0-9_][A-Za-z0-9_-]*)$/;
@@ -110,8 +110,10 @@ export type NatsEventStoreOptions<A extends { type: string; data: unknown }> = {
    * Trust the log on reads: a commit whose shape sniffs right (`trustedCommit`) is not decoded
    * again by the io-ts codecs. Only for readers of a log the core alone appends to, through this
    * store's full decode (the projections); appends are validated in full whatever this says.
+   * A function trusts a commit only when every event passes it (a cheap check of its type and
+   * data, for readers that use the decoded values as they are: the tasks runtime).
    */
-  readonly trustLog?: boolean;
+  readonly trustLog?: boolean | ((e: { readonly type: string; readonly data: unknown }) => boolean);
 };
 
 export const headOf = (m: StoredMsg): Head => {

@@ -102,7 +102,8 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       onSkipped({ position: BigInt(seq), subject, errors: [`not JSON: ${(err as Error).message}`] });
       return undefined;
     }
-    if (opts.trustLog && trustedCommit(raw)) return trustedRecords<A>(raw, subject, seq, hdrs, time);
+    const trust = opts.trustLog;
+    if (trust && trustedCommit(raw) && (trust === true || raw.events.every(trust))) return trustedRecords<A>(raw, subject, seq, hdrs, time);
     const c = Commit.decode(raw);
     if (E.isLeft(c)) {
       onSkipped({ position: BigInt(seq), subject, errors: failure(c.left) });
@@ -195,7 +196,9 @@ export const natsEventStore = <A extends AnyEvent>(nc: NatsConnection, opts: Nat
       const h = headers();
       h.set(REVISION_HEADER, nextRevision.toString());
       h.set(COUNT_HEADER, String(stored.length));
-      h.set(TYPE_HEADER, stored[0]!.type);
+      // One value per distinct type, in order: `get` answers the first event's type, `values` all
+      // of them (a task's start and end may share a commit).
+      for (const type of new Set(stored.map((e) => e.type))) h.append(TYPE_HEADER, type);
       h.set(PubHeaders.MsgIdHdr, msgID);
       h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head?.seq ?? 0));
       try {
