@@ -81,11 +81,33 @@ export type TaskCommand =
       readonly message?: string;
       readonly at: string;
     }
-  | { readonly type: "complete"; readonly attempt: number; readonly instance: string; readonly result: unknown; readonly at: string }
-  | { readonly type: "fail"; readonly attempt: number; readonly instance?: string; readonly error: TaskError; readonly at: string }
+  | {
+      readonly type: "complete";
+      readonly attempt: number;
+      readonly instance: string;
+      readonly result: unknown;
+      readonly at: string;
+      readonly startsAttempt?: StartsAttempt;
+    }
+  | {
+      readonly type: "fail";
+      readonly attempt: number;
+      readonly instance?: string;
+      readonly error: TaskError;
+      readonly at: string;
+      readonly startsAttempt?: StartsAttempt;
+    }
   | { readonly type: "timeout"; readonly kind: TimeoutKind; readonly attempt: number; readonly at: string }
   | { readonly type: "cancel"; readonly reason?: string; readonly at: string }
   | { readonly type: "resubmit"; readonly at: string };
+
+/**
+ * On a worker's final report: the worker sent no `started` for the attempt (a handler that ended
+ * within the SDK's started delay, or a minimal worker), so this report starts it too. When the
+ * attempt is still scheduled, the start and the end are decided together and appended as one
+ * commit (`task.started` then `task.completed`/`task.failed`): one append instead of two.
+ */
+export type StartsAttempt = { readonly delivery: number };
 
 export type TaskRejection =
   | { readonly _tag: "NotFound"; readonly message: string }
@@ -145,6 +167,14 @@ const afterFailure = (s: Task, failure: AttemptFailure, at: string): TaskEvent[]
 };
 
 export const decide = (cmd: TaskCommand, s: TaskState): E.Either<TaskRejection, TaskEvent[]> => {
+  if ((cmd.type === "complete" || cmd.type === "fail") && cmd.startsAttempt) {
+    const { startsAttempt, ...end } = cmd;
+    if (s.status !== "scheduled" || s.attempt !== cmd.attempt || cmd.instance === undefined) return decide(end, s);
+    const start = decide({ type: "start", attempt: cmd.attempt, instance: cmd.instance, delivery: startsAttempt.delivery, at: cmd.at }, s);
+    if (E.isLeft(start)) return start;
+    const rest = decide(end, start.right.reduce(evolve, s));
+    return E.isLeft(rest) ? rest : E.right([...start.right, ...rest.right]);
+  }
   if (cmd.type === "submit") {
     if (s.status !== "absent") return E.left({ _tag: "AlreadyExists", message: `task ${cmd.taskId} already exists` });
     const { type: _type, correlationId, ...rest } = cmd;

@@ -43,6 +43,24 @@ t.test("a task completes exactly once: a second result is refused", async (t) =>
   t.match(again, E.left({ _tag: "AlreadyEnded" }));
 });
 
+t.test("a final report that starts its attempt: the start and the end are one decision", async (t) => {
+  const done: TaskCommand = { type: "complete", attempt: 1, instance: "a", result: 1, at: at(20), startsAttempt: { delivery: 2 } };
+  const r = run([submit, done]);
+  t.same(types(r.events), ["task.submitted", "task.started", "task.completed"]);
+  t.match(r.events[1], { type: "task.started", data: { attempt: 1, instance: "a", delivery: 2, at: at(20) } });
+  t.equal(r.state.status, "completed");
+  // A failure too: started, failed, and what the policy says next, together.
+  const failed = run([submit, { type: "fail", attempt: 1, instance: "a", error: { message: "boom" }, at: at(20), startsAttempt: { delivery: 1 } }]);
+  t.same(types(failed.events), ["task.submitted", "task.started", "task.failed", "task.retry_scheduled"]);
+  // Already started by the same instance (its `started` came first): only the end.
+  t.same(types(run([submit, start(1, "a"), done]).events), ["task.submitted", "task.started", "task.completed"]);
+  // Started by another instance (a redelivery): the late holder's end is refused, nothing started.
+  t.match(run([submit, start(1, "b"), done]).last, E.left({ _tag: "NotHeld" }));
+  // Not the current attempt, or the task ended: refused as a plain end would be.
+  t.match(run([submit, { ...done, attempt: 2 }]).last, E.left({ _tag: "NotHeld" }));
+  t.match(run([submit, { type: "cancel", at: at(5) }, done]).last, E.left({ _tag: "AlreadyEnded" }));
+});
+
 t.test("after a redelivery only the new holder may report", async (t) => {
   const r = run([submit, start(1, "a"), start(1, "b", 50)]);
   t.equal(r.state.status === "running" && r.state.instance, "b");

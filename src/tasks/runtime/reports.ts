@@ -195,6 +195,12 @@ export const reports = (
     }
   };
 
+  /** A final report starts its attempt too when that attempt is still scheduled (the decider checks, on the log's state). */
+  const startingWith = (a: ReportAction, r: Report): ReportAction =>
+    a.kind === "command" && (a.cmd.type === "complete" || a.cmd.type === "fail") && r.status !== "started"
+      ? { kind: "command", cmd: { ...a.cmd, startsAttempt: { delivery: r.delivery ?? 1 } } }
+      : a;
+
   /** A report that does not decode: dropped, and audited on the task its subject names. */
   const malformed = async (subject: string, pluginId: string, subjectTaskId: string, raw: unknown, errors: string[]) => {
     log.warn({ subject, errors }, "a worker report does not match the protocol; dropped");
@@ -282,14 +288,16 @@ export const reports = (
     if (s.pluginId !== pluginId) return refuse(pluginId, r, `the task belongs to plugin ${s.pluginId}`, "foreign");
     const actor = `plugin:${pluginId}`;
     const at = isoOf(clock);
-    // A worker may skip `started` (a minimal Go or C worker): its first report starts the attempt.
-    if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) s = (await deps.load(r.taskId)).state;
-    if (r.status !== "started" && s.status === "scheduled" && s.attempt === r.attempt) {
+    // A worker may skip `started` (a minimal Go or C worker, or the SDK when the handler ended
+    // within its started delay): its first report starts the attempt. A final report does so in
+    // the same commit (`startsAttempt`, decided on the log's state); a progress report first.
+    if (r.status === "progress" && s.status === "scheduled" && s.attempt === r.attempt) s = (await deps.load(r.taskId)).state;
+    if (r.status === "progress" && s.status === "scheduled" && s.attempt === r.attempt) {
       const st = await deps.execute(r.taskId, { type: "start", attempt: r.attempt, instance: r.instance, delivery: r.delivery ?? 1, at }, actor);
       if (E.isRight(st)) s = st.right.state;
     }
     if (s.status === "absent") return;
-    const action = actionOf(pluginId, r, s, at);
+    const action = startingWith(actionOf(pluginId, r, s, at), r);
     if (action.kind === "keepAlive") {
       state.lastActive.set(r.taskId, clock.now());
       return;
