@@ -30,6 +30,12 @@ export type WorkerOptions = {
   readonly logger?: Logger;
   /** Heartbeat period (default 5 s). */
   readonly heartbeatMs?: number;
+  /**
+   * A task's `started` report is sent once its handler has run this long (ms, default 50); a
+   * handler that ends sooner reports only its end, and the core records start and end in one
+   * commit. 0 sends `started` as soon as the task arrives.
+   */
+  readonly startedReportDelayMs?: number;
   /** At most one progress report per task per this many ms (default 1 s). */
   readonly progressThrottleMs?: number;
   /** Strings of a result longer than this (bytes, default 64 KiB), and every Buffer in it, are put as artifacts and replaced by `artifact://` references; `Infinity` turns it off. */

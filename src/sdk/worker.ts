@@ -35,6 +35,7 @@ import { onControl } from "./control.js";
 import { connectWorker, ExitCode, reloadCreds, watchConnection } from "./lifecycle.js";
 import type { WorkerEnd } from "./lifecycle.js";
 import { drainOrClose } from "./connection.js";
+import { startedReport } from "./startedReport.js";
 
 export { SubmitError, TaskFailure } from "./types.js";
 export { CredentialsRefused, ExitCode } from "./lifecycle.js";
@@ -333,10 +334,12 @@ export class Worker {
       m.ack();
       return;
     }
-    // The handler does not wait for the started report to be stored (a round trip per task);
-    // every later report of the attempt does, so RESULTS still holds them in order.
-    const startedStored = this.report({ ...base, status: "started", delivery: m.info.deliveryCount });
-    const after = (r: Report) => startedStored.then(() => this.report(r));
+    // The handler does not wait for the started report, nor is one sent for a handler that ends
+    // within `startedReportDelayMs` (its final report starts the attempt: `startedReport.ts`).
+    const delivery = m.info.deliveryCount;
+    const startedR = startedReport(() => this.report({ ...base, status: "started", delivery }), this.opts.startedReportDelayMs ?? 50);
+    const after = (r: Report) => startedR.first().then(() => this.report(r));
+    const final = async (r: Report) => this.report((await startedR.settle()) ? r : { ...r, delivery });
     let lastWorking = Date.now();
     let lastKeepAlive = Date.now();
     const throttle = this.opts.progressThrottleMs ?? 1000;
@@ -409,7 +412,7 @@ export class Worker {
       // RESULTS refuses a report over MAX_REPORT_BYTES: fail the attempt now, with the size, instead of letting it time out.
       const tooLarge = resultTooLarge(completed.result);
       if (tooLarge) throw new TaskFailure(tooLarge, { retryable: false, kind: "invalid_result" });
-      if (await after(completed)) m.ack();
+      if (await final(completed)) m.ack();
       this.metricsApi.increment("tasks.completed");
     } catch (err) {
       if (abort.signal.aborted && abort.signal.reason instanceof WorkerStopping) {
@@ -430,10 +433,11 @@ export class Worker {
       const retryable = err instanceof TaskFailure ? err.retryable : true;
       log.warn({ err: e.message, retryable }, "task failed");
       const kind = err instanceof TaskFailure && err.kind ? { kind: err.kind } : {};
-      if (await after({ ...base, status: "failed", error: { message: cutText(e.message || String(err)), retryable, ...kind } })) m.ack();
+      if (await final({ ...base, status: "failed", error: { message: cutText(e.message || String(err)), retryable, ...kind } })) m.ack();
       this.metricsApi.increment("tasks.failed");
     } finally {
       clearInterval(keepAlive);
+      startedR.cancel();
       this.metricsApi.observe("tasks.duration_ms", Date.now() - started);
     }
   }
