@@ -70,7 +70,16 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
   readonly index?: {
     readonly key: (e: Decoded<Ev>) => string | undefined;
     readonly next: (e: Decoded<Ev>, indexed: string | undefined) => string | null | undefined;
+    /** Events whose index entry is new (see `createsRows`). */
+    readonly creates?: (e: Decoded<Ev>) => boolean;
   };
+  /**
+   * Events that create their subject (a task's submission): the rows `keys(e, undefined)` names
+   * are new, so the live writer takes them as absent instead of reading each (a read per key per
+   * new task). A wrong guess (a replayed batch, another core) loses its compare-and-set, and the
+   * batch is folded again over what the bucket holds.
+   */
+  readonly createsRows?: (e: Decoded<Ev>) => boolean;
   /**
    * A step after each event's rows (retention): `run(e)` is a generator that yields `{ read }`
    * to get a row or internal entry (with its position fields; null when absent) and `{ write,
@@ -151,6 +160,17 @@ export const trustedDecodeFor = (view: AnyView, e: ViewEvent): DecodeOutcome => 
   const sniff = sniffsOf(view).get(e.type);
   if (!sniff) return { _tag: "Ignored" };
   return sniff(e.data) ? { _tag: "Decoded", event: e } : decodeFor(view, e);
+};
+
+/**
+ * The event store's `trustLog` check for a reader that uses events as decoded (the tasks
+ * runtime): an event of one of `codecs` whose data sniffs right is taken as decoded. Only for
+ * codecs whose decode gives back what their encode wrote (plain JSON types: no defaults, no
+ * parsed durations); any other event gets the full decode.
+ */
+export const trustedEventsOf = (codecs: readonly t.Mixed[]) => {
+  const m = new Map(Object.entries(codecsByType(codecs)).map(([type, c]) => [type, eventDataSniff(c)]));
+  return (e: { readonly type: string; readonly data: unknown }) => m.get(e.type)?.(e.data) ?? false;
 };
 
 /** How a reader turns a log event into a view's event: `decodeFor` (full) or `trustedDecodeFor`. */

@@ -16,6 +16,41 @@ const keySubjects = (kv: KV): KeySubjects | undefined => {
 
 const isCasConflict = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
 
+/** What the row writer needs of a bucket (`rows.ts`). */
+export type RowKv = Pick<KV, "get" | "delete" | "create" | "update">;
+
+/**
+ * A bucket whose compare-and-set writes are published straight to the key's subject with the
+ * expected last subject sequence, through one pipelined publisher: what `kv.update` and
+ * `kv.create` do, without a request (a timer and two `Error`s, a twentieth of the core's CPU
+ * under load) per row. `create` over a delete or purge marker writes over it, as `kv.create`
+ * does. Reads and deletions are the bucket's own.
+ */
+export const pipelinedRowKv = (kv: KV, pub: Pick<ReturnType<typeof pipelinedPublisher>, "publish">): RowKv => {
+  const ks = keySubjects(kv);
+  if (!ks) return kv;
+  const put = async (k: string, data: string | Uint8Array, revision: number) => {
+    const h = headers();
+    h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(revision));
+    return (await pub.publish(ks.subjectForKey(ks.encodeKey(k), true), data, h)).seq;
+  };
+  return {
+    get: (k, o) => kv.get(k, o),
+    delete: (k, o) => kv.delete(k, o),
+    update: (k, data, revision) => put(k, data, revision),
+    create: async (k, data) => {
+      try {
+        return await put(k, data, 0);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        const e = await kv.get(k);
+        if (e && (e.operation === "DEL" || e.operation === "PURGE")) return put(k, data, e.revision);
+        throw err;
+      }
+    },
+  };
+};
+
 /**
  * A rebuild's row writes, many in flight: each row is published straight to its key's subject
  * with the revision the whole-bucket read saw as the expected last sequence (0: the key must
@@ -33,20 +68,18 @@ export const writeRows = async (
   inFlight: number,
   onWritten: () => void,
 ): Promise<void> => {
-  const ks = keySubjects(kv);
   const pub = pipelinedPublisher(nc);
+  const cas = pipelinedRowKv(kv, pub);
   let next = 0;
   try {
     await Promise.all(
       Array.from({ length: Math.min(inFlight, todo.length) }, async () => {
         while (next < todo.length) {
           const d = todo[next++]!;
-          if (d.skip || !d.want || !ks) await slow(d.key, d.want);
+          if (d.skip || !d.want) await slow(d.key, d.want);
           else {
-            const h = headers();
-            h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(d.revision));
             try {
-              await pub.publish(ks.subjectForKey(ks.encodeKey(d.key), true), JSON.stringify(d.want), h);
+              await cas.update(d.key, JSON.stringify(d.want), d.revision);
             } catch (err) {
               if (!isCasConflict(err)) throw err;
               await slow(d.key, d.want);

@@ -14,6 +14,8 @@ import { indexer, readerStore, resolveViews, sleep } from "./source.js";
 import type { AnyEvent } from "./source.js";
 import { stallWatch } from "./stall.js";
 import { viewBuckets } from "./settings.js";
+import { pipelinedRowKv } from "./bulk.js";
+import { pipelinedPublisher } from "../../store/publisher.js";
 
 export type ViewStatus = {
   readonly view: string;
@@ -38,7 +40,16 @@ export type ProjectionsDeps = {
   readonly batchSize?: number;
   /** A subscription that delivers nothing while the log is ahead of it for this long is made again (default 5 s). */
   readonly stallMs?: number;
+  /**
+   * Once caught up, a batch starts at most this often (ms, default `LINGER_MS`): the events of
+   * that time share one batch, so a task that starts and ends within it writes its row once and
+   * its index entries not at all. The views lag the log by up to this much more. 0: fold at once.
+   */
+  readonly lingerMs?: number;
 };
+
+/** Default `lingerMs`. */
+export const LINGER_MS = 100;
 
 export type Projections = {
   /** Resolves once every view has folded the log as it was at start (and switched its pointer). */
@@ -76,8 +87,11 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
   const ptrKv = await openBucket(deps.nc, Buckets.Projections, 1, replicas);
   const every = deps.checkpointEvery ?? 500;
   const batchSize = deps.batchSize ?? 1000;
+  const lingerMs = deps.lingerMs ?? LINGER_MS;
   let stopped = false;
 
+  // Every view's row writes share one pipelined publisher (`pipelinedRowKv`).
+  const rowPub = pipelinedPublisher(deps.nc);
   const runs = await Promise.all(
     pairs.map(async ({ manifest: m, view }) => {
       const log = deps.log.child({ projection: m.name, bucket: m.bucket });
@@ -122,7 +136,10 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
         view,
         log,
         st,
-        writer: rowWriter(kv, view, log, undefined, { kv: internal.internal, ...(internal.drop ? { drop: internal.drop } : {}) }),
+        writer: rowWriter(pipelinedRowKv(kv, rowPub), view, log, undefined, {
+          kv: pipelinedRowKv(internal.internal, rowPub),
+          ...(internal.drop ? { drop: internal.drop } : {}),
+        }),
         caughtUp,
         save,
         reachCaughtUp,
@@ -162,6 +179,22 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
   let caughtUpAt: number | undefined;
 
   const lowest = () => Math.min(...runs.map((r) => r.st.position));
+
+  let lastFold = 0;
+  /** Live, with less than a batch queued: waits until `lingerMs` after the last fold began (a full batch, the end or a stop cuts it short). */
+  const linger = async (ended: () => boolean) => {
+    const wait = lastFold + lingerMs - Date.now();
+    if (caughtUpAt === undefined || wait <= 0 || queue.length >= batchSize) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, wait);
+      wake = () => {
+        if (queue.length < batchSize && !ended() && !stopped) return;
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    wake = undefined;
+  };
 
   /** Folds what is queued; commits complete in the batch move the views' positions. */
   const foldQueued = async (toView: ReturnType<typeof indexer>) => {
@@ -260,6 +293,9 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
             wake = undefined;
             continue;
           }
+          await linger(() => ended);
+          if (stopped) break;
+          lastFold = Date.now();
           await foldQueued(toView);
         }
         await pump;
@@ -306,6 +342,7 @@ export const startProjections = async (deps: ProjectionsDeps): Promise<Projectio
       drained?.();
       await done;
       await Promise.all(runs.map((r) => r.save().catch((err) => r.log.warn({ err }, "final checkpoint write failed"))));
+      rowPub.close();
     },
   };
 };

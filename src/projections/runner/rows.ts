@@ -8,6 +8,7 @@ import type { StoredRow } from "../fold.js";
 import { indexKey, isInternalKey, writeOrder } from "../view.js";
 import type { AfterOp, AnyView, Decoded } from "../view.js";
 import { readJson } from "./kv.js";
+import type { RowKv } from "./bulk.js";
 
 const Positioned = t.type({ lastPosition: t.number, lastIndex: t.number });
 const IndexRow = t.intersection([t.type({ value: t.string }), Positioned]);
@@ -44,11 +45,11 @@ const NoChange = Symbol("NoChange");
  * per row touched.
  */
 export const rowWriter = (
-  rowsKv: KV,
+  rowsKv: RowKv,
   view: AnyView,
   log: Logger,
   cacheSize = 20_000,
-  internal: { kv: KV; drop?: (key: string) => Promise<void> } = { kv: rowsKv },
+  internal: { kv: RowKv; drop?: (key: string) => Promise<void> } = { kv: rowsKv },
 ) => {
   // Internal keys (index entries, retention) live in the view's internal bucket, not copied to OPS.
   const kvOf = (key: string) => (isInternalKey(key) ? internal.kv : rowsKv);
@@ -122,6 +123,13 @@ export const rowWriter = (
     }
   };
 
+  // Keys whose guess lost a compare-and-set: read from now on, until a flush goes through.
+  const contested = new Set<string>();
+  /** `View.createsRows`, `index.creates`: keys taken as absent without a read (unless known, staged or contested). */
+  const guessAbsent = (keys: readonly string[]) => {
+    for (const k of keys) if (!cache.has(k) && !staged.has(k) && !contested.has(k)) remember(k, { row: null, revision: 0, exists: false });
+  };
+
   // The batch being folded: each touched key's row after the batch so far (null: deleted).
   const staged = new Map<string, StoredRow<Record<string, unknown>> | null>();
   const current = async (key: string) => (staged.has(key) ? staged.get(key)! : (await get(key)).row);
@@ -133,6 +141,8 @@ export const rowWriter = (
   const stage = async (e: Decoded<{ type: string; data: unknown }>) => {
     const ik = pure(() => view.index?.key(e));
     const ikey = ik === undefined ? undefined : indexKey(ik);
+    if (ikey !== undefined && pure(() => view.index?.creates?.(e))) guessAbsent([ikey]);
+    if (view.createsRows && pure(() => view.createsRows!(e))) guessAbsent(pure(() => view.keys(e, undefined)));
     const irow = ikey === undefined ? null : await current(ikey);
     const v = irow?.["value"];
     const indexed = typeof v === "string" ? v : undefined;
@@ -187,6 +197,7 @@ export const rowWriter = (
       }
     } catch (err) {
       cache.delete(key);
+      if (isCasConflict(err)) contested.add(key);
       throw err;
     }
   };
@@ -216,6 +227,7 @@ export const rowWriter = (
       if (failed.length === 0) continue;
       throw failed.every(isCasConflict) ? new RowConflictError(`${failed.length} row(s) changed under the fold`) : failed[0];
     }
+    contested.clear();
   };
 
   /** Makes the bucket hold exactly `want` for `key`, unless the row is already past `head`. */
