@@ -60,3 +60,27 @@ t.test("a trusted commit needs the envelope's fields of their kinds", async (t) 
   t.notOk(trustedCommit({ events: [noData] }));
   t.notOk(trustedCommit(JSON.parse('{"__proto__": {"events": []}}')));
 });
+
+t.test("the tasks runtime's trust: task and worker events that sniff right, and nothing else", async (t) => {
+  const { trustedEventsOf } = await import("../../src/projections/view.js");
+  const { TaskEvent } = await import("../../src/events/task.js");
+  const { WorkerEvent } = await import("../../src/events/worker.js");
+  const trust = trustedEventsOf([...TaskEvent.types, ...WorkerEvent.types] as io.Mixed[]);
+  const events = asViewEvents(scenario({ plugins: 2, tasks: 30, seed: 5 }));
+  const tasks = events.filter((e) => e.type.startsWith("task.") && e.type !== "task.limits.overridden");
+  t.ok(tasks.length > 30);
+  // Every task event the scenario holds is trusted, and each is exactly what the codec decodes.
+  for (const e of tasks) {
+    t.ok(trust(e), `${e.type} trusted`);
+    const d = TaskEvent.decode({ type: e.type, data: e.data });
+    t.ok(d._tag === "Right" && JSON.stringify(d.right.data) === JSON.stringify(e.data), `${e.type}: decode gives it back`);
+  }
+  // Another family (plugin events carry parsed durations) always gets the full decode.
+  const plugin = events.find((e) => e.type.startsWith("plugin."));
+  t.equal(trust(plugin!), false);
+  const started = tasks.find((e) => e.type === "task.started")!;
+  for (const data of [null, [], { ...(started.data as object), attempt: "1" }, { ...(started.data as object), instance: undefined }])
+    t.equal(trust({ type: started.type, data }), false, `refused: ${JSON.stringify(data)}`);
+  t.equal(trust({ type: "task.unheard_of", data: {} }), false);
+  t.equal(trust({ type: "__proto__", data: {} }), false);
+});

@@ -23,6 +23,10 @@ import { submitter } from "./submit.js";
 import { timers } from "./timers.js";
 import { TasksStoreEvent } from "./types.js";
 import type { TaskRuntime, TasksDeps } from "./types.js";
+import type * as t from "io-ts";
+import { TaskEvent } from "../../events/task.js";
+import { WorkerEvent } from "../../events/worker.js";
+import { trustedEventsOf } from "../../projections/view.js";
 
 export { toView, TasksStoreEvent, PluginSubmit } from "./types.js";
 export type { TaskRuntime, TaskView, TasksDeps, TasksOptions, SubmitRequest, LimitsView } from "./types.js";
@@ -41,6 +45,8 @@ export type { Clock } from "./clock.js";
  * stream and appends with its revision, so replicas of the core may run side by side and a task
  * still completes exactly once.
  */
+const trustedTaskEvents = trustedEventsOf([...TaskEvent.types, ...WorkerEvent.types] as t.Mixed[]);
+
 export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
   const clock = deps.clock ?? realClock;
   const log = deps.log.child({ component: "tasks" });
@@ -51,6 +57,9 @@ export const startTasks = async (deps: TasksDeps): Promise<TaskRuntime> => {
       defaultActor: "system:tasks",
       clock: () => dateOf(clock),
       onSkipped: (s) => log.warn({ skipped: s }, "undecodable event skipped"),
+      // Task and worker events, the bulk of what it reads, are plain JSON written by the core
+      // after a full decode: read back as they are when they sniff right (issue 14).
+      trustLog: trustedTaskEvents,
     });
   const ctx: Ctx = {
     state: createState(clock.now()),
