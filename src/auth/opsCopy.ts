@@ -1,6 +1,11 @@
-import { DeliverPolicy } from "@nats-io/jetstream";
+import { DeliverPolicy, PubHeaders } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import type { PubAck } from "../store/publisher.js";
+
+/** Copies in flight per bucket. */
+export const COPY_WINDOW = 64;
 
 /** Header of a copied KV message: its sequence in the BUS bucket. */
 export const SOURCE_SEQUENCE_HEADER = "Ganglion-Source-Sequence";
@@ -23,8 +28,9 @@ const copyPosition = async (ops: JetStreamManager, name: string): Promise<{ opsS
 export const copyBucket = async (o: {
   bus: JetStreamClient;
   busJsm: JetStreamManager;
-  ops: JetStreamClient;
   opsJsm: JetStreamManager;
+  /** The OPS connection's pipelined publisher: up to `COPY_WINDOW` copies in flight, no request per message. */
+  publish: (subject: string, data: Uint8Array, h: MsgHdrs) => Promise<PubAck>;
   name: string;
   signal: AbortSignal;
   onCopied?: (sourceSeq: number) => void;
@@ -44,6 +50,15 @@ export const copyBucket = async (o: {
   const msgs = await consumer.consume();
   const abort = () => void msgs.stop();
   o.signal.addEventListener("abort", abort);
+  // Copies in flight, oldest first. Each expects the copy's last sequence to be the one its
+  // predecessor gets: when one fails, every later one fails too, and the caller starts again
+  // from where the copy stands.
+  const window: { sourceSeq: number; ack: Promise<PubAck> }[] = [];
+  const settleOldest = async () => {
+    const w = window.shift()!;
+    await w.ack;
+    o.onCopied?.(w.sourceSeq);
+  };
   try {
     for await (const m of msgs) {
       if (o.signal.aborted) break;
@@ -53,9 +68,13 @@ export const copyBucket = async (o: {
         for (const v of m.headers!.values(k)) h.append(k, v);
       }
       h.set(SOURCE_SEQUENCE_HEADER, String(m.seq));
-      const ack = await o.ops.publish(m.subject, m.data, { headers: h, expect: { lastSequence: opsSeq } });
-      opsSeq = ack.seq;
-      o.onCopied?.(m.seq);
+      h.set(PubHeaders.ExpectedLastSeqHdr, String(opsSeq++));
+      const ack = o.publish(m.subject, m.data, h);
+      ack.catch(() => undefined); // surfaced in order by settleOldest
+      window.push({ sourceSeq: m.seq, ack });
+      if (window.length >= COPY_WINDOW) await settleOldest();
+      // Caught up with the bucket: every copy settled, so `onCopied` says where the copy is.
+      if (m.info.pending === 0) while (window.length > 0) await settleOldest();
     }
   } finally {
     o.signal.removeEventListener("abort", abort);

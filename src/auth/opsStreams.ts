@@ -35,6 +35,7 @@ import type { OpsPushDeps, OpsSpec } from "./ops.js";
 
 export { SOURCE_SEQUENCE_HEADER, copyBucket } from "./opsCopy.js";
 import { copyBucket } from "./opsCopy.js";
+import { pipelinedPublisher } from "../store/publisher.js";
 
 /** The BUS streams OPS holds: EVENTS, the view pointers, and the live bucket of every view. */
 export const opsStreamNames = async (nc: NatsConnection, manifests: readonly ViewManifest[]): Promise<string[]> => {
@@ -210,7 +211,7 @@ export type OpsRuntime = {
   readonly stop: () => Promise<void>;
 };
 
-type Session = { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient; closed: boolean };
+type Session = { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient; pub: ReturnType<typeof pipelinedPublisher>; closed: boolean };
 type Copier = { abort: AbortController; done: Promise<void>; sourceSeq: number; session: Session };
 
 /**
@@ -246,7 +247,7 @@ export const startOps = async (deps: OpsDeps): Promise<OpsRuntime> => {
       maxReconnectAttempts: 0,
       ...(deps.tls ? { tls: deps.tls } : {}),
     });
-    const s: Session = { nc, jsm: await jetstreamManager(nc), js: jetstream(nc), closed: false };
+    const s: Session = { nc, jsm: await jetstreamManager(nc), js: jetstream(nc), pub: pipelinedPublisher(nc), closed: false };
     void nc.closed().then(() => {
       s.closed = true;
       if (!stopped) {
@@ -264,7 +265,7 @@ export const startOps = async (deps: OpsDeps): Promise<OpsRuntime> => {
     c.done = (async () => {
       while (!abort.signal.aborted && !s.closed) {
         try {
-          await copyBucket({ bus: busJs, busJsm, ops: s.js, opsJsm: s.jsm, name, signal: abort.signal, onCopied: (q) => (c.sourceSeq = q) });
+          await copyBucket({ bus: busJs, busJsm, opsJsm: s.jsm, publish: s.pub.publish, name, signal: abort.signal, onCopied: (q) => (c.sourceSeq = q) });
         } catch (err) {
           if (abort.signal.aborted || s.closed) break;
           log.warn({ err, stream: name }, "OPS copy interrupted; resuming");
