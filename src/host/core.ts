@@ -18,6 +18,7 @@ import type { PluginStreamDefinition } from "../store/streamDefinitions.js";
 import { startProjections } from "../projections/runner/live.js";
 import { prepareViews } from "../projections/runner/upgrade.js";
 import { allViews } from "../projections/views.js";
+import { trustedEventsOf } from "../projections/view.js";
 import { tasksViewWith } from "../projections/tasks.js";
 import type { TaskRetention } from "../projections/taskRetention.js";
 import { startTasks } from "../tasks/runtime.js";
@@ -42,6 +43,7 @@ import { startApps } from "../apps/serve.js";
 import { appAccountKey } from "../auth/appAccounts.js";
 import { AppEvent } from "../events/app.js";
 import { TaskEvent } from "../events/task.js";
+import type * as t from "io-ts";
 import { startLoopMonitor } from "./loopMonitor.js";
 import { manifestChecker } from "../plugins/manifestCheck.js";
 import { startPipelines } from "../pipelines/runtime.js";
@@ -183,7 +185,8 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
       nc: deps.nc,
       log: deps.log.child({ component: "apps" }),
       store: natsEventStore(deps.nc, { codec: AppEvent, defaultActor: "core" }),
-      taskStore: natsEventStore(deps.nc, { codec: TaskEvent, defaultActor: "core" }),
+      // Reads every task commit for the applications' change feeds: trusted as the runtime's are.
+      taskStore: natsEventStore(deps.nc, { codec: TaskEvent, defaultActor: "core", trustLog: trustedEventsOf(TaskEvent.types as t.Mixed[]) }),
       tasks,
       appAccount: (appId) => appAccountKey(authority, appId).getPublicKey(),
       load: apps.load,
