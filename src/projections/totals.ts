@@ -54,8 +54,7 @@ export const totalsView: View<TotalsRow, Ev> = {
   events: { ...taskCodecs, ...pluginCodecs },
   // A completed or cancelled task moves no more (only a dead-lettered one is resubmitted):
   // its entry goes, so the index holds open and dead-lettered tasks, not every task ever.
-  // A submission creates its task's entry (read-free: `creates`).
-  index: { key: subjectOf, next: (e, before) => (closes(e) ? null : statusAfter(e, before)), creates: (e) => e.type === "task.submitted" },
+  index: { key: subjectOf, next: (e, before) => (closes(e) ? null : statusAfter(e, before)) },
   keys: (e, before) => {
     if (statusAfter(e, before) === undefined) return [];
     return [isTaskEvent(e) ? TOTALS_TASKS : TOTALS_PLUGINS];

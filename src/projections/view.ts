@@ -70,14 +70,14 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
   readonly index?: {
     readonly key: (e: Decoded<Ev>) => string | undefined;
     readonly next: (e: Decoded<Ev>, indexed: string | undefined) => string | null | undefined;
-    /** Events whose index entry is new (see `createsRows`). */
-    readonly creates?: (e: Decoded<Ev>) => boolean;
   };
   /**
    * Events that create their subject (a task's submission): the rows `keys(e, undefined)` names
    * are new, so the live writer takes them as absent instead of reading each (a read per key per
-   * new task). A wrong guess (a replayed batch, another core) loses its compare-and-set, and the
-   * batch is folded again over what the bucket holds.
+   * new task). A wrong guess (a replayed batch, another core) loses its compare-and-set, or is
+   * found out before a deletion the guess would skip, and the batch is folded again over what the
+   * bucket holds. Not for index entries: other rows are folded from their value, and rows are
+   * written before index entries, so a wrong guess there would reach a row unchecked.
    */
   readonly createsRows?: (e: Decoded<Ev>) => boolean;
   /**

@@ -120,7 +120,6 @@ export const workersView: View<WorkerRow, Ev> = {
     key: (e) => (e.type.startsWith("task.") ? kvKey((e as TaskSubmitted).data.taskId) : undefined),
     // A completed or cancelled task has no more attempts (a dead-lettered one may be resubmitted).
     next: (e) => (e.type === "task.submitted" ? e.data.pluginId : e.type === "task.completed" || e.type === "task.cancelled" ? null : undefined),
-    creates: (e) => e.type === "task.submitted",
   },
   keys: (e, plugin) => {
     if (e.type === "worker.online" || e.type === "worker.offline" || e.type.startsWith("runner.")) return [kvKey((e as RunnerEvent).data.pluginId)];

@@ -155,8 +155,8 @@ t.test("a new view version is built into a fresh bucket and switched to once cau
 });
 
 t.test("a live fold from an old checkpoint: the guesses that a submission's rows are new lose their compare-and-set, and nothing drifts", async (t) => {
-  // tasks, totals and workers take a submitted task's row and index entries as absent without a
-  // read (`createsRows`, `index.creates`): here every such guess is wrong, the rows all exist.
+  // The tasks view takes a submitted task's row as absent without a read (`createsRows`): here
+  // every such guess is wrong, the rows all exist. totals and workers fold alongside (unguessed).
   const names = ["tasks", "totals", "workers"];
   const ms = manifests.filter((m) => names.includes(m.name));
   const cp = await new Kvm(nc).open("ganglion-checkpoints");

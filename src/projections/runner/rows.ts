@@ -125,9 +125,15 @@ export const rowWriter = (
 
   // Keys whose guess lost a compare-and-set: read from now on, until a flush goes through.
   const contested = new Set<string>();
-  /** `View.createsRows`, `index.creates`: keys taken as absent without a read (unless known, staged or contested). */
+  // Keys taken as absent without a read, until written or the batch ends.
+  const guessed = new Set<string>();
+  /** `View.createsRows`: keys taken as absent without a read (unless known, staged or contested). */
   const guessAbsent = (keys: readonly string[]) => {
-    for (const k of keys) if (!cache.has(k) && !staged.has(k) && !contested.has(k)) remember(k, { row: null, revision: 0, exists: false });
+    for (const k of keys) {
+      if (cache.has(k) || staged.has(k) || contested.has(k)) continue;
+      remember(k, { row: null, revision: 0, exists: false });
+      guessed.add(k);
+    }
   };
 
   // The batch being folded: each touched key's row after the batch so far (null: deleted).
@@ -141,7 +147,6 @@ export const rowWriter = (
   const stage = async (e: Decoded<{ type: string; data: unknown }>) => {
     const ik = pure(() => view.index?.key(e));
     const ikey = ik === undefined ? undefined : indexKey(ik);
-    if (ikey !== undefined && pure(() => view.index?.creates?.(e))) guessAbsent([ikey]);
     if (view.createsRows && pure(() => view.createsRows!(e))) guessAbsent(pure(() => view.keys(e, undefined)));
     const irow = ikey === undefined ? null : await current(ikey);
     const v = irow?.["value"];
@@ -183,6 +188,16 @@ export const rowWriter = (
   };
 
   const write = async (key: string, next: StoredRow<Record<string, unknown>> | null) => {
+    if (next === null && guessed.delete(key)) {
+      // Deleting a key only guessed absent: nothing to do if it is, but only the bucket can say
+      // (a replayed batch); if it is there, the guess was wrong and the batch folds again.
+      cache.delete(key);
+      if ((await get(key)).exists) {
+        contested.add(key);
+        throw new RowConflictError(`${key} was guessed new but exists`);
+      }
+      return;
+    }
     const base = await get(key);
     try {
       if (next === null) {
@@ -225,9 +240,12 @@ export const rowWriter = (
         }),
       );
       if (failed.length === 0) continue;
-      throw failed.every(isCasConflict) ? new RowConflictError(`${failed.length} row(s) changed under the fold`) : failed[0];
+      throw failed.every((e) => isCasConflict(e) || e instanceof RowConflictError)
+        ? new RowConflictError(`${failed.length} row(s) changed under the fold`)
+        : failed[0];
     }
     contested.clear();
+    guessed.clear();
   };
 
   /** Makes the bucket hold exactly `want` for `key`, unless the row is already past `head`. */
@@ -255,6 +273,7 @@ export const rowWriter = (
     clear: () => {
       cache.clear();
       staged.clear();
+      guessed.clear();
     },
   };
 };
