@@ -45,6 +45,8 @@ export const Buckets = {
   Checkpoints: "ganglion-checkpoints",
   /** Key `<view>` → the view's live bucket and version (moves when a new version caught up). */
   Projections: "ganglion-projections",
+  /** Key `<duty>` → the core process doing a duty one core does at a time (the live views); entries expire (`max_age`). */
+  Leases: "ganglion-leases",
 } as const;
 
 /**

@@ -1,5 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { nuid } from "@nats-io/transport-node";
+import { hostname } from "node:os";
 import type { TlsOptions } from "@nats-io/nats-core";
 import * as E from "fp-ts/lib/Either.js";
 import type { Logger } from "pino";
@@ -16,6 +18,7 @@ import { natsEventStore } from "../store/eventStore.js";
 import { applyDefinitions, loadDefinitions, pluginStreamConfig } from "../store/streamDefinitions.js";
 import type { PluginStreamDefinition } from "../store/streamDefinitions.js";
 import { startProjections } from "../projections/runner/live.js";
+import { leased } from "../projections/runner/lease.js";
 import { prepareViews } from "../projections/runner/upgrade.js";
 import { allViews } from "../projections/views.js";
 import { trustedEventsOf } from "../projections/view.js";
@@ -134,7 +137,16 @@ export const startCore = async (deps: CoreDeps): Promise<Core> => {
   const views = deps.taskRetention ? { ...allViews, tasks: tasksViewWith(deps.taskRetention) } : allViews;
   const projLog = deps.log.child({ component: "projections" });
   await prepareViews({ nc: deps.nc, log: projLog, views, ...replicas });
-  stops.push(["projections", (await startProjections({ nc: deps.nc, log: projLog, views, ...replicas })).stop]);
+  // One core replica at a time folds the live views (a lease); the others take over within its TTL.
+  const viewsLease = await leased({
+    nc: deps.nc,
+    key: "projections",
+    holder: `${hostname()}:${process.pid}:${nuid.next()}`,
+    log: projLog,
+    duty: () => startProjections({ nc: deps.nc, log: projLog, views, ...replicas }),
+    ...replicas,
+  });
+  stops.push(["projections", viewsLease.stop]);
   stops.push(["plugins", (await startPlugins({ log: deps.log, store: pluginStore, ...(accounts ? { accounts } : {}) })).stop]);
   // The OPS account (read-only operators): its JWT, a mirror of the log, copies of the views.
   if (accounts && deps.sysCreds)
