@@ -84,6 +84,19 @@ export const startBenchServer = async (): Promise<BenchServer> => {
   };
 };
 
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux; clock ticks of 10 ms). */
+export const cpuMs = async (pid: number | undefined): Promise<number | undefined> => {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
+};
+
 /** Resident set size of a process in MiB, from /proc (Linux). */
 export const rssMiB = async (pid: number | undefined): Promise<number | undefined> => {
   if (pid === undefined) return undefined;

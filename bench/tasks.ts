@@ -18,8 +18,8 @@ import { Buckets, eventCategory, Streams, internalBucket } from "../src/contract
 import { readCheckpoint } from "../src/projections/runner/kv.js";
 import { opsPerTask, serverCounters } from "./opsCount.js";
 import type { OpsPerTask } from "./opsCount.js";
-import type { BenchServer } from "./lib.js";
-import { percentile, progress, round, sleep, windowed } from "./lib.js";
+import type { BenchServer, ChildCore } from "./lib.js";
+import { cpuMs, percentile, progress, round, sleep, windowed } from "./lib.js";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -81,7 +81,7 @@ const completionWatcher = (nc: NatsConnection) => {
   let onDone: (() => void) | undefined;
   const sub = nc.subscribe(eventCategory("task"), {
     callback: (_err, m) => {
-      if (m.headers?.get(TYPE_HEADER) !== "task.completed") return;
+      if (!m.headers?.values(TYPE_HEADER).includes("task.completed")) return;
       done.set(m.subject.slice(m.subject.lastIndexOf(".") + 1), performance.now());
       onDone?.();
     },
@@ -120,7 +120,15 @@ export type LatencyRun = {
 export type TasksResult = {
   concurrencyPerInstance: number;
   /** `belowCapacity`: the same latency measure at half the offered load. */
-  ganglion: { throughput: ThroughputRun[]; latency: LatencyRun; belowCapacity?: LatencyRun; ops?: OpsPerTask; viewBytesPer1000?: Record<string, number> };
+  ganglion: {
+    throughput: ThroughputRun[];
+    latency: LatencyRun;
+    belowCapacity?: LatencyRun;
+    ops?: OpsPerTask;
+    viewBytesPer1000?: Record<string, number>;
+    /** CPU ms per task of each process (1 worker process run, until every view reached the log's head). */
+    cpuMsPerTask?: Record<string, number>;
+  };
   raw: { throughput: ThroughputRun[]; latency: LatencyRun };
 };
 
@@ -161,6 +169,7 @@ const offered = async (rate: number, seconds: number, send: (i: number) => Promi
 export const benchTasks = async (
   server: BenchServer,
   o: { tasks: number; window: number; concurrency: number; instanceCounts: number[]; latencyRate: number; latencySeconds: number },
+  cores: readonly ChildCore[] = [],
 ): Promise<TasksResult> => {
   const nc = await server.connectAdmin("bench-tasks");
   const watcher = completionWatcher(nc);
@@ -178,6 +187,20 @@ export const benchTasks = async (
         "task.submit",
       ).taskId;
 
+    /** CPU used so far by the core process(es), nats-server, the worker processes and this load generator. */
+    let workerPids: number[] = [];
+    const cpuSnapshot = async (): Promise<Record<string, number>> => {
+      const sum = async (pids: (number | undefined)[]) => (await Promise.all(pids.map(cpuMs))).reduce<number>((a, b) => a + (b ?? 0), 0);
+      const u = process.cpuUsage();
+      return {
+        core: await sum(cores.map((c) => c.pid)),
+        natsServer: await sum([await server.serverPid()]),
+        workers: await sum(workerPids),
+        loadGenerator: (u.user + u.system) / 1000,
+      };
+    };
+    const perTask = (a: Record<string, number>, b: Record<string, number>, n: number) =>
+      Object.fromEntries(Object.keys(a).map((k) => [k, round((b[k]! - a[k]!) / n, 3)]));
     for (const instances of o.instanceCounts) {
       const workers = await Promise.all(
         Array.from({ length: instances }, (_, i) =>
@@ -190,6 +213,7 @@ export const benchTasks = async (
           }),
         ),
       );
+      workerPids = workers.flatMap((w) => (w.proc.pid ? [w.proc.pid] : []));
       try {
         // Warm-up: compiles schemas, opens the consumers, wakes the workers.
         const warm: string[] = [];
@@ -199,6 +223,7 @@ export const benchTasks = async (
         const ids: string[] = [];
         const counted = instances === o.instanceCounts[0];
         const before = counted ? await serverCounters(server, nc) : undefined;
+        const cpu = counted ? await cpuSnapshot() : undefined;
         const t0 = performance.now();
         await windowed(
           o.tasks,
@@ -221,6 +246,7 @@ export const benchTasks = async (
             if (cps.every((c) => (c ?? 0) >= last)) break;
             await sleep(500);
           }
+          if (cpu) result.ganglion.cpuMsPerTask = perTask(cpu, await cpuSnapshot(), o.tasks);
           let after = await serverCounters(server, nc);
           for (let i = 0; i < 30; i++) {
             await sleep(1000);
