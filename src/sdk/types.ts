@@ -33,7 +33,8 @@ export type WorkerOptions = {
   /**
    * A task's `started` report is sent once its handler has run this long (ms, default 50); a
    * handler that ends sooner reports only its end, and the core records start and end in one
-   * commit. 0 sends `started` as soon as the task arrives.
+   * commit. 0 sends `started` as soon as the task arrives, as every redelivery does (the core must
+   * learn at once that a new instance holds the attempt).
    */
   readonly startedReportDelayMs?: number;
   /** At most one progress report per task per this many ms (default 1 s). */

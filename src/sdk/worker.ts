@@ -334,10 +334,11 @@ export class Worker {
       m.ack();
       return;
     }
-    // The handler does not wait for the started report, nor is one sent for a handler that ends
-    // within `startedReportDelayMs` (its final report starts the attempt: `startedReport.ts`).
+    // `started` does not hold up the handler and waits `startedReportDelayMs` (`startedReport.ts`),
+    // but not for a redelivery: the core must learn the new holder before it counts it lost.
     const delivery = m.info.deliveryCount;
-    const startedR = startedReport(() => this.report({ ...base, status: "started", delivery }), this.opts.startedReportDelayMs ?? 50);
+    const delay = delivery > 1 ? 0 : (this.opts.startedReportDelayMs ?? 50);
+    const startedR = startedReport(() => this.report({ ...base, status: "started", delivery }), delay);
     const after = (r: Report) => startedR.first().then(() => this.report(r));
     const final = async (r: Report) => this.report((await startedR.settle()) ? r : { ...r, delivery });
     let lastWorking = Date.now();
