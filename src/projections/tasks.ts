@@ -58,7 +58,6 @@ const tasksFold: View<TaskRow, TaskEvent> = {
   // Every TaskEvent type: a type added to the union is folded here too, or the build says why not.
   events: codecsByType(TaskEvent.types as readonly t.Mixed[]),
   keys: (e) => (e.type === "task.report_refused" ? [] : [taskKey(e.data.taskId)]),
-  createsRows: (e) => e.type === "task.submitted",
   evolve: (_key, row, e) => {
     // The status moves by the tasks' one table (`src/tasks/status.ts`); no row: absent.
     const status = taskStatusAfter(e, row?.status ?? "absent");

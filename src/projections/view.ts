@@ -72,15 +72,6 @@ export type View<Row, Ev extends { type: string; data: unknown } = { type: strin
     readonly next: (e: Decoded<Ev>, indexed: string | undefined) => string | null | undefined;
   };
   /**
-   * Events that create their subject (a task's submission): the rows `keys(e, undefined)` names
-   * are new, so the live writer takes them as absent instead of reading each (a read per key per
-   * new task). A wrong guess (a replayed batch, another core) loses its compare-and-set, or is
-   * found out before a deletion the guess would skip, and the batch is folded again over what the
-   * bucket holds. Not for index entries: other rows are folded from their value, and rows are
-   * written before index entries, so a wrong guess there would reach a row unchecked.
-   */
-  readonly createsRows?: (e: Decoded<Ev>) => boolean;
-  /**
    * A step after each event's rows (retention): `run(e)` is a generator that yields `{ read }`
    * to get a row or internal entry (with its position fields; null when absent) and `{ write,
    * row }` to set one (null deletes). Its writes may touch any key, internal keys included. It

@@ -154,9 +154,9 @@ t.test("a new view version is built into a fresh bucket and switched to once cau
   await r.stop();
 });
 
-t.test("a live fold from an old checkpoint: the guesses that a submission's rows are new lose their compare-and-set, and nothing drifts", async (t) => {
-  // The tasks view takes a submitted task's row as absent without a read (`createsRows`): here
-  // every such guess is wrong, the rows all exist. totals and workers fold alongside (unguessed).
+t.test("a live fold of tasks, totals and workers from an old checkpoint over existing rows: nothing drifts", async (t) => {
+  // Every event is redelivered to rows and index entries that already hold it (as after a kill -9
+  // between the writes and the checkpoint): each is skipped by position, none is written twice.
   const names = ["tasks", "totals", "workers"];
   const ms = manifests.filter((m) => names.includes(m.name));
   const cp = await new Kvm(nc).open("ganglion-checkpoints");

@@ -123,19 +123,6 @@ export const rowWriter = (
     }
   };
 
-  // Keys whose guess lost a compare-and-set: read from now on, until a flush goes through.
-  const contested = new Set<string>();
-  // Keys taken as absent without a read, until written or the batch ends.
-  const guessed = new Set<string>();
-  /** `View.createsRows`: keys taken as absent without a read (unless known, staged or contested). */
-  const guessAbsent = (keys: readonly string[]) => {
-    for (const k of keys) {
-      if (cache.has(k) || staged.has(k) || contested.has(k)) continue;
-      remember(k, { row: null, revision: 0, exists: false });
-      guessed.add(k);
-    }
-  };
-
   // The batch being folded: each touched key's row after the batch so far (null: deleted).
   const staged = new Map<string, StoredRow<Record<string, unknown>> | null>();
   const current = async (key: string) => (staged.has(key) ? staged.get(key)! : (await get(key)).row);
@@ -147,7 +134,6 @@ export const rowWriter = (
   const stage = async (e: Decoded<{ type: string; data: unknown }>) => {
     const ik = pure(() => view.index?.key(e));
     const ikey = ik === undefined ? undefined : indexKey(ik);
-    if (view.createsRows && pure(() => view.createsRows!(e))) guessAbsent(pure(() => view.keys(e, undefined)));
     const irow = ikey === undefined ? null : await current(ikey);
     const v = irow?.["value"];
     const indexed = typeof v === "string" ? v : undefined;
@@ -188,16 +174,6 @@ export const rowWriter = (
   };
 
   const write = async (key: string, next: StoredRow<Record<string, unknown>> | null) => {
-    if (next === null && guessed.delete(key)) {
-      // Deleting a key only guessed absent: nothing to do if it is, but only the bucket can say
-      // (a replayed batch); if it is there, the guess was wrong and the batch folds again.
-      cache.delete(key);
-      if ((await get(key)).exists) {
-        contested.add(key);
-        throw new RowConflictError(`${key} was guessed new but exists`);
-      }
-      return;
-    }
     const base = await get(key);
     try {
       if (next === null) {
@@ -212,7 +188,6 @@ export const rowWriter = (
       }
     } catch (err) {
       cache.delete(key);
-      if (isCasConflict(err)) contested.add(key);
       throw err;
     }
   };
@@ -240,12 +215,8 @@ export const rowWriter = (
         }),
       );
       if (failed.length === 0) continue;
-      throw failed.every((e) => isCasConflict(e) || e instanceof RowConflictError)
-        ? new RowConflictError(`${failed.length} row(s) changed under the fold`)
-        : failed[0];
+      throw failed.every(isCasConflict) ? new RowConflictError(`${failed.length} row(s) changed under the fold`) : failed[0];
     }
-    contested.clear();
-    guessed.clear();
   };
 
   /** Makes the bucket hold exactly `want` for `key`, unless the row is already past `head`. */
@@ -273,7 +244,6 @@ export const rowWriter = (
     clear: () => {
       cache.clear();
       staged.clear();
-      guessed.clear();
     },
   };
 };
