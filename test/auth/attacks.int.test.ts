@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { writeDevBootstrapCredentials } from "../../src/plugins/credentials.js";
 import { createTestBus } from "../../src/testing/testBus.js";
 import { callService } from "../../src/service/client.js";
-import { JS_BUS_API, serviceSubject, Streams, submitSubject, taskConsumer, tasksStream, taskSubject } from "../../src/contract/subjects.js";
+import { Buckets, JS_BUS_API, serviceSubject, Streams, submitSubject, taskConsumer, tasksStream, taskSubject } from "../../src/contract/subjects.js";
 
 /**
  * The attacks of the trust-boundary issue, each with the real minted credentials of a plugin (or
@@ -38,13 +38,16 @@ const snapshot = async () => {
   const streams: Record<string, { messages: number; last: number }> = {};
   for await (const s of jsm.streams.list()) streams[s.config.name] = { messages: s.state.messages, last: s.state.last_seq };
   const kvm = new Kvm(bus.nc);
+  // The views' lease is renewed every 2 s (a new message each time): what must not change is who holds it.
+  delete streams[`KV_${Buckets.Leases}`];
+  const lease = (await (await kvm.open(Buckets.Leases)).get("projections"))?.string() ?? "none";
   const rows: Record<string, number> = {};
   for (const bucket of ["plugins", "tasks"]) {
     const kv = await kvm.open(bucket);
     for await (const k of await kv.keys()) rows[`${bucket}/${k}`] = (await kv.get(k))?.revision ?? -1;
   }
   const plugins = await bus.call("plugin.list", {});
-  return { streams, rows, plugins: E.isRight(plugins) ? plugins.right.plugins.map((p) => `${p.pluginId}:${p.status}:${p.revision}`) : "unreadable" };
+  return { streams, lease, rows, plugins: E.isRight(plugins) ? plugins.right.plugins.map((p) => `${p.pluginId}:${p.status}:${p.revision}`) : "unreadable" };
 };
 
 /** Waits until the views have folded everything in the log, so a snapshot is stable. */
