@@ -37,11 +37,11 @@ export type Checkpoint = t.TypeOf<typeof Checkpoint>;
 /** JetStream API error 10058: a stream of that name exists with another configuration. */
 const STREAM_NAME_IN_USE = 10058;
 
-/** Opens (creating when missing) a bucket; an existing bucket with other settings is used as is. */
-export const openBucket = async (nc: NatsConnection, bucket: string, history = 1, replicas = 1): Promise<KV> => {
+/** Opens (creating when missing) a bucket, entries expiring after `ttlMs` when given; an existing bucket with other settings is used as is. */
+export const openBucket = async (nc: NatsConnection, bucket: string, history = 1, replicas = 1, ttlMs?: number): Promise<KV> => {
   const kvm = new Kvm(nc);
   try {
-    return await kvm.create(bucket, { history, replicas });
+    return await kvm.create(bucket, { history, replicas, ...(ttlMs ? { ttl: ttlMs } : {}) });
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE) return kvm.open(bucket);
     throw err;

@@ -1,27 +1,13 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Buckets } from "../../contract/subjects.js";
+import { openBucket } from "./kv.js";
 
 /** How long a lease outlives its last renewal (the bucket's `max_age`); renewed every third of it. */
 export const LEASE_TTL_MS = 6_000;
 
-/** JetStream API error 10058: a stream of that name exists with another configuration. */
-const STREAM_NAME_IN_USE = 10058;
-
 const isCasConflict = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
-
-const openLeases = async (nc: NatsConnection, ttlMs: number, replicas: number): Promise<KV> => {
-  const kvm = new Kvm(nc);
-  try {
-    return await kvm.create(Buckets.Leases, { history: 1, ttl: ttlMs, replicas });
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE) return kvm.open(Buckets.Leases);
-    throw err;
-  }
-};
 
 export type Lease = {
   /** Whether this process holds the lease and runs the duty now. */
@@ -49,7 +35,7 @@ export const leased = async (o: {
   replicas?: number;
 }): Promise<Lease> => {
   const ttlMs = o.ttlMs ?? LEASE_TTL_MS;
-  const kv = await openLeases(o.nc, ttlMs, o.replicas ?? 1);
+  const kv = await openBucket(o.nc, Buckets.Leases, 1, o.replicas ?? 1, ttlMs);
   let revision: number | undefined;
   let running: { stop: () => Promise<void> } | undefined;
   let stopped = false;
